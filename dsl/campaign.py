@@ -1,0 +1,85 @@
+"""A campaign: every `.nurture` file of a directory, parsed and checked together."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import ast as a
+from .checker import check_files
+from .diagnostics import Diagnostic, Severity
+from .errors import DslError
+from .parser import parse_source, read_source
+from .source import SourceFile, Span
+
+SUFFIX = ".nurture"
+
+
+@dataclass
+class Campaign:
+    """The parsed files of a campaign and every diagnostic found in them."""
+
+    files: list[a.File]
+    sources: dict[str, SourceFile]
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    template_dir: Path | None = None
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.severity is Severity.ERROR for d in self.diagnostics)
+
+    def items(self) -> Iterable[a.Item]:
+        for file in self.files:
+            yield from file.items
+
+
+def discover(paths: Iterable[str | Path]) -> list[Path]:
+    """The campaign files named by ``paths``: files as given, directories searched recursively."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found += sorted(p for p in path.rglob(f"*{SUFFIX}") if p.is_file())
+        else:
+            found.append(path)
+    return list(dict.fromkeys(found))
+
+
+def default_template_dir(paths: Iterable[str | Path]) -> Path:
+    """``templates/`` beside the first campaign directory (``journeys/`` -> ``templates/``)."""
+    for path in map(Path, paths):
+        base = path if path.is_dir() else path.parent
+        for candidate in (base / "templates", base.parent / "templates"):
+            if candidate.is_dir():
+                return candidate
+    return Path("templates")
+
+
+def load_campaign(paths: Iterable[str | Path], template_dir: str | Path | None = None) -> Campaign:
+    """Parse and check every file; problems come back as diagnostics, never as exceptions."""
+    paths = list(paths)
+    templates = Path(template_dir) if template_dir is not None else default_template_dir(paths)
+    campaign = Campaign([], {}, [], templates)
+    files = discover(paths)
+    if not files:
+        where = Span(str(paths[0]) if paths else ".", 1, 1, 1, 1)
+        campaign.diagnostics.append(Diagnostic.make(
+            "E004", where, path=where.path, reason=f"no `{SUFFIX}` files found",
+            help=f"point `nurture check` at a directory of `{SUFFIX}` files, like `journeys/`"))
+        return campaign
+    for path in files:
+        source, problems = read_source(path)
+        campaign.diagnostics += problems
+        if source is None:
+            continue
+        campaign.sources[source.path] = source
+        if not source.text.strip():
+            campaign.diagnostics.append(Diagnostic.make("W001", Span(source.path, 1, 1, 1, 1),
+                                                        help="add blocks to it or delete it"))
+            continue
+        try:
+            campaign.files.append(parse_source(source))
+        except DslError as err:
+            campaign.diagnostics += err.diagnostics
+    campaign.diagnostics += check_files(campaign.files, templates)
+    return campaign

@@ -1,0 +1,45 @@
+"""Stable diagnostic codes and their title templates. Codes never change meaning once released.
+
+E0xx files and syntax, E1xx unknown names, E2xx duplicates, E3xx types and values,
+E4xx logic, W0xx-W1xx warnings (likely mistakes that still run).
+"""
+
+from __future__ import annotations
+
+CODES: dict[str, str] = {
+    # files and syntax
+    "E001": "{message}",
+    "E002": "file is not UTF-8 text",
+    "E003": "file is too large ({size} bytes; the limit is {limit})",
+    "E004": "cannot read `{path}`: {reason}",
+    # unknown names
+    "E101": "unknown event `{name}`",
+    "E102": "unknown attribute or score `{name}`",
+    "E103": "unknown score `{name}`",
+    "E104": "unknown stage `{name}`",
+    "E105": "unknown template `{name}`",
+    "E106": "unknown step `{name}` in journey `{journey}`",
+    "E107": "event `{event}` has no property `{name}`",
+    # duplicates
+    "E201": "{what} `{name}` is defined more than once",
+    "E202": "step label `{name}` is used twice in journey `{journey}`",
+    # types and values
+    "E301": "`{name}` is {expected}, but is compared with {found}",
+    "E302": "`{op}` does not apply to `{name}`, which is {type}",
+    "E303": "regex does not compile: {reason}",
+    "E304": "invalid {what}: {reason}",
+    "E305": "template `{template}` uses `{variable}`, which a lead does not have",
+    "E306": "template `{template}` has a syntax error: {reason}",
+    "E307": "`{name}` is {expected}, but is given {found}",
+    # logic
+    "E401": "step can never run",
+    "E402": "condition can never hold",
+    "E403": "`since {name}` refers to a step that has not run at this point",
+    "E404": "stage `{name}` cannot be reached",
+    # warnings
+    "W001": "file is empty",
+    "W101": "`wait for` has no timeout: leads who never do `{event}` wait for ever",
+    "W102": "journey `{name}` can never be entered",
+    "W103": "score `{name}` is never used by a stage, journey or condition",
+    "W104": "journey `{name}` has no steps",
+}

@@ -1,0 +1,172 @@
+"""Parses campaign source into the AST. The only module that sees Lark and its exceptions."""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import re
+from pathlib import Path
+
+from lark import Lark, Token
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
+
+from . import ast as a
+from .diagnostics import Diagnostic
+from .errors import DslSyntaxError
+from .source import SourceFile, Span
+from .transformer import ToAst
+
+MAX_FILE_BYTES = 5 * 1024 * 1024
+
+# What a user calls each named terminal (anonymous keywords print as themselves).
+_TERMINAL_WORDS = {
+    "STRING": 'a quoted text like `"welcome"`',
+    "NAME": "a name like `job_title`",
+    "EVENT_NAME": "an event name like `page.viewed`",
+    "TYPE_NAME": "a type (`text`, `number`, `bool`, `date` or `timezone`)",
+    "UNIT": "a time unit (`minutes`, `hours`, `days` or `weeks`)",
+    "PERIOD": "`day` or `week`",
+    "EMAILS": "`emails`",
+    "DAY_SET": "`weekdays`, `weekends` or `every day`",
+    "DAY": "a day like `mon`",
+    "COMPARE": "a comparison (`=`, `!=`, `<`, `<=`, `>`, `>=`)",
+    "POINTS": "points like `+10` or `-5`",
+    "PERCENT": "a percentage like `50%`",
+    "TIME": "a time of day like `09:00`",
+    "DATE": "a date like `2026-03-01`",
+    "INT": "a whole number",
+    "NUMBER": "a number",
+    "REGEX": "a regex like `/pricing/i`",
+}
+
+# Keywords after which a number starts a duration.
+_DURATION_AFTER = {"wait", "every", "within", "after", "half-life", "to", "per"}
+_TOP_LEVEL = ["settings", "attributes", "events", "score", "stage", "journey"]
+
+
+# The grammar ignores comments; the formatter needs them back, so the lexer hands them here.
+_comments: contextvars.ContextVar[list[tuple[int, int, str]]] = contextvars.ContextVar("comments")
+
+
+def _keep_comment(token: Token) -> Token:
+    found = _comments.get(None)
+    if found is not None:
+        found.append((token.line or 1, token.column or 1, str(token).rstrip()))
+    return token
+
+
+@functools.lru_cache(maxsize=1)
+def _lark() -> Lark:
+    return Lark.open(
+        "grammar.lark",
+        rel_to=__file__,
+        parser="lalr",
+        propagate_positions=True,
+        maybe_placeholders=True,
+        lexer_callbacks={"COMMENT": _keep_comment},
+    )
+
+
+def _describe(name: str) -> str:
+    if name in _TERMINAL_WORDS:
+        return _TERMINAL_WORDS[name]
+    terminal = _lark().get_terminal(name)
+    return f"`{terminal.pattern.value}`"
+
+
+def _found(token: Token) -> str:
+    if token.type == "$END":
+        return "the end of the file"
+    return f"`{token}`"
+
+
+def _expected_words(expected: set[str], previous: str) -> str:
+    if previous in _DURATION_AFTER and expected & {"INT", "UNIT"}:
+        return "a duration like `2 days`"
+    if expected == {"UNIT"}:
+        return "a duration like `2 days`"
+    words = sorted({_describe(name) for name in expected if name != "$END"})
+    if len(words) > 6:
+        words = words[:6] + ["..."]
+    if not words:
+        return "the end of the file"
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _previous_word(text: str, pos: int) -> str:
+    match = re.search(r"(\S+)\s*$", text[:pos])
+    return match.group(1) if match else ""
+
+
+def _syntax_diagnostic(err: UnexpectedInput, source: SourceFile) -> Diagnostic:
+    path, text = source.path, source.text
+    if isinstance(err, UnexpectedCharacters):
+        char = text[err.pos_in_stream]
+        span = Span(path, err.line, err.column, err.line, err.column + 1)
+        shown = repr(char) if not char.isprintable() or char.isspace() else f"`{char}`"
+        return Diagnostic.make("E001", span, message=f"unexpected character {shown}",
+                               label="not part of the language",
+                               help='quote text with double quotes: `"hello"`' if char in "'“”" else None)
+    token: Token = err.token  # type: ignore[attr-defined]
+    expected: set[str] = set(getattr(err, "expected", ()) or ())
+    if isinstance(err, UnexpectedEOF) or token.type == "$END":
+        last = max(len(source.lines), 1)
+        span = Span(path, last, len(source.line(last)) + 1, last, len(source.line(last)) + 2)
+        if "RBRACE" in expected:
+            return Diagnostic.make("E001", span, message="the file ends inside a block: expected `}`",
+                                   label="file ends here",
+                                   help="close every block opened with `{` with a matching `}`")
+        what = _expected_words(expected, _previous_word(text, len(text)))
+        return Diagnostic.make("E001", span, message=f"the file ends early: expected {what}",
+                               label="file ends here")
+    start = token.start_pos or 0
+    previous = _previous_word(text, start)
+    what = _expected_words(expected, previous)
+    span = Span(path, token.line or 1, token.column or 1, token.end_line or token.line or 1,
+                token.end_column or (token.column or 1) + 1)
+    help_ = None
+    if token.type == "NAME" and "STRING" in expected:
+        help_ = f'put it in double quotes: `"{token}"`'
+    elif token.type in ("NAME", "EVENT_NAME") and previous in ("}", "") and str(token) not in _TOP_LEVEL:
+        help_ = "a file holds `" + "`, `".join(_TOP_LEVEL) + "` blocks"
+    return Diagnostic.make("E001", span, message=f"expected {what}, found {_found(token)}",
+                           label="unexpected here", help=help_)
+
+
+def parse_source(source: SourceFile) -> a.File:
+    """Parse one file's text into an AST, or raise DslSyntaxError with one diagnostic."""
+    comments: list[tuple[int, int, str]] = []
+    token = _comments.set(comments)
+    try:
+        tree = _lark().parse(source.text)
+    except UnexpectedInput as err:
+        raise DslSyntaxError([_syntax_diagnostic(err, source)]) from None
+    finally:
+        _comments.reset(token)
+    items = ToAst(source.path).transform(tree)
+    return a.File(source.path, tuple(items), comments=tuple(comments), span=Span(source.path, 1, 1, 1, 1))
+
+
+def read_source(path: str | Path) -> tuple[SourceFile | None, list[Diagnostic]]:
+    """Read a file as UTF-8 text, or explain why it cannot be used."""
+    path = str(path)
+    where = Span(path, 1, 1, 1, 1)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as err:
+        return None, [Diagnostic.make("E004", where, path=path, reason=err.strerror or str(err))]
+    if len(data) > MAX_FILE_BYTES:
+        return None, [Diagnostic.make("E003", where, size=len(data), limit=MAX_FILE_BYTES,
+                                      help="split the campaign into several files")]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        return None, [Diagnostic.make("E002", Span(path, line, 1, line, 1),
+                                      label=f"byte {err.start} is not valid UTF-8",
+                                      help="save the file as UTF-8")]
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        return None, [Diagnostic.make("E002", Span(path, line, 1, line, 1), label="contains NUL bytes",
+                                      help="this looks like a binary file; save the campaign as UTF-8 text")]
+    return SourceFile(path, text), []

@@ -1,0 +1,44 @@
+"""Source files and spans: where every node and diagnostic points."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A 1-based, end-inclusive-start/exclusive-end region of one file."""
+
+    path: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}"
+
+    @classmethod
+    def of(cls, path: str, meta: Any) -> Span:
+        """Build a span from a Lark ``meta`` or ``Token`` (both carry the same attributes)."""
+        return cls(path, meta.line, meta.column, meta.end_line, meta.end_column)
+
+
+UNKNOWN = Span("<unknown>", 1, 1, 1, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    """A file's name and text, with fast access to its lines."""
+
+    path: str
+    text: str
+    lines: tuple[str, ...] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lines", tuple(self.text.splitlines()))
+
+    def line(self, number: int) -> str:
+        """The text of 1-based line ``number``, or '' past the end."""
+        return self.lines[number - 1] if 0 < number <= len(self.lines) else ""

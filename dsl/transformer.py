@@ -1,0 +1,339 @@
+"""Turns Lark's parse tree into the typed AST. It only builds nodes: no checks, no errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from lark import Token, Transformer, v_args
+
+from . import ast as a
+from .source import Span
+
+_DAY_SETS = {"weekdays": (0, 1, 2, 3, 4), "weekends": (5, 6), "every day": tuple(range(7))}
+
+
+def _unquote(token: Token) -> str:
+    # Strings allow \" and \\ escapes only; keep everything else as written.
+    body = str(token)[1:-1]
+    out, i = [], 0
+    while i < len(body):
+        if body[i] == "\\" and i + 1 < len(body):
+            out.append(body[i + 1])
+            i += 2
+        else:
+            out.append(body[i])
+            i += 1
+    return "".join(out)
+
+
+@v_args(meta=True)
+class ToAst(Transformer):
+    """One method per grammar alias; each returns an AST node with its span."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _span(self, meta: Any) -> Span:
+        if getattr(meta, "empty", False):
+            return Span(self.path, 1, 1, 1, 1)
+        return Span.of(self.path, meta)
+
+    def _name(self, token: Token) -> a.Name:
+        return a.Name(str(token), Span.of(self.path, token))
+
+    def _string_name(self, token: Token) -> a.Name:
+        return a.Name(_unquote(token), Span.of(self.path, token))
+
+    # --- file and blocks ----------------------------------------------------------------------
+
+    def start(self, meta, items):
+        return list(items)
+
+    def settings(self, meta, items):
+        return a.Settings(items=tuple(items), span=self._span(meta))
+
+    def _setting(self, key: str, meta, token: Token) -> a.Setting:
+        return a.Setting(key, _unquote(token), span=self._span(meta))  # type: ignore[arg-type]
+
+    def sender_name(self, meta, c):
+        return self._setting("sender name", meta, c[0])
+
+    def sender_address(self, meta, c):
+        return self._setting("sender address", meta, c[0])
+
+    def reply_to(self, meta, c):
+        return self._setting("reply to", meta, c[0])
+
+    def sales_address(self, meta, c):
+        return self._setting("sales address", meta, c[0])
+
+    def default_timezone(self, meta, c):
+        return self._setting("default timezone", meta, c[0])
+
+    def quiet_hours(self, meta, c):
+        return a.QuietHours(self._time(c[0]), self._time(c[1]), span=self._span(meta))
+
+    def frequency_cap(self, meta, c):
+        return a.FrequencyCap(int(c[0]), str(c[2]), span=self._span(meta))  # type: ignore[arg-type]
+
+    def attributes(self, meta, items):
+        return a.Attributes(decls=tuple(items), span=self._span(meta))
+
+    def attribute(self, meta, c):
+        return a.AttributeDecl(self._name(c[0]), c[1], c[2], span=self._span(meta))
+
+    def simple_type(self, meta, c):
+        return a.TypeRef(str(c[0]), span=self._span(meta))  # type: ignore[arg-type]
+
+    def list_type(self, meta, c):
+        return a.TypeRef(str(c[0]), is_list=True, span=self._span(meta))  # type: ignore[arg-type]
+
+    def events(self, meta, items):
+        return a.Events(decls=tuple(items), span=self._span(meta))
+
+    def event_decl(self, meta, c):
+        props = tuple(p for p in c[1:] if p is not None)
+        return a.EventDecl(self._name(c[0]), props, span=self._span(meta))
+
+    def prop_decl(self, meta, c):
+        return a.PropDecl(self._name(c[0]), c[1], span=self._span(meta))
+
+    # --- scores --------------------------------------------------------------------------------
+
+    def score(self, meta, c):
+        title = _unquote(c[1]) if c[1] is not None else None
+        return a.Score(name=self._name(c[0]), title=title, items=tuple(c[2:]), span=self._span(meta))
+
+    def attribute_rule(self, meta, c):
+        return a.AttributeRule(int(c[0]), c[1], span=self._span(meta))
+
+    def event_rule(self, meta, c):
+        return a.EventRule(int(c[0]), c[1], c[2], span=self._span(meta))
+
+    def cap(self, meta, c):
+        return a.Cap(int(c[0]), c[1], span=self._span(meta))
+
+    def decay_percent(self, meta, c):
+        return a.Decay(int(str(c[0])[:-1]), c[1], span=self._span(meta))
+
+    def decay_half_life(self, meta, c):
+        return a.Decay(50, c[0], half_life=True, span=self._span(meta))
+
+    def floor(self, meta, c):
+        return a.Floor(c[0].value, span=self._span(meta))
+
+    # --- stages --------------------------------------------------------------------------------
+
+    def stage(self, meta, c):
+        title = _unquote(c[1]) if c[1] is not None else None
+        return a.Stage(name=self._name(c[0]), title=title, items=tuple(c[2:]), span=self._span(meta))
+
+    def promote(self, meta, c):
+        return a.Promote(c[0], span=self._span(meta))
+
+    def demote(self, meta, c):
+        return a.Demote(self._name(c[0]), c[1], span=self._span(meta))
+
+    def notify(self, meta, c):
+        # Shared by the stage action and the journey step; the parent decides which it is.
+        return a.Notify(c[0], self._string_name(c[1]), span=self._span(meta))
+
+    def sales_recipient(self, meta, c):
+        address = _unquote(c[0]) if c[0] is not None else None
+        return a.Recipient("sales", address, span=self._span(meta))
+
+    def owner_recipient(self, meta, c):
+        return a.Recipient("owner", span=self._span(meta))
+
+    def assign_round_robin(self, meta, c):
+        return a.AssignRoundRobin(c[0], span=self._span(meta))
+
+    def assign_when(self, meta, c):
+        return a.AssignWhen(_unquote(c[0]), c[1], span=self._span(meta))
+
+    # --- journeys ------------------------------------------------------------------------------
+
+    def journey(self, meta, c):
+        title = _unquote(c[1]) if c[1] is not None else None
+        return a.Journey(name=self._name(c[0]), title=title, items=tuple(c[2:]), span=self._span(meta))
+
+    def entry(self, meta, c):
+        return a.Entry(c[0], span=self._span(meta))
+
+    def exit_rule(self, meta, c):
+        return a.ExitRule(c[0], span=self._span(meta))
+
+    def goal(self, meta, c):
+        return a.Goal(c[0], span=self._span(meta))
+
+    def reentry(self, meta, c):
+        return c[0]
+
+    def reentry_never(self, meta, c):
+        return a.Reentry("never", span=self._span(meta))
+
+    def reentry_always(self, meta, c):
+        return a.Reentry("always", span=self._span(meta))
+
+    def reentry_after(self, meta, c):
+        return a.Reentry("after", c[0], span=self._span(meta))
+
+    def stage_trigger(self, meta, c):
+        return a.StageBecomes(self._name(c[0]), span=self._span(meta))
+
+    def condition_trigger(self, meta, c):
+        return c[0]
+
+    def step(self, meta, c):
+        label = self._name(c[0]) if c[0] is not None else None
+        action = c[1]
+        if isinstance(action, a.Notify):
+            action = a.NotifyAction(action.recipient, action.template, span=action.span)
+        return a.Step(label, action, span=self._span(meta))
+
+    def send(self, meta, c):
+        return a.Send(self._string_name(c[0]), c[1], span=self._span(meta))
+
+    def send_window(self, meta, c):
+        return a.SendWindow(self._time(c[0]), c[1], span=self._span(meta))
+
+    def wait(self, meta, c):
+        return a.Wait(c[0], span=self._span(meta))
+
+    def wait_event(self, meta, c):
+        return a.WaitEvent(c[1], c[0], span=self._span(meta))
+
+    def wait_event_forever(self, meta, c):
+        return a.WaitEvent(c[0], None, span=self._span(meta))
+
+    def wait_time(self, meta, c):
+        return a.WaitTime(self._time(c[0]), c[1], span=self._span(meta))
+
+    def branch(self, meta, c):
+        *then, otherwise = c[1:]
+        return a.Branch(c[0], tuple(then), otherwise or (), span=self._span(meta))
+
+    def else_block(self, meta, c):
+        return tuple(c)
+
+    def else_step(self, meta, c):
+        return (c[0],)
+
+    def set_attribute(self, meta, c):
+        return a.SetAttribute(self._name(c[0]), c[1], span=self._span(meta))
+
+    def day_set(self, meta, c):
+        return a.Days(_DAY_SETS[" ".join(str(c[0]).split())], span=self._span(meta))
+
+    def day_list(self, meta, c):
+        days = sorted({a.WEEKDAY_NAMES.index(str(t)) for t in c})
+        return a.Days(tuple(days), span=self._span(meta))
+
+    # --- conditions ----------------------------------------------------------------------------
+
+    def any_of(self, meta, c):
+        return a.AnyOf(tuple(c), span=self._span(meta))
+
+    def all_of(self, meta, c):
+        return a.AllOf(tuple(c), span=self._span(meta))
+
+    def negation(self, meta, c):
+        return a.Not(c[0], span=self._span(meta))
+
+    def compare(self, meta, c):
+        return a.Compare(self._name(c[0]), str(c[1]), c[2], span=self._span(meta))  # type: ignore[arg-type]
+
+    def member(self, meta, c):
+        return a.Member(self._name(c[0]), c[1], span=self._span(meta))
+
+    def not_member(self, meta, c):
+        return a.Member(self._name(c[0]), c[1], negated=True, span=self._span(meta))
+
+    def _text_test(self, op: str, meta, c) -> a.TextTest:
+        return a.TextTest(self._name(c[0]), op, _unquote(c[1]), span=self._span(meta))  # type: ignore[arg-type]
+
+    def contains(self, meta, c):
+        return self._text_test("contains", meta, c)
+
+    def starts_with(self, meta, c):
+        return self._text_test("starts with", meta, c)
+
+    def ends_with(self, meta, c):
+        return self._text_test("ends with", meta, c)
+
+    def matches(self, meta, c):
+        literal = str(c[1])
+        end = literal.rindex("/")
+        pattern, flags = literal[1:end], literal[end + 1 :]
+        return a.Matches(self._name(c[0]), pattern, flags, literal, span=self._span(meta))
+
+    def is_set(self, meta, c):
+        return a.Presence(self._name(c[0]), True, span=self._span(meta))
+
+    def is_missing(self, meta, c):
+        return a.Presence(self._name(c[0]), False, span=self._span(meta))
+
+    def stage_is(self, meta, c):
+        return a.StageIs(self._name(c[0]), span=self._span(meta))
+
+    def happened(self, meta, c):
+        event, times, window = c
+        within = window if isinstance(window, a.Duration) else None
+        since = window if isinstance(window, a.Name) else None
+        return a.Happened(event, times, within, since, span=self._span(meta))
+
+    def event_ref(self, meta, c):
+        return a.EventRef(self._name(c[0]), c[1], span=self._span(meta))
+
+    def times(self, meta, c):
+        return int(c[0])
+
+    def within(self, meta, c):
+        return c[0]
+
+    def since(self, meta, c):
+        return self._name(c[0])
+
+    # --- values --------------------------------------------------------------------------------
+
+    def string(self, meta, c):
+        return a.Value("text", _unquote(c[0]), span=self._span(meta))
+
+    def number(self, meta, c):
+        text = str(c[0])
+        return a.Value("number", float(text) if "." in text else int(text), span=self._span(meta))
+
+    def negative_number(self, meta, c):
+        text = str(c[0])
+        return a.Value("number", -(float(text) if "." in text else int(text)), span=self._span(meta))
+
+    def true(self, meta, c):
+        return a.Value("bool", True, span=self._span(meta))
+
+    def false(self, meta, c):
+        return a.Value("bool", False, span=self._span(meta))
+
+    def date(self, meta, c):
+        # An impossible date (2026-02-30) is kept as text so the checker can report it.
+        try:
+            return a.Value("date", dt.date.fromisoformat(str(c[0])), span=self._span(meta))
+        except ValueError:
+            return a.Value("text", str(c[0]), span=self._span(meta))
+
+    def value_list(self, meta, c):
+        return a.Value("list", tuple(v for v in c if v is not None), span=self._span(meta))
+
+    def string_list(self, meta, c):
+        return tuple(_unquote(t) for t in c if t is not None)
+
+    def duration(self, meta, c):
+        unit = str(c[1]).rstrip("s")
+        return a.Duration(int(c[0]), unit, span=self._span(meta))  # type: ignore[arg-type]
+
+    def _time(self, token: Token) -> a.TimeOfDay:
+        hour, minute = (int(p) for p in str(token).split(":"))
+        return a.TimeOfDay(hour, minute, span=Span.of(self.path, token))
