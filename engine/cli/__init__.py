@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import check  # noqa: F401,E402  (registers commands)
+from . import check, fmt  # noqa: F401  (importing a module registers its commands)
 from .app import app
 
 __all__ = ["app"]

@@ -1,0 +1,3 @@
+"""`nurture fmt`: rewrite campaign files in the canonical layout."""
+
+from __future__ import annotations
