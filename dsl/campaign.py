@@ -83,3 +83,16 @@ def load_campaign(paths: Iterable[str | Path], template_dir: str | Path | None =
             campaign.diagnostics += err.diagnostics
     campaign.diagnostics += check_files(campaign.files, templates)
     return campaign
+
+
+def parse_sources(texts: dict[str, str]) -> Campaign:
+    """Parse stored campaign files (a deployed version) without re-running the checks."""
+    campaign = Campaign([], {})
+    for path, text in sorted(texts.items()):
+        if not path.endswith(SUFFIX):
+            continue
+        source = SourceFile(path, text)
+        campaign.sources[path] = source
+        if text.strip():
+            campaign.files.append(parse_source(source))
+    return campaign

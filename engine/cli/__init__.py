@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from . import check, fmt  # noqa: F401  (importing a module registers its commands)
-from .app import app
+from rich.markup import escape
 
-__all__ = ["app"]
+from ..errors import EngineError
+from . import check, data, fmt  # noqa: F401  (importing a module registers its commands)
+from .app import app, err_console
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    """Console entry point: errors users can fix are printed as sentences, never tracebacks."""
+    try:
+        app()
+    except EngineError as err:
+        err_console.print(f"[bold red]error:[/] {escape(str(err))}")
+        raise SystemExit(1) from None

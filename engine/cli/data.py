@@ -1,0 +1,221 @@
+"""Commands over the store: apply, db, leads, events, report."""
+
+from __future__ import annotations
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from .. import queries
+from ..db import upgrade
+from ..ingest import InvalidRow, open_input, read_rows
+from ..pipeline import Report
+from .app import app, console, err_console, print_json, progress_bar, service
+
+leads_app = typer.Typer(help="Import, inspect and explain leads.", no_args_is_help=True)
+events_app = typer.Typer(help="Ingest engagement events and inspect rejected ones.", no_args_is_help=True)
+db_app = typer.Typer(help="Manage the store's schema.", no_args_is_help=True)
+report_app = typer.Typer(help="Reports over leads and stages.", no_args_is_help=True)
+app.add_typer(leads_app, name="leads")
+app.add_typer(events_app, name="events")
+app.add_typer(db_app, name="db")
+app.add_typer(report_app, name="report")
+
+JSON = typer.Option(False, "--json", help="Machine-readable output")
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Create or upgrade the store's tables to the latest schema."""
+    nurture = service(ctx)
+    upgrade(nurture.db)
+    console.print(f"database {escape(nurture.db.url.render_as_string())} is up to date")
+
+
+@app.command()
+def apply(ctx: typer.Context, json: bool = JSON) -> None:
+    """Check the campaign and store it as a new version; rescore every lead when rules changed."""
+    nurture = service(ctx)
+    with progress_bar("rescoring leads", None, enabled=not json) as bar:
+        task = bar.add_task("rescoring leads", total=None)
+        applied = nurture.apply(progress=lambda n: bar.advance(task, n),
+                                before_rescore=lambda total: bar.update(task, total=total))
+    result = {"version": applied.version_id, "created": applied.created, "rules_changed": applied.rules_changed,
+              "rescored_leads": applied.rescored.leads_updated if applied.rescored else 0,
+              "stage_changes": applied.rescored.stage_changes if applied.rescored else 0}
+    if json:
+        print_json(result)
+    elif not applied.created:
+        console.print(f"campaign unchanged: version {applied.version_id} is current")
+    else:
+        console.print(f"applied campaign version {applied.version_id}")
+        if applied.rescored:
+            console.print(f"rules changed: rescored {applied.rescored.leads_updated:,} leads, "
+                          f"{applied.rescored.stage_changes:,} stage changes")
+
+
+def _count_lines(path: str) -> int | None:
+    if path == "-":
+        return None
+    with open(path, "rb") as f:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+
+
+def _load(ctx: typer.Context, path: str, what: str, json: bool, run) -> None:
+    try:
+        stream, kind = open_input(path)
+    except (InvalidRow, OSError) as err:
+        err_console.print(f"[bold red]error:[/] {escape(str(err))}")
+        raise typer.Exit(1) from None
+    nurture = service(ctx)
+    processor = nurture.processor()
+    origin = "stdin" if path == "-" else path
+    with stream, progress_bar(f"{what} {origin}", None, enabled=not json) as bar:
+        task = bar.add_task(f"{what} {escape(origin)}", total=_count_lines(path))
+        report: Report = run(processor, read_rows(stream, kind), origin, kind == "csv",
+                             lambda n: bar.advance(task, n))
+    for bad in report.rejected:
+        err_console.print(f"{escape(origin)}:{bad.line}: {escape(bad.reason)}", highlight=False)
+    summary = {"rows": report.rows, "accepted": report.accepted, "duplicates": report.duplicates,
+               "quarantined": len(report.rejected), "leads_created": report.leads_created,
+               "leads_updated": report.leads_updated, "stage_changes": report.stage_changes}
+    if json:
+        print_json(summary)
+    else:
+        console.print(", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in summary.items()))
+    if report.rows == 0 or len(report.rejected) == report.rows:
+        raise typer.Exit(1)
+    raise typer.Exit(3 if report.rejected else 0)
+
+
+@events_app.command("ingest")
+def events_ingest(ctx: typer.Context, file: str = typer.Argument(..., help=".jsonl or .csv file, or - for stdin"),
+                  json: bool = JSON) -> None:
+    """Ingest events: score them, move stages. Exit 0 all accepted, 3 some quarantined, 1 none read."""
+    _load(ctx, file, "events", json,
+          lambda p, rows, origin, text, prog: p.ingest_events(rows, origin, text, prog))
+
+
+@leads_app.command("import")
+def leads_import(ctx: typer.Context, file: str = typer.Argument(..., help=".csv or .jsonl file with an email "
+                                                                      "column, or - for stdin"),
+                 json: bool = JSON) -> None:
+    """Upsert leads by email. Exit 0 all accepted, 3 some quarantined, 1 none read."""
+    _load(ctx, file, "leads", json,
+          lambda p, rows, origin, text, prog: p.import_leads(rows, origin, text, prog))
+
+
+@events_app.command("quarantine")
+def events_quarantine(ctx: typer.Context, limit: int = typer.Option(100, help="Show at most this many"),
+                      json: bool = JSON) -> None:
+    """Rows that could not be accepted, with where they came from and why."""
+    from ..pipeline import QUARANTINE
+
+    nurture = service(ctx)
+    with nurture.db.connect() as conn:
+        rows = conn.execute(QUARANTINE.select().order_by(QUARANTINE.c.id.desc()).limit(limit)).mappings().all()
+    if json:
+        print_json([dict(r) for r in rows])
+        return
+    if not rows:
+        console.print("quarantine is empty")
+        return
+    for row in rows:
+        console.print(f"{escape(row['origin'])}:{row['line']}: {escape(row['reason'])}", highlight=False)
+        console.print(f"    {escape(row['raw'][:200])}", style="dim", highlight=False)
+
+
+def _sweep_and_rules(ctx: typer.Context):
+    nurture = service(ctx)
+    processor = nurture.processor()
+    processor.sweep()  # stages read now reflect time-driven changes already due
+    return nurture, processor.rules
+
+
+@leads_app.command("show")
+def leads_show(ctx: typer.Context, email: str, json: bool = JSON) -> None:
+    """Attributes, scores, stage, owner, recent events and stage history of one lead."""
+    nurture, rules = _sweep_and_rules(ctx)
+    with nurture.db.connect() as conn:
+        lead = queries.show_lead(conn, rules, email, nurture.clock.now())
+    if json:
+        print_json(lead)
+        return
+    console.print(f"[bold]{escape(lead['email'])}[/]  stage [bold]{lead['stage']}[/] since {lead['stage_since']}"
+                  f"  owner {escape(lead['owner'] or '-')}")
+    console.print("scores: " + ", ".join(f"{k} {v:g}" for k, v in lead["scores"].items()))
+    attrs = ", ".join(f"{k}={v!r}" for k, v in lead["attributes"].items())
+    console.print(f"attributes: {escape(attrs) or '-'}", highlight=False)
+    if lead["stage_history"]:
+        console.print("stage history:")
+        for c in lead["stage_history"]:
+            console.print(f"  {c['at']}  {c['from']} -> {c['to']}  {escape(c['reason'])}", highlight=False)
+    if lead["recent_events"]:
+        console.print("recent events:")
+        for e in lead["recent_events"]:
+            console.print(f"  {e['at']}  {e['type']}  {escape(str(e['props'] or ''))}", highlight=False)
+
+
+@leads_app.command("list")
+def leads_list(ctx: typer.Context, stage: str = typer.Option(None, help="Only leads in this stage"),
+               limit: int = typer.Option(50, help="Show at most this many"), json: bool = JSON) -> None:
+    """Leads, most recently changed first."""
+    nurture, rules = _sweep_and_rules(ctx)
+    with nurture.db.connect() as conn:
+        leads = queries.list_leads(conn, rules, nurture.clock.now(), stage, limit)
+    if json:
+        print_json(leads)
+        return
+    table = Table("email", "stage", "owner", "source", *rules.scores)
+    for lead in leads:
+        table.add_row(lead["email"], lead["stage"], lead["owner"] or "-", lead["source"],
+                      *(f"{v:g}" for v in lead["scores"].values()))
+    console.print(table)
+
+
+@leads_app.command("explain")
+def leads_explain(ctx: typer.Context, email: str, json: bool = JSON) -> None:
+    """Why each score is what it is: every rule and event, decayed to now, adding up to the total."""
+    nurture, rules = _sweep_and_rules(ctx)
+    with nurture.db.connect() as conn:
+        result = queries.explain_lead(conn, rules, email, nurture.clock.now())
+    if json:
+        print_json(result)
+        return
+    console.print(f"[bold]{escape(result['email'])}[/] ({result['stage']}) at {result['at']}")
+    for score in result["scores"]:
+        table = Table(title=f"{score['score']} = {score['total']:g}", title_justify="left")
+        table.add_column("points", justify="right")
+        table.add_column("now", justify="right")
+        table.add_column("rule")
+        table.add_column("when")
+        for line in score["lines"]:
+            table.add_row(f"{line['points']:+g}", f"{line['now']:+.2f}", escape(line["rule"]), line.get("at", ""))
+        console.print(table)
+
+
+@report_app.command("funnel")
+def report_funnel(ctx: typer.Context, json: bool = JSON) -> None:
+    """Leads per stage, conversion between stages, median days to convert, by lead source."""
+    nurture, rules = _sweep_and_rules(ctx)
+    with nurture.db.connect() as conn:
+        result = queries.funnel(conn, rules)
+    if json:
+        print_json(result)
+        return
+    table = Table("stage", "now", "ever reached", "median days to reach", title="Funnel", title_justify="left")
+    for row in result["stages"]:
+        days = result["median_days_to_reach"].get(row["stage"])
+        table.add_row(row["stage"], f"{row['current']:,}", f"{row['reached']:,}", "-" if days is None else f"{days}")
+    console.print(table)
+    for conv in result["conversion"]:
+        rate = "-" if conv["rate"] is None else f"{conv['rate']:.1%}"
+        console.print(f"{conv['from']} -> {conv['to']}: {rate}")
+    if result["by_source"]:
+        ladder = [r["stage"] for r in result["stages"]]
+        table = Table("source", *ladder, title="By source", title_justify="left")
+        for source, data in result["by_source"].items():
+            table.add_row(escape(source), *(f"{data['reached'][s]:,}" for s in ladder))
+        console.print(table)
+
+

@@ -1,0 +1,173 @@
+"""Compiles DSL conditions into Python functions (generated source, compiled once per version).
+
+A compiled condition is a plain function; evaluating it never walks the syntax tree.
+Text comparisons ignore case, as marketers expect ("US" = "us"); missing values never match,
+except in `is missing` and `not ...`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from dsl import ast as a
+
+_FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE}
+_OPS = {"=": "==", "!=": "!=", ">": ">", ">=": ">=", "<": "<", "<=": "<="}
+
+
+@dataclass(frozen=True)
+class HappenedAtom:
+    """An event condition whose recent occurrence times the lead state keeps."""
+
+    event: str
+    filter: Callable[[dict], bool] | None
+    times: int
+    within: float | None  # seconds
+
+
+@dataclass
+class Scope:
+    """How names resolve while compiling: attributes, scores or event properties."""
+
+    #: name -> TypeRef for the names a condition may use
+    types: dict[str, a.TypeRef]
+    #: Python expression template for reading a name: "A.get({name!r})" etc.
+    reader: Callable[[str], str]
+    scores: frozenset[str] = frozenset()
+    #: registers an event atom and returns its index (stage/journey conditions only)
+    register_atom: Callable[[HappenedAtom], int] | None = None
+    compile_filter: Callable[[a.EventRef], Callable[[dict], bool] | None] | None = None
+
+
+@dataclass
+class Compiler:
+    """Turns one condition into Python source, collecting the constants it refers to."""
+
+    scope: Scope
+    constants: list[object] = field(default_factory=list)
+    _names: int = 0
+
+    def const(self, value: object) -> str:
+        self.constants.append(value)
+        return f"K[{len(self.constants) - 1}]"
+
+    def fresh(self) -> str:
+        self._names += 1
+        return f"v{self._names}"
+
+    def expr(self, node: a.Condition) -> str:
+        match node:
+            case a.AnyOf(items=items):
+                return "(" + " or ".join(self.expr(i) for i in items) + ")"
+            case a.AllOf(items=items):
+                return "(" + " and ".join(self.expr(i) for i in items) + ")"
+            case a.Not(item=item):
+                return f"(not {self.expr(item)})"
+            case a.Compare():
+                return self._compare(node)
+            case a.Member(name=name, values=values, negated=negated):
+                wanted = self.const(frozenset(_fold(v) for v in values.python()))  # type: ignore[union-attr]
+                v = self.fresh()
+                if self._is_list(name):
+                    test = f"any(_fold(x) in {wanted} for x in {v})"
+                else:
+                    test = f"_fold({v}) in {wanted}"
+                test = f"(({v} := {self.scope.reader(name)}) is not None and {test})"
+                return f"(not {test})" if negated else test
+            case a.TextTest(name=name, op=op, text=text):
+                method = {"contains": "__contains__", "starts with": "startswith",
+                          "ends with": "endswith"}[op]
+                needle = self.const(text.lower())
+                v = self.fresh()
+                if self._is_list(name):
+                    if op == "contains":
+                        return f"(({v} := {self.scope.reader(name)}) is not None and " \
+                               f"any(str(x).lower() == {needle} for x in {v}))"
+                    test = f"any(str(x).lower().{method}({needle}) for x in {v})"
+                else:
+                    test = f"str({v}).lower().{method}({needle})"
+                return f"(({v} := {self.scope.reader(name)}) is not None and {test})"
+            case a.Matches(name=name, pattern=pattern, flags=flags):
+                flag_bits = 0
+                for f in flags:
+                    flag_bits |= _FLAGS[f]
+                rx = self.const(re.compile(pattern, flag_bits))
+                v = self.fresh()
+                return f"(({v} := {self.scope.reader(name)}) is not None and " \
+                       f"{rx}.search(str({v})) is not None)"
+            case a.Presence(name=name, present=present):
+                test = f"({self.scope.reader(name)} not in (None, '', []))"
+                return test if present else f"(not {test})"
+            case a.StageIs(stage=stage):
+                return f"(stage == {str(stage)!r})"
+            case a.Happened():
+                return self._happened(node)
+        raise TypeError(f"cannot compile {type(node).__name__}")
+
+    def _is_list(self, name: str) -> bool:
+        ref = self.scope.types.get(name)
+        return bool(ref and ref.is_list)
+
+    def _compare(self, node: a.Compare) -> str:
+        value = node.value.python()
+        op = _OPS[node.op]
+        v = self.fresh()
+        read = self.scope.reader(node.name)
+        if node.name in self.scope.scores:
+            return f"({read} {op} {value!r})"
+        if isinstance(value, bool):
+            return f"(({v} := {read}) is not None and {v} {op} {value!r})"
+        if isinstance(value, int | float):
+            # numbers imported as text still compare as numbers
+            return f"(({v} := _number({read})) is not None and {v} {op} {value!r})"
+        if hasattr(value, "isoformat"):
+            return f"(({v} := {read}) is not None and str({v})[:10] {op} {value.isoformat()!r})"
+        return f"(({v} := {read}) is not None and _fold({v}) {op} {self.const(_fold(value))})"
+
+    def _happened(self, node: a.Happened) -> str:
+        if self.scope.register_atom is None:
+            raise TypeError("event conditions are not available here")
+        flt = self.scope.compile_filter(node.event) if self.scope.compile_filter else None
+        atom = HappenedAtom(str(node.event.event), flt, node.times or 1,
+                            float(node.within.seconds) if node.within else None)
+        index = self.scope.register_atom(atom)
+        return f"H({index})"
+
+
+def _fold(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return value
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def compile_function(condition: a.Condition, scope: Scope, params: str) -> Callable[..., bool]:
+    """Compile ``condition`` to ``lambda <params>: <expr>``."""
+    compiler = Compiler(scope)
+    body = compiler.expr(condition)
+    namespace = {"K": tuple(compiler.constants), "_fold": _fold, "_number": _number}
+    return eval(f"lambda {params}: {body}", namespace)  # noqa: S307 - source generated above
+
+
+def attribute_scope(types: dict[str, a.TypeRef]) -> Scope:
+    return Scope(types, lambda name: f"A.get({str(name)!r})")
+
+
+def property_scope(props: dict[str, a.TypeRef]) -> Scope:
+    return Scope(props, lambda name: f"P.get({str(name)!r})")
+
+
+def names_in(condition: a.Condition) -> set[str]:
+    """Attribute or score names a condition reads."""
+    return {str(n.name) for n in condition.walk() if isinstance(n, a.Compare | a.Member | a.TextTest
+                                                                  | a.Matches | a.Presence)}

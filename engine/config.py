@@ -1,0 +1,77 @@
+"""Configuration: `nurture.toml`, overridden key by key by `NURTURE_*` environment variables."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Config:
+    database_url: str = "sqlite:///nurture.db"
+    campaign_dir: Path = Path("journeys")
+    template_dir: Path = Path("templates")
+    base_url: str = "http://127.0.0.1:8000"
+    #: events and leads are processed in batches of this many rows
+    batch_size: int = 5000
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_username: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_tls: str = "none"
+    secret_key: str | None = field(default=None, repr=False)
+    api_token: str | None = field(default=None, repr=False)
+    tick_seconds: float = 5.0
+
+
+#: keys that may only come from the environment, never from a file in the repository
+SECRETS = {"smtp_password", "secret_key", "api_token"}
+
+
+def _coerce(name: str, raw: object, default: object) -> object:
+    kind = type(default) if default is not None else str
+    try:
+        if isinstance(default, Path):
+            return Path(str(raw))
+        if kind is int:
+            return int(raw)  # type: ignore[arg-type]
+        if kind is float:
+            return float(raw)  # type: ignore[arg-type]
+        return str(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"setting `{name}` must be a {kind.__name__}, got {raw!r}") from None
+
+
+def load_config(path: Path | None = None, env: dict[str, str] | None = None) -> Config:
+    """Read ``path`` (or ./nurture.toml when present), then apply NURTURE_<KEY> overrides."""
+    env = os.environ if env is None else env
+    values: dict[str, object] = {}
+    file = path or (Path("nurture.toml") if Path("nurture.toml").is_file() else None)
+    if path is not None and not path.is_file():
+        raise ConfigError(f"config file {path} not found")
+    if file is not None:
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+            raise ConfigError(f"{file}: {err}") from None
+        data = {**data, **{f"smtp_{k}": v for k, v in data.pop("smtp", {}).items()}}
+        for key, raw in data.items():
+            if key in SECRETS:
+                raise ConfigError(f"{file}: `{key}` is a secret; set NURTURE_{key.upper()} in the "
+                                  "environment instead of writing it in a file")
+            values[key] = raw
+    defaults = Config()
+    known = {f.name for f in dataclasses.fields(Config)}
+    unknown = set(values) - known
+    if unknown:
+        raise ConfigError(f"unknown setting(s) in {file}: {', '.join(sorted(unknown))}; "
+                          f"known settings are {', '.join(sorted(known - SECRETS))}")
+    for key in known:
+        if f"NURTURE_{key.upper()}" in env:
+            values[key] = env[f"NURTURE_{key.upper()}"]
+    return dataclasses.replace(defaults, **{k: _coerce(k, v, getattr(defaults, k)) for k, v in values.items()})

@@ -1,0 +1,371 @@
+"""Batch processing against the store: events and leads in, scores, ledger and stages out.
+
+Each batch is one transaction: its good rows, their points, stage changes and actions, and its
+quarantined rows commit together or not at all. Leads are locked while a batch updates them, so
+several processes may ingest into one PostgreSQL database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from .clock import Clock, epoch, from_epoch
+from .evaluator import Evaluator, LeadRecord
+from .ingest import EventIn, InvalidRow, LeadIn, Rejected, Row, validate_event, validate_lead
+from .models import Event, Lead, PendingAction, Quarantine, RoundRobin, ScoreEntry, StageChange
+from .rules import Rules
+from .scoring import LeadState
+
+LEADS = Lead.__table__
+EVENTS = Event.__table__
+LEDGER = ScoreEntry.__table__
+CHANGES = StageChange.__table__
+ACTIONS = PendingAction.__table__
+QUARANTINE = Quarantine.__table__
+TURNS = RoundRobin.__table__
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class Report:
+    """What a run did, for the command's summary and exit status."""
+
+    rows: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    leads_created: int = 0
+    leads_updated: int = 0
+    stage_changes: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
+
+    def merge(self, other: Report) -> None:
+        for name in ("rows", "accepted", "duplicates", "leads_created", "leads_updated", "stage_changes"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.rejected += other.rejected
+
+
+def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    it = iter(items)
+    while batch := list(islice(it, size)):
+        yield batch
+
+
+def insert_ignoring(conn: Connection, table: sa.Table, rows: list[dict], key: str,
+                    returning: sa.Column | None = None) -> list[Any]:
+    """Insert rows, skipping those whose ``key`` already exists; returns the inserted keys."""
+    if not rows:
+        return []
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table).on_conflict_do_nothing(index_elements=[key])
+    if returning is None:
+        conn.execute(stmt, rows)
+        return []
+    return list(conn.execute(stmt.returning(returning), rows).scalars())
+
+
+class Processor:
+    def __init__(self, db: Engine, rules: Rules, version_id: int | None, clock: Clock,
+                 batch_size: int = 5000) -> None:
+        self.db = db
+        self.rules = rules
+        self.version_id = version_id
+        self.clock = clock
+        self.batch_size = batch_size
+
+    # ----- public entry points ---------------------------------------------------------------
+
+    def ingest_events(self, rows: Iterable[Row], origin: str, from_text: bool = False,
+                      progress: Progress | None = None) -> Report:
+        """Validate, store and score events; bad rows are quarantined with their reason."""
+        report = Report()
+        for batch in _batches(rows, self.batch_size):
+            good: list[EventIn] = []
+            bad: list[Rejected] = []
+            for row in batch:
+                try:
+                    if row.data is None:
+                        raise InvalidRow(row.error or "unreadable row")
+                    good.append(validate_event(row, self.rules.event_types, from_text))
+                except InvalidRow as err:
+                    bad.append(Rejected(row.line, row.raw, str(err)))
+            with self.db.begin() as conn:
+                part = self._store_events(conn, good)
+                self._quarantine(conn, origin, bad)
+            part.rows, part.rejected = len(batch), bad
+            report.merge(part)
+            if progress:
+                progress(len(batch))
+        return report
+
+    def import_leads(self, rows: Iterable[Row], origin: str, from_text: bool = False,
+                     progress: Progress | None = None) -> Report:
+        """Upsert leads by normalised email; fit scores and stages follow the new attributes."""
+        report = Report()
+        for batch in _batches(rows, self.batch_size):
+            good: dict[str, LeadIn] = {}
+            bad: list[Rejected] = []
+            for row in batch:
+                try:
+                    if row.data is None:
+                        raise InvalidRow(row.error or "unreadable row")
+                    lead = validate_lead(row, self.rules.attribute_types, from_text)
+                    previous = good.get(lead.email)  # the same lead twice in a batch: later wins
+                    if previous is not None:
+                        lead = LeadIn(lead.line, lead.email, {**previous.attributes, **lead.attributes},
+                                      lead.owner or previous.owner)
+                    good[lead.email] = lead
+                except InvalidRow as err:
+                    bad.append(Rejected(row.line, row.raw, str(err)))
+            with self.db.begin() as conn:
+                part = self._store_leads(conn, list(good.values()))
+                self._quarantine(conn, origin, bad)
+            part.rows, part.rejected = len(batch), bad
+            report.merge(part)
+            if progress:
+                progress(len(batch))
+        return report
+
+    def sweep(self, until: dt.datetime | None = None, lead_ids: list[int] | None = None) -> int:
+        """Apply stage changes that time alone has made due (decay, windows closing)."""
+        until = until or self.clock.now()
+        total = 0
+        while True:
+            with self.db.begin() as conn:
+                query = sa.select(LEADS.c.id).where(LEADS.c.review_at <= until)
+                if lead_ids is not None:
+                    query = query.where(LEADS.c.id.in_(lead_ids))
+                ids = list(conn.execute(query.order_by(LEADS.c.id).limit(self.batch_size)).scalars())
+                if not ids:
+                    return total
+                leads = self._load(conn, ids)
+                evaluator = self._evaluator(conn)
+                for lead in leads.values():
+                    evaluator.advance(lead, epoch(until))
+                self._save(conn, leads.values(), evaluator)
+                total += len(ids)
+
+    def rescore(self, progress: Progress | None = None) -> Report:
+        """Recompute every lead's points from its events under the current rules.
+
+        Stage history stays as it happened; each lead's stage is then evaluated once, now.
+        """
+        report = Report()
+        last_id = 0
+        now = epoch(self.clock.now())
+        while True:
+            with self.db.begin() as conn:
+                ids = list(conn.execute(sa.select(LEADS.c.id).where(LEADS.c.id > last_id)
+                                        .order_by(LEADS.c.id).limit(self.batch_size)).scalars())
+                if not ids:
+                    return report
+                leads = self._load(conn, ids)
+                evaluator = self._evaluator(conn)
+                events = self._events_of(conn, ids)
+                conn.execute(LEDGER.delete().where(LEDGER.c.lead_id.in_(ids)))
+                for lead in leads.values():
+                    self._rebuild_points(evaluator, lead, events.get(lead.id, []))
+                    evaluator.evaluate(lead, now)
+                    evaluator.advance(lead, now)
+                report.stage_changes += self._save(conn, leads.values(), evaluator)
+                report.leads_updated += len(ids)
+                last_id = ids[-1]
+            if progress:
+                progress(len(ids))
+
+    # ----- batch steps -----------------------------------------------------------------------
+
+    def _store_events(self, conn: Connection, events: list[EventIn]) -> Report:
+        report = Report()
+        if not events:
+            return report
+        now = self.clock.now()
+        unique = {e.key: e for e in events}
+        report.duplicates += len(events) - len(unique)
+        emails = sorted({e.email for e in unique.values()})
+        report.leads_created += self._create_leads(conn, [{"email": m} for m in emails], now)
+        ids = self._ids(conn, emails)
+        rows = [{"key": e.key, "lead_id": ids[e.email], "type": e.type, "at": e.at, "props": e.props,
+                 "received_at": now} for e in unique.values()]
+        inserted = set(insert_ignoring(conn, EVENTS, rows, "key", EVENTS.c.key))
+        report.duplicates += len(unique) - len(inserted)
+        report.accepted += len(inserted)
+        fresh: dict[int, list[EventIn]] = defaultdict(list)
+        for e in unique.values():
+            if e.key in inserted:
+                fresh[ids[e.email]].append(e)
+        if not fresh:
+            return report
+        self._backdate(conn, fresh)
+        leads = self._load(conn, sorted(fresh))
+        evaluator = self._evaluator(conn)
+        late = [i for i, evs in fresh.items()
+                if leads[i].last_event_at is not None and min(epoch(e.at) for e in evs) < leads[i].last_event_at]
+        history = self._events_of(conn, late) if late else {}
+        if late:  # an event older than what the lead has seen: replay that lead from the start
+            conn.execute(LEDGER.delete().where(LEDGER.c.lead_id.in_(late)))
+            conn.execute(CHANGES.delete().where(CHANGES.c.lead_id.in_(late)))
+        for lead_id, evs in fresh.items():
+            lead = leads[lead_id]
+            if lead_id in history:
+                self._replay(evaluator, lead, history[lead_id])
+            else:
+                evaluator.refresh_fit(lead)
+                for e in sorted(evs, key=lambda e: (e.at, e.key)):
+                    at = epoch(e.at)
+                    evaluator.advance(lead, at)
+                    evaluator.apply_event(lead, e.type, e.props, at, e.key)
+                    evaluator.evaluate(lead, at)
+            evaluator.advance(lead, epoch(now))
+        report.stage_changes += self._save(conn, leads.values(), evaluator, replayed=late)
+        return report
+
+    def _store_leads(self, conn: Connection, leads_in: list[LeadIn]) -> Report:
+        report = Report()
+        if not leads_in:
+            return report
+        now = self.clock.now()
+        emails = [lead.email for lead in leads_in]
+        report.leads_created += self._create_leads(conn, [{"email": m} for m in emails], now)
+        report.leads_updated = report.accepted = len(leads_in)
+        ids = self._ids(conn, emails)
+        leads = self._load(conn, sorted(ids.values()))
+        evaluator = self._evaluator(conn)
+        at = epoch(now)
+        for incoming in leads_in:
+            lead = leads[ids[incoming.email]]
+            lead.attributes = {**lead.attributes, **incoming.attributes}
+            lead.owner = incoming.owner or lead.owner
+            evaluator.advance(lead, at)
+            evaluator.refresh_fit(lead)
+            evaluator.evaluate(lead, at)
+        report.stage_changes += self._save(conn, leads.values(), evaluator)
+        return report
+
+    def _replay(self, evaluator: Evaluator, lead: LeadRecord, events: list[tuple]) -> None:
+        """Recompute a lead from its first event, as if its events had arrived in order."""
+        lead.state = LeadState()
+        lead.stage, lead.stage_since, lead.review_at, lead.last_event_at = "lead", lead.stage_since, None, None
+        evaluator.refresh_fit(lead)
+        for key, etype, at, props in events:
+            t = epoch(at)
+            evaluator.advance(lead, t)
+            evaluator.apply_event(lead, etype, props, t, key)
+            evaluator.evaluate(lead, t)
+
+    def _rebuild_points(self, evaluator: Evaluator, lead: LeadRecord, events: list[tuple]) -> None:
+        lead.state = LeadState()
+        evaluator.refresh_fit(lead)
+        for key, etype, at, props in events:
+            evaluator.apply_event(lead, etype, props, epoch(at), key)
+
+    # ----- store access ----------------------------------------------------------------------
+
+    def _create_leads(self, conn: Connection, rows: list[dict], now: dt.datetime) -> int:
+        for row in rows:
+            row.update(attributes={}, state={}, source="unknown", stage="lead", stage_since=now,
+                       created_at=now, updated_at=now)
+        return len(insert_ignoring(conn, LEADS, rows, "email", LEADS.c.email))
+
+    def _backdate(self, conn: Connection, fresh: dict[int, list[EventIn]]) -> None:
+        """A lead is known from its earliest event, even when that event is ingested late."""
+        firsts = [{"b_id": lead_id, "first": min(e.at for e in evs)} for lead_id, evs in fresh.items()]
+        earlier = sa.and_(LEADS.c.id == sa.bindparam("b_id"), LEADS.c.created_at > sa.bindparam("first"))
+        conn.execute(LEADS.update().where(earlier)
+                     .values(created_at=sa.bindparam("first"), stage_since=sa.case(
+                         (LEADS.c.stage == "lead", sa.bindparam("first")), else_=LEADS.c.stage_since)), firsts)
+
+    def _ids(self, conn: Connection, emails: list[str]) -> dict[str, int]:
+        rows = conn.execute(sa.select(LEADS.c.email, LEADS.c.id).where(LEADS.c.email.in_(emails)))
+        return dict(rows)
+
+    def _load(self, conn: Connection, ids: list[int]) -> dict[int, LeadRecord]:
+        query = sa.select(LEADS.c.id, LEADS.c.email, LEADS.c.attributes, LEADS.c.stage, LEADS.c.stage_since,
+                          LEADS.c.owner, LEADS.c.state, LEADS.c.last_event_at, LEADS.c.review_at) \
+            .where(LEADS.c.id.in_(ids)).order_by(LEADS.c.id)
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update()  # ordered by id, so two writers never deadlock
+        leads = {}
+        for row in conn.execute(query):
+            leads[row.id] = LeadRecord(
+                row.id, row.email, dict(row.attributes or {}), row.stage, epoch(row.stage_since), row.owner,
+                LeadState(row.state), row.last_event_at and epoch(row.last_event_at),
+                row.review_at and epoch(row.review_at))
+        return leads
+
+    def _events_of(self, conn: Connection, ids: list[int]) -> dict[int, list[tuple]]:
+        rows = conn.execute(sa.select(EVENTS.c.lead_id, EVENTS.c.key, EVENTS.c.type, EVENTS.c.at,
+                                      EVENTS.c.props).where(EVENTS.c.lead_id.in_(ids))
+                            .order_by(EVENTS.c.lead_id, EVENTS.c.at, EVENTS.c.key))
+        found: dict[int, list[tuple]] = defaultdict(list)
+        for row in rows:
+            found[row.lead_id].append((row.key, row.type, row.at, row.props or {}))
+        return found
+
+    def _evaluator(self, conn: Connection) -> Evaluator:
+        turns: dict[str, int] = {}
+
+        def next_turn(stage: str) -> int:
+            if stage not in turns:
+                query = sa.select(TURNS.c.counter).where(TURNS.c.stage == stage)
+                if conn.dialect.name == "postgresql":
+                    query = query.with_for_update()
+                current = conn.execute(query).scalar()
+                if current is None:
+                    insert_ignoring(conn, TURNS, [{"stage": stage, "counter": 0}], "stage")
+                turns[stage] = current or 0
+            turns[stage] += 1
+            conn.execute(TURNS.update().where(TURNS.c.stage == stage).values(counter=turns[stage]))
+            return turns[stage] - 1
+
+        return Evaluator(self.rules, self.version_id, next_turn)
+
+    def _save(self, conn: Connection, leads: Iterable[LeadRecord], evaluator: Evaluator,
+              replayed: Iterable[int] = ()) -> int:
+        """Write leads back with their ledger lines, stage changes and actions; returns changes."""
+        now = self.clock.now()
+        leads = list(leads)
+        source_attr = "source"
+        conn.execute(
+            LEADS.update().where(LEADS.c.id == sa.bindparam("b_id")).values(
+                attributes=sa.bindparam("attributes"), stage=sa.bindparam("stage"),
+                stage_since=sa.bindparam("stage_since"), owner=sa.bindparam("owner"),
+                state=sa.bindparam("state"), last_event_at=sa.bindparam("last_event_at"),
+                review_at=sa.bindparam("review_at"), source=sa.bindparam("source"),
+                updated_at=sa.bindparam("updated_at")),
+            [{"b_id": lead.id, "attributes": lead.attributes, "stage": lead.stage,
+              "stage_since": from_epoch(lead.stage_since), "owner": lead.owner, "state": lead.state.to_json(),
+              "last_event_at": lead.last_event_at and from_epoch(lead.last_event_at),
+              "review_at": lead.review_at and from_epoch(lead.review_at),
+              "source": str(lead.attributes.get(source_attr) or "unknown")[:200], "updated_at": now}
+             for lead in leads])
+        ledger = [line for lead in leads for line in lead.ledger]
+        changes = [c for lead in leads for c in lead.changes]
+        actions = [act for lead in leads for act in lead.actions]
+        if ledger:
+            conn.execute(LEDGER.insert(), ledger)
+        if changes:
+            conn.execute(CHANGES.insert(), changes)
+        replayed = list(replayed)
+        if replayed:  # actions of transitions a replay no longer makes will not be delivered
+            keep = [a["key"] for a in actions]
+            conn.execute(ACTIONS.update().where(ACTIONS.c.lead_id.in_(replayed), ACTIONS.c.status == "pending",
+                                                ACTIONS.c.key.not_in(keep)).values(status="cancelled"))
+        insert_ignoring(conn, ACTIONS, actions, "key")
+        return len(changes)
+
+    def _quarantine(self, conn: Connection, origin: str, rejected: list[Rejected]) -> None:
+        now = self.clock.now()
+        insert_ignoring(conn, QUARANTINE, [
+            {"key": hashlib.sha256(f"{origin}\n{r.raw}\n{r.reason}".encode()).hexdigest(), "origin": origin,
+             "line": r.line, "raw": r.raw, "reason": r.reason, "received_at": now} for r in rejected], "key")

@@ -1,0 +1,114 @@
+"""The engine as one object: configuration, store, clock and the rules of the applied campaign."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from dsl.campaign import Campaign, load_campaign, parse_sources
+from dsl.diagnostics import render
+
+from .clock import Clock, SystemClock
+from .config import Config
+from .db import open_store
+from .errors import CampaignError
+from .models import CampaignVersion, Lead
+from .pipeline import Processor, Progress, Report
+from .rules import Rules, compile_rules, rules_hash
+
+VERSIONS = CampaignVersion.__table__
+
+
+@dataclass
+class Applied:
+    version_id: int
+    created: bool
+    rules_changed: bool
+    rescored: Report | None = None
+
+
+class Nurture:
+    def __init__(self, config: Config, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self._db: Engine | None = None
+        self._rules: tuple[int, Rules] | None = None
+
+    @property
+    def db(self) -> Engine:
+        if self._db is None:
+            self._db = open_store(self.config.database_url)
+        return self._db
+
+    # ----- campaign versions -----------------------------------------------------------------
+
+    def load_campaign(self) -> Campaign:
+        campaign = load_campaign([self.config.campaign_dir], self.config.template_dir)
+        if campaign.has_errors:
+            shown = "\n\n".join(render(d, campaign.sources) for d in campaign.diagnostics
+                                if d.severity.value == "error")
+            raise CampaignError(f"the campaign in {self.config.campaign_dir} has errors:\n\n{shown}\n\n"
+                                "fix them (see `nurture check`) and try again")
+        return campaign
+
+    def campaign_files(self, campaign: Campaign) -> dict[str, str]:
+        """Every file a version is made of: the campaign's sources and its templates."""
+        files = {path: source.text for path, source in campaign.sources.items()}
+        template_dir = Path(self.config.template_dir)
+        if template_dir.is_dir():
+            for path in sorted(template_dir.rglob("*")):
+                if path.is_file():
+                    files[f"templates/{path.relative_to(template_dir).as_posix()}"] = \
+                        path.read_text(encoding="utf-8", errors="replace")
+        return files
+
+    def latest_version(self) -> tuple[int, dict[str, str], str, str] | None:
+        """(id, files, rules hash, hash) of the version applied last."""
+        with self.db.connect() as conn:
+            row = conn.execute(sa.select(VERSIONS.c.id, VERSIONS.c.files, VERSIONS.c.rules_hash, VERSIONS.c.hash)
+                               .order_by(VERSIONS.c.id.desc()).limit(1)).first()
+        return None if row is None else (row.id, row.files, row.rules_hash, row.hash)
+
+    def apply(self, progress: Progress | None = None, before_rescore=None) -> Applied:
+        """Store the campaign on disk as a new version; rescore every lead when its rules changed."""
+        campaign = self.load_campaign()
+        files = self.campaign_files(campaign)
+        digest = hashlib.sha256(repr(sorted(files.items())).encode()).hexdigest()
+        latest = self.latest_version()
+        new_rules = rules_hash(campaign)
+        if latest is not None and latest[3] == digest:
+            return Applied(latest[0], created=False, rules_changed=False)
+        with self.db.begin() as conn:
+            version_id = conn.execute(VERSIONS.insert().values(
+                hash=digest, rules_hash=new_rules, created_at=self.clock.now(), files=files)
+            ).inserted_primary_key[0]
+        self._rules = None
+        applied = Applied(version_id, created=True, rules_changed=latest is None or latest[2] != new_rules)
+        if applied.rules_changed and latest is not None:
+            if before_rescore:
+                before_rescore(self.lead_count())
+            applied.rescored = self.processor().rescore(progress)
+        return applied
+
+    def rules(self) -> tuple[int, Rules]:
+        """The rules of the latest applied version; the campaign on disk is applied first if none is."""
+        latest = self.latest_version()
+        if latest is None:
+            self.apply()
+            latest = self.latest_version()
+            assert latest is not None
+        if self._rules is None or self._rules[0] != latest[0]:
+            self._rules = (latest[0], compile_rules(parse_sources(latest[1])))
+        return self._rules
+
+    def processor(self) -> Processor:
+        version_id, rules = self.rules()
+        return Processor(self.db, rules, version_id, self.clock, self.config.batch_size)
+
+    def lead_count(self) -> int:
+        with self.db.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(Lead.__table__)).scalar_one()
