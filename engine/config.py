@@ -59,7 +59,8 @@ def load_config(path: Path | None = None, env: dict[str, str] | None = None) -> 
             data = tomllib.loads(file.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
             raise ConfigError(f"{file}: {err}") from None
-        data = {**data, **{f"smtp_{k}": v for k, v in data.pop("smtp", {}).items()}}
+        smtp = data.pop("smtp", {})  # [smtp] host = ... is smtp_host = ...
+        data.update({f"smtp_{k}": v for k, v in smtp.items()})
         for key, raw in data.items():
             if key in SECRETS:
                 raise ConfigError(f"{file}: `{key}` is a secret; set NURTURE_{key.upper()} in the "

@@ -37,7 +37,7 @@ class LeadRecord:
     changes: list[dict[str, Any]] = field(default_factory=list)
     actions: list[dict[str, Any]] = field(default_factory=list)
 
-    def scope(self, rules: Rules, at: float) -> dict[str, float]:
+    def scope(self, rules: Rules, at: float) -> dict[str, int]:
         return {name: self.state.score(model, at) for name, model in rules.scores.items()}
 
 
@@ -120,9 +120,10 @@ class Evaluator:
     def _next_review(self, lead: LeadRecord, now: float) -> float | None:
         times = []
         for score, threshold in self.rules.stages.thresholds:
-            when = crossing(lead.state, self.rules.scores[score], threshold, now)
-            if when is not None:
-                times.append(when + _AFTER)
+            for edge in (threshold - 0.5, threshold + 0.5):  # where the rounded score changes
+                when = crossing(lead.state, self.rules.scores[score], edge, now)
+                if when is not None:
+                    times.append(when + _AFTER)
         for index, atom in enumerate(self.rules.atoms):
             when = lead.state.happened_until(index, atom, now)
             if when is not None:

@@ -127,7 +127,8 @@ def normalise_email(value: object) -> str:
 
 
 def _suggest(word: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=1)
+    folded = {c.lower(): c for c in choices}
+    close = [folded[word.lower()]] if word.lower() in folded else difflib.get_close_matches(word, choices, n=1)
     return f"; did you mean {close[0]!r}?" if close else ""
 
 

@@ -287,7 +287,7 @@ class Processor:
 
     def _ids(self, conn: Connection, emails: list[str]) -> dict[str, int]:
         rows = conn.execute(sa.select(LEADS.c.email, LEADS.c.id).where(LEADS.c.email.in_(emails)))
-        return dict(rows)
+        return dict(rows.all())
 
     def _load(self, conn: Connection, ids: list[int]) -> dict[int, LeadRecord]:
         query = sa.select(LEADS.c.id, LEADS.c.email, LEADS.c.attributes, LEADS.c.stage, LEADS.c.stage_since,

@@ -30,9 +30,9 @@ def _lead_row(conn: Connection, email: str):
     return row
 
 
-def scores_of(rules: Rules, state: dict, now: dt.datetime) -> dict[str, float]:
+def scores_of(rules: Rules, state: dict, now: dt.datetime) -> dict[str, int]:
     lead_state = LeadState(state)
-    return {name: round(lead_state.score(model, epoch(now)), 2) for name, model in rules.scores.items()}
+    return {name: lead_state.score(model, epoch(now)) for name, model in rules.scores.items()}
 
 
 def show_lead(conn: Connection, rules: Rules, email: str, now: dt.datetime, events: int = 10) -> dict[str, Any]:
@@ -87,11 +87,11 @@ def explain_lead(conn: Connection, rules: Rules, email: str, now: dt.datetime) -
             lines.append({"rule": line.rule, "points": line.points, "now": line.points * factor, "kind": "event",
                           "at": line.at.isoformat(), "event": line.event_key})
         raw = sum(line["now"] for line in lines)
-        total = lead_state.score(model, at)
         if model.floor is not None and raw < model.floor:
             lines.append({"rule": f"floor {model.floor:g}", "points": model.floor - raw,
                           "now": model.floor - raw, "kind": "floor"})
-        explained.append({"score": name, "title": model.title, "total": round(total, 2), "lines": lines})
+        explained.append({"score": name, "title": model.title, "total": lead_state.score(model, at),
+                          "exact": round(lead_state.raw_score(model, at), 4), "lines": lines})
     return {"email": row.email, "stage": row.stage, "at": now.isoformat(), "scores": explained}
 
 
@@ -99,7 +99,7 @@ def funnel(conn: Connection, rules: Rules) -> dict[str, Any]:
     """Counts per stage, conversion lead -> each later stage, median time to convert, by source."""
     ladder = rules.symbols.stages
     rank = {s: i for i, s in enumerate(ladder)}
-    current = dict(conn.execute(sa.select(LEADS.c.stage, sa.func.count()).group_by(LEADS.c.stage)))
+    current = dict(conn.execute(sa.select(LEADS.c.stage, sa.func.count()).group_by(LEADS.c.stage)).all())
     first = (sa.select(CHANGES.c.lead_id, CHANGES.c.to_stage, sa.func.min(CHANGES.c.at).label("at"))
              .group_by(CHANGES.c.lead_id, CHANGES.c.to_stage).subquery())
     rows = conn.execute(sa.select(LEADS.c.id, LEADS.c.source, LEADS.c.created_at, first.c.to_stage, first.c.at)

@@ -115,11 +115,14 @@ class _Builder:
     def stage(self, name: str, node: a.Stage | None) -> StageRule:
         rule = StageRule(name, node.title if node else None)
         reads: set[str] = set()
+        promotes = [item.condition for item in (node.items if node else ()) if isinstance(item, a.Promote)]
+        if promotes:  # several `when` lines: any of them promotes
+            cond = promotes[0] if len(promotes) == 1 else a.AnyOf(tuple(promotes))
+            rule.promote = self.stage_test(cond)
+            rule.promote_text = " or ".join(self.text(c) for c in promotes)
+            reads |= names_in(cond)
         for item in node.items if node else ():
             match item:
-                case a.Promote(condition=cond):
-                    rule.promote, rule.promote_text = self.stage_test(cond), self.text(cond)
-                    reads |= names_in(cond)
                 case a.Demote(target=target, condition=cond):
                     rule.demotes.append((str(target), self.stage_test(cond), self.text(cond)))
                     reads |= names_in(cond)

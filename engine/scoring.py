@@ -4,6 +4,9 @@ Event points decay continuously: p * exp(-rate * age). Because decay is linear, 
 keeps one decayed sum per score and the time it was taken, so a score read at any instant is
 exact without a periodic job. Caps are judged in event-time order. A floor clamps the score
 when it is read (never the stored sum), so the order events arrive in cannot change a score.
+
+Scores are whole numbers: the decayed sum is rounded (half up) when read, so two +20 visits a
+few hours apart still make 40, as a marketer writing `engagement >= 40` expects.
 """
 
 from __future__ import annotations
@@ -81,8 +84,12 @@ class LeadState:
             value *= math.exp(-model.decay_rate * (at - taken))
         return value
 
-    def score(self, model: ScoreModel, at: float) -> float:
+    def raw_score(self, model: ScoreModel, at: float) -> float:
         return model.clamp(self.fit.get(model.name, 0.0) + self.event_points(model, at))
+
+    def score(self, model: ScoreModel, at: float) -> int:
+        """The score as rules and people see it: a whole number."""
+        return math.floor(self.raw_score(model, at) + 0.5)
 
     def award(self, model: ScoreModel, rule: EventRuleC, at: float) -> float:
         """Add ``rule``'s points at ``at``, within its cap; returns the points awarded."""
@@ -118,7 +125,7 @@ class LeadState:
 
 
 def crossing(state: LeadState, model: ScoreModel, threshold: float, now: float) -> float | None:
-    """The future instant when decay carries ``model``'s score across ``threshold``, if ever."""
+    """The future instant when decay carries ``model``'s raw score across ``threshold``, if ever."""
     if not model.decay_rate or model.name not in state.sums:
         return None
     value, taken = state.sums[model.name]

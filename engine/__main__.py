@@ -1,0 +1,7 @@
+"""`python -m engine` runs the `nurture` command line."""
+
+from __future__ import annotations
+
+from .cli import main
+
+main()

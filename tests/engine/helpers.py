@@ -1,0 +1,31 @@
+"""Helpers for engine tests: an engine on the test campaign, and event rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+from engine.clock import VirtualClock
+from engine.config import Config
+from engine.ingest import Row
+from engine.service import Nurture
+
+CAMPAIGN = Path(__file__).parent / "campaign"
+
+
+def make_nurture(url: str, clock: VirtualClock, campaign: Path = CAMPAIGN, batch_size: int = 500) -> Nurture:
+    config = Config(database_url=url, campaign_dir=campaign / "journeys", template_dir=campaign / "templates",
+                    batch_size=batch_size)
+    return Nurture(config, clock)
+
+
+def event(lead: str, etype: str, at: dt.datetime, line: int = 1, **props) -> Row:
+    data = {"lead": lead, "type": etype, "at": at.isoformat().replace("+00:00", "Z")}
+    if props:
+        data["props"] = props
+    return Row(line, json.dumps(data), data)
+
+
+def rows_of(lines: list[dict]) -> list[Row]:
+    return [Row(i, json.dumps(d), d) for i, d in enumerate(lines, start=1)]
