@@ -111,7 +111,7 @@ def derived_label(action: a.Action) -> str:
         case a.Send(template=t):
             return f"send_{_slug(t)}"
         case a.Wait(duration=d):
-            return f"wait_{d.amount}_{d.unit}s"
+            return f"wait_{_slug(str(d))}"
         case a.WaitEvent(event=e):
             return f"wait_for_{_slug(e.event)}"
         case a.WaitTime(time=t):
