@@ -31,11 +31,16 @@ CODES: dict[str, str] = {
     "E305": "template `{template}` uses `{variable}`, which a lead does not have",
     "E306": "template `{template}` has a syntax error: {reason}",
     "E307": "`{name}` is {expected}, but is given {found}",
+    "E308": "template `{template}` refers to `{name}`, which does not exist",
     # logic
     "E401": "step can never run",
     "E402": "condition can never hold",
     "E403": "`since {name}` refers to a step that has not run at this point",
     "E404": "stage `{name}` cannot be reached",
+    "E405": "`since {name}` is used where no journey step has run",
+    "E406": "an event filter can only test properties of `{event}`",
+    "E407": "`back to {target}` must name a stage below `{name}`",
+    "E408": "score `{name}` depends on itself",
     # warnings
     "W001": "file is empty",
     "W101": "`wait for` has no timeout: leads who never do `{event}` wait for ever",

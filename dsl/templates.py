@@ -1,0 +1,178 @@
+"""Email templates as the checker sees them: which ones exist and which variables each one uses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+from jinja2 import meta, nodes
+
+HTML = ".html"
+TEXT = ".txt"
+
+#: Top-level names the renderer gives every template.
+CONTEXT_NAMES: frozenset[str] = frozenset({
+    "lead", "scores", "stage", "owner", "settings", "unsubscribe_url", "journey", "reasons", "activity", "now",
+})
+
+#: Keys of the ``settings`` mapping a template can read.
+SETTINGS_KEYS: frozenset[str] = frozenset({"sender_name", "sender_address", "reply_to", "sales_address"})
+
+
+@dataclass(frozen=True, slots=True)
+class VariableUse:
+    """A context variable read by a template: ``root`` alone, or ``root.attr``."""
+
+    path: str
+    line: int
+    root: str
+    attr: str | None = None
+
+    def __str__(self) -> str:
+        return self.root if self.attr is None else f"{self.root}.{self.attr}"
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateProblem:
+    """A template file that cannot be used: a syntax error, or a reference to a missing file."""
+
+    path: str
+    line: int
+    message: str
+    #: the template file it refers to when that file is missing, else None
+    missing: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FileReport:
+    uses: tuple[VariableUse, ...] = ()
+    problems: tuple[TemplateProblem, ...] = ()
+    references: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateReport:
+    """Everything one sendable template (its parts and the files they pull in) uses."""
+
+    uses: tuple[VariableUse, ...]
+    problems: tuple[TemplateProblem, ...]
+
+
+def is_sendable(relative: str) -> bool:
+    """Layouts and partials start with ``_`` (in any path part); they are never sent on their own."""
+    return relative.endswith(HTML) and not any(part.startswith("_") for part in relative.split("/"))
+
+
+class TemplateLibrary:
+    """The templates in one directory; each file is parsed at most once."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(root)), autoescape=True)
+        self._files: dict[str, FileReport] = {}
+
+    @property
+    def exists(self) -> bool:
+        return self.root.is_dir()
+
+    def display(self, relative: str) -> str:
+        """How a template file is named in messages: its path as the user gave the directory."""
+        return (self.root / relative).as_posix()
+
+    def files(self) -> list[str]:
+        """Every file under the directory, relative and with forward slashes."""
+        if not self.exists:
+            return []
+        return sorted(p.relative_to(self.root).as_posix() for p in self.root.rglob("*") if p.is_file())
+
+    def names(self) -> list[str]:
+        """The names a campaign can send: ``welcome`` for ``welcome.html``."""
+        return [f[: -len(HTML)] for f in self.files() if is_sendable(f)]
+
+    def parts(self, name: str) -> list[str]:
+        """The files of one template: the HTML part and, when present, the plain-text part."""
+        candidates = (name + HTML, name + TEXT)
+        return [c for c in candidates if (self.root / c).is_file()]
+
+    def report(self, name: str) -> TemplateReport:
+        """Uses and problems of a template, following `extends`, `include` and `import`."""
+        uses: list[VariableUse] = []
+        problems: list[TemplateProblem] = []
+        for relative in self._closure(self.parts(name)):
+            found = self._file(relative)
+            uses += found.uses
+            problems += found.problems
+        return TemplateReport(tuple(uses), tuple(problems))
+
+    def _closure(self, start: list[str]) -> Iterator[str]:
+        seen: set[str] = set()
+        pending = list(start)
+        while pending:
+            relative = pending.pop(0)
+            if relative in seen:
+                continue
+            seen.add(relative)
+            yield relative
+            pending += [ref for ref, _ in self._file(relative).references if self._loadable(ref)]
+
+    def _loadable(self, relative: str) -> bool:
+        """Whether Jinja's loader would find this name: it never leaves the directory."""
+        return ".." not in relative.split("/") and (self.root / relative).is_file()
+
+    def _file(self, relative: str) -> FileReport:
+        if relative not in self._files:
+            self._files[relative] = self._analyse(relative)
+        return self._files[relative]
+
+    def _analyse(self, relative: str) -> FileReport:
+        path = self.display(relative)
+        try:
+            source = (self.root / relative).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            return FileReport(problems=(TemplateProblem(path, 1, f"cannot be read ({err})"),))
+        try:
+            tree = self._env.parse(source, name=relative)
+        except jinja2.TemplateSyntaxError as err:
+            return FileReport(problems=(TemplateProblem(path, err.lineno or 1, err.message or "invalid"),))
+        references = tuple(_references(tree))
+        missing = tuple(TemplateProblem(path, line, f"refers to `{ref}`, which does not exist", missing=ref)
+                        for ref, line in references if not self._loadable(ref))
+        return FileReport(tuple(_variable_uses(tree, path)), missing, references)
+
+
+def _references(tree: nodes.Template) -> Iterator[tuple[str, int]]:
+    """Templates pulled in by name; names computed at render time cannot be followed."""
+    for node in tree.find_all((nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)):
+        target = node.template
+        if isinstance(target, nodes.Const) and isinstance(target.value, str):
+            yield target.value, node.lineno
+
+
+def _variable_uses(tree: nodes.Template, path: str) -> list[VariableUse]:
+    """Context variables the template reads, with ``lead.x`` and ``scores["x"]`` resolved to their key."""
+    context = meta.find_undeclared_variables(tree)
+    called = {id(call.node) for call in tree.find_all(nodes.Call)}
+    uses: list[VariableUse] = []
+    keyed: set[int] = set()
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        key = _key(node)
+        # ``lead.items()`` is a method of the mapping, not a field: the bare name is what counts
+        if key is None or id(node) in called or not isinstance(node.node, nodes.Name):
+            continue
+        if node.node.name in context:
+            keyed.add(id(node.node))
+            uses.append(VariableUse(path, node.lineno, node.node.name, key))
+    for name in tree.find_all(nodes.Name):
+        if name.ctx == "load" and name.name in context and id(name) not in keyed:
+            uses.append(VariableUse(path, name.lineno, name.name))
+    return sorted(uses, key=lambda u: (u.line, str(u)))
+
+
+def _key(node: nodes.Getattr | nodes.Getitem) -> str | None:
+    if isinstance(node, nodes.Getattr):
+        return node.attr
+    if isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+        return node.arg.value
+    return None
