@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -12,9 +13,13 @@ from sqlalchemy.engine import Engine
 from .errors import ConfigError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# JSON columns (lead state, event props) are read and written on every batch: use the fast codec.
+_JSON = {"json_serializer": lambda v: orjson.dumps(v, option=orjson.OPT_NON_STR_KEYS).decode(),
+         "json_deserializer": orjson.loads}
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    dbapi_conn.isolation_level = None  # transactions are begun below, not by the driver
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
     cur.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; safe with WAL
@@ -30,11 +35,14 @@ def create_db_engine(url: str) -> Engine:
         raise ConfigError(f"database url {url!r} is not valid; use sqlite:///nurture.db or "
                           "postgresql+psycopg://user@host/db") from None
     if parsed.get_backend_name() == "sqlite":
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False})
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False}, **_JSON)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
+        # Take the write lock when a transaction starts: one writer at a time, no lock upgrades
+        # that fail half-way, and a key looked up inside a transaction stays absent until it ends.
+        sa.event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         return engine
     if parsed.get_backend_name() == "postgresql":
-        return sa.create_engine(url, pool_pre_ping=True)
+        return sa.create_engine(url, pool_pre_ping=True, **_JSON)
     raise ConfigError(f"unsupported database {parsed.get_backend_name()!r}; use SQLite or PostgreSQL")
 
 

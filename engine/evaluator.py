@@ -33,9 +33,16 @@ class LeadRecord:
     state: LeadState
     last_event_at: float | None = None
     review_at: float | None = None
+    created_at: float = 0.0
+    attributes_changed: bool = False
     ledger: list[dict[str, Any]] = field(default_factory=list)
     changes: list[dict[str, Any]] = field(default_factory=list)
     actions: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def settled_until(self) -> float:
+        """Up to when this lead's history is decided; an event before it means a replay."""
+        return max(self.last_event_at or 0.0, self.state.settled_at)
 
     def scope(self, rules: Rules, at: float) -> dict[str, int]:
         return {name: self.state.score(model, at) for name, model in rules.scores.items()}
@@ -57,13 +64,18 @@ class Evaluator:
         lead.state.fit = {name: float(sum(p for _, p in model.fit(attrs)))
                           for name, model in self.rules.scores.items() if model.attribute_rules}
 
-    def apply_event(self, lead: LeadRecord, etype: str, props: dict, at: float, key: str) -> None:
-        """Award the event's points (ledger lines) and remember it for event conditions."""
+    def apply_event(self, lead: LeadRecord, etype: str, props: dict, at: float, key: str) -> bool:
+        """Award the event's points (ledger lines) and remember it for event conditions.
+
+        Returns whether anything a stage could depend on changed.
+        """
+        changed = False
         for model, rule in self.rules.by_event.get(etype, ()):
             if rule.filter is not None and not rule.filter(props):
                 continue
             points = lead.state.award(model, rule, at)
             if points:
+                changed = True
                 lead.ledger.append({"lead_id": lead.id, "score": model.name, "rule": rule.text,
                                     "points": points, "event_key": key, "at": from_epoch(at),
                                     "version_id": self.version_id})
@@ -71,8 +83,10 @@ class Evaluator:
             atom = self.rules.atoms[index]
             if atom.filter is None or atom.filter(props):
                 lead.state.record_hit(index, atom, at)
+                changed = True
         if lead.last_event_at is None or at > lead.last_event_at:
             lead.last_event_at = at
+        return changed
 
     def advance(self, lead: LeadRecord, until: float) -> None:
         """Apply every time-driven stage change due up to ``until``, each at its own instant."""
@@ -102,6 +116,7 @@ class Evaluator:
         lead.changes.append({"lead_id": lead.id, "at": from_epoch(at), "from_stage": lead.stage,
                              "to_stage": move.to, "reason": reason, "version_id": self.version_id})
         lead.stage, lead.stage_since = move.to, at
+        lead.state.settled_at = max(lead.state.settled_at, at)
         stage = self.rules.stages.by_name[move.to]
         stamp = f"{lead.id}:{move.to}:{round(at * 1000)}"
         owner = self.rules.stages.owner_for(move.to, attrs, scores, hit, self.next_turn)
@@ -109,19 +124,29 @@ class Evaluator:
             lead.owner = owner[0]
             lead.actions.append({"key": f"{stamp}:owner", "lead_id": lead.id, "kind": "assign_owner",
                                  "payload": {"stage": move.to, "owner": owner[0], "reason": owner[1]},
-                                 "status": "done", "created_at": from_epoch(at), "done_at": from_epoch(at)})
+                                 "status": "done", "created_at": from_epoch(at), "done_at": from_epoch(at),
+                                 "attempts": 0})
         for i, note in enumerate(stage.notifications):
             lead.actions.append({"key": f"{stamp}:notify:{i}", "lead_id": lead.id, "kind": "notify",
                                  "payload": {"stage": move.to, "recipient": note.recipient,
                                              "address": note.address, "template": note.template,
                                              "reason": reason},
-                                 "status": "pending", "created_at": from_epoch(at), "done_at": None})
+                                 "status": "pending", "created_at": from_epoch(at), "done_at": None, "attempts": 0})
 
     def _next_review(self, lead: LeadRecord, now: float) -> float | None:
         times = []
-        for score, threshold in self.rules.stages.thresholds:
-            for edge in (threshold - 0.5, threshold + 0.5):  # where the rounded score changes
-                when = crossing(lead.state, self.rules.scores[score], edge, now)
+        for score, edges in self.rules.stages.edges.items():
+            model = self.rules.scores[score]
+            if not model.decay_rate or score not in lead.state.sums:
+                continue
+            # decay carries the score toward its fit points: the next edge it meets is the nearest
+            # one between where it is and where it is heading
+            value = lead.state.raw_score(model, now)
+            rest = (lead.state.fit or {}).get(score, 0.0)
+            ahead = [e for e in edges if rest < e < value] if value > rest else [e for e in edges if value < e < rest]
+            if ahead:
+                edge = max(ahead) if value > rest else min(ahead)
+                when = crossing(lead.state, model, edge, now)
                 if when is not None:
                     times.append(when + _AFTER)
         for index, atom in enumerate(self.rules.atoms):

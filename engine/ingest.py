@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import orjson
+
 from dsl import ast as a
 
 from .clock import parse_instant
@@ -88,8 +90,8 @@ def read_rows(stream: TextIO, kind: str) -> Iterator[Row]:
         if not text.strip():
             continue
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
+            data = orjson.loads(text)
+        except orjson.JSONDecodeError as err:
             yield Row(number, text, None, f"not valid JSON: {err.msg} at column {err.colno}")
             continue
         if not isinstance(data, dict):

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from .bulk import insert_many, update_many
 from .clock import Clock, epoch, from_epoch
 from .evaluator import Evaluator, LeadRecord
 from .ingest import EventIn, InvalidRow, LeadIn, Rejected, Row, validate_event, validate_lead
@@ -35,6 +36,8 @@ QUARANTINE = Quarantine.__table__
 TURNS = RoundRobin.__table__
 
 Progress = Callable[[int], None]
+#: the attribute the funnel report breaks leads down by
+SOURCE_ATTRIBUTE = "lead_source"
 
 
 @dataclass
@@ -106,6 +109,9 @@ class Processor:
             report.merge(part)
             if progress:
                 progress(len(batch))
+        # Time-driven changes (decay, closing windows) are applied once the whole input is in, so a
+        # file of history loads in order instead of replaying leads batch after batch.
+        report.stage_changes += self.sweep()
         return report
 
     def import_leads(self, rows: Iterable[Row], origin: str, from_text: bool = False,
@@ -137,7 +143,7 @@ class Processor:
         return report
 
     def sweep(self, until: dt.datetime | None = None, lead_ids: list[int] | None = None) -> int:
-        """Apply stage changes that time alone has made due (decay, windows closing)."""
+        """Apply stage changes that time alone has made due (decay, windows closing); returns how many."""
         until = until or self.clock.now()
         total = 0
         while True:
@@ -152,8 +158,7 @@ class Processor:
                 evaluator = self._evaluator(conn)
                 for lead in leads.values():
                     evaluator.advance(lead, epoch(until))
-                self._save(conn, leads.values(), evaluator)
-                total += len(ids)
+                total += self._save(conn, leads.values(), evaluator)
 
     def rescore(self, progress: Progress | None = None) -> Report:
         """Recompute every lead's points from its events under the current rules.
@@ -192,12 +197,10 @@ class Processor:
         now = self.clock.now()
         unique = {e.key: e for e in events}
         report.duplicates += len(events) - len(unique)
-        emails = sorted({e.email for e in unique.values()})
-        report.leads_created += self._create_leads(conn, [{"email": m} for m in emails], now)
-        ids = self._ids(conn, emails)
+        ids, report.leads_created = self._ensure_leads(conn, sorted({e.email for e in unique.values()}), now)
         rows = [{"key": e.key, "lead_id": ids[e.email], "type": e.type, "at": e.at, "props": e.props,
                  "received_at": now} for e in unique.values()]
-        inserted = set(insert_ignoring(conn, EVENTS, rows, "key", EVENTS.c.key))
+        inserted = self._insert_new_events(conn, rows)
         report.duplicates += len(unique) - len(inserted)
         report.accepted += len(inserted)
         fresh: dict[int, list[EventIn]] = defaultdict(list)
@@ -206,11 +209,15 @@ class Processor:
                 fresh[ids[e.email]].append(e)
         if not fresh:
             return report
-        self._backdate(conn, fresh)
         leads = self._load(conn, sorted(fresh))
+        for lead_id, evs in fresh.items():  # a lead is known from its earliest event, even one ingested late
+            first = min(epoch(e.at) for e in evs)
+            if first < leads[lead_id].created_at:
+                leads[lead_id].created_at = first
+                if leads[lead_id].stage == "lead" and not leads[lead_id].changes:
+                    leads[lead_id].stage_since = first
         evaluator = self._evaluator(conn)
-        late = [i for i, evs in fresh.items()
-                if leads[i].last_event_at is not None and min(epoch(e.at) for e in evs) < leads[i].last_event_at]
+        late = [i for i, evs in fresh.items() if min(epoch(e.at) for e in evs) < leads[i].settled_until]
         history = self._events_of(conn, late) if late else {}
         if late:  # an event older than what the lead has seen: replay that lead from the start
             conn.execute(LEDGER.delete().where(LEDGER.c.lead_id.in_(late)))
@@ -220,13 +227,13 @@ class Processor:
             if lead_id in history:
                 self._replay(evaluator, lead, history[lead_id])
             else:
-                evaluator.refresh_fit(lead)
+                if lead.state.fit is None:  # created by an event: its fit was never computed
+                    evaluator.refresh_fit(lead)
                 for e in sorted(evs, key=lambda e: (e.at, e.key)):
                     at = epoch(e.at)
                     evaluator.advance(lead, at)
-                    evaluator.apply_event(lead, e.type, e.props, at, e.key)
-                    evaluator.evaluate(lead, at)
-            evaluator.advance(lead, epoch(now))
+                    if evaluator.apply_event(lead, e.type, e.props, at, e.key):
+                        evaluator.evaluate(lead, at)
         report.stage_changes += self._save(conn, leads.values(), evaluator, replayed=late)
         return report
 
@@ -235,10 +242,8 @@ class Processor:
         if not leads_in:
             return report
         now = self.clock.now()
-        emails = [lead.email for lead in leads_in]
-        report.leads_created += self._create_leads(conn, [{"email": m} for m in emails], now)
+        ids, report.leads_created = self._ensure_leads(conn, [lead.email for lead in leads_in], now)
         report.leads_updated = report.accepted = len(leads_in)
-        ids = self._ids(conn, emails)
         leads = self._load(conn, sorted(ids.values()))
         evaluator = self._evaluator(conn)
         at = epoch(now)
@@ -246,6 +251,7 @@ class Processor:
             lead = leads[ids[incoming.email]]
             lead.attributes = {**lead.attributes, **incoming.attributes}
             lead.owner = incoming.owner or lead.owner
+            lead.attributes_changed = True
             evaluator.advance(lead, at)
             evaluator.refresh_fit(lead)
             evaluator.evaluate(lead, at)
@@ -260,8 +266,8 @@ class Processor:
         for key, etype, at, props in events:
             t = epoch(at)
             evaluator.advance(lead, t)
-            evaluator.apply_event(lead, etype, props, t, key)
-            evaluator.evaluate(lead, t)
+            if evaluator.apply_event(lead, etype, props, t, key):
+                evaluator.evaluate(lead, t)
 
     def _rebuild_points(self, evaluator: Evaluator, lead: LeadRecord, events: list[tuple]) -> None:
         lead.state = LeadState()
@@ -271,19 +277,27 @@ class Processor:
 
     # ----- store access ----------------------------------------------------------------------
 
-    def _create_leads(self, conn: Connection, rows: list[dict], now: dt.datetime) -> int:
-        for row in rows:
-            row.update(attributes={}, state={}, source="unknown", stage="lead", stage_since=now,
-                       created_at=now, updated_at=now)
-        return len(insert_ignoring(conn, LEADS, rows, "email", LEADS.c.email))
+    def _ensure_leads(self, conn: Connection, emails: list[str], now: dt.datetime) -> tuple[dict[str, int], int]:
+        """Ids of these leads, creating the missing ones; returns the ids and how many were created."""
+        ids = self._ids(conn, emails)
+        missing = [m for m in emails if m not in ids]
+        insert_many(conn, LEADS, [{"email": m, "attributes": {}, "state": {}, "source": "unknown", "stage": "lead",
+                                   "stage_since": now, "created_at": now, "updated_at": now} for m in missing],
+                    ignore_conflicts_on="email")  # another writer may create the same lead meanwhile
+        if missing:
+            ids.update(self._ids(conn, missing))
+        return ids, len(missing)
 
-    def _backdate(self, conn: Connection, fresh: dict[int, list[EventIn]]) -> None:
-        """A lead is known from its earliest event, even when that event is ingested late."""
-        firsts = [{"b_id": lead_id, "first": min(e.at for e in evs)} for lead_id, evs in fresh.items()]
-        earlier = sa.and_(LEADS.c.id == sa.bindparam("b_id"), LEADS.c.created_at > sa.bindparam("first"))
-        conn.execute(LEADS.update().where(earlier)
-                     .values(created_at=sa.bindparam("first"), stage_since=sa.case(
-                         (LEADS.c.stage == "lead", sa.bindparam("first")), else_=LEADS.c.stage_since)), firsts)
+    def _insert_new_events(self, conn: Connection, rows: list[dict]) -> set[str]:
+        """Store events whose key is new; returns those keys (each event counts exactly once)."""
+        if conn.dialect.name == "postgresql":  # concurrent writers: let the unique index decide
+            return set(insert_ignoring(conn, EVENTS, rows, "key", EVENTS.c.key))
+        # SQLite: this transaction holds the write lock (BEGIN IMMEDIATE), so a lookup is exact
+        keys = [r["key"] for r in rows]
+        seen = set(conn.execute(sa.select(EVENTS.c.key).where(EVENTS.c.key.in_(keys))).scalars())
+        new = [r for r in rows if r["key"] not in seen]
+        insert_many(conn, EVENTS, new)
+        return {r["key"] for r in new}
 
     def _ids(self, conn: Connection, emails: list[str]) -> dict[str, int]:
         rows = conn.execute(sa.select(LEADS.c.email, LEADS.c.id).where(LEADS.c.email.in_(emails)))
@@ -291,7 +305,8 @@ class Processor:
 
     def _load(self, conn: Connection, ids: list[int]) -> dict[int, LeadRecord]:
         query = sa.select(LEADS.c.id, LEADS.c.email, LEADS.c.attributes, LEADS.c.stage, LEADS.c.stage_since,
-                          LEADS.c.owner, LEADS.c.state, LEADS.c.last_event_at, LEADS.c.review_at) \
+                          LEADS.c.owner, LEADS.c.state, LEADS.c.last_event_at, LEADS.c.review_at,
+                          LEADS.c.created_at) \
             .where(LEADS.c.id.in_(ids)).order_by(LEADS.c.id)
         if conn.dialect.name == "postgresql":
             query = query.with_for_update()  # ordered by id, so two writers never deadlock
@@ -300,7 +315,7 @@ class Processor:
             leads[row.id] = LeadRecord(
                 row.id, row.email, dict(row.attributes or {}), row.stage, epoch(row.stage_since), row.owner,
                 LeadState(row.state), row.last_event_at and epoch(row.last_event_at),
-                row.review_at and epoch(row.review_at))
+                row.review_at and epoch(row.review_at), epoch(row.created_at))
         return leads
 
     def _events_of(self, conn: Connection, ids: list[int]) -> dict[int, list[tuple]]:
@@ -335,33 +350,25 @@ class Processor:
         """Write leads back with their ledger lines, stage changes and actions; returns changes."""
         now = self.clock.now()
         leads = list(leads)
-        source_attr = "source"
-        conn.execute(
-            LEADS.update().where(LEADS.c.id == sa.bindparam("b_id")).values(
-                attributes=sa.bindparam("attributes"), stage=sa.bindparam("stage"),
-                stage_since=sa.bindparam("stage_since"), owner=sa.bindparam("owner"),
-                state=sa.bindparam("state"), last_event_at=sa.bindparam("last_event_at"),
-                review_at=sa.bindparam("review_at"), source=sa.bindparam("source"),
-                updated_at=sa.bindparam("updated_at")),
-            [{"b_id": lead.id, "attributes": lead.attributes, "stage": lead.stage,
-              "stage_since": from_epoch(lead.stage_since), "owner": lead.owner, "state": lead.state.to_json(),
-              "last_event_at": lead.last_event_at and from_epoch(lead.last_event_at),
-              "review_at": lead.review_at and from_epoch(lead.review_at),
-              "source": str(lead.attributes.get(source_attr) or "unknown")[:200], "updated_at": now}
-             for lead in leads])
+        rows = [{"id": lead.id, "stage": lead.stage, "stage_since": from_epoch(lead.stage_since), "owner": lead.owner,
+                 "state": lead.state.to_json(), "last_event_at": lead.last_event_at and from_epoch(lead.last_event_at),
+                 "review_at": lead.review_at and from_epoch(lead.review_at), "created_at": from_epoch(lead.created_at),
+                 "updated_at": now} for lead in leads]
+        update_many(conn, LEADS, [r for r, lead in zip(rows, leads, strict=True) if not lead.attributes_changed])
+        update_many(conn, LEADS, [{**r, "attributes": lead.attributes,
+                                   "source": str(lead.attributes.get(SOURCE_ATTRIBUTE) or "unknown")[:200]}
+                                  for r, lead in zip(rows, leads, strict=True) if lead.attributes_changed])
         ledger = [line for lead in leads for line in lead.ledger]
         changes = [c for lead in leads for c in lead.changes]
         actions = [act for lead in leads for act in lead.actions]
-        if ledger:
-            conn.execute(LEDGER.insert(), ledger)
-        if changes:
-            conn.execute(CHANGES.insert(), changes)
+        insert_many(conn, LEDGER, ledger)
+        insert_many(conn, CHANGES, changes)
         replayed = list(replayed)
         if replayed:  # actions of transitions a replay no longer makes will not be delivered
             keep = [a["key"] for a in actions]
             conn.execute(ACTIONS.update().where(ACTIONS.c.lead_id.in_(replayed), ACTIONS.c.status == "pending",
                                                 ACTIONS.c.key.not_in(keep)).values(status="cancelled"))
-        insert_ignoring(conn, ACTIONS, actions, "key")
+        insert_many(conn, ACTIONS, actions, ignore_conflicts_on="key")
         return len(changes)
 
     def _quarantine(self, conn: Connection, origin: str, rejected: list[Rejected]) -> None:

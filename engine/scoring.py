@@ -58,7 +58,7 @@ class ScoreModel:
 class LeadState:
     """What scoring remembers about one lead between events (stored as JSON on the lead)."""
 
-    __slots__ = ("caps", "fit", "hits", "sums")
+    __slots__ = ("caps", "fit", "hits", "settled_at", "sums")
 
     def __init__(self, data: dict[str, Any] | None = None) -> None:
         data = data or {}
@@ -68,11 +68,13 @@ class LeadState:
         self.caps: dict[str, list[list[float]]] = data.get("caps", {})
         #: event atom index -> most recent epoch times it happened (as many as the atom needs)
         self.hits: dict[int, list[float]] = {int(k): v for k, v in data.get("hits", {}).items()}
-        #: score -> points from attribute rules, for the lead's current attributes
-        self.fit: dict[str, float] = data.get("fit", {})
+        #: score -> points from attribute rules for the lead's current attributes (None: not yet computed)
+        self.fit: dict[str, float] | None = data.get("fit")
+        #: the latest stage move: an event before it arrives late and the lead is replayed
+        self.settled_at: float = data.get("settled", 0.0)
 
     def to_json(self) -> dict[str, Any]:
-        return {"sums": self.sums, "caps": self.caps, "fit": self.fit,
+        return {"sums": self.sums, "caps": self.caps, "fit": self.fit, "settled": self.settled_at,
                 "hits": {str(k): v for k, v in self.hits.items()}}
 
     def event_points(self, model: ScoreModel, at: float) -> float:
@@ -85,7 +87,7 @@ class LeadState:
         return value
 
     def raw_score(self, model: ScoreModel, at: float) -> float:
-        return model.clamp(self.fit.get(model.name, 0.0) + self.event_points(model, at))
+        return model.clamp((self.fit or {}).get(model.name, 0.0) + self.event_points(model, at))
 
     def score(self, model: ScoreModel, at: float) -> int:
         """The score as rules and people see it: a whole number."""
@@ -129,7 +131,7 @@ def crossing(state: LeadState, model: ScoreModel, threshold: float, now: float) 
     if not model.decay_rate or model.name not in state.sums:
         return None
     value, taken = state.sums[model.name]
-    target = threshold - state.fit.get(model.name, 0.0)
+    target = threshold - (state.fit or {}).get(model.name, 0.0)
     if value == 0 or target == 0 or (target / value) <= 0 or (target / value) >= 1:
         return None  # decay moves toward zero and never reaches or passes this target
     at = taken + math.log(target / value) / -model.decay_rate

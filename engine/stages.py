@@ -51,6 +51,12 @@ class StageMachine:
     def __post_init__(self) -> None:
         self.by_name = {s.name: s for s in self.stages}
         self.rank = {s.name: i for i, s in enumerate(self.stages)}
+        #: score -> the raw values where its whole-number score crosses a threshold, ascending
+        self.edges: dict[str, list[float]] = {}
+        for score, threshold in self.thresholds:
+            self.edges.setdefault(score, []).extend((threshold - 0.5, threshold + 0.5))
+        for edges in self.edges.values():
+            edges.sort()
 
     def decide(self, stage: str, attrs: dict, scores: dict, hit: Callable[[int], bool]) -> Move | None:
         """The move a lead in ``stage`` makes now, if any."""
