@@ -51,6 +51,7 @@ def format_path(path: Path) -> Outcome:
 
 def write_atomically(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` so a crash leaves either the old file or the new one, never half."""
+    path = Path(os.path.realpath(path))  # through a symlink, so the link itself stays a link
     mode = path.stat().st_mode & 0o7777
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -91,7 +92,7 @@ def _summary(outcomes: list[Outcome], write: bool) -> str:
 
 @app.command()
 def fmt(
-    paths: list[Path] = typer.Argument(None, help="Campaign files or directories [default: journeys]"),
+    paths: list[Path] = typer.Argument(None, help="Campaign files or directories (default: journeys)"),
     check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 if any file would change"),
     diff: bool = typer.Option(False, "--diff", help="Write nothing; print what would change as a unified "
                               "diff and exit 1 if any file would change"),
