@@ -23,8 +23,10 @@ class HappenedAtom:
 
     event: str
     filter: Callable[[dict], bool] | None
-    times: int
-    within: float | None  # seconds
+    times: int = 1
+    within: float | None = None  # seconds
+    #: journeys only: count events since the named step ran
+    since: str | None = None
 
 
 @dataclass
@@ -131,7 +133,8 @@ class Compiler:
             raise TypeError("event conditions are not available here")
         flt = self.scope.compile_filter(node.event) if self.scope.compile_filter else None
         atom = HappenedAtom(str(node.event.event), flt, node.times or 1,
-                            float(node.within.seconds) if node.within else None)
+                            float(node.within.seconds) if node.within else None,
+                            str(node.since) if node.since else None)
         index = self.scope.register_atom(atom)
         return f"H({index})"
 

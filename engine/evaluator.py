@@ -35,6 +35,8 @@ class LeadRecord:
     review_at: float | None = None
     created_at: float = 0.0
     attributes_changed: bool = False
+    #: events journeys react to, as (type, props, epoch), for the daemon's signal
+    arrived: list[tuple[str, dict, float]] = field(default_factory=list)
     ledger: list[dict[str, Any]] = field(default_factory=list)
     changes: list[dict[str, Any]] = field(default_factory=list)
     actions: list[dict[str, Any]] = field(default_factory=list)
@@ -86,6 +88,8 @@ class Evaluator:
                 changed = True
         if lead.last_event_at is None or at > lead.last_event_at:
             lead.last_event_at = at
+        if etype in self.rules.journey_events:
+            lead.arrived.append((etype, props, at))
         return changed
 
     def advance(self, lead: LeadRecord, until: float) -> None:

@@ -141,3 +141,107 @@ class RoundRobin(SQLModel, table=True):
     __tablename__ = "round_robin"
     stage: str = Field(primary_key=True, max_length=100)
     counter: int = 0
+
+
+class Signal(SQLModel, table=True):
+    """Something journeys may react to (an event, a stage change, new attributes), queued for the daemon.
+
+    Written in the same transaction as its cause, so a crash can never lose one.
+    """
+
+    __tablename__ = "signals"
+    id: int | None = Field(default=None, primary_key=True)
+    lead_id: int = Field(foreign_key="leads.id", index=True)
+    #: "event", "stage" or "attributes"
+    kind: str = Field(max_length=20)
+    #: the event type or the stage entered
+    name: str = Field(default="", max_length=200)
+    props: dict[str, Any] = _json()
+    at: dt.datetime = _when()
+    leased_until: dt.datetime | None = _when(default=None)
+
+
+class Enrollment(SQLModel, table=True):
+    """A lead's journey through one journey version; due work lives in `due_at`."""
+
+    __tablename__ = "enrollments"
+    __table_args__ = (sa.UniqueConstraint("lead_id", "journey", "entry"),
+                      sa.Index("ix_enrollments_due", "status", "due_at"))
+    id: int | None = Field(default=None, primary_key=True)
+    lead_id: int = Field(foreign_key="leads.id", index=True)
+    journey: str = Field(max_length=100)
+    #: 1 for the first time a lead enters this journey, 2 for a re-entry, ...
+    entry: int = 1
+    version_id: int = Field(foreign_key="campaign_versions.id")
+    #: the label of the step to run next (None: finished)
+    step: str | None = Field(default=None, max_length=200)
+    #: active (run `step` at due_at), waiting (for an event, or until due_at), done, exited
+    status: str = Field(default="active", max_length=20)
+    due_at: dt.datetime | None = _when(default=None)
+    #: while waiting for an event: its index in the journey's event list
+    waiting_for: int | None = None
+    #: label -> epoch when that step ran, for `since LABEL` conditions
+    marks: dict[str, Any] = _json()
+    entered_at: dt.datetime = _when()
+    ended_at: dt.datetime | None = _when(default=None)
+    end_reason: str | None = Field(default=None, max_length=500)
+    goal_at: dt.datetime | None = _when(default=None)
+    leased_by: str | None = Field(default=None, max_length=100)
+    leased_until: dt.datetime | None = _when(default=None)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """One email to send. Its key (enrollment, step, version) is unique: nothing is sent twice."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (sa.Index("ix_outbox_due", "status", "due_at"),
+                      sa.Index("ix_outbox_lead_sent", "lead_id", "sent_at"))
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=300)
+    lead_id: int = Field(foreign_key="leads.id")
+    enrollment_id: int | None = Field(default=None, foreign_key="enrollments.id")
+    #: "marketing" (consent, quiet hours and caps apply) or "sales" (internal notification)
+    kind: str = Field(max_length=20)
+    journey: str | None = Field(default=None, max_length=100)
+    step: str | None = Field(default=None, max_length=200)
+    template: str = Field(max_length=200)
+    to_address: str = Field(max_length=320)
+    message_id: str = Field(max_length=300)
+    #: queued, sent, failed (permanent), suppressed (consent withdrawn), cancelled
+    status: str = Field(default="queued", max_length=20)
+    due_at: dt.datetime = _when()
+    created_at: dt.datetime = _when()
+    sent_at: dt.datetime | None = _when(default=None)
+    attempts: int = 0
+    deferrals: int = 0
+    last_error: str | None = Field(default=None, max_length=2000)
+    #: the rendered message, made once at the first attempt and sent as is on every retry
+    data: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
+    leased_by: str | None = Field(default=None, max_length=100)
+    leased_until: dt.datetime | None = _when(default=None)
+
+
+class Suppression(SQLModel, table=True):
+    """Addresses that must not receive marketing email, and why."""
+
+    __tablename__ = "suppressions"
+    email: str = Field(primary_key=True, max_length=320)
+    reason: str = Field(max_length=2000)
+    created_at: dt.datetime = _when()
+
+
+class DaemonLock(SQLModel, table=True):
+    """Which daemons run, and their heartbeat: on SQLite only one may."""
+
+    __tablename__ = "daemons"
+    name: str = Field(primary_key=True, max_length=100)
+    started_at: dt.datetime = _when()
+    heartbeat_at: dt.datetime = _when()
+
+
+class Meta(SQLModel, table=True):
+    """Small values the store keeps for itself (the generated signing key when none is configured)."""
+
+    __tablename__ = "meta"
+    key: str = Field(primary_key=True, max_length=100)
+    value: str = Field(max_length=2000)

@@ -7,6 +7,7 @@ several processes may ingest into one PostgreSQL database.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 from collections import defaultdict
@@ -23,7 +24,7 @@ from .bulk import insert_many, update_many
 from .clock import Clock, epoch, from_epoch
 from .evaluator import Evaluator, LeadRecord
 from .ingest import EventIn, InvalidRow, LeadIn, Rejected, Row, validate_event, validate_lead
-from .models import Event, Lead, PendingAction, Quarantine, RoundRobin, ScoreEntry, StageChange
+from .models import Event, Lead, PendingAction, Quarantine, RoundRobin, ScoreEntry, Signal, StageChange
 from .rules import Rules
 from .scoring import LeadState
 
@@ -34,6 +35,7 @@ CHANGES = StageChange.__table__
 ACTIONS = PendingAction.__table__
 QUARANTINE = Quarantine.__table__
 TURNS = RoundRobin.__table__
+SIGNALS = Signal.__table__
 
 Progress = Callable[[int], None]
 #: the attribute the funnel report breaks leads down by
@@ -51,11 +53,30 @@ class Report:
     leads_updated: int = 0
     stage_changes: int = 0
     rejected: list[Rejected] = field(default_factory=list)
+    #: emails of leads whose scores or stage a rescore changed
+    changed_leads: list[str] = field(default_factory=list)
 
     def merge(self, other: Report) -> None:
         for name in ("rows", "accepted", "duplicates", "leads_created", "leads_updated", "stage_changes"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.rejected += other.rejected
+        self.changed_leads += other.changed_leads
+
+
+@contextlib.contextmanager
+def transaction(db: Engine, dry_run: bool = False) -> Iterator[Connection]:
+    """A transaction that commits, or with ``dry_run`` always rolls back (for `nurture plan`)."""
+    with db.connect() as conn:
+        trans = conn.begin()
+        try:
+            yield conn
+        except BaseException:
+            trans.rollback()
+            raise
+        if dry_run:
+            trans.rollback()
+        else:
+            trans.commit()
 
 
 def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -134,7 +155,7 @@ class Processor:
                 except InvalidRow as err:
                     bad.append(Rejected(row.line, row.raw, str(err)))
             with self.db.begin() as conn:
-                part = self._store_leads(conn, list(good.values()))
+                part = self.update_leads(conn, list(good.values()))
                 self._quarantine(conn, origin, bad)
             part.rows, part.rejected = len(batch), bad
             report.merge(part)
@@ -160,16 +181,18 @@ class Processor:
                     evaluator.advance(lead, epoch(until))
                 total += self._save(conn, leads.values(), evaluator)
 
-    def rescore(self, progress: Progress | None = None) -> Report:
+    def rescore(self, progress: Progress | None = None, conn: Connection | None = None) -> Report:
         """Recompute every lead's points from its events under the current rules.
 
-        Stage history stays as it happened; each lead's stage is then evaluated once, now.
+        Stage history stays as it happened; each lead's stage is then evaluated once, now. Each
+        batch commits on its own, unless ``conn`` is given: then all of it runs in that transaction.
         """
         report = Report()
         last_id = 0
         now = epoch(self.clock.now())
+        given = conn
         while True:
-            with self.db.begin() as conn:
+            with contextlib.nullcontext(given) if given is not None else self.db.begin() as conn:
                 ids = list(conn.execute(sa.select(LEADS.c.id).where(LEADS.c.id > last_id)
                                         .order_by(LEADS.c.id).limit(self.batch_size)).scalars())
                 if not ids:
@@ -178,10 +201,13 @@ class Processor:
                 evaluator = self._evaluator(conn)
                 events = self._events_of(conn, ids)
                 conn.execute(LEDGER.delete().where(LEDGER.c.lead_id.in_(ids)))
+                before = {lead.id: (lead.stage, lead.scope(self.rules, now)) for lead in leads.values()}
                 for lead in leads.values():
                     self._rebuild_points(evaluator, lead, events.get(lead.id, []))
                     evaluator.evaluate(lead, now)
                     evaluator.advance(lead, now)
+                report.changed_leads += [lead.email for lead in leads.values()
+                                         if before[lead.id] != (lead.stage, lead.scope(self.rules, now))]
                 report.stage_changes += self._save(conn, leads.values(), evaluator)
                 report.leads_updated += len(ids)
                 last_id = ids[-1]
@@ -237,7 +263,8 @@ class Processor:
         report.stage_changes += self._save(conn, leads.values(), evaluator, replayed=late)
         return report
 
-    def _store_leads(self, conn: Connection, leads_in: list[LeadIn]) -> Report:
+    def update_leads(self, conn: Connection, leads_in: list[LeadIn]) -> Report:
+        """Upsert leads' attributes inside the caller's transaction; fit and stage follow."""
         report = Report()
         if not leads_in:
             return report
@@ -369,6 +396,11 @@ class Processor:
             conn.execute(ACTIONS.update().where(ACTIONS.c.lead_id.in_(replayed), ACTIONS.c.status == "pending",
                                                 ACTIONS.c.key.not_in(keep)).values(status="cancelled"))
         insert_many(conn, ACTIONS, actions, ignore_conflicts_on="key")
+        if self.rules.journeys:  # the daemon's journeys look at every lead that changed, once
+            insert_many(conn, SIGNALS, [
+                {"lead_id": lead.id, "kind": "lead", "name": "", "at": now, "leased_until": None,
+                 "props": {"events": lead.arrived, "stages": [(c["to_stage"], epoch(c["at"])) for c in lead.changes]}}
+                for lead in leads])
         return len(changes)
 
     def _quarantine(self, conn: Connection, origin: str, rejected: list[Rejected]) -> None:

@@ -11,6 +11,7 @@ from dsl.campaign import Campaign
 from dsl.symbols import Symbols, collect
 
 from .conditions import HappenedAtom, Scope, attribute_scope, compile_function, names_in, property_scope
+from .journey_plan import JourneyPlan, PlanCompiler
 from .scoring import AttributeRuleC, EventRuleC, ScoreModel
 from .stages import Notification, StageMachine, StageRule
 
@@ -29,7 +30,13 @@ class Rules:
     stages: StageMachine
     #: hash of everything that decides scores and stages; a change means rescoring every lead
     rules_hash: str
+    journeys: dict[str, JourneyPlan] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def journey_events(self) -> frozenset[str]:
+        """Event types some journey reacts to."""
+        return frozenset(t for plan in self.journeys.values() for t in plan.event_types)
 
     @property
     def attribute_types(self) -> dict[str, a.TypeRef]:
@@ -112,6 +119,14 @@ class _Builder:
     def stage_test(self, cond: a.Condition):
         return compile_function(cond, self.stage_scope(), "A, S, H, stage")
 
+    def journey(self, node: a.Journey) -> JourneyPlan:
+        def test(cond: a.Condition, register) -> object:
+            scope = self.stage_scope()
+            scope.register_atom = register
+            return compile_function(cond, scope, "A, S, H, stage")
+
+        return PlanCompiler(node, test, self._filter_cached, self.text).build()
+
     def stage(self, name: str, node: a.Stage | None) -> StageRule:
         rule = StageRule(name, node.title if node else None)
         reads: set[str] = set()
@@ -154,8 +169,9 @@ class _Builder:
         atoms_by_event: dict[str, list[int]] = {}
         for index, atom in enumerate(self.atoms):
             atoms_by_event.setdefault(atom.event, []).append(index)
+        journeys = {name: self.journey(node) for name, node in self.symbols.journeys.items()}
         return Rules(self.symbols, scores, by_event, self.atoms, atoms_by_event,
-                     StageMachine(stages, self.thresholds()), rules_hash(self.campaign),
+                     StageMachine(stages, self.thresholds()), rules_hash(self.campaign), journeys,
                      {p: s.text for p, s in self.campaign.sources.items()})
 
 

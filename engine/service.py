@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -17,8 +17,9 @@ from .config import Config
 from .db import open_store
 from .errors import CampaignError
 from .models import CampaignVersion, Lead
-from .pipeline import Processor, Progress, Report
-from .rules import Rules, compile_rules, rules_hash
+from .pipeline import Processor, Progress, Report, transaction
+from .rules import Rules, compile_rules
+from .versions import Migration, describe_changes, migrate_enrollments
 
 VERSIONS = CampaignVersion.__table__
 
@@ -29,6 +30,8 @@ class Applied:
     created: bool
     rules_changed: bool
     rescored: Report | None = None
+    changes: list[str] = field(default_factory=list)
+    migration: Migration = field(default_factory=Migration)
 
 
 class Nurture:
@@ -37,6 +40,7 @@ class Nurture:
         self.clock = clock or SystemClock()
         self._db: Engine | None = None
         self._rules: tuple[int, Rules] | None = None
+        self._files: dict[str, str] = {}
 
     @property
     def db(self) -> Engine:
@@ -73,29 +77,42 @@ class Nurture:
                                .order_by(VERSIONS.c.id.desc()).limit(1)).first()
         return None if row is None else (row.id, row.files, row.rules_hash, row.hash)
 
-    def apply(self, progress: Progress | None = None, before_rescore=None) -> Applied:
-        """Store the campaign on disk as a new version; rescore every lead when its rules changed."""
+    def apply(self, progress: Progress | None = None, before_rescore=None, dry_run: bool = False) -> Applied:
+        """Store the campaign on disk as a new version: rescore leads when rules changed, and move
+        in-flight journeys to it. With ``dry_run`` nothing is kept: the result says what would change."""
         campaign = self.load_campaign()
         files = self.campaign_files(campaign)
         digest = hashlib.sha256(repr(sorted(files.items())).encode()).hexdigest()
         latest = self.latest_version()
-        new_rules = rules_hash(campaign)
         if latest is not None and latest[3] == digest:
             return Applied(latest[0], created=False, rules_changed=False)
-        with self.db.begin() as conn:
-            version_id = conn.execute(VERSIONS.insert().values(
-                hash=digest, rules_hash=new_rules, created_at=self.clock.now(), files=files)
+        old_campaign = parse_sources(latest[1]) if latest else None
+        new_rules = compile_rules(campaign)
+        applied = Applied(0, created=True, rules_changed=latest is None or latest[2] != new_rules.rules_hash,
+                          changes=describe_changes(old_campaign, campaign))
+        with transaction(self.db, dry_run) as conn:
+            applied.version_id = conn.execute(VERSIONS.insert().values(
+                hash=digest, rules_hash=new_rules.rules_hash, created_at=self.clock.now(), files=files)
             ).inserted_primary_key[0]
+            applied.migration = migrate_enrollments(conn, compile_rules(old_campaign) if old_campaign else None,
+                                                    new_rules, applied.version_id)
+            if dry_run and applied.rules_changed and latest is not None:
+                processor = Processor(self.db, new_rules, applied.version_id, self.clock, self.config.batch_size)
+                applied.rescored = processor.rescore(conn=conn)
         self._rules = None
-        applied = Applied(version_id, created=True, rules_changed=latest is None or latest[2] != new_rules)
-        if applied.rules_changed and latest is not None:
+        if not dry_run and applied.rules_changed and latest is not None:
             if before_rescore:
                 before_rescore(self.lead_count())
             applied.rescored = self.processor().rescore(progress)
         return applied
 
-    def rules(self) -> tuple[int, Rules]:
-        """The rules of the latest applied version; the campaign on disk is applied first if none is."""
+    def rules(self, refresh: bool = False) -> tuple[int, Rules]:
+        """The rules of the latest applied version (the campaign on disk is applied first if none is).
+
+        Compiled once and kept; ``refresh`` looks for a newer version (the daemon does at each tick).
+        """
+        if self._rules is not None and not refresh:
+            return self._rules
         latest = self.latest_version()
         if latest is None:
             self.apply()
@@ -103,7 +120,14 @@ class Nurture:
             assert latest is not None
         if self._rules is None or self._rules[0] != latest[0]:
             self._rules = (latest[0], compile_rules(parse_sources(latest[1])))
+            self._files = latest[1]
         return self._rules
+
+    @property
+    def version_files(self) -> dict[str, str]:
+        """The files of the version whose rules are in use (templates included)."""
+        self.rules()
+        return self._files
 
     def processor(self) -> Processor:
         version_id, rules = self.rules()

@@ -32,26 +32,65 @@ def db_upgrade(ctx: typer.Context) -> None:
     console.print(f"database {escape(nurture.db.url.render_as_string())} is up to date")
 
 
+def _applied_summary(applied) -> dict:
+    rescored = applied.rescored
+    return {"version": applied.version_id, "created": applied.created, "rules_changed": applied.rules_changed,
+            "changes": applied.changes, "rescored_leads": rescored.leads_updated if rescored else 0,
+            "leads_changed": rescored.changed_leads if rescored else [],
+            "stage_changes": rescored.stage_changes if rescored else 0,
+            "enrollments_kept": applied.migration.kept, "enrollments_moved": applied.migration.moved,
+            "enrollments_exited": applied.migration.exited}
+
+
+def _print_applied(summary: dict, verb: str) -> None:
+    for line in summary["changes"]:
+        style = {"+": "green", "-": "red", "~": "yellow"}[line[0]]
+        console.print(f"  [{style}]{escape(line)}[/]")
+    if summary["rules_changed"] and summary["rescored_leads"]:
+        console.print(f"rescoring {verb} {summary['rescored_leads']:,} leads: {len(summary['leads_changed']):,} change "
+                      f"score or stage, {summary['stage_changes']:,} stage changes")
+        for email in summary["leads_changed"][:20]:
+            console.print(f"    {escape(email)}")
+        if len(summary["leads_changed"]) > 20:
+            console.print(f"    ... and {len(summary['leads_changed']) - 20:,} more")
+    moved, exited = summary["enrollments_moved"], summary["enrollments_exited"]
+    console.print(f"in-flight journeys: {summary['enrollments_kept']:,} stay at their step, {len(moved):,} move, "
+                  f"{len(exited):,} exit")
+    for line in moved[:20] + exited[:20]:
+        console.print(f"    {escape(line)}")
+
+
 @app.command()
 def apply(ctx: typer.Context, json: bool = JSON) -> None:
-    """Check the campaign and store it as a new version; rescore every lead when rules changed."""
+    """Check the campaign and store it as a new version; rescore leads and move in-flight journeys."""
     nurture = service(ctx)
     with progress_bar("rescoring leads", None, enabled=not json) as bar:
         task = bar.add_task("rescoring leads", total=None)
         applied = nurture.apply(progress=lambda n: bar.advance(task, n),
                                 before_rescore=lambda total: bar.update(task, total=total))
-    result = {"version": applied.version_id, "created": applied.created, "rules_changed": applied.rules_changed,
-              "rescored_leads": applied.rescored.leads_updated if applied.rescored else 0,
-              "stage_changes": applied.rescored.stage_changes if applied.rescored else 0}
+    summary = _applied_summary(applied)
     if json:
-        print_json(result)
+        print_json(summary)
     elif not applied.created:
         console.print(f"campaign unchanged: version {applied.version_id} is current")
     else:
         console.print(f"applied campaign version {applied.version_id}")
-        if applied.rescored:
-            console.print(f"rules changed: rescored {applied.rescored.leads_updated:,} leads, "
-                          f"{applied.rescored.stage_changes:,} stage changes")
+        _print_applied(summary, "rescored")
+
+
+@app.command()
+def plan(ctx: typer.Context, json: bool = JSON) -> None:
+    """Show what `nurture apply` would change (rules, leads, in-flight journeys) without changing anything."""
+    nurture = service(ctx)
+    applied = nurture.apply(dry_run=True)
+    summary = _applied_summary(applied)
+    if json:
+        print_json(summary)
+    elif not applied.created:
+        console.print("no changes: the campaign on disk is the current version")
+    else:
+        console.print("apply would make a new campaign version:")
+        _print_applied(summary, "would rescore")
 
 
 def _count_lines(path: str) -> int | None:

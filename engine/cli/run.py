@@ -1,0 +1,115 @@
+"""`nurture run`: the unattended daemon; `nurture outbox list`: what it sent, queued or failed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from enum import StrEnum
+
+import sqlalchemy as sa
+import typer
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from rich.markup import escape
+from rich.table import Table
+
+from ..daemon import Daemon
+from ..logs import setup_logging
+from ..mailer import SmtpMailer
+from ..outbox import OUTBOX
+from .app import app, console, print_json, service
+
+log = logging.getLogger("nurture.daemon")
+outbox_app = typer.Typer(help="Inspect outgoing email.", no_args_is_help=True)
+app.add_typer(outbox_app, name="outbox")
+
+
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+def mailer_for(config) -> SmtpMailer:
+    return SmtpMailer(config.smtp_host, config.smtp_port, tls=config.smtp_tls, username=config.smtp_username,
+                      password=config.smtp_password)
+
+
+async def _serve(daemon: Daemon, tick_seconds: float, once: bool) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    running = asyncio.Lock()
+
+    async def tick() -> None:
+        async with running:  # a slow tick delays the next one; two never overlap
+            try:
+                stats = await daemon.tick()
+                daemon.heartbeat()
+            except Exception:  # a failing tick is logged and retried on the next one, never fatal
+                log.exception("tick failed")
+                return
+            if any(stats.as_dict().values()):
+                log.info("tick", extra={"fields": stats.as_dict()})
+
+    if once:
+        await tick()
+        return
+    scheduler = AsyncIOScheduler()
+    scheduler.add_job(tick, "interval", seconds=tick_seconds, max_instances=1, coalesce=True,
+                      next_run_time=daemon.nurture.clock.now())
+    scheduler.start()
+    log.info("daemon started", extra={"fields": {"worker": daemon.worker, "tick_seconds": tick_seconds}})
+    await stop.wait()
+    log.info("stopping: finishing in-flight sends")
+    daemon.stopping = True  # stop claiming; the tick under way finishes its sends
+    scheduler.shutdown(wait=False)
+    async with running:
+        pass
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    tick: float = typer.Option(None, "--tick", help="Seconds between ticks [default: tick_seconds, 5]"),
+    log_format: LogFormat = typer.Option(LogFormat.text, "--log-format", help="text, or json: one object a line"),
+    once: bool = typer.Option(False, "--once", help="Run one tick and exit (for cron or a quick check)"),
+) -> None:
+    """Run the daemon: stage changes, journeys, drip emails and sales notifications. Stops on SIGTERM/SIGINT."""
+    setup_logging(log_format.value)
+    nurture = service(ctx)
+    daemon = Daemon(nurture, mailer_for(nurture.config))
+    nurture.rules()  # apply the campaign on first start; fail early on a broken one
+    daemon.register(stale_after=max(30.0, 3 * (tick or nurture.config.tick_seconds)))
+    try:
+        asyncio.run(_serve(daemon, tick or nurture.config.tick_seconds, once))
+    finally:
+        asyncio.run(daemon.mailer.close())
+        daemon.unregister()
+    log.info("daemon stopped")
+
+
+@outbox_app.command("list")
+def outbox_list(ctx: typer.Context, failed: bool = typer.Option(False, "--failed", help="Only failed messages"),
+                limit: int = typer.Option(50, help="Show at most this many"),
+                json: bool = typer.Option(False, "--json", help="Machine-readable output")) -> None:
+    """Messages in the outbox, newest first: status, attempts and the server's last reply."""
+    nurture = service(ctx)
+    columns = [OUTBOX.c.id, OUTBOX.c.to_address, OUTBOX.c.kind, OUTBOX.c.journey, OUTBOX.c.step, OUTBOX.c.template,
+               OUTBOX.c.status, OUTBOX.c.due_at, OUTBOX.c.sent_at, OUTBOX.c.attempts, OUTBOX.c.deferrals,
+               OUTBOX.c.last_error, OUTBOX.c.message_id]
+    query = sa.select(*columns).order_by(OUTBOX.c.id.desc()).limit(limit)
+    if failed:
+        query = query.where(OUTBOX.c.status == "failed")
+    with nurture.db.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(query)]
+    if json:
+        print_json(rows)
+        return
+    table = Table("id", "to", "journey / step", "template", "status", "due / sent", "tries", "last reply")
+    for r in rows:
+        when = r["sent_at"] or r["due_at"]
+        table.add_row(str(r["id"]), escape(r["to_address"]), escape(f"{r['journey'] or r['kind']} / {r['step']}"),
+                      escape(r["template"]), r["status"], f"{when:%Y-%m-%d %H:%M}", str(r["attempts"]),
+                      escape(r["last_error"] or ""))
+    console.print(table)

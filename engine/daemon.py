@@ -1,0 +1,270 @@
+"""The daemon: one tick applies due stage changes, lets journeys react, runs due steps, and sends.
+
+Due work lives in indexed columns (signals, enrollments.due_at, outbox.due_at) and is taken in
+bounded batches; a tick is the same code whether APScheduler calls it every few seconds or the
+demo and the tests call it on a virtual clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+import random
+import socket
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from .context import email_context
+from .errors import EngineError
+from .ingest import LeadIn
+from .journeys import ENROLLMENTS, JourneyRuntime, LeadView, load_lead
+from .mailer import SmtpMailer
+from .message import build_message
+from .models import DaemonLock
+from .outbox import OUTBOX, DeliveryStats, claim, is_suppressed, next_allowed, record
+from .pipeline import ACTIONS, SIGNALS
+from .render import Renderer, RenderError
+from .service import Nurture
+from .tokens import secret_key, sign
+
+log = logging.getLogger("nurture.daemon")
+DAEMONS = DaemonLock.__table__
+
+
+class AnotherDaemonRunning(EngineError):
+    pass
+
+
+@dataclass
+class TickStats:
+    stage_changes: int = 0
+    signals: int = 0
+    steps: int = 0
+    notifications: int = 0
+    delivery: DeliveryStats = field(default_factory=DeliveryStats)
+
+    def as_dict(self) -> dict[str, Any]:
+        d = self.delivery
+        return {"stage_changes": self.stage_changes, "signals": self.signals, "steps": self.steps,
+                "notifications": self.notifications, "sent": d.sent, "failed": d.failed, "retried": d.retried,
+                "deferred": d.deferred, "suppressed": d.suppressed}
+
+
+class Daemon:
+    def __init__(self, nurture: Nurture, mailer: SmtpMailer, *, worker: str | None = None, batch: int = 500,
+                 seed: int | None = None) -> None:
+        self.nurture = nurture
+        self.mailer = mailer
+        self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
+        self.batch = batch
+        self.rng = random.Random(seed)
+        self._renderers: dict[int, Renderer] = {}
+        self._key: str | None = None
+        self.stopping = False
+
+    @property
+    def db(self):
+        return self.nurture.db
+
+    @property
+    def key(self) -> str:
+        if self._key is None:
+            self._key = secret_key(self.db, self.nurture.config.secret_key)
+        return self._key
+
+    # ----- registration ------------------------------------------------------------------------
+
+    def register(self, stale_after: float = 30.0) -> None:
+        """Announce this daemon; on SQLite refuse when another one is alive."""
+        now = self.nurture.clock.now()
+        with self.db.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                other = conn.execute(sa.select(DAEMONS).where(
+                    DAEMONS.c.name != self.worker,
+                    DAEMONS.c.heartbeat_at > now - dt.timedelta(seconds=stale_after))).first()
+                if other is not None:
+                    raise AnotherDaemonRunning(
+                        f"another daemon ({other.name}) is running on this SQLite database (last seen "
+                        f"{other.heartbeat_at:%H:%M:%S} UTC); stop it first, or use PostgreSQL "
+                        "(NURTURE_DATABASE_URL=postgresql+psycopg://...) to run several daemons")
+            conn.execute(DAEMONS.delete().where(DAEMONS.c.name == self.worker))
+            conn.execute(DAEMONS.insert().values(name=self.worker, started_at=now, heartbeat_at=now))
+
+    def heartbeat(self) -> None:
+        with self.db.begin() as conn:
+            conn.execute(DAEMONS.update().where(DAEMONS.c.name == self.worker)
+                         .values(heartbeat_at=self.nurture.clock.now()))
+
+    def unregister(self) -> None:
+        with self.db.begin() as conn:
+            conn.execute(DAEMONS.delete().where(DAEMONS.c.name == self.worker))
+
+    # ----- one tick ----------------------------------------------------------------------------
+
+    async def tick(self) -> TickStats:
+        stats = TickStats()
+        now = self.nurture.clock.now()
+        self.nurture.rules(refresh=True)  # a newly applied version takes over at a tick boundary
+        _ = self.key  # read or create the signing key before any write transaction holds the lock
+        processor = self.nurture.processor()
+        stats.stage_changes = processor.sweep(now)
+        stats.signals = self.react(now)
+        stats.steps = self.run_steps(now)
+        stats.notifications = self.queue_notifications(now)
+        if not self.stopping:
+            stats.delivery = await self.deliver(now)
+        return stats
+
+    def _runtime(self, conn, now: dt.datetime) -> JourneyRuntime:
+        version_id, rules = self.nurture.rules()
+        processor = self.nurture.processor()
+
+        def set_attribute(lead: LeadView, name: str, value: Any) -> None:
+            processor.update_leads(conn, [LeadIn(0, lead.email, {name: value})])
+
+        return JourneyRuntime(conn, rules, version_id, now, set_attribute)
+
+    def _claim(self, query, conn):
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        return conn.execute(query.limit(self.batch)).all()
+
+    def react(self, now: dt.datetime) -> int:
+        """Journeys react to leads that changed: exits, goals, wake-ups, entries."""
+        _, rules = self.nurture.rules()
+        with self.db.begin() as conn:
+            signals = self._claim(sa.select(SIGNALS).order_by(SIGNALS.c.id), conn)
+            if not signals:
+                return 0
+            runtime = self._runtime(conn, now)
+            by_lead: dict[int, list] = defaultdict(list)
+            for signal in signals:
+                by_lead[signal.lead_id].append(signal)
+            for lead_id, items in by_lead.items():
+                lead = load_lead(conn, rules, lead_id, now)
+                lead.arrived = [tuple(e) for s in items for e in (s.props or {}).get("events", [])]
+                stages = [st for s in items for st, _ in (s.props or {}).get("stages", [])]
+                runtime.on_change(lead, stages)
+            conn.execute(SIGNALS.delete().where(SIGNALS.c.id.in_([s.id for s in signals])))
+            return len(signals)
+
+    def run_steps(self, now: dt.datetime) -> int:
+        _, rules = self.nurture.rules()
+        done = 0
+        while not self.stopping:
+            with self.db.begin() as conn:
+                rows = self._claim(sa.select(ENROLLMENTS).where(
+                    ENROLLMENTS.c.status.in_(("active", "waiting")), ENROLLMENTS.c.due_at <= now)
+                    .order_by(ENROLLMENTS.c.due_at, ENROLLMENTS.c.id), conn)
+                if not rows:
+                    return done
+                runtime = self._runtime(conn, now)
+                for row in rows:
+                    runtime.advance(row, load_lead(conn, rules, row.lead_id, now))
+                done += len(rows)
+        return done
+
+    def queue_notifications(self, now: dt.datetime) -> int:
+        """Stage entry notifications become sales emails in the outbox, exactly once each."""
+        _, rules = self.nurture.rules()
+        with self.db.begin() as conn:
+            actions = self._claim(sa.select(ACTIONS).where(ACTIONS.c.status == "pending", ACTIONS.c.kind == "notify")
+                                  .order_by(ACTIONS.c.id), conn)
+            runtime = self._runtime(conn, now)
+            for action in actions:
+                lead = load_lead(conn, rules, action.lead_id, now)
+                payload = action.payload
+                to = runtime.recipient({"recipient": payload["recipient"], "address": payload["address"]}, lead)
+                runtime.enqueue(f"action:{action.key}", lead, "sales", to, payload["template"], now,
+                                journey=None, step=f"stage {payload['stage']}", enrollment_id=None)
+                conn.execute(ACTIONS.update().where(ACTIONS.c.id == action.id).values(status="done", done_at=now))
+            return len(actions)
+
+    # ----- delivery ----------------------------------------------------------------------------
+
+    def renderer(self) -> Renderer:
+        version_id, _ = self.nurture.rules()
+        if version_id not in self._renderers:
+            files = self.nurture.version_files
+            self._renderers = {version_id: Renderer({k[len("templates/"):]: v for k, v in files.items()
+                                                     if k.startswith("templates/")})}
+        return self._renderers[version_id]
+
+    def unsubscribe_url(self, lead_id: int, message_key: str) -> str:
+        token = sign({"l": lead_id, "m": message_key, "k": "u"}, self.key)
+        return f"{self.nurture.config.base_url.rstrip('/')}/u/{token}"
+
+    def _prepare(self, conn, row, rules, now: dt.datetime, stats: DeliveryStats) -> bool:
+        """Consent, pacing and rendering before a send; False when the message is not to go now."""
+        lead = load_lead(conn, rules, row.lead_id, now)
+        mine = sa.and_(OUTBOX.c.id == row.id, OUTBOX.c.leased_by == self.worker)
+        marketing = row.kind == "marketing"
+        if marketing and (lead.unsubscribed or is_suppressed(conn, row.to_address)):
+            conn.execute(OUTBOX.update().where(mine).values(status="suppressed", leased_by=None, leased_until=None,
+                                                            last_error="unsubscribed or suppressed at send time"))
+            stats.suppressed += 1
+            return False
+        if marketing:
+            allowed = next_allowed(conn, row, rules.symbols.settings, rules.symbols.frequency_caps,
+                                   rules.symbols.quiet_hours, now, lead.attributes.get("timezone"))
+            if allowed > now:
+                conn.execute(OUTBOX.update().where(mine).values(due_at=allowed, deferrals=row.deferrals + 1,
+                                                                leased_by=None, leased_until=None))
+                stats.deferred += 1
+                return False
+        if row.data is None:
+            unsubscribe = self.unsubscribe_url(lead.id, row.key)
+            try:
+                rendered = self.renderer().render(
+                    row.template, email_context(conn, rules, lead, now, unsubscribe, row.journey, not marketing))
+            except RenderError as err:
+                conn.execute(OUTBOX.update().where(mine).values(status="failed", last_error=f"render: {err}",
+                                                                leased_by=None, leased_until=None))
+                stats.failed += 1
+                stats.errors.append(f"{row.to_address} {row.template}: {err}")
+                return False
+            settings = rules.symbols.settings
+            sender = str(settings.get("sender address"))
+            data = build_message(
+                sender_name=str(settings.get("sender name", "")), sender_address=sender, to=row.to_address,
+                subject=rendered.subject, html=rendered.html, text=rendered.text, message_id=row.message_id,
+                date=now, reply_to=settings.get("reply to"),  # type: ignore[arg-type]
+                list_unsubscribe_url=unsubscribe if marketing else None,
+                list_unsubscribe_mailto=f"mailto:{settings.get('reply to') or sender}?subject=unsubscribe"
+                if marketing else None)
+            conn.execute(OUTBOX.update().where(mine).values(data=data))
+        return True
+
+    async def deliver(self, now: dt.datetime) -> DeliveryStats:
+        stats = DeliveryStats()
+        _, rules = self.nurture.rules()
+        sender = str(rules.symbols.settings.get("sender address"))
+        while not self.stopping:
+            ids = claim(self.db, self.worker, now, self.batch)
+            if not ids:
+                return stats
+            with self.db.begin() as conn:
+                rows = conn.execute(sa.select(OUTBOX).where(OUTBOX.c.id.in_(ids)).order_by(OUTBOX.c.id)).all()
+                ready = [row.id for row in rows if self._prepare(conn, row, rules, now, stats)]
+            if not ready:
+                continue
+            with self.db.connect() as conn:
+                rows = conn.execute(sa.select(OUTBOX).where(OUTBOX.c.id.in_(ready)).order_by(OUTBOX.c.id)).all()
+            results = await asyncio.gather(*(self.mailer.send(sender, [row.to_address], row.data) for row in rows))
+            with self.db.begin() as conn:
+                for row, result in zip(rows, results, strict=True):
+                    outcome = record(conn, row, result, self.nurture.clock.now(), self.worker, self.rng)
+                    if outcome == "sent":
+                        stats.sent += 1
+                    elif outcome == "retry":
+                        stats.retried += 1
+                    else:
+                        stats.failed += 1
+                        stats.errors.append(f"{row.to_address} {row.template}: {result.code} {result.reply}")
+        return stats
+

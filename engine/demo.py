@@ -1,0 +1,146 @@
+"""`nurture demo`: weeks of a B2B funnel in seconds, through the real engine and daemon code.
+
+A fresh store, the example campaign, synthetic leads and engagement on a virtual clock; every
+email goes over SMTP to a local capture server that writes `.eml` files (or to a real server).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from .clock import VirtualClock
+from .config import Config
+from .daemon import Daemon
+from .mailer import CaptureServer, SmtpMailer
+from .outbox import OUTBOX
+from .pipeline import ACTIONS, LEADS
+from .service import Nurture
+from .synthetic import Population
+
+START = dt.datetime(2026, 3, 2, 6, 0, tzinfo=dt.UTC)  # a Monday
+TICK = dt.timedelta(hours=1)
+
+
+@dataclass
+class DemoResult:
+    leads: int
+    events: int
+    days: int
+    ticks: int
+    sent: int
+    failed: int
+    outbox_dir: Path | None
+    database_url: str
+    per_step: list[tuple[str, str, str, int]] = field(default_factory=list)
+    notifications: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+async def _run(nurture: Nurture, mailer: SmtpMailer, clock: VirtualClock, leads: int, days: int, seed: int,
+               progress: Callable[[int], None]) -> tuple[int, int]:
+    population = Population(seed)
+    processor = nurture.processor()
+    processor.import_leads(population.lead_rows(population.make_leads(leads)), "demo leads")
+    daemon = Daemon(nurture, mailer, worker="demo", seed=seed)
+    daemon.register()
+    pending: list = []  # opens and clicks waiting for their time
+    events = ticks = 0
+    seen_sent = 0
+    for day in range(days):
+        today = START + dt.timedelta(days=day)
+        pending += population.day_of_activity(today.replace(hour=0), webinar_day=(day % 14 == 9))
+        if day % 7 == 0 and day:  # a new cohort arrives every week
+            processor.import_leads(population.lead_rows(population.make_leads(max(1, leads // 10))), "demo leads")
+        for _ in range(24):
+            now = clock.advance(TICK)
+            due = [r for r in pending if r.data["at"] <= now.isoformat()]
+            pending = [r for r in pending if r.data["at"] > now.isoformat()]
+            if due:
+                events += processor.ingest_events(due, "demo events").accepted
+            await daemon.tick()
+            ticks += 1
+            pending += _reactions(nurture, population, seen_sent)
+            seen_sent = _count_sent(nurture)
+        pending += _sales_feedback(nurture, population, today)
+        progress(1)
+    daemon.unregister()
+    return events, ticks
+
+
+def _count_sent(nurture: Nurture) -> int:
+    with nurture.db.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(OUTBOX).where(OUTBOX.c.status == "sent")).scalar()
+
+
+def _reactions(nurture: Nurture, population: Population, already: int) -> list:
+    """Readers open and click the marketing emails sent since the last look."""
+    with nurture.db.connect() as conn:
+        rows = conn.execute(sa.select(OUTBOX.c.to_address, OUTBOX.c.sent_at, OUTBOX.c.kind)
+                            .where(OUTBOX.c.status == "sent").order_by(OUTBOX.c.sent_at, OUTBOX.c.id)
+                            .offset(already)).all()
+    return [r for row in rows if row.kind == "marketing" for r in population.reactions(row.to_address, row.sent_at)]
+
+
+def _sales_feedback(nurture: Nurture, population: Population, day: dt.datetime) -> list:
+    """Sales turns down about a third of yesterday's SQLs; they go back to marketing."""
+    with nurture.db.connect() as conn:
+        emails = conn.execute(sa.select(LEADS.c.email).join(ACTIONS, ACTIONS.c.lead_id == LEADS.c.id).where(
+            ACTIONS.c.kind == "notify", ACTIONS.c.created_at >= day - dt.timedelta(days=1),
+            ACTIONS.c.created_at < day)).scalars().all()
+    rejected = [e for e in emails if population.rng.random() < 0.33 and e in population.by_email]
+    return [population.event(population.by_email[e], "sales.rejected", day + dt.timedelta(hours=15),
+                             reason="no budget this quarter") for e in rejected]
+
+
+def run_demo(*, campaign_dir: Path, template_dir: Path, database_url: str | None, outbox_dir: Path,
+             smtp_host: str | None, smtp_port: int | None, leads: int, days: int, seed: int,
+             progress: Callable[[int], None]) -> DemoResult:
+    clock = VirtualClock(START)
+    if database_url is None:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"demo.db{suffix}").unlink(missing_ok=True)
+        database_url = "sqlite:///demo.db"
+    config = Config(database_url=database_url, campaign_dir=campaign_dir, template_dir=template_dir,
+                    base_url="https://nurture.acme-analytics.example")
+    nurture = Nurture(config, clock)
+    nurture.apply()
+    capture = None
+    if smtp_host is None:
+        shutil.rmtree(outbox_dir, ignore_errors=True)
+        outbox_dir.mkdir(parents=True)
+        capture = CaptureServer(outbox_dir).start()
+        smtp_host, smtp_port = "127.0.0.1", capture.port
+    try:
+        mailer = SmtpMailer(smtp_host, smtp_port or 25, concurrency=8)
+        events, ticks = asyncio.run(_run_and_close(nurture, mailer, clock, leads, days, seed, progress))
+    finally:
+        if capture is not None:
+            capture.stop()
+    return _summary(nurture, database_url, outbox_dir if capture else None, events, days, ticks)
+
+
+async def _run_and_close(nurture, mailer, clock, leads, days, seed, progress) -> tuple[int, int]:
+    async with mailer:
+        return await _run(nurture, mailer, clock, leads, days, seed, progress)
+
+
+def _summary(nurture: Nurture, url: str, outbox_dir: Path | None, events: int, days: int, ticks: int) -> DemoResult:
+    with nurture.db.connect() as conn:
+        leads = conn.execute(sa.text("SELECT count(*) FROM leads")).scalar()
+        status = dict(conn.execute(sa.select(OUTBOX.c.status, sa.func.count()).group_by(OUTBOX.c.status)).all())
+        per_step = conn.execute(sa.select(OUTBOX.c.journey, OUTBOX.c.step, OUTBOX.c.template, sa.func.count())
+                                .where(OUTBOX.c.status == "sent").group_by(OUTBOX.c.journey, OUTBOX.c.step,
+                                                                           OUTBOX.c.template)
+                                .order_by(OUTBOX.c.journey, OUTBOX.c.step)).all()
+        notes = conn.execute(sa.select(OUTBOX.c.to_address, OUTBOX.c.template, OUTBOX.c.step)
+                             .where(OUTBOX.c.kind == "sales", OUTBOX.c.status == "sent")
+                             .order_by(OUTBOX.c.sent_at)).all()
+    return DemoResult(leads, events, days, ticks, status.get("sent", 0), status.get("failed", 0), outbox_dir, url,
+                      [(j or "stage alerts", s or "", t, n) for j, s, t, n in per_step],
+                      [(to, t, s or "") for to, t, s in notes])

@@ -1,0 +1,100 @@
+"""The outbox: claiming due messages, checking consent and pacing, rendering once, sending, recording.
+
+Each message is claimed under a lease (PostgreSQL: `FOR UPDATE SKIP LOCKED`), so daemons sharing a
+database never take the same one; a daemon that dies leaves a lease that simply expires.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from .mailer import MAX_ATTEMPTS, SendResult, retry_delay
+from .models import OutboxMessage, Suppression
+from .pipeline import LEADS, insert_ignoring
+from .schedule import capped_until, quiet_until, zone
+
+OUTBOX = OutboxMessage.__table__
+SUPPRESSIONS = Suppression.__table__
+LEASE = dt.timedelta(minutes=5)
+
+
+@dataclass
+class DeliveryStats:
+    sent: int = 0
+    failed: int = 0
+    retried: int = 0
+    deferred: int = 0
+    suppressed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, other: DeliveryStats) -> None:
+        for name in ("sent", "failed", "retried", "deferred", "suppressed"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.errors += other.errors
+
+
+def claim(db: Engine, worker: str, now: dt.datetime, limit: int) -> list[int]:
+    """Lease up to ``limit`` due messages to ``worker``; returns their ids."""
+    with db.begin() as conn:
+        query = (sa.select(OUTBOX.c.id).where(OUTBOX.c.status == "queued", OUTBOX.c.due_at <= now,
+                                               sa.or_(OUTBOX.c.leased_until.is_(None), OUTBOX.c.leased_until < now))
+                 .order_by(OUTBOX.c.due_at, OUTBOX.c.id).limit(limit))
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        ids = list(conn.execute(query).scalars())
+        if ids:
+            conn.execute(OUTBOX.update().where(OUTBOX.c.id.in_(ids)).values(leased_by=worker, leased_until=now + LEASE))
+        return ids
+
+
+def next_allowed(conn: Connection, row, settings: dict, caps: dict[str, int], quiet, now: dt.datetime,
+                 tz_name: str | None) -> dt.datetime:
+    """When a marketing email may go: after quiet hours and within the lead's frequency caps."""
+    at = now
+    tz = zone(tz_name, str(settings.get("default timezone") or "UTC"))
+    if caps:
+        since = now - dt.timedelta(days=7 if "week" in caps else 1)
+        sent = list(conn.execute(sa.select(OUTBOX.c.sent_at).where(
+            OUTBOX.c.lead_id == row.lead_id, OUTBOX.c.kind == "marketing", OUTBOX.c.status == "sent",
+            OUTBOX.c.sent_at > since)).scalars())
+        at = capped_until(at, sent, caps)
+    if quiet is not None:
+        at = quiet_until(at, tz, (quiet.start.hour, quiet.start.minute), (quiet.end.hour, quiet.end.minute))
+    return at
+
+
+def suppress(conn: Connection, email: str, reason: str, now: dt.datetime) -> None:
+    insert_ignoring(conn, SUPPRESSIONS, [{"email": email, "reason": reason[:2000], "created_at": now}], "email")
+
+
+def is_suppressed(conn: Connection, email: str) -> bool:
+    return conn.execute(sa.select(SUPPRESSIONS.c.email).where(SUPPRESSIONS.c.email == email)).first() is not None
+
+
+def record(conn: Connection, row, result: SendResult, now: dt.datetime, worker: str,
+           rng: random.Random) -> str:
+    """Store a send's outcome; returns "sent", "retry" or "failed"."""
+    mine = sa.and_(OUTBOX.c.id == row.id, OUTBOX.c.leased_by == worker)
+    attempts = row.attempts + 1
+    if result.status == "sent":
+        conn.execute(OUTBOX.update().where(mine).values(status="sent", sent_at=now, attempts=attempts,
+                                                        leased_by=None, leased_until=None, last_error=None))
+        return "sent"
+    reply = f"{result.code or ''} {result.reply}".strip()[:2000]
+    if result.status == "temporary" and attempts < MAX_ATTEMPTS:
+        conn.execute(OUTBOX.update().where(mine).values(
+            attempts=attempts, last_error=reply, leased_by=None, leased_until=None,
+            due_at=now + dt.timedelta(seconds=retry_delay(attempts, rng))))
+        return "retry"
+    conn.execute(OUTBOX.update().where(mine).values(status="failed", attempts=attempts, last_error=reply,
+                                                    leased_by=None, leased_until=None))
+    if row.kind == "marketing" and result.status == "permanent":
+        suppress(conn, row.to_address, f"bounced: {reply}", now)
+        conn.execute(LEADS.update().where(LEADS.c.id == row.lead_id).values(suppressed_reason=f"bounced: {reply}"))
+    return "failed"
+
