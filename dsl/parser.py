@@ -188,7 +188,12 @@ def parse_source(source: SourceFile) -> a.File:
             raise DslSyntaxError([_syntax_diagnostic(err, source)]) from None
         finally:
             _comments.reset(token)
-        items = _to_ast(tree, ToAst(source.path), _builders())
+        try:
+            items = _to_ast(tree, ToAst(source.path), _builders())
+        except RecursionError:  # thousands of nested brackets or `not`s: say so instead of crashing
+            raise DslSyntaxError([Diagnostic.make(
+                "E001", Span(source.path, 1, 1, 1, 1), message="the file is nested too deeply to read",
+                help="split deeply nested conditions into simpler ones")]) from None
     return a.File(source.path, tuple(items), comments=tuple(comments), span=Span(source.path, 1, 1, 1, 1))
 
 

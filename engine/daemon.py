@@ -195,9 +195,11 @@ class Daemon:
                                                      if k.startswith("templates/")})}
         return self._renderers[version_id]
 
-    def unsubscribe_url(self, lead_id: int, message_key: str) -> str:
-        token = sign({"l": lead_id, "m": message_key, "k": "u"}, self.key)
-        return f"{self.nurture.config.base_url.rstrip('/')}/u/{token}"
+    def link(self, kind: str, lead_id: int, message_key: str, url: str | None = None) -> str:
+        """A signed link to the HTTP side: `u` unsubscribe, `o` open pixel, `c` tracked click to ``url``."""
+        payload = {"l": lead_id, "m": message_key, "k": kind} | ({"u": url} if url else {})
+        path = {"u": "u", "o": "t/o", "c": "t/c"}[kind]
+        return f"{self.nurture.config.base_url.rstrip('/')}/{path}/{sign(payload, self.key)}"
 
     def _prepare(self, conn, row, rules, now: dt.datetime, stats: DeliveryStats) -> bool:
         """Consent, pacing and rendering before a send; False when the message is not to go now."""
@@ -218,10 +220,12 @@ class Daemon:
                 stats.deferred += 1
                 return False
         if row.data is None:
-            unsubscribe = self.unsubscribe_url(lead.id, row.key)
+            unsubscribe = self.link("u", lead.id, row.key)
+            track = (lambda url: self.link("c", lead.id, row.key, url)) if marketing else None
             try:
                 rendered = self.renderer().render(
-                    row.template, email_context(conn, rules, lead, now, unsubscribe, row.journey, not marketing))
+                    row.template, email_context(conn, rules, lead, now, unsubscribe, row.journey, not marketing),
+                    rewrite_link=track)
             except RenderError as err:
                 conn.execute(OUTBOX.update().where(mine).values(status="failed", last_error=f"render: {err}",
                                                                 leased_by=None, leased_until=None))
@@ -230,9 +234,12 @@ class Daemon:
                 return False
             settings = rules.symbols.settings
             sender = str(settings.get("sender address"))
+            html = rendered.html
+            if marketing:  # a 1x1 image that records the open when the reader's client loads it
+                html = _with_pixel(html, self.link("o", lead.id, row.key))
             data = build_message(
                 sender_name=str(settings.get("sender name", "")), sender_address=sender, to=row.to_address,
-                subject=rendered.subject, html=rendered.html, text=rendered.text, message_id=row.message_id,
+                subject=rendered.subject, html=html, text=rendered.text, message_id=row.message_id,
                 date=now, reply_to=settings.get("reply to"),  # type: ignore[arg-type]
                 list_unsubscribe_url=unsubscribe if marketing else None,
                 list_unsubscribe_mailto=f"mailto:{settings.get('reply to') or sender}?subject=unsubscribe"
@@ -268,3 +275,9 @@ class Daemon:
                         stats.errors.append(f"{row.to_address} {row.template}: {result.code} {result.reply}")
         return stats
 
+
+
+def _with_pixel(html: str, url: str) -> str:
+    pixel = f'<img src="{url}" width="1" height="1" alt="" style="display:none">'
+    at = html.lower().rfind("</body>")
+    return html[:at] + pixel + html[at:] if at >= 0 else html + pixel
