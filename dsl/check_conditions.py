@@ -1,0 +1,134 @@
+"""Conditions, wherever they are written: the names they read, the types they test, and parts that never hold."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from . import ast as a
+from .check_context import Context
+from .check_names import known_event, known_stage, lead_field_type, name_list, property_type
+from .check_types import check_field_test
+from .diagnostics import Label, did_you_mean
+from .source import Span
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """What a condition may refer to where it is written."""
+
+    #: inside the `where` of this event; None: the condition is about the lead
+    event: str | None = None
+    #: the score whose rule holds the condition: reading it is a cycle, not a use
+    score: str | None = None
+    journey: str | None = None
+    #: every step label of the journey, with the step it names
+    steps: Mapping[str, a.Step] = field(default_factory=dict)
+    #: labels of steps that may have run by now; None outside the journey's steps
+    ran: frozenset[str] | None = None
+    #: the step being checked, whose own label is not yet "since"-able
+    current: str | None = None
+    entering: bool = False
+
+
+def check_condition(ctx: Context, cond: a.Condition, place: Place) -> None:
+    """Names, types and values in a condition, then whether any part of it can never hold."""
+    _names(ctx, cond, place)
+    _impossible(ctx, cond, place.event)
+
+
+def check_event_ref(ctx: Context, ref: a.EventRef, place: Place) -> None:
+    """An event is known, and its `where` filter reads only the event's properties."""
+    if known_event(ctx, ref.event) and ref.where is not None:
+        check_condition(ctx, ref.where, dataclasses.replace(place, event=ref.event))
+
+
+def label_span(step: a.Step) -> Span:
+    """Where a step's label is written, or the step itself when its label is derived."""
+    return step.label.span if step.label is not None else step.span
+
+
+# ===== names ===================================================================================
+
+
+def _names(ctx: Context, cond: a.Condition, place: Place) -> None:
+    match cond:
+        case a.AllOf(items=items) | a.AnyOf(items=items):
+            for item in items:
+                _names(ctx, item, place)
+        case a.Not(item=item):
+            _names(ctx, item, place)
+        case a.Happened() | a.StageIs() if place.event is not None:
+            ctx.report("E406", cond.span, event=place.event, label="not about the event",
+                       help="move it outside the parentheses of the filter, joined with `and`")
+        case a.Happened():
+            check_event_ref(ctx, cond.event, place)
+            if cond.since is not None:
+                _since(ctx, cond.since, place)
+        case a.StageIs(stage=stage):
+            known_stage(ctx, stage)
+        case _:
+            name: a.Name = cond.name  # type: ignore[attr-defined]
+            if place.event is not None:
+                t = property_type(ctx, name, place.event)
+            else:
+                t = lead_field_type(ctx, cond, name, place.score)
+            if t is not None:
+                check_field_test(ctx, cond, t)
+
+
+def _since(ctx: Context, label: a.Name, place: Place) -> None:
+    """`since` names a step of this journey that has run by the time the condition is read."""
+    if place.journey is None or place.entering:
+        where = "outside a journey" if place.journey is None else "before the lead enters the journey"
+        ctx.report("E405", label.span, name=label, label=f"no step has run {where}",
+                   help="use a time window instead, like `within 7 days`")
+    elif label not in place.steps:
+        ctx.report("E106", label.span, name=label, journey=place.journey, label="no step has this label",
+                   help=did_you_mean(label, place.steps) or _known_labels(place))
+    elif place.ran is not None and label not in place.ran:
+        target = label_span(place.steps[label])
+        ctx.report("E403", label.span, name=label, label=_not_run_why(label, place),
+                   notes=[Label(target, f"`{label}` is here")] if target.line != label.span.line else [],
+                   help="refer to a step that runs before this one")
+
+
+def _not_run_why(label: str, place: Place) -> str:
+    if label == place.current:
+        return "this is the step being run"
+    step = place.steps[label]
+    here = place.steps.get(place.current or "")
+    if here is not None and (step.span.line, step.span.column) > (here.span.line, here.span.column):
+        return f"`{label}` runs later"
+    return f"`{label}` is on another branch"
+
+
+def _known_labels(place: Place) -> str:
+    labels = list(place.steps)
+    if not labels:
+        return "the journey has no steps yet"
+    shown = labels[:8] + (["..."] if len(labels) > 8 else [])
+    return f"steps in `{place.journey}` are labelled " + name_list(shown)
+
+
+# ===== parts that can never hold ===============================================================
+
+
+def _impossible(ctx: Context, cond: a.Condition, scope: str | None) -> None:
+    """Report the most specific parts of a condition that can never hold (E402)."""
+    if isinstance(cond, a.Happened):
+        return  # its filter was checked where it was written
+    # Either side of an `or` may hold alone, and an `and` with an impossible part is that part's fault:
+    # report the parts, not the whole.
+    blame_parts = isinstance(cond, a.AnyOf) or (
+        isinstance(cond, a.AllOf) and any(ctx.logic.never(item, scope) for item in cond.items))
+    if not blame_parts and (reason := ctx.logic.why_never(cond, scope)) is not None:
+        ctx.report("E402", cond.span, label=reason.text, help=reason.help)
+        return
+    match cond:
+        case a.AllOf(items=items) | a.AnyOf(items=items):
+            for item in items:
+                _impossible(ctx, item, scope)
+        case a.Not(item=item):
+            _impossible(ctx, item, scope)
