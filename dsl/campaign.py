@@ -24,6 +24,8 @@ class Campaign:
     sources: dict[str, SourceFile]
     diagnostics: list[Diagnostic] = field(default_factory=list)
     template_dir: Path | None = None
+    #: every campaign file named, including those that could not be read or parsed
+    paths: list[Path] = field(default_factory=list)
 
     @property
     def has_errors(self) -> bool:
@@ -59,8 +61,8 @@ def load_campaign(paths: Iterable[str | Path], template_dir: str | Path | None =
     """Parse and check every file; problems come back as diagnostics, never as exceptions."""
     paths = list(paths)
     templates = Path(template_dir) if template_dir is not None else default_template_dir(paths)
-    campaign = Campaign([], {}, [], templates)
     files = discover(paths)
+    campaign = Campaign([], {}, [], templates, files)
     if not files:
         where = Span(str(paths[0]) if paths else ".", 1, 1, 1, 1)
         campaign.diagnostics.append(Diagnostic.make(
@@ -91,6 +93,7 @@ def parse_sources(texts: dict[str, str]) -> Campaign:
     for path, text in sorted(texts.items()):
         if not path.endswith(SUFFIX):
             continue
+        campaign.paths.append(Path(path))
         source = SourceFile(path, text)
         campaign.sources[path] = source
         if text.strip():

@@ -28,7 +28,7 @@ def check(
     """Check a campaign: names, types, templates and logic. Exit 1 when there are errors."""
     campaign = load_campaign(paths or [Path("journeys")], templates)
     diags = sorted(campaign.diagnostics, key=lambda d: (d.span.path, d.span.line, d.span.column))
-    files = len(campaign.sources) or len(campaign.files)
+    files = len(campaign.paths)  # unreadable files count too: each was looked at and reported
     if format is OutputFormat.json:
         print(to_json(diags, files))
     else:

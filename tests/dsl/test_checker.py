@@ -8,14 +8,17 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
 from dsl import ast as a
+from dsl import parser
 from dsl.checker import Logic, check_files, score_bounds
 from dsl.codes import CODES
 from dsl.diagnostics import Diagnostic, render
 from dsl.errors import DslSyntaxError
 from dsl.parser import parse_source
 from dsl.source import SourceFile
+from engine.cli import app
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "cases" / "templates"
@@ -318,6 +321,22 @@ def test_a_score_shown_in_a_template_counts_as_used() -> None:
     text = ("events { e.v }\nscore in_template_only { +1 per e.v }\n"
             'journey j { enter when stage becomes lead  send "score_report" }')
     assert codes(text) == []
+
+
+# ----- the summary ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("data", [b"events { a.b }\n\xff\n", b"events { a.b }\x00", b"#" * 100],
+                         ids=["not_utf8", "nul_byte", "too_large"])
+def test_a_file_that_cannot_be_read_still_counts_as_checked(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:
+    monkeypatch.setattr(parser, "MAX_FILE_BYTES", 64)
+    (tmp_path / "good.nurture").write_text("events { a.b }\n", encoding="utf-8")
+    (tmp_path / "broken.nurture").write_bytes(data)
+    for target, summary in [("broken.nurture", "checked 1 file: 1 error, 0 warnings"),
+                            (".", "checked 2 files: 1 error, 0 warnings")]:
+        result = CliRunner().invoke(app, ["check", str(tmp_path / target), "--templates", str(TEMPLATES)])
+        assert (result.exit_code, result.stdout.splitlines()[-1]) == (1, summary)
 
 
 # ----- robustness -------------------------------------------------------------------------------
