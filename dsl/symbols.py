@@ -11,7 +11,6 @@ TEXT = a.TypeRef("text")
 
 #: Events the engine itself records; campaigns may use them without declaring them.
 BUILTIN_EVENTS: dict[str, dict[str, a.TypeRef]] = {
-    "email.sent": {"template": TEXT, "step": TEXT},
     "email.opened": {"template": TEXT, "prefetched": a.TypeRef("bool")},
     "email.clicked": {"template": TEXT, "url": TEXT},
     "email.unsubscribed": {},

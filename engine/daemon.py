@@ -201,7 +201,7 @@ class Daemon:
         path = {"u": "u", "o": "t/o", "c": "t/c"}[kind]
         return f"{self.nurture.config.base_url.rstrip('/')}/{path}/{sign(payload, self.key)}"
 
-    def _prepare(self, conn, row, rules, now: dt.datetime, stats: DeliveryStats) -> bool:
+    def _prepare(self, conn, row, rules, now: dt.datetime, stats: DeliveryStats, going: dict[int, list]) -> bool:
         """Consent, pacing and rendering before a send; False when the message is not to go now."""
         lead = load_lead(conn, rules, row.lead_id, now)
         mine = sa.and_(OUTBOX.c.id == row.id, OUTBOX.c.leased_by == self.worker)
@@ -213,7 +213,8 @@ class Daemon:
             return False
         if marketing:
             allowed = next_allowed(conn, row, rules.symbols.settings, rules.symbols.frequency_caps,
-                                   rules.symbols.quiet_hours, now, lead.attributes.get("timezone"))
+                                   rules.symbols.quiet_hours, now, lead.attributes.get("timezone"),
+                                   going=going.get(row.lead_id, []))
             if allowed > now:
                 conn.execute(OUTBOX.update().where(mine).values(due_at=allowed, deferrals=row.deferrals + 1,
                                                                 leased_by=None, leased_until=None))
@@ -245,7 +246,23 @@ class Daemon:
                 list_unsubscribe_mailto=f"mailto:{settings.get('reply to') or sender}?subject=unsubscribe"
                 if marketing else None)
             conn.execute(OUTBOX.update().where(mine).values(data=data))
+        if marketing:
+            going.setdefault(row.lead_id, []).append(now)
         return True
+
+    async def _send(self, sender: str, row, stats: DeliveryStats) -> None:
+        result = await self.mailer.send(sender, [row.to_address], row.data)
+        # Recorded the moment the server answers, message by message: a crash loses no outcome, and
+        # only a kill in this very instant could make a message go out again after its lease expires.
+        with self.db.begin() as conn:
+            outcome = record(conn, row, result, self.nurture.clock.now(), self.worker, self.rng)
+        if outcome == "sent":
+            stats.sent += 1
+        elif outcome == "retry":
+            stats.retried += 1
+        else:
+            stats.failed += 1
+            stats.errors.append(f"{row.to_address} {row.template}: {result.code} {result.reply}")
 
     async def deliver(self, now: dt.datetime) -> DeliveryStats:
         stats = DeliveryStats()
@@ -257,24 +274,14 @@ class Daemon:
                 return stats
             with self.db.begin() as conn:
                 rows = conn.execute(sa.select(OUTBOX).where(OUTBOX.c.id.in_(ids)).order_by(OUTBOX.c.id)).all()
-                ready = [row.id for row in rows if self._prepare(conn, row, rules, now, stats)]
+                going: dict[int, list] = {}  # marketing sends of this batch, per lead, for the caps
+                ready = [row.id for row in rows if self._prepare(conn, row, rules, now, stats, going)]
             if not ready:
                 continue
             with self.db.connect() as conn:
                 rows = conn.execute(sa.select(OUTBOX).where(OUTBOX.c.id.in_(ready)).order_by(OUTBOX.c.id)).all()
-            results = await asyncio.gather(*(self.mailer.send(sender, [row.to_address], row.data) for row in rows))
-            with self.db.begin() as conn:
-                for row, result in zip(rows, results, strict=True):
-                    outcome = record(conn, row, result, self.nurture.clock.now(), self.worker, self.rng)
-                    if outcome == "sent":
-                        stats.sent += 1
-                    elif outcome == "retry":
-                        stats.retried += 1
-                    else:
-                        stats.failed += 1
-                        stats.errors.append(f"{row.to_address} {row.template}: {result.code} {result.reply}")
+            await asyncio.gather(*(self._send(sender, row, stats) for row in rows))
         return stats
-
 
 
 def _with_pixel(html: str, url: str) -> str:

@@ -107,10 +107,11 @@ class JourneyRuntime:
                                          ENROLLMENTS.c.status.in_(("active", "waiting"))))}
         for name, plan in self.rules.journeys.items():
             row = active.get(name)
-            if row is not None:
+            if row is None and any(self.fires(t, plan, lead, stages) for t in plan.entries) \
+                    and self._may_enter(lead.id, plan):
+                row = self.enroll(lead, plan)
+            if row is not None:  # a change may also end a journey it just started (entered, then SQL)
                 self._check_running(row, plan, lead, stages)
-            elif any(self.fires(t, plan, lead, stages) for t in plan.entries) and self._may_enter(lead.id, plan):
-                self.enroll(lead, plan)
 
     def _check_running(self, row, plan: JourneyPlan, lead: LeadView, stages: list[str]) -> None:
         marks = dict(row.marks or {})
@@ -143,7 +144,7 @@ class JourneyRuntime:
             return (self.now - last.entered_at).total_seconds() >= plan.reentry_after
         return False
 
-    def enroll(self, lead: LeadView, plan: JourneyPlan) -> None:
+    def enroll(self, lead: LeadView, plan: JourneyPlan):
         entry = (self.conn.execute(sa.select(sa.func.max(ENROLLMENTS.c.entry)).where(
             ENROLLMENTS.c.lead_id == lead.id, ENROLLMENTS.c.journey == plan.name)).scalar() or 0) + 1
         insert_many(self.conn, ENROLLMENTS, [{
@@ -152,6 +153,8 @@ class JourneyRuntime:
             "marks": {}, "entered_at": self.now, "ended_at": None if plan.start else self.now,
             "end_reason": None if plan.start else "no steps", "goal_at": None, "leased_by": None,
             "leased_until": None}], ignore_conflicts_on="lead_id, journey, entry")
+        return self.conn.execute(sa.select(ENROLLMENTS).where(
+            ENROLLMENTS.c.lead_id == lead.id, ENROLLMENTS.c.journey == plan.name, ENROLLMENTS.c.entry == entry)).one()
 
     def _end(self, enrollment_id: int, status: str, reason: str, goal: bool = False) -> None:
         values: dict[str, Any] = {"status": status, "ended_at": self.now, "end_reason": reason[:500],

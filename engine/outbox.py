@@ -53,8 +53,11 @@ def claim(db: Engine, worker: str, now: dt.datetime, limit: int) -> list[int]:
 
 
 def next_allowed(conn: Connection, row, settings: dict, caps: dict[str, int], quiet, now: dt.datetime,
-                 tz_name: str | None) -> dt.datetime:
-    """When a marketing email may go: after quiet hours and within the lead's frequency caps."""
+                 tz_name: str | None, going: list[dt.datetime] = ()) -> dt.datetime:  # type: ignore[assignment]
+    """When a marketing email may go: after quiet hours and within the lead's frequency caps.
+
+    ``going`` are sends to the same lead already cleared in this batch but not yet sent.
+    """
     at = now
     tz = zone(tz_name, str(settings.get("default timezone") or "UTC"))
     if caps:
@@ -62,7 +65,7 @@ def next_allowed(conn: Connection, row, settings: dict, caps: dict[str, int], qu
         sent = list(conn.execute(sa.select(OUTBOX.c.sent_at).where(
             OUTBOX.c.lead_id == row.lead_id, OUTBOX.c.kind == "marketing", OUTBOX.c.status == "sent",
             OUTBOX.c.sent_at > since)).scalars())
-        at = capped_until(at, sent, caps)
+        at = capped_until(at, sent + list(going), caps)
     if quiet is not None:
         at = quiet_until(at, tz, (quiet.start.hour, quiet.start.minute), (quiet.end.hour, quiet.end.minute))
     return at

@@ -1,0 +1,310 @@
+"""The daemon end to end: journeys, sales alerts, consent, pacing, DST, retries, bounces, edits mid-flight.
+
+Every test delivers over SMTP to a real aiosmtpd server on 127.0.0.1 and reads what arrived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import shutil
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from engine.journeys import ENROLLMENTS, load_lead
+from engine.mailer import CaptureServer, LocalController
+from engine.outbox import SUPPRESSIONS
+from engine.pipeline import LEADS
+
+from .daemon_helpers import CAMPAIGN, T0, Harness, message_ids, parse
+
+DAY = dt.timedelta(days=1)
+ANN = {"email": "ann@acme.example", "first_name": "Ann", "timezone": "America/New_York"}
+
+
+@pytest.fixture
+def capture():
+    with CaptureServer() as server:
+        yield server
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_journey_sends_waits_branches_and_finishes(db_url, capture):
+    async def scenario():
+        h = Harness(db_url, capture.port)
+        h.leads(ANN)
+        h.events(("ann@acme.example", "signed.up", T0, {}))
+        await h.tick()
+        assert len(capture.messages) == 1
+        hello = parse(capture.messages[0][2])
+        assert hello["Subject"] == "Hello for Ann" and hello["To"] == "ann@acme.example"
+        assert hello["From"] == "Test Co <hello@test.example>"
+        assert hello["Message-ID"] == h.outbox()[0].message_id
+        unsubscribe = hello["List-Unsubscribe"]
+        assert unsubscribe.startswith("<https://n.test.example/u/") and "<mailto:hello@test.example" in unsubscribe
+        assert hello["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert hello.get_content_type() == "multipart/alternative"
+        html = hello.get_body(("html",)).get_content()
+        assert "https://n.test.example/t/c/" in html and "https://n.test.example/t/o/" in html
+        assert "https://test.example/docs" not in html  # links are tracked, never bare
+
+        await h.tick(T0 + DAY)  # the journey waits two days
+        assert len(capture.messages) == 1
+        await h.tick(T0 + 2 * DAY)  # Wednesday 09:00 New York: no page view since hello -> nudge
+        assert [parse(m[2])["Subject"] for m in capture.messages] == ["Hello for Ann", "Nudge for Ann"]
+
+        h.events(("ann@acme.example", "page.viewed", T0 + 2 * DAY + dt.timedelta(hours=2), {"url": "/docs/a"}))
+        await h.tick(T0 + 2 * DAY + dt.timedelta(hours=2))
+        [enrollment] = h.query(sa.select(ENROLLMENTS))
+        assert (enrollment.status, enrollment.end_reason) == ("done", "finished")
+        [lead] = h.query(sa.select(LEADS.c.attributes))
+        assert lead.attributes["plan"] == "nurtured"  # the `set` step ran after the wait was woken
+        await h.mailer.close()
+
+    run(scenario())
+
+
+def test_restarted_daemon_never_sends_a_step_twice(sqlite_url, capture):
+    async def scenario():
+        h = Harness(sqlite_url, capture.port)
+        h.leads(ANN, {**ANN, "email": "bob@acme.example", "first_name": "Bob"})
+        h.events(("ann@acme.example", "signed.up", T0, {}), ("bob@acme.example", "signed.up", T0, {}))
+        await h.tick()
+        await h.mailer.close()
+        again = Harness(sqlite_url, capture.port)  # a new process: same store, fresh memory
+        for hours in range(0, 72, 6):
+            await again.tick(T0 + dt.timedelta(hours=hours))
+        ids = message_ids(capture.messages)
+        assert len(ids) == len(set(ids)) == 4  # hello and nudge for each, once
+        await again.mailer.close()
+
+    run(scenario())
+
+
+def test_sales_alert_once_per_transition_and_journey_exits(db_url, capture):
+    async def scenario():
+        h = Harness(db_url, capture.port)
+        h.leads(ANN)
+        h.events(("ann@acme.example", "signed.up", T0, {}),
+                 ("ann@acme.example", "demo.requested", T0 + dt.timedelta(hours=1), {}))
+        await h.tick(T0 + dt.timedelta(hours=1))
+        await h.tick(T0 + dt.timedelta(hours=2))
+        alerts = [parse(d) for _, rcpt, d in capture.messages if rcpt == ["sales@test.example"]]
+        assert len(alerts) == 1 and alerts[0]["Subject"] == "New SQL: ann@acme.example"
+        assert "List-Unsubscribe" not in alerts[0]  # an internal notification, not marketing
+        assert "+50 per demo.requested: 50" in alerts[0].get_body(("html",)).get_content()
+        [enrollment] = h.query(sa.select(ENROLLMENTS))
+        assert enrollment.status == "exited" and enrollment.end_reason == "exit when stage becomes sql"
+        await h.mailer.close()
+
+    run(scenario())
+
+
+def test_unsubscribed_between_enqueue_and_send_is_not_sent(db_url, capture):
+    async def scenario():
+        h = Harness(db_url, capture.port)
+        h.leads(ANN)
+        h.events(("ann@acme.example", "signed.up", T0, {}))
+        h.daemon.react(T0)
+        h.daemon.run_steps(T0)
+        assert [row.status for row in h.outbox()] == ["queued"]
+        with h.nurture.db.begin() as conn:
+            conn.execute(LEADS.update().values(unsubscribed_at=T0))
+        await h.tick()
+        assert capture.messages == []
+        assert [row.status for row in h.outbox()] == ["suppressed"]
+        await h.mailer.close()
+
+    run(scenario())
+
+
+def test_quiet_hours_defer_to_the_morning_in_the_leads_timezone(db_url, capture):
+    async def scenario():
+        late = dt.datetime(2026, 3, 3, 3, 0, tzinfo=dt.UTC)  # 22:00 in New York: quiet until 07:00 (12:00 UTC)
+        h = Harness(db_url, capture.port, start=late)
+        h.leads(ANN)
+        h.events(("ann@acme.example", "signed.up", late, {}))
+        await h.tick()
+        [row] = h.outbox()
+        assert capture.messages == [] and row.status == "queued" and row.deferrals == 1
+        assert row.due_at == dt.datetime(2026, 3, 3, 12, 0, tzinfo=dt.UTC)
+        await h.tick(dt.datetime(2026, 3, 3, 12, 0, tzinfo=dt.UTC))
+        assert len(capture.messages) == 1
+        await h.mailer.close()
+
+    run(scenario())
+
+
+def test_frequency_cap_defers_the_third_email_of_a_day(db_url, capture):
+    async def scenario():
+        h = Harness(db_url, capture.port)
+        h.leads(ANN)
+        with h.nurture.db.begin() as conn:
+            runtime = h.daemon._runtime(conn, T0)
+            lead = load_lead(conn, runtime.rules, 1, T0)
+            for i in range(3):
+                runtime.enqueue(f"manual:{i}", lead, "marketing", lead.email, "hello", T0 + dt.timedelta(minutes=i),
+                                journey=None, step=f"manual_{i}", enrollment_id=None)
+        await h.tick(T0 + dt.timedelta(minutes=5))
+        rows = h.outbox()
+        assert [r.status for r in rows] == ["sent", "sent", "queued"]
+        assert rows[2].due_at == rows[0].sent_at + DAY + dt.timedelta(seconds=1)
+        await h.tick(rows[2].due_at)
+        assert len(capture.messages) == 3
+        await h.mailer.close()
+
+    run(scenario())
+
+
+def test_nine_oclock_send_stays_nine_oclock_across_dst(db_url, capture):
+    async def scenario():
+        friday = dt.datetime(2026, 3, 6, 14, 0, tzinfo=dt.UTC)  # 09:00 EST; DST starts Sunday March 8
+        h = Harness(db_url, capture.port, start=friday)
+        h.leads(ANN)
+        h.events(("ann@acme.example", "signed.up", friday, {}))
+        await h.tick()
+        await h.tick(friday + 2 * DAY)  # Sunday: the wait is over, the send waits for a weekday 09:00
+        nudge = h.outbox()[-1]
+        assert nudge.template == "nudge"
+        assert nudge.due_at == dt.datetime(2026, 3, 9, 13, 0, tzinfo=dt.UTC)  # 09:00 EDT, not 14:00 UTC
+        await h.mailer.close()
+
+    run(scenario())
+
+
+class Flaky:
+    """An SMTP handler that answers ``reply`` to the first ``failures`` messages, then accepts."""
+
+    def __init__(self, reply: str, failures: int, stage: str = "DATA") -> None:
+        self.reply, self.failures, self.stage = reply, failures, stage
+        self.accepted: list[bytes] = []
+
+    async def handle_RCPT(self, server, session, envelope, address, options) -> str:
+        if self.stage == "RCPT" and self.failures > 0:
+            self.failures -= 1
+            return self.reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        if self.stage == "DATA" and self.failures > 0:
+            self.failures -= 1
+            if self.reply == "drop":
+                server.transport.close()
+                return "421 closing"
+            return self.reply
+        self.accepted.append(envelope.content)
+        return "250 OK"
+
+
+def _serve(handler: Any) -> LocalController:
+    controller = LocalController(handler, hostname="127.0.0.1", port=0)
+    controller.start()
+    return controller
+
+
+@pytest.mark.parametrize("reply", ["451 4.3.0 try again later", "421 4.7.0 too busy", "drop"])
+def test_temporary_failures_retry_with_backoff_then_deliver(sqlite_url, reply):
+    handler = Flaky(reply, failures=2)
+    controller = _serve(handler)
+
+    async def scenario():
+        h = Harness(sqlite_url, controller.port)
+        h.leads(ANN)
+        h.events(("ann@acme.example", "signed.up", T0, {}))
+        await h.tick()
+        [row] = h.outbox()
+        assert row.status == "queued" and row.attempts == 1 and row.due_at > T0
+        if reply != "drop":
+            assert row.last_error == reply
+        first_delay = row.due_at - T0
+        await h.tick(row.due_at)
+        [row] = h.outbox()
+        assert row.attempts == 2 and row.due_at - h.clock.now() > first_delay * 1.4  # the wait grows
+        await h.tick(row.due_at)
+        [row] = h.outbox()
+        assert row.status == "sent" and row.attempts == 3 and len(handler.accepted) == 1
+        await h.mailer.close()
+
+    try:
+        run(scenario())
+    finally:
+        controller.stop()
+
+
+def test_permanent_failure_is_recorded_and_the_address_suppressed(sqlite_url):
+    handler = Flaky("550 5.1.1 mailbox unavailable", failures=1, stage="RCPT")
+    controller = _serve(handler)
+
+    async def scenario():
+        h = Harness(sqlite_url, controller.port)
+        h.leads(ANN)
+        h.events(("ann@acme.example", "signed.up", T0, {}))
+        await h.tick()
+        [row] = h.outbox()
+        assert row.status == "failed" and row.last_error.startswith("550") and "mailbox unavailable" in row.last_error
+        [suppressed] = h.query(sa.select(SUPPRESSIONS))
+        assert suppressed.email == "ann@acme.example" and "550" in suppressed.reason
+        await h.tick(T0 + 2 * DAY)  # the journey goes on, but nothing more reaches a bounced address
+        assert [r.status for r in h.outbox()] == ["failed", "suppressed"] and handler.accepted == []
+        await h.mailer.close()
+
+    try:
+        run(scenario())
+    finally:
+        controller.stop()
+
+
+def test_render_error_fails_one_send_and_not_the_others(sqlite_url, capture, tmp_path):
+    campaign = tmp_path / "campaign"
+    shutil.copytree(CAMPAIGN, campaign)
+    # a template that checks fine but breaks at run time for leads without a plan
+    (campaign / "templates" / "hello.html").write_text(
+        '{% block subject %}Hello{% endblock %}<p>Your plan: {{ lead.plan.upper() }}</p>')
+
+    async def scenario():
+        h = Harness(sqlite_url, capture.port, campaign=campaign)
+        h.leads(ANN, {**ANN, "email": "bob@acme.example", "plan": "pro"})
+        h.events(("ann@acme.example", "signed.up", T0, {}), ("bob@acme.example", "signed.up", T0, {}))
+        stats = await h.tick()
+        by_lead = {r.to_address: r for r in h.outbox()}
+        assert by_lead["bob@acme.example"].status == "sent"
+        assert by_lead["ann@acme.example"].status == "failed"
+        assert by_lead["ann@acme.example"].last_error.startswith("render: ")
+        assert "hello.html" in by_lead["ann@acme.example"].last_error
+        assert stats.delivery.sent == 1 and stats.delivery.failed == 1
+        await h.mailer.close()
+
+    run(scenario())
+
+
+def test_journey_edited_mid_flight_moves_leads_by_label(sqlite_url, capture, tmp_path):
+    campaign = tmp_path / "campaign"
+    shutil.copytree(CAMPAIGN, campaign)
+
+    async def scenario():
+        h = Harness(sqlite_url, capture.port, campaign=campaign)
+        h.leads(ANN)
+        h.events(("ann@acme.example", "signed.up", T0, {}))
+        await h.tick()
+        [enrollment] = h.query(sa.select(ENROLLMENTS))
+        assert enrollment.step == "tips"  # after `wait 2 days`, the branch labelled tips runs next
+        source = campaign / "journeys" / "campaign.nurture"
+        text = source.read_text()
+        start, end = text.index("  tips: if"), text.index("  wait up to 3 days")
+        source.write_text(text[:start] + '  send "nudge"\n' + text[end:])  # the branch is gone
+        plan = h.nurture.apply(dry_run=True)
+        assert plan.migration.moved == [f"onboarding#{enrollment.id}: tips -> send_nudge"]
+        assert len(h.query(sa.select(ENROLLMENTS).where(ENROLLMENTS.c.version_id == plan.version_id))) == 0
+        applied = h.nurture.apply()
+        assert applied.migration.moved == plan.migration.moved and "~ journey onboarding" in applied.changes
+        await h.tick(T0 + 2 * DAY)
+        assert [parse(m[2])["Subject"] for m in capture.messages] == ["Hello for Ann", "Nudge for Ann"]
+        await h.mailer.close()
+
+    run(scenario())
