@@ -24,9 +24,15 @@ class Config:
     smtp_username: str | None = None
     smtp_password: str | None = field(default=None, repr=False)
     smtp_tls: str = "none"
+    #: open SMTP connections (and messages in flight) at most
+    smtp_concurrency: int = 8
+    #: messages per second at most (0: no limit)
+    smtp_rate: float = 0.0
     secret_key: str | None = field(default=None, repr=False)
     api_token: str | None = field(default=None, repr=False)
     tick_seconds: float = 5.0
+    #: how long a daemon may hold claimed email before another daemon takes it over
+    lease_seconds: float = 120.0
 
 
 #: keys that may only come from the environment, never from a file in the repository

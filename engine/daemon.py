@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import fcntl
 import logging
 import os
 import random
@@ -65,6 +66,7 @@ class Daemon:
         self.rng = random.Random(seed)
         self._renderers: dict[int, Renderer] = {}
         self._key: str | None = None
+        self._lock_file = None
         self.stopping = False
 
     @property
@@ -79,21 +81,36 @@ class Daemon:
 
     # ----- registration ------------------------------------------------------------------------
 
-    def register(self, stale_after: float = 30.0) -> None:
-        """Announce this daemon; on SQLite refuse when another one is alive."""
+    def register(self) -> None:
+        """Announce this daemon; on SQLite refuse when another one holds the store."""
+        if self.db.dialect.name == "sqlite":
+            self._lock_sqlite()
         now = self.nurture.clock.now()
         with self.db.begin() as conn:
-            if conn.dialect.name == "sqlite":
-                other = conn.execute(sa.select(DAEMONS).where(
-                    DAEMONS.c.name != self.worker,
-                    DAEMONS.c.heartbeat_at > now - dt.timedelta(seconds=stale_after))).first()
-                if other is not None:
-                    raise AnotherDaemonRunning(
-                        f"another daemon ({other.name}) is running on this SQLite database (last seen "
-                        f"{other.heartbeat_at:%H:%M:%S} UTC); stop it first, or use PostgreSQL "
-                        "(NURTURE_DATABASE_URL=postgresql+psycopg://...) to run several daemons")
             conn.execute(DAEMONS.delete().where(DAEMONS.c.name == self.worker))
             conn.execute(DAEMONS.insert().values(name=self.worker, started_at=now, heartbeat_at=now))
+
+    def _lock_sqlite(self) -> None:
+        # An OS lock beside the database file: released by the kernel when the process dies, even by
+        # kill -9, so a restarted daemon never waits for a stale heartbeat.
+        database = self.db.url.database
+        if not database or database == ":memory:":
+            return
+        path = f"{database}.daemon-lock"
+        handle = open(path, "a+")  # noqa: SIM115 - held open for the daemon's lifetime
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise AnotherDaemonRunning(
+                f"another daemon ({holder}) is running on this SQLite database; stop it first, or use "
+                "PostgreSQL (NURTURE_DATABASE_URL=postgresql+psycopg://...) to run several daemons") from None
+        handle.truncate(0)
+        handle.write(self.worker)
+        handle.flush()
+        self._lock_file = handle
 
     def heartbeat(self) -> None:
         with self.db.begin() as conn:
@@ -103,6 +120,9 @@ class Daemon:
     def unregister(self) -> None:
         with self.db.begin() as conn:
             conn.execute(DAEMONS.delete().where(DAEMONS.c.name == self.worker))
+        if self._lock_file is not None:
+            self._lock_file.close()  # closing releases the lock
+            self._lock_file = None
 
     # ----- one tick ----------------------------------------------------------------------------
 
@@ -269,7 +289,9 @@ class Daemon:
         _, rules = self.nurture.rules()
         sender = str(rules.symbols.settings.get("sender address"))
         while not self.stopping:
-            ids = claim(self.db, self.worker, now, self.batch)
+            # claim what the mailer can send well within the lease, not a whole batch
+            ids = claim(self.db, self.worker, now, min(self.batch, 8 * self.nurture.config.smtp_concurrency),
+                        dt.timedelta(seconds=self.nurture.config.lease_seconds))
             if not ids:
                 return stats
             with self.db.begin() as conn:

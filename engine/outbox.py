@@ -20,7 +20,6 @@ from .schedule import capped_until, quiet_until, zone
 
 OUTBOX = OutboxMessage.__table__
 SUPPRESSIONS = Suppression.__table__
-LEASE = dt.timedelta(minutes=5)
 
 
 @dataclass
@@ -38,8 +37,11 @@ class DeliveryStats:
         self.errors += other.errors
 
 
-def claim(db: Engine, worker: str, now: dt.datetime, limit: int) -> list[int]:
-    """Lease up to ``limit`` due messages to ``worker``; returns their ids."""
+def claim(db: Engine, worker: str, now: dt.datetime, limit: int, lease: dt.timedelta) -> list[int]:
+    """Lease up to ``limit`` due messages to ``worker`` for ``lease``; returns their ids.
+
+    A daemon that dies holding a lease blocks nobody for longer than the lease.
+    """
     with db.begin() as conn:
         query = (sa.select(OUTBOX.c.id).where(OUTBOX.c.status == "queued", OUTBOX.c.due_at <= now,
                                                sa.or_(OUTBOX.c.leased_until.is_(None), OUTBOX.c.leased_until < now))
@@ -48,7 +50,7 @@ def claim(db: Engine, worker: str, now: dt.datetime, limit: int) -> list[int]:
             query = query.with_for_update(skip_locked=True)
         ids = list(conn.execute(query).scalars())
         if ids:
-            conn.execute(OUTBOX.update().where(OUTBOX.c.id.in_(ids)).values(leased_by=worker, leased_until=now + LEASE))
+            conn.execute(OUTBOX.update().where(OUTBOX.c.id.in_(ids)).values(leased_by=worker, leased_until=now + lease))
         return ids
 
 

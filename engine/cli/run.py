@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import threading
 from enum import StrEnum
 
 import sqlalchemy as sa
@@ -31,14 +32,17 @@ class LogFormat(StrEnum):
 
 def mailer_for(config) -> SmtpMailer:
     return SmtpMailer(config.smtp_host, config.smtp_port, tls=config.smtp_tls, username=config.smtp_username,
-                      password=config.smtp_password)
+                      password=config.smtp_password, concurrency=config.smtp_concurrency,
+                      rate_per_second=config.smtp_rate or None)
 
 
-async def _serve(daemon: Daemon, tick_seconds: float, once: bool) -> None:
+async def _serve(daemon: Daemon, tick_seconds: float, once: bool, stopped_early: threading.Event) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if stopped_early.is_set():  # asked to stop while starting up: nothing was claimed yet
+        stop.set()
     running = asyncio.Lock()
 
     async def tick() -> None:
@@ -54,6 +58,7 @@ async def _serve(daemon: Daemon, tick_seconds: float, once: bool) -> None:
 
     if once:
         await tick()
+        await daemon.mailer.close()
         return
     scheduler = AsyncIOScheduler()
     scheduler.add_job(tick, "interval", seconds=tick_seconds, max_instances=1, coalesce=True,
@@ -66,6 +71,7 @@ async def _serve(daemon: Daemon, tick_seconds: float, once: bool) -> None:
     scheduler.shutdown(wait=False)
     async with running:
         pass
+    await daemon.mailer.close()  # in the loop its connections belong to
 
 
 @app.command()
@@ -77,14 +83,16 @@ def run(
 ) -> None:
     """Run the daemon: stage changes, journeys, drip emails and sales notifications. Stops on SIGTERM/SIGINT."""
     setup_logging(log_format.value)
+    stopped_early = threading.Event()  # a SIGTERM during start-up still means a clean exit 0
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopped_early.set())
     nurture = service(ctx)
     daemon = Daemon(nurture, mailer_for(nurture.config))
     nurture.rules()  # apply the campaign on first start; fail early on a broken one
-    daemon.register(stale_after=max(30.0, 3 * (tick or nurture.config.tick_seconds)))
+    daemon.register()
     try:
-        asyncio.run(_serve(daemon, tick or nurture.config.tick_seconds, once))
+        asyncio.run(_serve(daemon, tick or nurture.config.tick_seconds, once, stopped_early))
     finally:
-        asyncio.run(daemon.mailer.close())
         daemon.unregister()
     log.info("daemon stopped")
 
