@@ -33,6 +33,8 @@ class Config:
     tick_seconds: float = 5.0
     #: how long a daemon may hold claimed email before another daemon takes it over
     lease_seconds: float = 120.0
+    #: how often every lead is looked at for journey conditions that time alone can make true
+    journey_sweep_seconds: float = 3600.0
 
 
 #: keys that may only come from the environment, never from a file in the repository

@@ -26,9 +26,10 @@ from .ingest import LeadIn
 from .journeys import ENROLLMENTS, JourneyRuntime, LeadView, load_lead
 from .mailer import SmtpMailer
 from .message import build_message
+from .meta import META, set_meta
 from .models import DaemonLock
 from .outbox import OUTBOX, DeliveryStats, claim, is_suppressed, next_allowed, record
-from .pipeline import ACTIONS, SIGNALS
+from .pipeline import ACTIONS, LEADS, SIGNALS
 from .render import Renderer, RenderError
 from .service import Nurture
 from .tokens import secret_key, sign
@@ -134,6 +135,7 @@ class Daemon:
         processor = self.nurture.processor()
         stats.stage_changes = processor.sweep(now)
         stats.signals = self.react(now)
+        stats.signals += self.sweep_journeys(now)
         stats.steps = self.run_steps(now)
         stats.notifications = self.queue_notifications(now)
         if not self.stopping:
@@ -172,6 +174,42 @@ class Daemon:
                 runtime.on_change(lead, stages)
             conn.execute(SIGNALS.delete().where(SIGNALS.c.id.in_([s.id for s in signals])))
             return len(signals)
+
+    def sweep_journeys(self, now: dt.datetime) -> int:
+        """Look at every lead once per `journey_sweep_seconds`, a batch per tick.
+
+        Conditions on scores and event windows can become true by time alone (a fading lead that
+        stops engaging sends no signal), so journeys entered, exited or converted that way are found here.
+        """
+        _, rules = self.nurture.rules()
+        if not any(t.stage is None for plan in rules.journeys.values()
+                   for t in (*plan.entries, *plan.exits, *plan.goals)):
+            return 0
+        with self.db.begin() as conn:
+            cursor, started = self._sweep_state(conn)
+            if cursor is None:
+                if started is not None and (now - started).total_seconds() < self.nurture.config.journey_sweep_seconds:
+                    return 0
+                cursor, started = 0, now
+            ids = list(conn.execute(sa.select(LEADS.c.id).where(LEADS.c.id > cursor).order_by(LEADS.c.id)
+                                    .limit(self.batch)).scalars())
+            runtime = self._runtime(conn, now)
+            for lead_id in ids:
+                runtime.on_change(load_lead(conn, rules, lead_id, now), [])
+            done = len(ids) < self.batch
+            set_meta(conn, {"journey_sweep_cursor": "" if done else str(ids[-1]),
+                            "journey_sweep_started": started.isoformat()})
+            return len(ids)
+
+    def _sweep_state(self, conn) -> tuple[int | None, dt.datetime | None]:
+        query = sa.select(META.c.key, META.c.value).where(META.c.key.in_(("journey_sweep_cursor",
+                                                                          "journey_sweep_started")))
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update()  # one daemon advances the sweep at a time
+        values = dict(conn.execute(query).all())
+        cursor = values.get("journey_sweep_cursor") or None
+        started = values.get("journey_sweep_started")
+        return (int(cursor) if cursor else None), (dt.datetime.fromisoformat(started) if started else None)
 
     def run_steps(self, now: dt.datetime) -> int:
         _, rules = self.nurture.rules()

@@ -39,6 +39,7 @@ class DemoResult:
     outbox_dir: Path | None
     database_url: str
     per_step: list[tuple[str, str, str, int]] = field(default_factory=list)
+    #: (lead, recipient, template) of every sales notification sent
     notifications: list[tuple[str, str, str]] = field(default_factory=list)
 
 
@@ -88,14 +89,25 @@ def _reactions(nurture: Nurture, population: Population, already: int) -> list:
 
 
 def _sales_feedback(nurture: Nurture, population: Population, day: dt.datetime) -> list:
-    """Sales turns down about a third of yesterday's SQLs; they go back to marketing."""
-    with nurture.db.connect() as conn:
-        emails = conn.execute(sa.select(LEADS.c.email).join(ACTIONS, ACTIONS.c.lead_id == LEADS.c.id).where(
-            ACTIONS.c.kind == "notify", ACTIONS.c.created_at >= day - dt.timedelta(days=1),
-            ACTIONS.c.created_at < day)).scalars().all()
-    rejected = [e for e in emails if population.rng.random() < 0.33 and e in population.by_email]
-    return [population.event(population.by_email[e], "sales.rejected", day + dt.timedelta(hours=15),
-                             reason="no budget this quarter") for e in rejected]
+    """Sales turns down about a third of yesterday's SQLs (back to marketing); a quarter of last
+    week's buy."""
+
+    def qualified(days_ago: int) -> list[str]:
+        with nurture.db.connect() as conn:
+            return conn.execute(sa.select(LEADS.c.email).join(ACTIONS, ACTIONS.c.lead_id == LEADS.c.id).where(
+                ACTIONS.c.kind == "notify", ACTIONS.c.created_at >= day - dt.timedelta(days=days_ago),
+                ACTIONS.c.created_at < day - dt.timedelta(days=days_ago - 1))).scalars().all()
+
+    rows = []
+    for email in qualified(1):
+        if email in population.by_email and population.rng.random() < 0.33:
+            rows.append(population.event(population.by_email[email], "sales.rejected",
+                                         day + dt.timedelta(hours=15), reason="no budget this quarter"))
+    for email in qualified(7):
+        if email in population.by_email and population.rng.random() < 0.25:
+            rows.append(population.event(population.by_email[email], "subscription.started",
+                                         day + dt.timedelta(hours=11), plan="business"))
+    return rows
 
 
 def run_demo(*, campaign_dir: Path, template_dir: Path, database_url: str | None, outbox_dir: Path,
@@ -107,7 +119,7 @@ def run_demo(*, campaign_dir: Path, template_dir: Path, database_url: str | None
             Path(f"demo.db{suffix}").unlink(missing_ok=True)
         database_url = "sqlite:///demo.db"
     config = Config(database_url=database_url, campaign_dir=campaign_dir, template_dir=template_dir,
-                    base_url="https://nurture.acme-analytics.example")
+                    base_url="https://nurture.acme-analytics.example", journey_sweep_seconds=6 * 3600)
     nurture = Nurture(config, clock)
     nurture.apply()
     capture = None
@@ -138,9 +150,10 @@ def _summary(nurture: Nurture, url: str, outbox_dir: Path | None, events: int, d
                                 .where(OUTBOX.c.status == "sent").group_by(OUTBOX.c.journey, OUTBOX.c.step,
                                                                            OUTBOX.c.template)
                                 .order_by(OUTBOX.c.journey, OUTBOX.c.step)).all()
-        notes = conn.execute(sa.select(OUTBOX.c.to_address, OUTBOX.c.template, OUTBOX.c.step)
+        notes = conn.execute(sa.select(LEADS.c.email, OUTBOX.c.to_address, OUTBOX.c.template)
+                             .join(LEADS, LEADS.c.id == OUTBOX.c.lead_id)
                              .where(OUTBOX.c.kind == "sales", OUTBOX.c.status == "sent")
                              .order_by(OUTBOX.c.sent_at)).all()
     return DemoResult(leads, events, days, ticks, status.get("sent", 0), status.get("failed", 0), outbox_dir, url,
                       [(j or "stage alerts", s or "", t, n) for j, s, t, n in per_step],
-                      [(to, t, s or "") for to, t, s in notes])
+                      [(lead, to, template) for lead, to, template in notes])

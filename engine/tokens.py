@@ -15,10 +15,8 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from .models import Meta
+from .meta import META
 from .pipeline import insert_ignoring
-
-META = Meta.__table__
 
 
 def _b64(data: bytes) -> str:
@@ -60,3 +58,4 @@ def secret_key(db: Engine, configured: str | None) -> str:
             insert_ignoring(conn, META, [{"key": "secret_key", "value": secrets.token_urlsafe(32)}], "key")
             found = conn.execute(sa.select(META.c.value).where(META.c.key == "secret_key")).scalar_one()
         return found
+

@@ -53,9 +53,9 @@ def demo(
     for journey, step, template, count in result.per_step:
         steps.add_row(escape(journey), escape(step), escape(template), f"{count:,}")
     console.print(steps)
-    console.print(f"[bold]Sales notifications[/]: {len(result.notifications):,}")
-    for to, template, step in result.notifications[:5]:
-        console.print(f"  {escape(to)}  {escape(template)}  ({escape(step)})")
+    console.print(f"[bold]Sales notifications[/]: {len(result.notifications):,}, the first five:")
+    for lead, to, template in result.notifications[:5]:
+        console.print(f"  {escape(lead)} -> {escape(to)} ({escape(template)})")
     if result.outbox_dir is not None:
         files = sorted(result.outbox_dir.glob("*.eml"))
         console.print(f"\n[bold]{len(files):,} .eml files[/] in {escape(str(result.outbox_dir.resolve()))}/"

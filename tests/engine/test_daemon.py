@@ -308,3 +308,25 @@ def test_journey_edited_mid_flight_moves_leads_by_label(sqlite_url, capture, tmp
         await h.mailer.close()
 
     run(scenario())
+
+
+def test_time_alone_can_enter_a_journey(sqlite_url, capture, tmp_path):
+    campaign = tmp_path / "campaign"
+    shutil.copytree(CAMPAIGN, campaign)
+    with (campaign / "journeys" / "winback.nurture").open("w") as f:
+        f.write('journey winback {\n  enter when engagement >= 10 and not page.viewed within 3 days\n'
+                '  send "tips"\n}\n')
+
+    async def scenario():
+        h = Harness(sqlite_url, capture.port, campaign=campaign)
+        h.leads(ANN)
+        h.events(("ann@acme.example", "page.viewed", T0, {"url": "/blog"}))
+        await h.tick(T0 + DAY)  # viewed a day ago: not yet
+        assert capture.messages == []
+        await h.tick(T0 + 4 * DAY)  # no event since: only the periodic look can notice
+        assert [parse(m[2])["Subject"] for m in capture.messages] == ["Tips for Ann"]
+        [enrollment] = h.query(sa.select(ENROLLMENTS))
+        assert enrollment.journey == "winback" and enrollment.status == "done"
+        await h.mailer.close()
+
+    run(scenario())

@@ -1,0 +1,16 @@
+"""The store's own small values (signing key, sweep progress), kept in the meta table."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Connection
+
+from .models import Meta
+
+META = Meta.__table__
+
+
+def set_meta(conn: Connection, values: dict[str, str]) -> None:
+    """Insert or replace each key."""
+    for key, value in values.items():
+        if conn.execute(META.update().where(META.c.key == key).values(value=value)).rowcount == 0:
+            conn.execute(META.insert().values(key=key, value=value))
