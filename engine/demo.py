@@ -15,13 +15,11 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from .clock import VirtualClock
-from .config import Config
-from .daemon import Daemon
 from .mailer import CaptureServer, SmtpMailer
 from .outbox import OUTBOX
-from .pipeline import ACTIONS, LEADS
+from .pipeline import ACTIONS, EVENTS, LEADS
 from .service import Nurture
+from .simulation import VirtualRun
 from .synthetic import Population
 
 START = dt.datetime(2026, 3, 2, 6, 0, tzinfo=dt.UTC)  # a Monday
@@ -43,35 +41,29 @@ class DemoResult:
     notifications: list[tuple[str, str, str]] = field(default_factory=list)
 
 
-async def _run(nurture: Nurture, mailer: SmtpMailer, clock: VirtualClock, leads: int, days: int, seed: int,
-               progress: Callable[[int], None]) -> tuple[int, int]:
+async def _play(run: VirtualRun, leads: int, days: int, seed: int, progress: Callable[[int], None]) -> int:
+    """Days of engagement through the real engine; returns how many events went in."""
     population = Population(seed)
-    processor = nurture.processor()
-    processor.import_leads(population.lead_rows(population.make_leads(leads)), "demo leads")
-    daemon = Daemon(nurture, mailer, worker="demo", seed=seed)
-    daemon.register()
-    pending: list = []  # opens and clicks waiting for their time
-    events = ticks = 0
+    run.processor.import_leads(population.lead_rows(population.make_leads(leads)), "demo leads")
+    run.daemon.register()
     seen_sent = 0
+
+    def readers_react(now: dt.datetime) -> None:  # opens and clicks of what was just delivered
+        nonlocal seen_sent
+        run.schedule(_reactions(run.nurture, population, seen_sent))
+        seen_sent = _count_sent(run.nurture)
+
     for day in range(days):
         today = START + dt.timedelta(days=day)
-        pending += population.day_of_activity(today.replace(hour=0), webinar_day=(day % 14 == 9))
+        run.schedule(population.day_of_activity(today.replace(hour=0), webinar_day=(day % 14 == 9)))
         if day % 7 == 0 and day:  # a new cohort arrives every week
-            processor.import_leads(population.lead_rows(population.make_leads(max(1, leads // 10))), "demo leads")
-        for _ in range(24):
-            now = clock.advance(TICK)
-            due = [r for r in pending if r.data["at"] <= now.isoformat()]
-            pending = [r for r in pending if r.data["at"] > now.isoformat()]
-            if due:
-                events += processor.ingest_events(due, "demo events").accepted
-            await daemon.tick()
-            ticks += 1
-            pending += _reactions(nurture, population, seen_sent)
-            seen_sent = _count_sent(nurture)
-        pending += _sales_feedback(nurture, population, today)
+            run.processor.import_leads(population.lead_rows(population.make_leads(max(1, leads // 10))), "demo leads")
+        await run.advance(today + dt.timedelta(days=1), after_tick=readers_react)
+        run.schedule(_sales_feedback(run.nurture, population, today))
         progress(1)
-    daemon.unregister()
-    return events, ticks
+    run.daemon.unregister()
+    with run.nurture.db.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(EVENTS)).scalar()
 
 
 def _count_sent(nurture: Nurture) -> int:
@@ -113,33 +105,30 @@ def _sales_feedback(nurture: Nurture, population: Population, day: dt.datetime) 
 def run_demo(*, campaign_dir: Path, template_dir: Path, database_url: str | None, outbox_dir: Path,
              smtp_host: str | None, smtp_port: int | None, leads: int, days: int, seed: int,
              progress: Callable[[int], None]) -> DemoResult:
-    clock = VirtualClock(START)
     if database_url is None:
         for suffix in ("", "-wal", "-shm"):
             Path(f"demo.db{suffix}").unlink(missing_ok=True)
         database_url = "sqlite:///demo.db"
-    config = Config(database_url=database_url, campaign_dir=campaign_dir, template_dir=template_dir,
-                    base_url="https://nurture.acme-analytics.example", journey_sweep_seconds=6 * 3600)
-    nurture = Nurture(config, clock)
-    nurture.apply()
     capture = None
     if smtp_host is None:
         shutil.rmtree(outbox_dir, ignore_errors=True)
-        outbox_dir.mkdir(parents=True)
         capture = CaptureServer(outbox_dir).start()
         smtp_host, smtp_port = "127.0.0.1", capture.port
     try:
         mailer = SmtpMailer(smtp_host, smtp_port or 25, concurrency=8)
-        events, ticks = asyncio.run(_run_and_close(nurture, mailer, clock, leads, days, seed, progress))
+        run = VirtualRun(campaign_dir, template_dir, START, database_url=database_url, mailer=mailer, tick=TICK,
+                         seed=seed, base_url="https://nurture.acme-analytics.example",
+                         journey_sweep_seconds=6 * 3600)
+
+        async def play() -> int:
+            async with mailer:
+                return await _play(run, leads, days, seed, progress)
+
+        events = asyncio.run(play())
     finally:
         if capture is not None:
             capture.stop()
-    return _summary(nurture, database_url, outbox_dir if capture else None, events, days, ticks)
-
-
-async def _run_and_close(nurture, mailer, clock, leads, days, seed, progress) -> tuple[int, int]:
-    async with mailer:
-        return await _run(nurture, mailer, clock, leads, days, seed, progress)
+    return _summary(run.nurture, database_url, outbox_dir if capture else None, events, days, days * 24)
 
 
 def _summary(nurture: Nurture, url: str, outbox_dir: Path | None, events: int, days: int, ticks: int) -> DemoResult:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from dataclasses import dataclass, field
@@ -33,9 +34,9 @@ class Rules:
     journeys: dict[str, JourneyPlan] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
 
-    @property
+    @functools.cached_property
     def journey_events(self) -> frozenset[str]:
-        """Event types some journey reacts to."""
+        """Event types some journey reacts to (asked for every event, so computed once)."""
         return frozenset(t for plan in self.journeys.values() for t in plan.event_types)
 
     @property
