@@ -112,24 +112,8 @@ class Processor:
     def ingest_events(self, rows: Iterable[Row], origin: str, from_text: bool = False,
                       progress: Progress | None = None) -> Report:
         """Validate, store and score events; bad rows are quarantined with their reason."""
-        report = Report()
-        for batch in _batches(rows, self.batch_size):
-            good: list[EventIn] = []
-            bad: list[Rejected] = []
-            for row in batch:
-                try:
-                    if row.data is None:
-                        raise InvalidRow(row.error or "unreadable row")
-                    good.append(validate_event(row, self.rules.event_types, from_text))
-                except InvalidRow as err:
-                    bad.append(Rejected(row.line, row.raw, str(err)))
-            with self.db.begin() as conn:
-                part = self._store_events(conn, good)
-                self._quarantine(conn, origin, bad)
-            part.rows, part.rejected = len(batch), bad
-            report.merge(part)
-            if progress:
-                progress(len(batch))
+        report = self._in_batches(rows, origin, lambda row: validate_event(row, self.rules.event_types, from_text),
+                                  self._store_events, progress)
         # Time-driven changes (decay, closing windows) are applied once the whole input is in, so a
         # file of history loads in order instead of replaying leads batch after batch.
         report.stage_changes += self.sweep()
@@ -138,24 +122,24 @@ class Processor:
     def import_leads(self, rows: Iterable[Row], origin: str, from_text: bool = False,
                      progress: Progress | None = None) -> Report:
         """Upsert leads by normalised email; fit scores and stages follow the new attributes."""
+        return self._in_batches(rows, origin, lambda row: validate_lead(row, self.rules.attribute_types, from_text),
+                                self.update_leads, progress)
+
+    def _in_batches(self, rows: Iterable[Row], origin: str, validate: Callable[[Row], Any],
+                    store: Callable[[Connection, list], Report], progress: Progress | None) -> Report:
+        """Each batch in one transaction: its good rows stored, its bad rows quarantined."""
         report = Report()
         for batch in _batches(rows, self.batch_size):
-            good: dict[str, LeadIn] = {}
-            bad: list[Rejected] = []
+            good, bad = [], []
             for row in batch:
                 try:
                     if row.data is None:
                         raise InvalidRow(row.error or "unreadable row")
-                    lead = validate_lead(row, self.rules.attribute_types, from_text)
-                    previous = good.get(lead.email)  # the same lead twice in a batch: later wins
-                    if previous is not None:
-                        lead = LeadIn(lead.line, lead.email, {**previous.attributes, **lead.attributes},
-                                      lead.owner or previous.owner)
-                    good[lead.email] = lead
+                    good.append(validate(row))
                 except InvalidRow as err:
                     bad.append(Rejected(row.line, row.raw, str(err)))
             with self.db.begin() as conn:
-                part = self.update_leads(conn, list(good.values()))
+                part = store(conn, good)
                 self._quarantine(conn, origin, bad)
             part.rows, part.rejected = len(batch), bad
             report.merge(part)
@@ -268,6 +252,12 @@ class Processor:
         report = Report()
         if not leads_in:
             return report
+        merged: dict[str, LeadIn] = {}
+        for lead in leads_in:  # the same lead twice in one batch: the later values win
+            before = merged.get(lead.email)
+            merged[lead.email] = lead if before is None else LeadIn(
+                lead.line, lead.email, {**before.attributes, **lead.attributes}, lead.owner or before.owner)
+        leads_in = list(merged.values())
         now = self.clock.now()
         ids, report.leads_created = self._ensure_leads(conn, [lead.email for lead in leads_in], now)
         report.leads_updated = report.accepted = len(leads_in)
