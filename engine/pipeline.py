@@ -386,11 +386,11 @@ class Processor:
             conn.execute(ACTIONS.update().where(ACTIONS.c.lead_id.in_(replayed), ACTIONS.c.status == "pending",
                                                 ACTIONS.c.key.not_in(keep)).values(status="cancelled"))
         insert_many(conn, ACTIONS, actions, ignore_conflicts_on="key")
-        if self.rules.journeys:  # the daemon's journeys look at every lead that changed, once
+        if self.rules.journeys:  # the daemon's journeys look once at every lead that changed
             insert_many(conn, SIGNALS, [
                 {"lead_id": lead.id, "kind": "lead", "name": "", "at": now, "leased_until": None,
                  "props": {"events": lead.arrived, "stages": [(c["to_stage"], epoch(c["at"])) for c in lead.changes]}}
-                for lead in leads])
+                for lead in leads if lead.arrived or lead.changes or lead.ledger or lead.attributes_changed])
         return len(changes)
 
     def _quarantine(self, conn: Connection, origin: str, rejected: list[Rejected]) -> None:
