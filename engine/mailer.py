@@ -33,6 +33,13 @@ class SendResult:
     status: Status
     code: int | None
     reply: str
+    #: where a refusal happened: "mail" (our sender), "rcpt" or "data" (this recipient or message)
+    stage: str | None = None
+
+    @property
+    def about_recipient(self) -> bool:
+        """A permanent refusal that says something about the recipient, so the address should be suppressed."""
+        return self.status == "permanent" and self.stage in ("rcpt", "data")
 
 
 def retry_delay(attempts: int, rng: random.Random | None = None) -> float:
@@ -169,7 +176,7 @@ class SmtpMailer:
         if utf8 and not conn.supports_extension("smtputf8"):
             self._release(conn)
             return SendResult("permanent", None, "the address is not ASCII and the SMTP server does not offer "
-                                                 "SMTPUTF8 (RFC 6531), so it cannot be delivered through it")
+                                                 "SMTPUTF8 (RFC 6531), so it cannot be delivered through it", "rcpt")
         options, encoding = (["SMTPUTF8"], "utf-8") if utf8 else ([], "ascii")
         try:
             try:
@@ -181,7 +188,7 @@ class SmtpMailer:
                 if err.code == 421:  # the server is closing this connection (idle timeout, shutdown)
                     conn.close()
                     raise _Stale(SendResult("temporary", 421, err.message)) from err
-                return await self._failed(conn, err.code, err.message)
+                return await self._failed(conn, err.code, err.message, "mail")
             refused: list[aiosmtplib.SMTPRecipientRefused] = []
             for recipient in recipients:
                 try:
@@ -190,11 +197,11 @@ class SmtpMailer:
                     refused.append(err)
             if len(refused) == len(recipients):
                 worst = _worst(refused)
-                return await self._failed(conn, worst.code, _refusals(refused))
+                return await self._failed(conn, worst.code, _refusals(refused), "rcpt")
             try:
                 response = await conn.data(data)
             except aiosmtplib.SMTPDataError as err:
-                return await self._failed(conn, err.code, err.message)
+                return await self._failed(conn, err.code, err.message, "data")
         except (aiosmtplib.SMTPException, OSError) as err:
             # timeouts, drops and odd replies mid-transaction: nothing was accepted, the connection is unusable
             conn.close()
@@ -206,7 +213,7 @@ class SmtpMailer:
         reply = response.message + (f" (refused: {_refusals(refused, named=True)})" if refused else "")
         return SendResult("sent", response.code, reply)
 
-    async def _failed(self, conn: aiosmtplib.SMTP, code: int, reply: str) -> SendResult:
+    async def _failed(self, conn: aiosmtplib.SMTP, code: int, reply: str, stage: str) -> SendResult:
         """A refused transaction: reset the connection for the next message (421 means it is closing)."""
         if code == 421:
             conn.close()
@@ -216,7 +223,7 @@ class SmtpMailer:
                 self._release(conn)
             except (aiosmtplib.SMTPException, OSError):
                 conn.close()
-        return SendResult(classify(code), code, reply)
+        return SendResult(classify(code), code, reply, stage)
 
     # ----- the pool ----------------------------------------------------------------------------------
 

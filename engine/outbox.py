@@ -98,7 +98,7 @@ def record(conn: Connection, row, result: SendResult, now: dt.datetime, worker: 
         return "retry"
     conn.execute(OUTBOX.update().where(mine).values(status="failed", attempts=attempts, last_error=reply,
                                                     leased_by=None, leased_until=None))
-    if row.kind == "marketing" and result.status == "permanent":
+    if row.kind == "marketing" and result.about_recipient:  # not when the server refuses our own sender
         suppress(conn, row.to_address, f"bounced: {reply}", now)
         conn.execute(LEADS.update().where(LEADS.c.id == row.lead_id).values(suppressed_reason=f"bounced: {reply}"))
     return "failed"

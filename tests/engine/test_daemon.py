@@ -184,6 +184,13 @@ class Flaky:
         self.reply, self.failures, self.stage = reply, failures, stage
         self.accepted: list[bytes] = []
 
+    async def handle_MAIL(self, server, session, envelope, address, options) -> str:
+        if self.stage == "MAIL" and self.failures > 0:
+            self.failures -= 1
+            return self.reply
+        envelope.mail_from = address
+        return "250 OK"
+
     async def handle_RCPT(self, server, session, envelope, address, options) -> str:
         if self.stage == "RCPT" and self.failures > 0:
             self.failures -= 1
@@ -330,3 +337,23 @@ def test_time_alone_can_enter_a_journey(sqlite_url, capture, tmp_path):
         await h.mailer.close()
 
     run(scenario())
+
+
+def test_a_refused_sender_fails_the_message_but_never_suppresses_the_lead(sqlite_url):
+    handler = Flaky("553 5.7.1 sender address rejected", failures=1, stage="MAIL")
+    controller = _serve(handler)
+
+    async def scenario():
+        h = Harness(sqlite_url, controller.port)
+        h.leads(ANN)
+        h.events(("ann@acme.example", "signed.up", T0, {}))
+        await h.tick()
+        [row] = h.outbox()
+        assert row.status == "failed" and row.last_error.startswith("553")
+        assert h.query(sa.select(SUPPRESSIONS)) == []  # our configuration's fault, not the lead's address
+        await h.mailer.close()
+
+    try:
+        run(scenario())
+    finally:
+        controller.stop()
