@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from .context import email_context
 from .errors import EngineError
 from .ingest import LeadIn
-from .journeys import ENROLLMENTS, JourneyRuntime, LeadView, load_lead
+from .journeys import ENROLLMENTS, JourneyRuntime, LeadView, active_enrollments, load_lead, load_leads
 from .mailer import SmtpMailer
 from .message import build_message
 from .meta import META, set_meta
@@ -167,11 +167,15 @@ class Daemon:
             by_lead: dict[int, list] = defaultdict(list)
             for signal in signals:
                 by_lead[signal.lead_id].append(signal)
+            # leads and their open enrolments read once per batch, not once per lead (reacting
+            # changes neither, so reading them up front sees what reading them one by one did)
+            leads = load_leads(conn, rules, list(by_lead), now)
+            active = active_enrollments(conn, list(by_lead))
             for lead_id, items in by_lead.items():
-                lead = load_lead(conn, rules, lead_id, now)
+                lead = leads[lead_id]
                 lead.arrived = [tuple(e) for s in items for e in (s.props or {}).get("events", [])]
                 stages = [st for s in items for st, _ in (s.props or {}).get("stages", [])]
-                runtime.on_change(lead, stages)
+                runtime.on_change(lead, stages, active[lead_id])
             conn.execute(SIGNALS.delete().where(SIGNALS.c.id.in_([s.id for s in signals])))
             return len(signals)
 
@@ -194,8 +198,9 @@ class Daemon:
             ids = list(conn.execute(sa.select(LEADS.c.id).where(LEADS.c.id > cursor).order_by(LEADS.c.id)
                                     .limit(self.batch)).scalars())
             runtime = self._runtime(conn, now)
+            leads, active = load_leads(conn, rules, ids, now), active_enrollments(conn, ids)  # once per batch
             for lead_id in ids:
-                runtime.on_change(load_lead(conn, rules, lead_id, now), [])
+                runtime.on_change(leads[lead_id], [], active[lead_id])
             done = len(ids) < self.batch
             set_meta(conn, {"journey_sweep_cursor": "" if done else str(ids[-1]),
                             "journey_sweep_started": started.isoformat()})
@@ -222,8 +227,12 @@ class Daemon:
                 if not rows:
                     return done
                 runtime = self._runtime(conn, now)
+                # Leads read in one query; a lead met again in the batch is read afresh, as a `set`
+                # step of its earlier enrolment may have changed it.
+                leads = load_leads(conn, rules, [row.lead_id for row in rows], now)
                 for row in rows:
-                    runtime.advance(row, load_lead(conn, rules, row.lead_id, now))
+                    lead = leads.pop(row.lead_id, None) or load_lead(conn, rules, row.lead_id, now)
+                    runtime.advance(row, lead)
                 done += len(rows)
         return done
 
@@ -234,8 +243,9 @@ class Daemon:
             actions = self._claim(sa.select(ACTIONS).where(ACTIONS.c.status == "pending", ACTIONS.c.kind == "notify")
                                   .order_by(ACTIONS.c.id), conn)
             runtime = self._runtime(conn, now)
+            leads = load_leads(conn, rules, [action.lead_id for action in actions], now)  # one query
             for action in actions:
-                lead = load_lead(conn, rules, action.lead_id, now)
+                lead = leads[action.lead_id]
                 payload = action.payload
                 to = runtime.recipient({"recipient": payload["recipient"], "address": payload["address"]}, lead)
                 runtime.enqueue(f"action:{action.key}", lead, "sales", to, payload["template"], now,

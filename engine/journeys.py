@@ -49,12 +49,43 @@ class LeadView:
     arrived: list[tuple[str, dict, float]] = field(default_factory=list)
 
 
-def load_lead(conn: Connection, rules: Rules, lead_id: int, now: dt.datetime) -> LeadView:
-    row = conn.execute(sa.select(LEADS).where(LEADS.c.id == lead_id)).one()
+_VIEW_COLUMNS = (LEADS.c.id, LEADS.c.email, LEADS.c.attributes, LEADS.c.state, LEADS.c.stage, LEADS.c.owner,
+                 LEADS.c.unsubscribed_at)
+
+
+def _view(row, rules: Rules, at: float) -> LeadView:
     state = LeadState(row.state)
     attrs = {**rules.symbols.defaults, **row.attributes, "email": row.email, "owner": row.owner}
-    scores = {name: state.score(model, epoch(now)) for name, model in rules.scores.items()}
+    scores = {name: state.score(model, at) for name, model in rules.scores.items()}
     return LeadView(row.id, row.email, attrs, scores, row.stage, row.owner, row.unsubscribed_at is not None)
+
+
+def load_lead(conn: Connection, rules: Rules, lead_id: int, now: dt.datetime) -> LeadView:
+    return _view(conn.execute(sa.select(*_VIEW_COLUMNS).where(LEADS.c.id == lead_id)).one(), rules, epoch(now))
+
+
+def load_leads(conn: Connection, rules: Rules, lead_ids: list[int], now: dt.datetime) -> dict[int, LeadView]:
+    """Many leads in one query: the daemon's batches read hundreds at a time, and a query per lead
+    cost more than everything journeys then do with them."""
+    at = epoch(now)
+    found: dict[int, LeadView] = {}
+    unique = sorted(set(lead_ids))
+    for start in range(0, len(unique), 500):  # bounded IN lists
+        for row in conn.execute(sa.select(*_VIEW_COLUMNS).where(LEADS.c.id.in_(unique[start:start + 500]))):
+            found[row.id] = _view(row, rules, at)
+    return found
+
+
+def active_enrollments(conn: Connection, lead_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Open (active or waiting) enrolments of these leads: lead -> journey -> row, in one query."""
+    found: dict[int, dict[str, Any]] = {lead_id: {} for lead_id in lead_ids}
+    unique = sorted(set(lead_ids))
+    for start in range(0, len(unique), 500):
+        for row in conn.execute(sa.select(ENROLLMENTS).where(ENROLLMENTS.c.lead_id.in_(unique[start:start + 500]),
+                                                            ENROLLMENTS.c.status.in_(("active", "waiting")))
+                                .order_by(ENROLLMENTS.c.id)):
+            found[row.lead_id][row.journey] = row
+    return found
 
 
 class JourneyRuntime:
@@ -100,11 +131,14 @@ class JourneyRuntime:
 
     # ----- reacting to a changed lead --------------------------------------------------------
 
-    def on_change(self, lead: LeadView, stages: list[str]) -> None:
-        """Exits, goals, wake-ups and entries for a lead that just changed (``stages`` it entered)."""
-        active = {row.journey: row for row in self.conn.execute(
-            sa.select(ENROLLMENTS).where(ENROLLMENTS.c.lead_id == lead.id,
-                                         ENROLLMENTS.c.status.in_(("active", "waiting"))))}
+    def on_change(self, lead: LeadView, stages: list[str], active: dict[str, Any] | None = None) -> None:
+        """Exits, goals, wake-ups and entries for a lead that just changed (``stages`` it entered).
+
+        ``active`` are the lead's open enrolments by journey when the caller has read them already
+        (see `active_enrollments`).
+        """
+        if active is None:
+            active = active_enrollments(self.conn, [lead.id])[lead.id]
         for name, plan in self.rules.journeys.items():
             row = active.get(name)
             if row is None and any(self.fires(t, plan, lead, stages) for t in plan.entries) \
