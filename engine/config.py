@@ -30,7 +30,7 @@ class Config:
     smtp_rate: float = 0.0
     secret_key: str | None = field(default=None, repr=False)
     api_token: str | None = field(default=None, repr=False)
-    tick_seconds: float = 5.0
+    tick_seconds: float = 1.0
     #: how long a daemon may hold claimed email before another daemon takes it over
     lease_seconds: float = 120.0
     #: how often every lead is looked at for journey conditions that time alone can make true

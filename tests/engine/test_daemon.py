@@ -97,7 +97,8 @@ def test_sales_alert_once_per_transition_and_journey_exits(db_url, capture):
         alerts = [parse(d) for _, rcpt, d in capture.messages if rcpt == ["sales@test.example"]]
         assert len(alerts) == 1 and alerts[0]["Subject"] == "New SQL: ann@acme.example"
         assert "List-Unsubscribe" not in alerts[0]  # an internal notification, not marketing
-        assert "+50 per demo.requested: 50" in alerts[0].get_body(("html",)).get_content()
+        body = alerts[0].get_body(("html",)).get_content()
+        assert "+50 per demo.requested: 50" in body and "(no plan yet)" in body  # unset attributes are None
         [enrollment] = h.query(sa.select(ENROLLMENTS))
         assert enrollment.status == "exited" and enrollment.end_reason == "exit when stage becomes sql"
         await h.mailer.close()
