@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import ast as a
 from .diagnostics import Diagnostic
@@ -30,6 +31,8 @@ class Context:
     score_uses: Counter[str] = field(default_factory=Counter)
     #: the scores each score's rules read, in the order written
     score_reads: dict[str, list[str]] = field(default_factory=dict)
+    #: what scenarios look up in the campaign, gathered on first use (see `check_scenarios.Facts`)
+    scenario_facts: Any = None
 
     def report(self, code: str, span: Span, **kwargs: object) -> None:
         self.diagnostics.append(Diagnostic.make(code, span, **kwargs))  # type: ignore[arg-type]

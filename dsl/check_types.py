@@ -143,7 +143,8 @@ def _regex_span(cond: a.Matches, pos: int | None) -> Span:
 
 
 def check_given(ctx: Context, name: a.Name, t: a.TypeRef, value: a.Value, where: str) -> None:
-    """A value stored in a field, as its default (``where="default"``) or by a step (``"set"``), fits its type.
+    """A value stored in a field, as its default (``where="default"``), by a step (``"set"``) or by a scenario
+    (``"given"``), fits its type.
 
     An impossible date is left to `check_literals`, which says what is wrong with it.
     """
@@ -162,6 +163,8 @@ def _example_help(name: str, t: a.TypeRef, where: str, op: str = "=") -> str:
         return f"give it {show_type(t)}, like `{name}: {t} = {example}`"
     if where == "set":
         return f"give it {show_type(t)}, like `set {name} = {example}`"
+    if where == "given":  # a scenario's lead attribute or event property
+        return f"give it {show_type(t)}, like `{name} = {example}`"
     op = op if t.name in ORDERED_TYPES else "="
     return f"compare it with {show_type(t)}, like `{name} {op} {example}`"
 

@@ -1,7 +1,7 @@
 """Stable diagnostic codes and their title templates. Codes never change meaning once released.
 
 E0xx files and syntax, E1xx unknown names, E2xx duplicates, E3xx types and values,
-E4xx logic, W0xx-W1xx warnings (likely mistakes that still run).
+E4xx logic and scenarios, W0xx-W1xx warnings (likely mistakes that still run).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ CODES: dict[str, str] = {
     "E105": "unknown template `{name}`",
     "E106": "unknown step `{name}` in journey `{journey}`",
     "E107": "event `{event}` has no property `{name}`",
+    "E108": "unknown journey `{name}`",
     # duplicates
     "E201": "{what} `{name}` is defined more than once",
     "E202": "step label `{name}` is used twice in journey `{journey}`",
@@ -41,10 +42,17 @@ CODES: dict[str, str] = {
     "E406": "an event filter can only test properties of `{event}`",
     "E407": "`back to {target}` must name a stage below `{name}`",
     "E408": "score `{name}` depends on itself",
+    # scenarios
+    "E409": "`at {when}` is earlier than {previous}",
+    "E410": "expected at `{when}`, before {needs} happens",
+    "E411": "the campaign never {verb} `{template}`",
+    "E412": "`{source}` never sends `{template}`",
+    "E413": "scenario `{name}` has no lead",
     # warnings
     "W001": "file is empty",
     "W101": "`wait for` has no timeout: leads who never do `{event}` wait for ever",
     "W102": "journey `{name}` can never be entered",
     "W103": "score `{name}` is never used by a stage, journey or condition",
     "W104": "journey `{name}` has no steps",
+    "W105": "scenario `{name}` expects nothing",
 }

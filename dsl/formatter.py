@@ -324,6 +324,70 @@ def _notify_action(node: a.NotifyAction) -> str:
     return f"notify {text_of(node.recipient)} with {quote(node.template)}"
 
 
+# ===== scenarios ================================================================================
+
+
+@text_of.register
+def _moment(node: a.Moment) -> str:
+    return str(node)
+
+
+@text_of.register
+def _assignment(node: a.Assignment) -> str:
+    return f"{node.name} = {text_of(node.value)}"
+
+
+def _inline(assignments: tuple[a.Assignment, ...]) -> str:
+    return "" if not assignments else " { " + ", ".join(text_of(x) for x in assignments) + " }"
+
+
+@text_of.register
+def _scenario_start(node: a.ScenarioStart) -> str:
+    return f"start {text_of(node.date)}" + ("" if node.time is None else f" {node.time}")
+
+
+@text_of.register
+def _scenario_event(node: a.ScenarioEvent) -> str:
+    return f"at {node.at}: {node.event}{_inline(node.props)}"
+
+
+@text_of.register
+def _expect(node: a.Expect) -> str:
+    return f"expect at {node.at}: {text_of(node.check)}"
+
+
+@text_of.register
+def _expect_stage(node: a.ExpectStage) -> str:
+    return f"stage is {node.stage}"
+
+
+@text_of.register
+def _expect_value(node: a.ExpectValue) -> str:
+    return f"{node.name} {node.op} {text_of(node.value)}"
+
+
+@text_of.register
+def _expect_between(node: a.ExpectBetween) -> str:
+    return f"{node.name} between {text_of(node.low)} and {text_of(node.high)}"
+
+
+@text_of.register
+def _expect_email(node: a.ExpectEmail) -> str:
+    if node.kind == "notified":
+        return f"sales {'not ' if node.negated else ''}notified with {quote(node.template)}"
+    source = "" if node.journey is None else f" in {node.journey}" + ("" if node.step is None else f".{node.step}")
+    return f"{'not ' if node.negated else ''}sent {quote(node.template)}{source}"
+
+
+_JOURNEY_STATES = {"in": "in journey", "not in": "not in journey", "exited": "exited journey",
+                   "finished": "finished journey", "goal": "goal reached in journey"}
+
+
+@text_of.register
+def _expect_journey(node: a.ExpectJourney) -> str:
+    return f"{_JOURNEY_STATES[node.state]} {node.journey}"
+
+
 # ===== lines and blocks =========================================================================
 
 
@@ -437,6 +501,21 @@ def _stage(node: a.Stage, out: Writer, depth: int) -> None:
 @emit.register
 def _journey(node: a.Journey, out: Writer, depth: int) -> None:
     _block(out, depth, _titled("journey", node.name, node.title), node, node.items)
+
+
+@emit.register
+def _scenario(node: a.Scenario, out: Writer, depth: int) -> None:
+    _block(out, depth, f"scenario {quote(node.name)}", node, node.items)
+
+
+@emit.register
+def _scenario_lead(node: a.ScenarioLead, out: Writer, depth: int) -> None:
+    # One attribute per line, like an `attributes` block: a changed attribute is a one-line diff.
+    header = f"lead {quote(node.email)}"
+    if node.attributes:
+        _block(out, depth, header, node, node.attributes)
+    else:
+        out.add(depth, header, _start(node))
 
 
 @emit.register

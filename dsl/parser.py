@@ -37,6 +37,7 @@ _TERMINAL_WORDS = {
     "POINTS": "points like `+10` or `-5`",
     "PERCENT": "a percentage like `50%`",
     "TIME": "a time of day like `09:00`",
+    "OFFSET": "a time from the start like `2d` (`w` weeks, `d` days, `h` hours, `min` minutes)",
     "DATE": "a date like `2026-03-01`",
     "INT": "a whole number",
     "NUMBER": "a number",
@@ -45,7 +46,7 @@ _TERMINAL_WORDS = {
 
 # Keywords after which a number starts a duration.
 _DURATION_AFTER = {"wait", "every", "within", "after", "half-life", "to", "per"}
-_TOP_LEVEL = ["settings", "attributes", "events", "score", "stage", "journey"]
+_TOP_LEVEL = ["settings", "attributes", "events", "score", "stage", "journey", "scenario"]
 
 
 # The grammar ignores comments; the formatter needs them back, so the lexer hands them here.

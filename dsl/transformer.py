@@ -233,6 +233,84 @@ class ToAst(Transformer):
         days = sorted({a.WEEKDAY_NAMES.index(str(t)) for t in c})
         return a.Days(tuple(days), span=self._span(meta))
 
+    # --- scenarios ----------------------------------------------------------------------------
+
+    def scenario(self, meta, c):
+        return a.Scenario(name=self._string_name(c[0]), items=tuple(c[1:]), span=self._span(meta))
+
+    def scenario_lead(self, meta, c):
+        return a.ScenarioLead(self._string_name(c[0]), c[1] or (), span=self._span(meta))
+
+    def scenario_start(self, meta, c):
+        time = self._time(c[1]) if c[1] is not None else None
+        return a.ScenarioStart(self._date(c[0], Span.of(self.path, c[0])), time, span=self._span(meta))
+
+    def scenario_event(self, meta, c):
+        return a.ScenarioEvent(c[0], self._name(c[1]), c[2] or (), span=self._span(meta))
+
+    def expect(self, meta, c):
+        return a.Expect(c[0], c[1], span=self._span(meta))
+
+    def moment(self, meta, c):
+        text = str(c[0])
+        digits = text.rstrip("wdhmin")
+        unit = {"w": "week", "d": "day", "h": "hour", "min": "minute"}[text[len(digits):]]
+        time = self._time(c[1]) if c[1] is not None else None
+        return a.Moment(int(digits), unit, time, span=self._span(meta))  # type: ignore[arg-type]
+
+    def assignments(self, meta, c):
+        return tuple(x for x in c if x is not None)
+
+    def assignment(self, meta, c):
+        return a.Assignment(self._name(c[0]), c[1], span=self._span(meta))
+
+    def expect_stage(self, meta, c):
+        return a.ExpectStage(self._name(c[0]), span=self._span(meta))
+
+    def expect_value(self, meta, c):
+        return a.ExpectValue(self._name(c[0]), str(c[1]), c[2], span=self._span(meta))  # type: ignore[arg-type]
+
+    def expect_between(self, meta, c):
+        return a.ExpectBetween(self._name(c[0]), c[1], c[2], span=self._span(meta))
+
+    def _email(self, kind: str, negated: bool, meta, c) -> a.ExpectEmail:
+        journey, step = c[1] if len(c) > 1 and c[1] is not None else (None, None)
+        return a.ExpectEmail(kind, self._string_name(c[0]), negated, journey, step,  # type: ignore[arg-type]
+                             span=self._span(meta))
+
+    def expect_sent(self, meta, c):
+        return self._email("sent", False, meta, c)
+
+    def expect_not_sent(self, meta, c):
+        return self._email("sent", True, meta, c)
+
+    def expect_notified(self, meta, c):
+        return self._email("notified", False, meta, c)
+
+    def expect_not_notified(self, meta, c):
+        return self._email("notified", True, meta, c)
+
+    def email_source(self, meta, c):
+        return self._name(c[0]), (self._name(c[1]) if c[1] is not None else None)
+
+    def _journey_state(self, state: str, meta, c) -> a.ExpectJourney:
+        return a.ExpectJourney(state, self._name(c[0]), span=self._span(meta))  # type: ignore[arg-type]
+
+    def expect_in_journey(self, meta, c):
+        return self._journey_state("in", meta, c)
+
+    def expect_not_in_journey(self, meta, c):
+        return self._journey_state("not in", meta, c)
+
+    def expect_exited(self, meta, c):
+        return self._journey_state("exited", meta, c)
+
+    def expect_finished(self, meta, c):
+        return self._journey_state("finished", meta, c)
+
+    def expect_goal(self, meta, c):
+        return self._journey_state("goal", meta, c)
+
     # --- conditions ----------------------------------------------------------------------------
 
     def any_of(self, meta, c):
@@ -318,11 +396,14 @@ class ToAst(Transformer):
         return a.Value("bool", False, span=self._span(meta))
 
     def date(self, meta, c):
+        return self._date(c[0], self._span(meta))
+
+    def _date(self, token: Token, span: Span) -> a.Value:
         # An impossible date (2026-02-30) is kept as text so the checker can report it.
         try:
-            return a.Value("date", dt.date.fromisoformat(str(c[0])), span=self._span(meta))
+            return a.Value("date", dt.date.fromisoformat(str(token)), span=span)
         except ValueError:
-            return a.Value("text", str(c[0]), span=self._span(meta))
+            return a.Value("text", str(token), span=span)
 
     def value_list(self, meta, c):
         return a.Value("list", tuple(v for v in c if v is not None), span=self._span(meta))
