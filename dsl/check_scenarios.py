@@ -31,7 +31,8 @@ def facts(ctx: Context) -> Facts:
 
 
 def check_scenario(ctx: Context, scenario: a.Scenario) -> None:
-    declare(ctx, "scenario", scenario.name, scenario.name.span, ("scenario",))
+    # names are unique within a file: a scenario is known by `path::"name"`
+    declare(ctx, "scenario", scenario.name, scenario.name.span, ("scenario", scenario.span.path))
     key = str(scenario.name.span)  # duplicate names still get their own namespace
     for item in scenario.items:
         match item:

@@ -6,6 +6,7 @@ from rich.markup import escape
 
 from ..errors import EngineError
 from . import check, data, demo, fmt, run  # noqa: F401  (importing a module registers its commands)
+from . import test as _test  # noqa: F401  (`nurture test`: scenario tests)
 from .app import app, err_console
 
 __all__ = ["app", "main"]
