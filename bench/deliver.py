@@ -1,0 +1,235 @@
+"""Delivery benchmark: rendered+sent messages/s through the daemon vs. a bare aiosmtplib blast, and
+event -> SQL notification latency under a steady event stream.
+
+A counting SMTP sink runs in its own process on 127.0.0.1. Part 1 blasts pre-rendered bytes over 16
+connections (the ceiling); part 2 queues due sends for as many leads and lets the daemon's delivery
+render, check consent and pacing, send and record them; part 3 feeds 200 events/s (every 20th a demo
+request that makes an SQL) into a running daemon with the default tick and times each sales alert
+from the event's ingestion to its arrival at the sink. Writes bench/results/deliver.json.
+
+    python bench/deliver.py [--sends N] [--latency-seconds S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import multiprocessing
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiosmtplib
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from engine.clock import SystemClock, VirtualClock  # noqa: E402
+from engine.config import Config  # noqa: E402
+from engine.daemon import Daemon  # noqa: E402
+from engine.ingest import Row  # noqa: E402
+from engine.journeys import JourneyRuntime, load_lead  # noqa: E402
+from engine.mailer import LocalController, SmtpMailer  # noqa: E402
+from engine.message import build_message, message_id  # noqa: E402
+from engine.service import Nurture  # noqa: E402
+
+WEEKDAY_AFTERNOON = dt.datetime(2026, 3, 4, 16, 0, tzinfo=dt.UTC)  # 11:00 in New York: no quiet hours
+
+
+class Counter:
+    """Counts messages and notes when each Message-ID arrived."""
+
+    def __init__(self, arrivals) -> None:
+        self.arrivals = arrivals
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        content = envelope.content
+        start = content.find(b"\nSubject: ")
+        subject = content[start + 10: content.find(b"\r", start + 10)] if start >= 0 else b""
+        self.arrivals.put((time.time(), subject.decode(errors="replace")))
+        return "250 OK"
+
+
+def _sink(port_out, arrivals, stop) -> None:
+    controller = LocalController(Counter(arrivals), hostname="127.0.0.1", port=0)
+    controller.start()
+    port_out.put(controller.port)
+    stop.wait()
+    controller.stop()
+
+
+def start_sink():
+    ctx = multiprocessing.get_context("spawn")
+    port, arrivals, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
+    process = ctx.Process(target=_sink, args=(port, arrivals, stop), daemon=True)
+    process.start()
+    return process, port.get(timeout=30), arrivals, stop
+
+
+def drain(arrivals, expected: int, timeout: float) -> list[tuple[float, str]]:
+    got, deadline = [], time.time() + timeout
+    while len(got) < expected and time.time() < deadline:
+        try:
+            got.append(arrivals.get(timeout=1))
+        except Exception:  # queue.Empty: keep waiting until the deadline
+            continue
+    return got
+
+
+async def blast(port: int, count: int, data: bytes, connections: int = 16) -> float:
+    """The ceiling: the same bytes over `connections` reused connections, nothing else."""
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(count):
+        queue.put_nowait(i)
+
+    async def worker() -> None:
+        smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=port)
+        await smtp.connect()
+        while not queue.empty():
+            queue.get_nowait()
+            await smtp.sendmail("hello@bench.example", ["to@bench.example"], data)
+        await smtp.quit()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    return time.perf_counter() - started
+
+
+def sample_message() -> bytes:
+    paragraph = "<p>Hello, this is a realistic drip email with a few paragraphs.</p>"
+    html = f"<html><body>{paragraph * 30}</body></html>"
+    return build_message(sender_name="Bench", sender_address="hello@bench.example", to="to@bench.example",
+                         subject="Bench", html=html, text="Hello " * 300, message_id=message_id("x", "hello@b.ex"),
+                         date=dt.datetime.now(dt.UTC), list_unsubscribe_url="https://b.example/u/x",
+                         list_unsubscribe_mailto="mailto:u@b.example")
+
+
+def queue_sends(nurture: Nurture, count: int) -> None:
+    """`count` leads, each with one welcome email due now (what a journey step would queue)."""
+    processor = nurture.processor()
+    processor.import_leads([Row(i, "", {"email": f"lead{i}@bench.example", "first_name": f"Lead{i}",
+                                        "timezone": "America/New_York", "company": "Bench Co"})
+                            for i in range(count)], "bench leads")
+    now = nurture.clock.now()
+    with nurture.db.begin() as conn:
+        version_id, rules = nurture.rules()
+        runtime = JourneyRuntime(conn, rules, version_id, now, lambda *a: None)
+        for lead_id in range(1, count + 1):
+            lead = load_lead(conn, rules, lead_id, now)
+            runtime.enqueue(f"bench:{lead_id}", lead, "marketing", lead.email, "welcome", now,
+                            journey="welcome", step="intro", enrollment_id=None)
+
+
+async def deliver_all(nurture: Nurture, port: int) -> tuple[float, int]:
+    mailer = SmtpMailer("127.0.0.1", port, concurrency=16, timeout=30)
+    daemon = Daemon(nurture, mailer, worker="bench", batch=2000)
+    _ = daemon.key
+    started = time.perf_counter()
+    stats = await daemon.deliver(nurture.clock.now())
+    seconds = time.perf_counter() - started
+    await mailer.close()
+    return seconds, stats.sent
+
+
+async def latency(nurture: Nurture, port: int, seconds: float, rate: float, arrivals) -> dict:
+    """A running daemon (default tick) and a steady stream of events; each 20th makes an SQL."""
+    mailer = SmtpMailer("127.0.0.1", port, concurrency=8)
+    daemon = Daemon(nurture, mailer, worker="bench-latency")
+    tick = nurture.config.tick_seconds
+    stop = asyncio.Event()
+    made: dict[str, float] = {}
+
+    async def ticker() -> None:
+        while not stop.is_set():
+            started = time.monotonic()
+            await daemon.tick()
+            await asyncio.sleep(max(0.0, tick - (time.monotonic() - started)))
+
+    processor = nurture.processor()
+    total = int(seconds * rate) + 100
+    processor.import_leads([Row(i, "", {"email": f"live{i}@bench.example", "first_name": f"Live{i}",
+                                        "job_title": "VP Data", "company_size": 1000})  # good fit: SQL on demo
+                            for i in range(1, total + 1)], "bench leads")
+
+    def produce() -> None:
+        n, started = 0, time.time()
+        while time.time() - started < seconds:
+            batch = []
+            for _ in range(int(rate / 10)):  # ten small batches a second
+                n += 1
+                lead = f"live{n}@bench.example"
+                kind = "demo.requested" if n % 20 == 0 else "page.viewed"
+                data = {"lead": lead, "type": kind, "at": dt.datetime.now(dt.UTC).isoformat(),
+                        "props": {} if kind == "demo.requested" else {"url": "/docs"}}
+                batch.append(Row(n, "", data))
+            processor.ingest_events(batch, "bench stream")
+            now = time.time()
+            for row in batch:
+                if row.data["type"] == "demo.requested":
+                    made[row.data["lead"]] = now
+            time.sleep(max(0.0, 0.1 - (time.time() - now)))
+
+    task = asyncio.create_task(ticker())
+    await asyncio.to_thread(produce)
+    await asyncio.sleep(3 * tick)
+    stop.set()
+    await task
+    await mailer.close()
+    got = drain(arrivals, 10**9, timeout=1)
+    delays = [at - made[subject.split()[-1]] for at, subject in got
+              if subject.startswith("New SQL") and subject.split()[-1] in made]
+    delays.sort()
+    return {"events_per_second": rate, "sql_alerts": len(delays), "expected": len(made), "tick_seconds": tick,
+            "p50_seconds": round(statistics.median(delays), 3) if delays else None,
+            "p99_seconds": round(delays[int(0.99 * (len(delays) - 1))], 3) if delays else None}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sends", type=int, default=100_000)
+    parser.add_argument("--latency-seconds", type=float, default=30.0)
+    args = parser.parse_args()
+    process, port, arrivals, stop = start_sink()
+    results: dict = {"when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "sends": args.sends}
+    try:
+        seconds = asyncio.run(blast(port, args.sends, sample_message()))
+        drain(arrivals, args.sends, timeout=60)
+        results["bare_blast_per_second"] = round(args.sends / seconds)
+        print(f"bare aiosmtplib blast, 16 connections: {results['bare_blast_per_second']:,} messages/s")
+
+        with tempfile.TemporaryDirectory() as tmp:
+            nurture = Nurture(Config(database_url=f"sqlite:///{Path(tmp) / 'd.db'}", campaign_dir=ROOT / "journeys",
+                                     template_dir=ROOT / "templates", base_url="https://n.bench.example"),
+                              VirtualClock(WEEKDAY_AFTERNOON))
+            queue_sends(nurture, args.sends)
+            seconds, sent = asyncio.run(deliver_all(nurture, port))
+            drain(arrivals, sent, timeout=60)
+            results["daemon_per_second"] = round(sent / seconds)
+            results["daemon_sent"] = sent
+            results["ratio"] = round(results["daemon_per_second"] / results["bare_blast_per_second"], 3)
+            print(f"daemon (render + consent + pacing + send + record): {results['daemon_per_second']:,} "
+                  f"messages/s, ratio {results['ratio']}")
+
+        with tempfile.TemporaryDirectory() as tmp:
+            nurture = Nurture(Config(database_url=f"sqlite:///{Path(tmp) / 'l.db'}", campaign_dir=ROOT / "journeys",
+                                     template_dir=ROOT / "templates"), SystemClock())
+            nurture.apply()
+            results["latency"] = asyncio.run(latency(nurture, port, args.latency_seconds, 200.0, arrivals))
+            lat = results["latency"]
+            print(f"event -> SQL notification at 200 events/s, tick {lat['tick_seconds']} s: "
+                  f"p50 {lat['p50_seconds']} s, p99 {lat['p99_seconds']} s ({lat['sql_alerts']}/{lat['expected']})")
+    finally:
+        stop.set()
+        process.join(timeout=10)
+    out = ROOT / "bench" / "results" / "deliver.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"written to {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
