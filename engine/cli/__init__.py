@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.markup import escape
 
 from ..errors import EngineError
-from . import check, data, demo, fmt, run  # noqa: F401  (importing a module registers its commands)
+from . import check, data, demo, feedback, fmt, run, serve  # noqa: F401  (importing a module registers its commands)
 from . import test as _test  # noqa: F401  (`nurture test`: scenario tests)
 from .app import app, err_console
 

@@ -7,6 +7,7 @@ import logging
 import signal
 import threading
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 import typer
@@ -19,6 +20,11 @@ from ..logs import setup_logging
 from ..mailer import SmtpMailer
 from ..outbox import OUTBOX
 from .app import app, console, print_json, service
+
+if TYPE_CHECKING:  # the HTTP side is imported only when it is served
+    import socket
+
+    import uvicorn
 
 log = logging.getLogger("nurture.daemon")
 outbox_app = typer.Typer(help="Inspect outgoing email.", no_args_is_help=True)
@@ -36,7 +42,8 @@ def mailer_for(config) -> SmtpMailer:
                       rate_per_second=config.smtp_rate or None)
 
 
-async def _serve(daemon: Daemon, tick_seconds: float, once: bool, stopped_early: threading.Event) -> None:
+async def _serve(daemon: Daemon, tick_seconds: float, once: bool, stopped_early: threading.Event,
+                 web: uvicorn.Server | None = None, sock: socket.socket | None = None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -65,10 +72,17 @@ async def _serve(daemon: Daemon, tick_seconds: float, once: bool, stopped_early:
                       next_run_time=daemon.nurture.clock.now())
     scheduler.start()
     log.info("daemon started", extra={"fields": {"worker": daemon.worker, "tick_seconds": tick_seconds}})
-    await stop.wait()
+    # the HTTP side shares this loop; should it stop on its own (it cannot serve), the daemon stops with it
+    serving = asyncio.create_task(web.serve(sockets=[sock] if sock else None)) if web is not None else None
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait([t for t in (serving, stopped) if t is not None], return_when=asyncio.FIRST_COMPLETED)
     log.info("stopping: finishing in-flight sends")
     daemon.stopping = True  # stop claiming; the tick under way finishes its sends
     scheduler.shutdown(wait=False)
+    if serving is not None and web is not None:
+        web.should_exit = True  # uvicorn finishes the requests under way, then returns
+        await asyncio.gather(serving, return_exceptions=True)
+    stopped.cancel()
     async with running:
         pass
     await daemon.mailer.close()  # in the loop its connections belong to
@@ -80,8 +94,12 @@ def run(
     tick: float = typer.Option(None, "--tick", help="Seconds between ticks [default: tick_seconds, 5]"),
     log_format: LogFormat = typer.Option(LogFormat.text, "--log-format", help="text, or json: one object a line"),
     once: bool = typer.Option(False, "--once", help="Run one tick and exit (for cron or a quick check)"),
+    http: bool = typer.Option(True, "--http/--no-http", help="Serve the HTTP API in the same process"),
+    host: str = typer.Option("127.0.0.1", "--host", help="HTTP address to listen on"),
+    port: int = typer.Option(8000, "--port", help="HTTP port to listen on"),
 ) -> None:
-    """Run the daemon: stage changes, journeys, drip emails and sales notifications. Stops on SIGTERM/SIGINT."""
+    """Run the daemon: stage changes, journeys, drip emails and sales notifications, and the HTTP API (tracking,
+    unsubscribe, intake) unless --no-http. Stops on SIGTERM/SIGINT."""
     setup_logging(log_format.value)
     stopped_early = threading.Event()  # a SIGTERM during start-up still means a clean exit 0
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -89,11 +107,21 @@ def run(
     nurture = service(ctx)
     daemon = Daemon(nurture, mailer_for(nurture.config))
     nurture.rules()  # apply the campaign on first start; fail early on a broken one
+    web = sock = None
+    if http and not once:
+        from ..http import Limits, create_app
+        from ..http.server import listen, server_for
+
+        sock = listen(host, port)  # a taken port fails here, before the daemon registers
+        web = server_for(create_app(nurture, Limits.from_env()), sock)
+        log.info("serving", extra={"fields": {"url": f"http://{host}:{port}"}})
     daemon.register()
     try:
-        asyncio.run(_serve(daemon, tick or nurture.config.tick_seconds, once, stopped_early))
+        asyncio.run(_serve(daemon, tick or nurture.config.tick_seconds, once, stopped_early, web, sock))
     finally:
         daemon.unregister()
+        if sock is not None:
+            sock.close()
     log.info("daemon stopped")
 
 

@@ -1,0 +1,65 @@
+"""`nurture leads accept|reject EMAIL --reason ...`: sales feedback, recorded as the built-in events."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+import typer
+from rich.markup import escape
+
+from ..errors import LeadNotFound
+from ..ingest import InvalidRow, normalise_email
+from ..pipeline import LEADS
+from ..service import Nurture
+from .app import console, err_console, print_json, service
+from .data import JSON, leads_app
+
+ORIGIN = "cli feedback"
+
+
+def _stage(nurture: Nurture, email: str) -> str:
+    with nurture.db.connect() as conn:
+        stage = conn.execute(sa.select(LEADS.c.stage).where(LEADS.c.email == email)).scalar()
+    if stage is None:
+        raise LeadNotFound(email)
+    return stage
+
+
+def _feedback(ctx: typer.Context, email: str, verdict: str, reason: str | None, json: bool) -> None:
+    from ..http.recording import VERDICTS, feedback_row
+
+    try:
+        email = normalise_email(email)
+    except InvalidRow as err:
+        raise LeadNotFound(email) from err
+    nurture = service(ctx)
+    processor = nurture.processor()
+    before = _stage(nurture, email)
+    report = processor.ingest_events([feedback_row(email, verdict, reason, nurture.clock.now())], ORIGIN)
+    if report.rejected:
+        err_console.print(f"[bold red]error:[/] {escape(report.rejected[0].reason)}")
+        raise typer.Exit(1)
+    after = _stage(nurture, email)
+    if json:
+        print_json({"lead": email, "event": VERDICTS[verdict], "previous_stage": before, "stage": after})
+        return
+    moved = f"moved from {before} to {after}" if after != before else f"stays in {after}"
+    console.print(f"recorded {VERDICTS[verdict]} for {escape(email)}: {moved}", highlight=False)
+
+
+@leads_app.command("accept")
+def leads_accept(ctx: typer.Context, email: str = typer.Argument(..., help="The lead's email address"),
+                 reason: str = typer.Option(None, "--reason", help="Why sales takes it (optional)"),
+                 json: bool = JSON) -> None:
+    """Sales accepts a lead: records sales.accepted now; the campaign decides what follows."""
+    _feedback(ctx, email, "accept", reason, json)
+
+
+@leads_app.command("reject")
+def leads_reject(ctx: typer.Context, email: str = typer.Argument(..., help="The lead's email address"),
+                 reason: str = typer.Option(..., "--reason", help="Why sales turns it down, e.g. \"no budget\""),
+                 json: bool = JSON) -> None:
+    """Sales rejects a lead: records sales.rejected now, and the campaign sends it back (e.g. to mql)."""
+    if not reason.strip():
+        err_console.print("[bold red]error:[/] a rejection needs a reason, e.g. --reason \"no budget this quarter\"")
+        raise typer.Exit(2)
+    _feedback(ctx, email, "reject", reason.strip(), json)

@@ -1,0 +1,41 @@
+"""The app factory: every route over one engine, stateless between requests."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from ..service import Nurture
+from . import errors, health, intake, leads, tracking, unsubscribe
+from .context import AppContext, Limits
+from .middleware import Guard
+
+__all__ = ["Limits", "create_app"]
+
+DESCRIPTION = """\
+Nurture's HTTP side.
+
+* **Intake** (`/v1/events`, `/v1/leads`): send engagement events and leads as JSON; each request says
+  which items were taken and why any were refused. Authenticate with `Authorization: Bearer <token>`,
+  a token from `NURTURE_API_TOKEN`.
+* **Sales feedback** (`/v1/leads/{email}/feedback`): accept or reject a lead; the campaign decides where it goes.
+* **Links in emails** (`/t/o`, `/t/c`, `/u`): open pixel, tracked clicks and unsubscribe, all signed.
+* **Operations** (`/healthz`, `/metrics`).
+"""
+
+
+def create_app(nurture: Nurture, limits: Limits | None = None, *, access_log: bool = True) -> FastAPI:
+    """The HTTP app over ``nurture``. Opens nothing until the first request needs the store."""
+    limits = limits or Limits()
+    app = FastAPI(title="Nurture", version="1", description=DESCRIPTION,
+                  openapi_tags=[{"name": "intake", "description": "Events in"},
+                                {"name": "leads", "description": "Leads in and out, and sales feedback"},
+                                {"name": "tracking", "description": "Opens and clicks from emails"},
+                                {"name": "unsubscribe", "description": "Consent, one click away"},
+                                {"name": "operations", "description": "Health and metrics"}])
+    app.state.ctx = AppContext(nurture, limits)
+    errors.install(app)
+    for module in (intake, leads, tracking, unsubscribe, health):
+        app.include_router(module.router)
+    app.add_middleware(Guard, max_body_bytes=limits.max_body_bytes, counters=app.state.ctx.counters,
+                       access_log=access_log)
+    return app

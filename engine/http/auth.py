@@ -1,0 +1,38 @@
+"""Bearer tokens for the API: NURTURE_API_TOKEN, several allowed (comma-separated) for rotation."""
+
+from __future__ import annotations
+
+import hmac
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from .errors import ApiError
+
+_bearer = HTTPBearer(auto_error=False, description="A token from NURTURE_API_TOKEN")
+_CHALLENGE = 'Bearer realm="nurture"'
+
+
+def configured_tokens(value: str | None) -> list[str]:
+    return [t.strip() for t in (value or "").split(",") if t.strip()]
+
+
+def token_matches(given: str, tokens: list[str]) -> bool:
+    """Constant time in the token's content, and every token is compared (no early exit)."""
+    found = False
+    for token in tokens:
+        found |= hmac.compare_digest(given.encode(), token.encode())
+    return found
+
+
+async def require_token(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> None:
+    tokens = configured_tokens(request.app.state.ctx.nurture.config.api_token)
+    if not tokens:
+        raise ApiError(503, "the API is disabled because no token is configured; set NURTURE_API_TOKEN "
+                            "(several may be given, separated by commas) and restart")
+    if credentials is None:
+        raise ApiError(401, "missing bearer token; send `Authorization: Bearer <token>`",
+                       headers={"WWW-Authenticate": _CHALLENGE})
+    if not token_matches(credentials.credentials, tokens):
+        raise ApiError(401, "invalid bearer token",
+                       headers={"WWW-Authenticate": f'{_CHALLENGE}, error="invalid_token"'})

@@ -1,0 +1,64 @@
+"""GET /healthz for load balancers and GET /metrics for Prometheus."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from .context import AppContext
+from .errors import JsonResponse
+from .metrics import DAEMONS, render, store_figures
+from .schemas import Health
+
+log = logging.getLogger("nurture.http")
+router = APIRouter(tags=["operations"])
+
+
+@router.get(
+    "/healthz",
+    summary="Health",
+    description="200 while the store answers, with the daemons' heartbeats and the scheduler lag (seconds since "
+                "the newest heartbeat). A node that only serves HTTP reports no daemon and is still healthy; "
+                "503 when the store cannot be reached.",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "The store cannot be reached"}},
+)
+def healthz(request: Request) -> Any:
+    ctx: AppContext = request.app.state.ctx
+    now = ctx.clock.now()
+    try:
+        with ctx.db.connect() as conn:
+            conn.execute(sa.select(1))
+            rows = conn.execute(sa.select(DAEMONS).order_by(DAEMONS.c.heartbeat_at.desc())).all()
+    except Exception as err:  # the reason's type only: a driver message may carry the database URL
+        log.warning("health check: store unreachable", extra={"fields": {"error": type(err).__name__}})
+        return JsonResponse({"status": "unavailable", "store": f"unreachable ({type(err).__name__})",
+                             "scheduler_lag_seconds": None, "daemons": []}, status_code=503)
+    daemons = [{"name": r.name, "started_at": r.started_at.isoformat(), "heartbeat_at": r.heartbeat_at.isoformat(),
+                "seconds_since_heartbeat": round(max(0.0, (now - r.heartbeat_at).total_seconds()), 3)}
+               for r in rows]
+    lag = daemons[0]["seconds_since_heartbeat"] if daemons else None
+    return JsonResponse({"status": "ok", "store": "ok", "scheduler_lag_seconds": lag, "daemons": daemons})
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    description="Text exposition format: this process's request and intake counters, and totals from the store "
+                "(events, quarantine, emails sent, failed, suppressed and deferred, queue depth, scheduler lag).",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Metrics"}},
+)
+def metrics(request: Request) -> Response:
+    ctx: AppContext = request.app.state.ctx
+    try:
+        with ctx.db.connect() as conn:
+            figures = store_figures(conn, ctx.clock.now())
+    except Exception as err:
+        log.warning("metrics: store unreachable", extra={"fields": {"error": type(err).__name__}})
+        figures = None
+    return Response(render(ctx.counters, figures), media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -1,0 +1,133 @@
+"""Leads over HTTP: upsert, read with the explanation of each score, and sales feedback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Path, Request
+from starlette.concurrency import run_in_threadpool
+
+from .. import queries
+from ..errors import LeadNotFound
+from ..ingest import InvalidRow, normalise_email
+from ..pipeline import LEADS
+from .auth import require_token
+from .body import lead_field, read_items, rows_of
+from .context import AppContext
+from .errors import ApiError, JsonResponse
+from .recording import VERDICTS, feedback_row
+from .schemas import ErrorBody, Feedback, FeedbackResult, LeadItem, LeadsResult, LeadView
+
+ORIGIN = "http POST /v1/leads"
+FEEDBACK_ORIGIN = "http POST /v1/leads/feedback"
+router = APIRouter(tags=["leads"], dependencies=[Depends(require_token)])
+AUTH = {401: {"model": ErrorBody, "description": "Missing or wrong bearer token"},
+        503: {"model": ErrorBody, "description": "No API token is configured"}}
+EMAIL = Path(description="The lead's email address", examples=["ann@example.com"])
+
+
+def _lead_body() -> dict[str, Any]:
+    item = LeadItem.model_json_schema()
+    return {"oneOf": [item, {"type": "array", "items": item}]}
+
+
+@router.post(
+    "/v1/leads",
+    summary="Create or update leads",
+    description="One lead or a list, keyed by email: attributes are merged into what the lead has, and fit "
+                "scores and stages follow. Unknown attributes and values of the wrong type are refused "
+                "with their index and field, and kept in quarantine.",
+    response_model=None,
+    responses={200: {"model": LeadsResult, "description": "Every lead was stored"},
+               400: {"model": ErrorBody, "description": "The body is not JSON, or not an object or a list"},
+               413: {"model": ErrorBody, "description": "Body or batch larger than the limits"},
+               422: {"model": LeadsResult, "description": "Some leads were rejected; the others were stored"},
+               **AUTH},
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _lead_body()}}}},
+)
+async def post_leads(request: Request) -> JsonResponse:
+    ctx: AppContext = request.app.state.ctx
+    items = await read_items(request, ctx.limits.max_batch, "lead")
+    rows = rows_of(items)
+
+    def store():
+        with ctx.write_gate():
+            return ctx.processor().import_leads(rows, ORIGIN)
+
+    report = await run_in_threadpool(store)
+    ctx.counters.add("nurture_http_leads_accepted_total", report.accepted)
+    ctx.counters.add("nurture_http_leads_rejected_total", len(report.rejected))
+    rejected = [{"index": r.line - 1, "field": lead_field(r.reason, items[r.line - 1]), "error": r.reason}
+                for r in report.rejected]
+    body: dict[str, Any] = {"accepted": report.accepted, "created": report.leads_created,
+                            "updated": report.accepted - report.leads_created, "rejected": rejected}
+    if rejected:
+        body["error"] = (f"{len(rejected)} of {len(rows)} leads were rejected and kept in quarantine; "
+                         "the others were stored")
+    return JsonResponse(body, status_code=422 if rejected else 200)
+
+
+def _lead_id(ctx: AppContext, email: str) -> tuple[int, str, str]:
+    try:
+        email = normalise_email(email)
+    except InvalidRow:
+        raise ApiError(404, f"no lead with email {email!r}: that is not an email address") from None
+    with ctx.db.connect() as conn:
+        row = conn.execute(sa.select(LEADS.c.id, LEADS.c.email, LEADS.c.stage).where(LEADS.c.email == email)).first()
+    if row is None:
+        raise ApiError(404, f"no lead with email {email!r}; create it with POST /v1/leads or send its events")
+    return row.id, row.email, row.stage
+
+
+@router.get(
+    "/v1/leads/{email}",
+    summary="Read a lead",
+    description="Attributes, scores, stage, owner, recent events, stage history, and the explanation of every "
+                "score: the rules and events behind it, decayed to now, adding up to the total.",
+    response_model=LeadView,
+    responses={404: {"model": ErrorBody, "description": "No such lead"}, **AUTH},
+)
+def get_lead(request: Request, email: str = EMAIL) -> dict[str, Any]:
+    ctx: AppContext = request.app.state.ctx
+    lead_id, email, _ = _lead_id(ctx, email)
+    processor = ctx.processor()
+    with ctx.write_gate():
+        processor.sweep(lead_ids=[lead_id])  # a stage that time alone has changed reads as it is now
+    now = ctx.clock.now()
+    try:
+        with ctx.db.connect() as conn:
+            lead = queries.show_lead(conn, processor.rules, email, now)
+            lead["explanation"] = queries.explain_lead(conn, processor.rules, email, now)["scores"]
+    except LeadNotFound as err:
+        raise ApiError(404, str(err)) from None
+    return lead
+
+
+@router.post(
+    "/v1/leads/{email}/feedback",
+    summary="Sales feedback on a lead",
+    description="Sales accepts or rejects a lead. The built-in event `sales.accepted` or `sales.rejected` is "
+                "recorded now with the reason, and the campaign decides what follows (for example "
+                "`back to mql when sales.rejected within 30 days`, or a journey that enters on it). "
+                "Give an `id` to make retries safe.",
+    response_model=FeedbackResult,
+    responses={400: {"model": ErrorBody, "description": "The body is not JSON"},
+               404: {"model": ErrorBody, "description": "No such lead"},
+               422: {"model": ErrorBody, "description": "Invalid verdict, or a rejection without a reason"},
+               **AUTH},
+)
+def post_feedback(request: Request, feedback: Feedback, email: str = EMAIL) -> dict[str, Any]:
+    ctx: AppContext = request.app.state.ctx
+    if feedback.verdict == "reject" and not feedback.reason.strip():
+        raise ApiError(422, "a rejection needs a reason (for example \"no budget this quarter\"), "
+                            "so marketing can learn from it")
+    lead_id, email, before = _lead_id(ctx, email)
+    event_id = f"feedback:{feedback.id}" if feedback.id else None
+    row = feedback_row(email, feedback.verdict, feedback.reason.strip() or None, ctx.clock.now(), event_id)
+    outcome = ctx.writer.write([row], FEEDBACK_ORIGIN)
+    if outcome.rejected:
+        raise ApiError(422, outcome.rejected[0][1])
+    _, _, after = _lead_id(ctx, email)
+    return {"lead": email, "event": VERDICTS[feedback.verdict], "duplicate": outcome.accepted == 0,
+            "previous_stage": before, "stage": after}

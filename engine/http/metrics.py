@@ -1,0 +1,130 @@
+"""Prometheus text exposition: this process's counters and totals read from the store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections import Counter
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ..models import DaemonLock
+from ..outbox import OUTBOX
+from ..pipeline import EVENTS, QUARANTINE
+
+DAEMONS = DaemonLock.__table__
+
+
+class Counters:
+    """Counters kept by this process since it started (each `nurture serve` process has its own)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: Counter[tuple[str, tuple[tuple[str, str], ...]]] = Counter()
+
+    def add(self, name: str, amount: int = 1, **labels: str) -> None:
+        if amount:
+            with self._lock:
+                self._values[(name, tuple(sorted(labels.items())))] += amount
+
+    def get(self, name: str, **labels: str) -> int:
+        with self._lock:
+            return self._values[(name, tuple(sorted(labels.items())))]
+
+    def snapshot(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], int]:
+        with self._lock:
+            return dict(self._values)
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    kind: str
+    help: str
+
+
+#: what this process counts, and what each counter means
+PROCESS = [
+    Metric("nurture_http_requests_total", "counter", "HTTP requests answered by this process, by route and status"),
+    Metric("nurture_http_events_accepted_total", "counter", "Events this process stored"),
+    Metric("nurture_http_events_duplicate_total", "counter", "Events this process received that were already stored"),
+    Metric("nurture_http_events_rejected_total", "counter", "Events this process rejected (kept in quarantine)"),
+    Metric("nurture_http_leads_accepted_total", "counter", "Lead upserts this process stored"),
+    Metric("nurture_http_leads_rejected_total", "counter", "Lead upserts this process rejected"),
+    Metric("nurture_http_tracking_total", "counter", "Opens and clicks recorded by this process, by kind"),
+    Metric("nurture_http_prefetches_total", "counter", "Opens and clicks by known link scanners and image proxies"),
+    Metric("nurture_http_unsubscribes_total", "counter", "Unsubscribes (and resubscribes) taken by this process"),
+]
+
+
+def _labels(pairs: tuple[tuple[str, str], ...]) -> str:
+    if not pairs:
+        return ""
+    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in pairs)
+    return "{" + inner + "}"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _number(value: float | int | None) -> str:
+    if value is None:
+        return "NaN"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def store_figures(conn: Connection, now: dt.datetime) -> dict[str, float | int | None]:
+    """Totals every process sees alike, read with a few indexed queries."""
+    by_status = {row.status: (row.n, row.deferrals or 0) for row in conn.execute(
+        sa.select(OUTBOX.c.status, sa.func.count().label("n"), sa.func.sum(OUTBOX.c.deferrals).label("deferrals"))
+        .group_by(OUTBOX.c.status))}
+    newest = conn.execute(sa.select(sa.func.max(DAEMONS.c.heartbeat_at))).scalar()
+    return {
+        # the highest id, not count(*): exact while events are never deleted, and O(1) on a big table
+        "events": conn.execute(sa.select(sa.func.max(EVENTS.c.id))).scalar() or 0,
+        "quarantined": conn.execute(sa.select(sa.func.count()).select_from(QUARANTINE)).scalar_one(),
+        "sent": by_status.get("sent", (0, 0))[0],
+        "failed": by_status.get("failed", (0, 0))[0],
+        "suppressed": by_status.get("suppressed", (0, 0))[0],
+        "queued": by_status.get("queued", (0, 0))[0],
+        "deferred": int(sum(d for _, d in by_status.values())),
+        "daemons": conn.execute(sa.select(sa.func.count()).select_from(DAEMONS)).scalar_one(),
+        "lag": None if newest is None else max(0.0, (now - _aware(newest)).total_seconds()),
+    }
+
+
+def _aware(when: dt.datetime) -> dt.datetime:
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+STORE = [
+    ("nurture_events_stored_total", "counter", "events", "Events in the store"),
+    ("nurture_events_quarantined_total", "counter", "quarantined", "Rows kept in quarantine with their reason"),
+    ("nurture_emails_sent_total", "counter", "sent", "Emails delivered to the SMTP server"),
+    ("nurture_emails_failed_total", "counter", "failed", "Emails that failed for good"),
+    ("nurture_emails_suppressed_total", "counter", "suppressed", "Emails withheld at send time (consent)"),
+    ("nurture_emails_deferred_total", "counter", "deferred", "Times emails were put off by quiet hours or caps"),
+    ("nurture_outbox_queue_depth", "gauge", "queued", "Emails queued for sending"),
+    ("nurture_daemons", "gauge", "daemons", "Daemons registered in the store"),
+    ("nurture_scheduler_lag_seconds", "gauge", "lag", "Seconds since the newest daemon heartbeat (NaN: no daemon)"),
+]
+
+
+def render(counters: Counters, figures: dict[str, float | int | None] | None) -> str:
+    lines: list[str] = []
+    values = counters.snapshot()
+    for metric in PROCESS:
+        lines += [f"# HELP {metric.name} {metric.help}", f"# TYPE {metric.name} {metric.kind}"]
+        series = sorted((labels, v) for (name, labels), v in values.items() if name == metric.name)
+        if not series and metric.kind == "counter" and not metric.name.endswith("requests_total"):
+            series = [((), 0)]
+        lines += [f"{metric.name}{_labels(labels)} {v}" for labels, v in series]
+    lines += ["# HELP nurture_store_up Whether the store answered this scrape", "# TYPE nurture_store_up gauge",
+              f"nurture_store_up {0 if figures is None else 1}"]
+    if figures is not None:
+        for name, kind, key, text in STORE:
+            lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}", f"{name} {_number(figures[key])}"]
+    return "\n".join(lines) + "\n"
