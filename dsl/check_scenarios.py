@@ -181,7 +181,7 @@ def _email(ctx: Context, check: a.ExpectEmail) -> None:
 def _not_sent(ctx: Context, template: a.Name, source: str, span: Span, label: str, notes: list[Label],
               help_: str | None = None) -> None:
     ctx.report("E412", span, source=source, template=template, label=label, notes=notes,
-               help=help_ or "expect the template where it is sent, or drop `in ...`")
+               help=help_ or f"send it from `{source}`, or expect it where the campaign sends it")
 
 
 # ===== times ===================================================================================
@@ -216,30 +216,36 @@ def _needs(ctx: Context, expect: a.Expect, at: dt.datetime, events: list[tuple[d
     if isinstance(expect.check, a.ExpectValue | a.ExpectBetween):
         _score_needs(ctx, expect, seen)
         return
-    for event in sorted(_needed(ctx, expect.check) - seen):
+    needs, why = _needed(ctx, expect.check)
+    for event in sorted(needs - seen):
         later = next((e for _, e in events if e.event == event), None)
         ctx.report("E410", expect.at.span, when=expect.at, needs=f"`{event}`",
                    label=f"`{event}` first happens at `{later.at}`" if later else f"the timeline has no `{event}`",
                    notes=[Label(later.span, "here")] if later else [],
-                   help="expect it at or after the event" if later
-                   else f"add the event before it, like `at {expect.at}: {event}`")
+                   help=f"{why}; expect it at `{later.at}` or later" if later
+                   else f"{why}; add it before this line, like `at {expect.at}: {event}`")
         return  # one missing event says enough
 
 
-def _needed(ctx: Context, check: a.Check) -> frozenset[str]:
+def _needed(ctx: Context, check: a.Check) -> tuple[frozenset[str], str]:
+    """The events ``check`` cannot hold without, and why it needs them."""
     f = facts(ctx)
     match check:
         case a.ExpectStage(stage=stage):
-            return f.stage_needs(stage)
-        case a.ExpectEmail(negated=False, kind="sent"):
-            return f.send_needs(check.template, check.journey)
-        case a.ExpectEmail(negated=False, kind="notified"):
-            return f.notify_needs(check.template)
+            return f.stage_needs(stage), f"a lead reaches `{stage}` only after it"
+        case a.ExpectEmail(negated=False, kind="sent", template=template, journey=journey):
+            senders = sorted({j for j, _ in f.sent_by.get(template, []) if journey is None or j == journey})
+            return (f.send_needs(template, journey),
+                    f"`{template}` is sent by {name_list(senders)}, which a lead enters only after it")
+        case a.ExpectEmail(negated=False, kind="notified", template=template):
+            sources = " or ".join(f"{kind} `{name}`" for kind, name in
+                                  (source.split(" ", 1) for source in f.notified_by.get(template, [])))
+            return f.notify_needs(template), f"sales is notified with `{template}` by {sources}, which needs it"
         case a.ExpectJourney(state="goal", journey=journey):
-            return f.goal_needs(journey)
+            return f.goal_needs(journey), f"the goal of `{journey}` needs it"
         case a.ExpectJourney(state="in" | "exited" | "finished", journey=journey):
-            return f.entry_needs(journey)
-    return frozenset()
+            return f.entry_needs(journey), f"a lead enters `{journey}` only after it"
+    return frozenset(), ""
 
 
 def _score_needs(ctx: Context, expect: a.Expect, seen: set[str]) -> None:

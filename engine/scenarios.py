@@ -25,7 +25,8 @@ from dsl import ast as a
 from dsl.campaign import Campaign, default_template_dir, discover, load_campaign
 from dsl.diagnostics import Diagnostic, Severity
 from dsl.formatter import text_of
-from dsl.symbols import collect
+from dsl.scenario_facts import Facts
+from dsl.symbols import Symbols, collect
 from dsl.timeline import describe, instant, lead_zone, start_instant
 
 from .errors import EngineError
@@ -131,7 +132,8 @@ class Entry:
 
 @dataclass
 class Failure:
-    #: the line of the expectation that failed; None when the run itself went wrong (an email did not render)
+    #: where the failed expectation is written, or the step whose email did not render
+    path: str
     line: int | None
     expectation: str
     at: str
@@ -173,7 +175,7 @@ def run_scenario(ref: ScenarioRef) -> Outcome:
     try:
         failure = asyncio.run(_play(ref))
     except Exception as err:  # noqa: BLE001 - anything the engine raises fails this scenario, not the run
-        failure = Failure(None, "the scenario runs", "", [f"{type(err).__name__}: {err}"])
+        failure = Failure(ref.path, ref.line, "the scenario runs", "", [f"{type(err).__name__}: {err}"])
     return Outcome(ref, failure, time.perf_counter() - started)
 
 
@@ -191,14 +193,15 @@ class Play:
     start: dt.datetime
     email: str
     events: list[tuple[dt.datetime, a.ScenarioEvent]]
+    sym: Symbols
     lead_id: int = 0
 
     def when(self, at: dt.datetime) -> str:
         return describe(at, self.start, self.tz)
 
-    def fail(self, line: int | None, expectation: str, at: dt.datetime, instead: list[str]) -> Failure:
-        return Failure(line, expectation, self.when(at), instead, timeline(self, at), self.tz.key,
-                       f"{self.start.astimezone(self.tz):%a %Y-%m-%d %H:%M}")
+    def fail(self, node: a.Node, expectation: str, at: dt.datetime, instead: list[str]) -> Failure:
+        return Failure(node.span.path, node.span.line, expectation, self.when(at), instead, timeline(self, at),
+                       self.tz.key, f"{self.start.astimezone(self.tz):%a %Y-%m-%d %H:%M}")
 
 
 def _scenario(campaign: Campaign, ref: ScenarioRef) -> a.Scenario:
@@ -235,7 +238,7 @@ async def _play(ref: ScenarioRef) -> Failure | None:
                          database_url=f"sqlite:///{Path(tmp) / 'scenario.db'}", mailer=MemoryMailer(), tick=TICK,
                          seed=0, base_url="https://nurture.scenario.example", secret_key="scenario-tests")
         try:
-            play = Play(run, scenario, ref.path, tz, start, str(lead.email).lower(), events)  # type: ignore[arg-type]
+            play = Play(run, scenario, ref.path, tz, start, str(lead.email).lower(), events, sym)  # type: ignore[arg-type]
             return await _timeline_loop(play, lead, expects)  # type: ignore[arg-type]
         finally:
             run.nurture.db.dispose()
@@ -246,7 +249,7 @@ async def _timeline_loop(play: Play, lead: a.ScenarioLead,
     run = play.run
     report = run.import_leads([{"email": str(lead.email), **{str(x.name): _plain(x.value) for x in lead.attributes}}])
     if report.rejected:
-        return play.fail(lead.span.line, f'lead "{lead.email}"', play.start, [r.reason for r in report.rejected])
+        return play.fail(lead, f'lead "{lead.email}"', play.start, [r.reason for r in report.rejected])
     with run.nurture.db.connect() as conn:
         play.lead_id = conn.execute(sa.select(LEADS.c.id).where(LEADS.c.email == play.email)).scalar_one()
     events, ingested = play.events, 0
@@ -263,20 +266,39 @@ async def _timeline_loop(play: Play, lead: a.ScenarioLead,
             ingested += len(due)
             if report.rejected:
                 event = due[0][1]
-                return play.fail(event.span.line, text_of(event), now, [r.reason for r in report.rejected])
+                return play.fail(event, text_of(event), now, [r.reason for r in report.rejected])
         stats = await run.daemon.tick()
         if stats.delivery.errors:
-            return play.fail(None, "every email renders", now, list(stats.delivery.errors))
+            return _render_failure(play, now, stats.delivery.errors)
         while judged < len(expects) and expects[judged][0] <= now:
             expect = expects[judged][1]
             instead = judge(play, expect.check, now)
             if instead is not None:
-                return play.fail(expect.span.line, text_of(expect), now, instead)
+                return play.fail(expect, text_of(expect), now, instead)
             judged += 1
         if now >= end:
             return None
         now = min(t for t in (now + TICK, _next_due(play, now), *(at for at, _ in events[ingested:]),
                               *(at for at, _ in expects[judged:])) if t is not None and t > now)
+
+
+def _render_failure(play: Play, now: dt.datetime, errors: list[str]) -> Failure:
+    """An email that could not be rendered fails the scenario, pointing at the step or stage that sends it."""
+    with play.run.nurture.db.connect() as conn:
+        row = conn.execute(sa.select(OUTBOX).where(OUTBOX.c.lead_id == play.lead_id, OUTBOX.c.status == "failed")
+                           .order_by(OUTBOX.c.id)).first()
+    if row is None:  # another lead's email: cannot happen with one lead, but say what failed
+        return play.fail(play.scenario, "every email renders", now, errors)
+    facts = Facts.of(play.sym)
+    node: a.Node = play.scenario
+    if row.journey and row.step in facts.labels.get(row.journey, {}):
+        node = facts.labels[row.journey][row.step]
+    elif row.step and row.step.startswith("stage ") and row.step[6:] in play.sym.stage_nodes:
+        node = next((i for i in play.sym.stage_nodes[row.step[6:]].items
+                     if isinstance(i, a.Notify) and i.template == row.template), play.scenario)
+    noun = "email" if row.kind == "marketing" else "sales notification"
+    return play.fail(node, f'the {noun} "{row.template}" from {_source(row)} renders', now,
+                     [str(row.last_error or "").removeprefix("render: ")])
 
 
 def _next_due(play: Play, now: dt.datetime) -> dt.datetime | None:

@@ -29,7 +29,7 @@ def failure_text(outcome: Outcome) -> str:
     failure = outcome.failure
     assert failure is not None
     ref = outcome.ref
-    where = f"{ref.path}:{failure.line}" if failure.line is not None else ref.path
+    where = f"{failure.path}:{failure.line}" if failure.line is not None else failure.path
     lines = [_rule(ref.id, "_"), f"{where}: {failure.expectation}"]
     lines.append(f"but at {failure.at}:" if failure.at else "but:")
     lines += [f"  {sentence}" for sentence in failure.instead]
