@@ -79,11 +79,25 @@ def apply(ctx: typer.Context, json: bool = JSON) -> None:
 
 
 @app.command()
-def plan(ctx: typer.Context, json: bool = JSON) -> None:
-    """Show what `nurture apply` would change (rules, leads, in-flight journeys) without changing anything."""
+def plan(ctx: typer.Context, json: bool = JSON,
+         scenarios: bool = typer.Option(True, "--scenarios/--no-scenarios",
+                                        help="Also run the campaign's scenarios (see `nurture test`)")) -> None:
+    """Show what `nurture apply` would change (rules, leads, in-flight journeys) without changing anything,
+    and whether the campaign's scenarios still pass."""
+    import os
+
+    from ..scenarios import collect_suite, run_suite
+
     nurture = service(ctx)
     applied = nurture.apply(dry_run=True)
     summary = _applied_summary(applied)
+    if scenarios:  # a pull request shows what changes and whether the campaign's own tests still pass
+        config = nurture.config
+        suite = collect_suite([config.campaign_dir], config.campaign_dir, config.template_dir)
+        outcomes = list(run_suite(suite, os.cpu_count() or 1))
+        failures = [o.ref.id for o in outcomes if not o.passed]
+        summary["scenarios"] = {"passed": len(outcomes) - len(failures), "failed": len(failures),
+                                "failures": failures}
     if json:
         print_json(summary)
     elif not applied.created:
@@ -91,6 +105,14 @@ def plan(ctx: typer.Context, json: bool = JSON) -> None:
     else:
         console.print("apply would make a new campaign version:")
         _print_applied(summary, "would rescore")
+    if not json and "scenarios" in summary:
+        result = summary["scenarios"]
+        style = "red" if result["failed"] else "green"
+        console.print(f"scenarios: [{style}]{result['passed']} passed, {result['failed']} failed[/]")
+        for failure in result["failures"]:
+            console.print(f"  [red]FAIL[/] {escape(failure)}", highlight=False, soft_wrap=True)
+        if result["failures"]:
+            console.print("  run `nurture test` to see what happened instead")
 
 
 def _count_lines(path: str) -> int | None:

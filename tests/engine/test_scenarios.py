@@ -338,3 +338,17 @@ def test_scenarios_change_neither_the_rules_nor_the_described_changes(tmp_path) 
     assert not before.has_errors and not after.has_errors
     assert compile_rules(before).rules_hash == compile_rules(after).rules_hash
     assert describe_changes(after, before) == []
+
+
+def test_plan_sums_up_the_scenarios(tmp_path, monkeypatch) -> None:
+    small_campaign(tmp_path, monkeypatch, drip=DRIP, wrong=WRONG.split("\n\n")[0] + "\n")
+    monkeypatch.setenv("NURTURE_DATABASE_URL", f"sqlite:///{tmp_path / 'nurture.db'}")
+    result = nurture("plan")
+    assert result.exit_code == 0, result.stdout
+    assert result.stdout.splitlines()[-3:] == [
+        "scenarios: 2 passed, 1 failed", '  FAIL journeys/tests/wrong.nurture::"Wrong stage"',
+        "  run `nurture test` to see what happened instead"]
+    report = json.loads(nurture("plan", "--json").stdout)
+    assert report["scenarios"] == {"passed": 2, "failed": 1,
+                                   "failures": ['journeys/tests/wrong.nurture::"Wrong stage"']}
+    assert "scenarios" not in json.loads(nurture("plan", "--json", "--no-scenarios").stdout)
