@@ -284,6 +284,52 @@ def test_blank_lines_between_statements_are_kept_once():
     """)
 
 
+def test_scenarios():
+    source = """\
+    scenario   "Hot lead"{lead "ann@acme.example"{job_title="VP" , company_size=500,}
+    lead "bob@acme.example" {}  start 2026-01-05 9:00
+    at 0d:page.viewed{url="/pricing",} at 2d 9:05 : demo.requested
+    expect at 2d 9:05:stage is sql expect at 1w: engagement between 40 and 80.50
+    expect at 36h: not sent "welcome" in welcome.intro  expect at 90min : sales not notified with "sql_alert"
+    expect at 3d: goal reached in journey welcome expect at 3d: nurture_status != "x"}
+    """
+    assert fmt(source) == textwrap.dedent("""\
+    scenario "Hot lead" {
+      lead "ann@acme.example" {
+        job_title = "VP"
+        company_size = 500
+      }
+      lead "bob@acme.example"
+      start 2026-01-05 09:00
+      at 0d: page.viewed { url = "/pricing" }
+      at 2d 09:05: demo.requested
+      expect at 2d 09:05: stage is sql
+      expect at 1w: engagement between 40 and 80.5
+      expect at 36h: not sent "welcome" in welcome.intro
+      expect at 90min: sales not notified with "sql_alert"
+      expect at 3d: goal reached in journey welcome
+      expect at 3d: nurture_status != "x"
+    }
+    """)
+
+
+def test_comments_in_a_scenario_stay_with_their_lines():
+    source = """\
+    # the hot path
+    scenario "s" {  # header
+      lead "a@b.example" {
+        # who
+        job_title = "VP"  # senior
+      }
+
+      at 0d: demo.requested  # the ask
+      # then
+      expect at 0d: stage is sql
+    }
+    """
+    assert fmt(source) == textwrap.dedent(source)
+
+
 # ----- comments --------------------------------------------------------------------------------
 
 

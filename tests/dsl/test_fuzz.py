@@ -187,8 +187,41 @@ journey_block = block(titled("journey"), st.one_of(
     step,
 ), max_size=6)
 
+
+
+def _assignments(items: list[list[str]], commas: list[bool], trailing: bool) -> list[str]:
+    """`{ a = 1, b = 2 }`: commas between assignments are optional, a trailing one too."""
+    out = ["{"]
+    for i, tokens in enumerate(items):
+        out += ([","] if i and commas[i % len(commas)] else []) + tokens
+    return out + ([","] if trailing and items else []) + ["}"]
+
+
+assignments = st.builds(_assignments, st.lists(seq(name, words("="), value), max_size=3),
+                        st.lists(st.booleans(), min_size=1, max_size=3), st.booleans())
+date = st.dates().map(lambda d: [f"{d.year:04d}-{d.month:02d}-{d.day:02d}"])
+moment = seq(st.builds(lambda n, unit: [f"{n}{unit}"], st.integers(0, 400), st.sampled_from(["w", "d", "h", "min"])),
+             optional(time))
+signed = st.one_of(number, seq(words("-"), number))
+check = st.one_of(
+    seq(words("stage is"), name),
+    seq(name, compare, value),
+    seq(name, words("between"), signed, words("and"), signed),
+    seq(optional(words("not")), words("sent"), template,
+        optional(seq(words("in"), name, optional(seq(words("."), name))))),
+    seq(words("sales"), optional(words("not")), words("notified with"), template),
+    seq(optional(words("not")), words("in journey"), name),
+    seq(st.sampled_from(["exited journey", "finished journey", "goal reached in journey"]).map(str.split), name),
+)
+scenario_block = block(seq(words("scenario"), string), st.one_of(
+    seq(words("lead"), string, optional(assignments)),
+    seq(words("start"), date, optional(time)),
+    seq(words("at"), moment, words(":"), event, optional(assignments)),
+    seq(words("expect at"), moment, words(":"), check),
+), max_size=6)
+
 campaign_tokens = st.lists(st.one_of(settings_block, attributes_block, events_block, score_block,
-                                     stage_block, journey_block), max_size=4).map(
+                                     stage_block, journey_block, scenario_block), max_size=4).map(
     lambda blocks: [t for b in blocks for t in b])
 
 
@@ -241,7 +274,8 @@ def test_formatting_the_tree_alone_is_idempotent_and_keeps_meaning(text: str):
 
 # ===== garbage in, diagnostics out ================================================================
 
-TOKENS = ["{", "}", "(", ")", "[", "]", ",", ":", "=", ">=", "-", "+5", "50%", "09:00", "2026-02-30", '"',
+TOKENS = ["{", "}", "(", ")", "[", "]", ",", ":", "=", ">=", "-", "+5", "50%", "09:00", "2026-02-30", '"', "2d",
+          "scenario", "lead", "expect", "sent", "between", "notified", "journey",
           '"x"', "/re/", "#", "\n", "and", "or", "not", "if", "else", "send", "wait", "up to", "for", "until",
           "score", "stage", "journey", "events", "attributes", "settings", "when", "where", "within", "since",
           "at least", "times", "days", "on", "weekdays", "mon", "max", "per", "decay", "floor", "notify",

@@ -405,6 +405,107 @@ def test_where_filter_rejects_a_bare_negated_atom():
         parse("stage s { when page.viewed where url is missing }")
 
 
+# ----- scenarios -------------------------------------------------------------------------------
+
+
+def scenario_items(text: str) -> tuple[a.ScenarioItem, ...]:
+    item = only(f'scenario "s" {{ {text} }}')
+    assert isinstance(item, a.Scenario) and item.name == "s"
+    return item.items
+
+
+def expectation(text: str) -> a.Check:
+    (expect,) = scenario_items(f"expect at 1d: {text}")
+    assert isinstance(expect, a.Expect) and expect.at == a.Moment(1, "day")
+    return expect.check
+
+
+def test_scenario_lead_start_and_timeline():
+    assert scenario_items("""
+        lead "ann@acme.example" { job_title = "VP", company_size = 500
+          interests = ["a", "b"], }
+        start 2026-03-02 9:30
+        at 0d: page.viewed { url = "/pricing" }
+        at 2d 10:00: demo.requested
+        expect at 2d 10:00: stage is sql
+    """) == (
+        a.ScenarioLead(N("ann@acme.example"), (a.Assignment(N("job_title"), text("VP")),
+                                               a.Assignment(N("company_size"), num(500)),
+                                               a.Assignment(N("interests"), a.Value("list", (text("a"), text("b")))))),
+        a.ScenarioStart(a.Value("date", dt.date(2026, 3, 2)), a.TimeOfDay(9, 30)),
+        a.ScenarioEvent(a.Moment(0, "day"), N("page.viewed"), (a.Assignment(N("url"), text("/pricing")),)),
+        a.ScenarioEvent(a.Moment(2, "day", a.TimeOfDay(10, 0)), N("demo.requested")),
+        a.Expect(a.Moment(2, "day", a.TimeOfDay(10, 0)), a.ExpectStage(N("sql"))),
+    )
+
+
+def test_a_lead_without_attributes_and_a_start_without_a_time():
+    assert scenario_items('lead "a@b.example" lead "c@d.example" {} start 2026-01-05') == (
+        a.ScenarioLead(N("a@b.example")), a.ScenarioLead(N("c@d.example")),
+        a.ScenarioStart(a.Value("date", dt.date(2026, 1, 5))))
+
+
+@pytest.mark.parametrize(("written", "moment"), [
+    ("0d", a.Moment(0, "day")),
+    ("2w", a.Moment(2, "week")),
+    ("36h", a.Moment(36, "hour")),
+    ("90min", a.Moment(90, "minute")),
+    ("3d 9:05", a.Moment(3, "day", a.TimeOfDay(9, 5))),
+])
+def test_moments(written: str, moment: a.Moment):
+    (event,) = scenario_items(f"at {written}: demo.requested")
+    assert event.at == moment  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    ("stage is mql", a.ExpectStage(N("mql"))),
+    ("fit >= 20", a.ExpectValue(N("fit"), ">=", num(20))),
+    ('nurture_status = "dormant"', a.ExpectValue(N("nurture_status"), "=", text("dormant"))),
+    ("engagement between 40 and 80", a.ExpectBetween(N("engagement"), num(40), num(80))),
+    ("engagement between -5 and 2.5", a.ExpectBetween(N("engagement"), num(-5), num(2.5))),
+    ('sent "welcome"', a.ExpectEmail("sent", N("welcome"))),
+    ('sent "welcome" in welcome', a.ExpectEmail("sent", N("welcome"), journey=N("welcome"))),
+    ('sent "welcome" in welcome.intro', a.ExpectEmail("sent", N("welcome"), journey=N("welcome"), step=N("intro"))),
+    ('not sent "trial_invite" in welcome', a.ExpectEmail("sent", N("trial_invite"), True, N("welcome"))),
+    ('sales notified with "sql_alert"', a.ExpectEmail("notified", N("sql_alert"))),
+    ('sales not notified with "sql_alert"', a.ExpectEmail("notified", N("sql_alert"), True)),
+    ("in journey welcome", a.ExpectJourney("in", N("welcome"))),
+    ("not in journey welcome", a.ExpectJourney("not in", N("welcome"))),
+    ("exited journey welcome", a.ExpectJourney("exited", N("welcome"))),
+    ("finished journey welcome", a.ExpectJourney("finished", N("welcome"))),
+    ("goal reached in journey welcome", a.ExpectJourney("goal", N("welcome"))),
+])
+def test_expectations(source: str, expected: a.Check):
+    assert expectation(source) == expected
+
+
+def test_scenario_keywords_stay_names_elsewhere():
+    stage = only("stage s { when lead = 1 and start = 2 and expect = 3 and sent = 4 }")
+    assert [c.name for c in stage.items[0].condition.items] == ["lead", "start", "expect", "sent"]  # type: ignore
+
+
+@pytest.mark.parametrize("source", [
+    "at 2 days: demo.requested",  # offsets are written `2d`
+    "at 2d demo.requested",  # the colon ends the time
+    'expect at 1d: sent welcome',  # templates are quoted
+    "expect at 1d: stage sql",
+    'lead ann@acme.example',
+    "at 1d: demo.requested { plan: text }",  # values are given with `=`
+])
+def test_scenario_syntax_errors(source: str):
+    with pytest.raises(DslSyntaxError):
+        parse(f'scenario "s" {{ {source} }}')
+
+
+def test_scenario_spans_point_at_the_source():
+    scenario = only('scenario "Hot lead" {\n  at 2d 10:00: demo.requested\n}\n')
+    assert isinstance(scenario, a.Scenario)
+    assert (scenario.name.span.line, scenario.name.span.column) == (1, 10)
+    (event,) = scenario.items
+    assert (event.at.span.line, event.at.span.column, event.at.span.end_column) == (2, 6, 14)  # type: ignore
+    assert (event.event.span.column, event.span.end_column) == (16, 30)  # type: ignore[union-attr]
+
+
 # ----- spans and comments ----------------------------------------------------------------------
 
 
