@@ -55,22 +55,45 @@ def claim(db: Engine, worker: str, now: dt.datetime, limit: int, lease: dt.timed
 
 
 def next_allowed(conn: Connection, row, settings: dict, caps: dict[str, int], quiet, now: dt.datetime,
-                 tz_name: str | None, going: list[dt.datetime] = ()) -> dt.datetime:  # type: ignore[assignment]
+                 tz_name: str | None, going: list[dt.datetime] = (),  # type: ignore[assignment]
+                 sent: list[dt.datetime] | None = None) -> dt.datetime:
     """When a marketing email may go: after quiet hours and within the lead's frequency caps.
 
-    ``going`` are sends to the same lead already cleared in this batch but not yet sent.
+    ``going`` are sends to the same lead already cleared in this batch but not yet sent; ``sent``
+    the lead's recent sends when the caller has read them for a whole batch (`recent_sends`).
     """
     at = now
     tz = zone(tz_name, str(settings.get("default timezone") or "UTC"))
     if caps:
-        since = now - dt.timedelta(days=7 if "week" in caps else 1)
-        sent = list(conn.execute(sa.select(OUTBOX.c.sent_at).where(
-            OUTBOX.c.lead_id == row.lead_id, OUTBOX.c.kind == "marketing", OUTBOX.c.status == "sent",
-            OUTBOX.c.sent_at > since)).scalars())
-        at = capped_until(at, sent + list(going), caps)
+        if sent is None:
+            since = now - dt.timedelta(days=7 if "week" in caps else 1)
+            sent = recent_sends(conn, [row.lead_id], since).get(row.lead_id, [])
+        at = capped_until(at, list(sent) + list(going), caps)
     if quiet is not None:
         at = quiet_until(at, tz, (quiet.start.hour, quiet.start.minute), (quiet.end.hour, quiet.end.minute))
     return at
+
+
+def recent_sends(conn: Connection, lead_ids: list[int], since: dt.datetime) -> dict[int, list[dt.datetime]]:
+    """Marketing emails sent to these leads after ``since``, per lead (what frequency caps count)."""
+    found: dict[int, list[dt.datetime]] = {}
+    unique = sorted(set(lead_ids))
+    for start in range(0, len(unique), 500):
+        for lead_id, sent_at in conn.execute(sa.select(OUTBOX.c.lead_id, OUTBOX.c.sent_at).where(
+                OUTBOX.c.lead_id.in_(unique[start:start + 500]), OUTBOX.c.kind == "marketing",
+                OUTBOX.c.status == "sent", OUTBOX.c.sent_at > since)):
+            found.setdefault(lead_id, []).append(sent_at)
+    return found
+
+
+def suppressed_among(conn: Connection, emails: list[str]) -> set[str]:
+    """Those of ``emails`` that are suppressed, in one query."""
+    unique = sorted(set(emails))
+    found: set[str] = set()
+    for start in range(0, len(unique), 500):
+        found.update(conn.execute(sa.select(SUPPRESSIONS.c.email)
+                                  .where(SUPPRESSIONS.c.email.in_(unique[start:start + 500]))).scalars())
+    return found
 
 
 def suppress(conn: Connection, email: str, reason: str, now: dt.datetime) -> None:
