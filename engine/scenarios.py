@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -35,6 +35,7 @@ from .outbox import OUTBOX
 from .pipeline import ACTIONS, CHANGES, LEADS, LEDGER
 from .simulation import MemoryMailer, VirtualRun
 
+T = TypeVar("T", a.ScenarioEvent, a.Expect)
 #: the daemon looks at the store at least this often, as a running daemon would
 TICK = dt.timedelta(hours=1)
 #: times are written to the minute, so `at 2d 09:00` is judged once that whole minute has passed
@@ -174,7 +175,7 @@ def run_scenario(ref: ScenarioRef) -> Outcome:
     started = time.perf_counter()
     try:
         failure = asyncio.run(_play(ref))
-    except Exception as err:  # noqa: BLE001 - anything the engine raises fails this scenario, not the run
+    except Exception as err:  # anything the engine raises fails this scenario, not the whole run
         failure = Failure(ref.path, ref.line, "the scenario runs", "", [f"{type(err).__name__}: {err}"])
     return Outcome(ref, failure, time.perf_counter() - started)
 
@@ -188,7 +189,6 @@ class Play:
 
     run: VirtualRun
     scenario: a.Scenario
-    path: str
     tz: zoneinfo.ZoneInfo
     start: dt.datetime
     email: str
@@ -229,19 +229,29 @@ async def _play(ref: ScenarioRef) -> Failure | None:
     lead = scenario.lead
     if start is None or lead is None:
         raise EngineError("the scenario has errors; see `nurture check`")
-    events = sorted(((instant(e.at, start, tz), e) for e in scenario.timeline if isinstance(e, a.ScenarioEvent)),
-                    key=lambda pair: pair[0])  # type: ignore[arg-type,return-value]
-    expects = sorted(((instant(e.at, start, tz) + MINUTE, e)  # type: ignore[operator]
-                      for e in scenario.timeline if isinstance(e, a.Expect)), key=lambda pair: pair[0])
+    events = _timed([e for e in scenario.timeline if isinstance(e, a.ScenarioEvent)], start, tz)
+    expects = _timed([e for e in scenario.timeline if isinstance(e, a.Expect)], start, tz, MINUTE)
     with tempfile.TemporaryDirectory(prefix="nurture-scenario-") as tmp:
         run = VirtualRun(Path(ref.campaign_dir), Path(ref.template_dir), start,
                          database_url=f"sqlite:///{Path(tmp) / 'scenario.db'}", mailer=MemoryMailer(), tick=TICK,
                          seed=0, base_url="https://nurture.scenario.example", secret_key="scenario-tests")
         try:
-            play = Play(run, scenario, ref.path, tz, start, str(lead.email).lower(), events, sym)  # type: ignore[arg-type]
-            return await _timeline_loop(play, lead, expects)  # type: ignore[arg-type]
+            play = Play(run, scenario, tz, start, str(lead.email).lower(), events, sym)
+            return await _timeline_loop(play, lead, expects)
         finally:
             run.nurture.db.dispose()
+
+
+def _timed(items: list[T], start: dt.datetime, tz: zoneinfo.ZoneInfo,
+           shift: dt.timedelta = dt.timedelta()) -> list[tuple[dt.datetime, T]]:
+    """Events or expectations with their instants, in time order (lines at the same time in the order written)."""
+    timed = []
+    for item in items:
+        at = instant(item.at, start, tz)
+        if at is None:
+            raise EngineError("the scenario has errors; see `nurture check`")
+        timed.append((at + shift, item))
+    return sorted(timed, key=lambda pair: pair[0])
 
 
 async def _timeline_loop(play: Play, lead: a.ScenarioLead,
