@@ -192,8 +192,18 @@ def _times(ctx: Context, scenario: a.Scenario) -> None:
     tz = lead_zone(scenario, ctx.sym.defaults, ctx.sym.settings)
     start = start_instant(scenario, tz)
     if start is None:
-        return  # the bad date or time is reported where it is written
-    timed = [(at, item) for item in scenario.timeline if (at := instant(item.at, start, tz)) is not None]
+        if scenario.start is not None and scenario.start.date.kind == "date":  # else reported where written
+            ctx.report("E304", scenario.start.date.span, what="start", reason="it leaves no room for a timeline",
+                       label="too close to the edge of the calendar", help="start in a year like 2026")
+        return
+    timed = []
+    for item in scenario.timeline:
+        at = instant(item.at, start, tz)
+        if at is not None:
+            timed.append((at, item))
+        elif item.at.time is None or (item.at.time.hour <= 23 and item.at.time.minute <= 59):
+            ctx.report("E304", item.at.span, what="time", reason=f"`{item.at}` is more than a year after the start",
+                       label="too far", help="a scenario plays at most a year")
     events = [(at, item) for at, item in timed if isinstance(item, a.ScenarioEvent)]
     for i, (at, item) in enumerate(timed):
         if at < start:

@@ -12,6 +12,8 @@ UTC = dt.UTC
 #: day 0 of a scenario without `start`: a Monday, 09:00 in the lead's timezone, far from any DST change
 DEFAULT_START = (dt.date(2026, 1, 5), a.TimeOfDay(9, 0))
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+#: how long a scenario may run: a year of hourly ticks plays in seconds, longer is a typo
+LONGEST = dt.timedelta(days=366)
 
 
 def lead_zone(scenario: a.Scenario, defaults: Mapping[str, object],
@@ -42,7 +44,7 @@ def local_instant(day: dt.date, hour: int, minute: int, tz: zoneinfo.ZoneInfo) -
 
 
 def start_instant(scenario: a.Scenario, tz: zoneinfo.ZoneInfo) -> dt.datetime | None:
-    """Day 0 as UTC, or None when the `start` written is not a real date and time."""
+    """Day 0 as UTC, or None when the `start` written is not a real date and time (or is at the calendar's edge)."""
     day, time = DEFAULT_START
     start = scenario.start
     if start is not None:
@@ -50,16 +52,18 @@ def start_instant(scenario: a.Scenario, tz: zoneinfo.ZoneInfo) -> dt.datetime | 
             return None
         day = start.date.value  # type: ignore[assignment]
         time = start.time or a.TimeOfDay(0, 0)
+    if not dt.MINYEAR < day.year < dt.MAXYEAR:  # no room for a timeline in the calendar's first or last year
+        return None
     return local_instant(day, time.hour, time.minute, tz)
 
 
 def instant(moment: a.Moment, start: dt.datetime, tz: zoneinfo.ZoneInfo) -> dt.datetime | None:
-    """When ``moment`` is, or None when its time of day does not exist.
+    """When ``moment`` is, or None when its time of day does not exist or it is more than `LONGEST` away.
 
     Days and weeks are calendar days in the lead's timezone (`1d` is the same wall-clock time the next day,
     across DST too); hours and minutes are elapsed time. A time of day then sets the clock on that day.
     """
-    if not _valid(moment.time):
+    if not _valid(moment.time) or moment.amount * a.UNIT_SECONDS[moment.unit] > LONGEST.total_seconds():
         return None
     if moment.unit in ("day", "week"):
         days = moment.amount * (7 if moment.unit == "week" else 1)
