@@ -91,7 +91,7 @@ async def _serve(daemon: Daemon, tick_seconds: float, once: bool, stopped_early:
 @app.command()
 def run(
     ctx: typer.Context,
-    tick: float = typer.Option(None, "--tick", help="Seconds between ticks [default: tick_seconds, 5]"),
+    tick: float = typer.Option(None, "--tick", help="Seconds between ticks (default: tick_seconds, 1)"),
     log_format: LogFormat = typer.Option(LogFormat.text, "--log-format", help="text, or json: one object a line"),
     once: bool = typer.Option(False, "--once", help="Run one tick and exit (for cron or a quick check)"),
     http: bool = typer.Option(True, "--http/--no-http", help="Serve the HTTP API in the same process"),
