@@ -52,6 +52,9 @@ class Population:
 
     seed: int = 7
     leads: list[SyntheticLead] = field(default_factory=list)
+    #: the temperament mix (same shape as TEMPERAMENTS); simulations may pass their own
+    temperaments: dict[str, tuple[float, float, float, float, float]] = field(
+        default_factory=lambda: dict(TEMPERAMENTS))
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -60,7 +63,7 @@ class Population:
 
     def make_leads(self, count: int) -> list[SyntheticLead]:
         rng = self.rng
-        kinds, weights = zip(*((k, v[0]) for k, v in TEMPERAMENTS.items()), strict=True)
+        kinds, weights = zip(*((k, v[0]) for k, v in self.temperaments.items()), strict=True)
         for i in range(len(self.leads), len(self.leads) + count):
             first, last = rng.choice(FIRST), rng.choice(LAST)
             company, industry, country, size = rng.choice(COMPANIES)
@@ -90,7 +93,7 @@ class Population:
         """The site visits, downloads, webinars and demo requests of one day, in time order."""
         rng, rows = self.rng, []
         for lead in self.leads:
-            _, visits, demo, _, _ = TEMPERAMENTS[lead.temperament]
+            _, visits, demo, _, _ = self.temperaments[lead.temperament]
             for _ in range(_poisson(rng, visits)):
                 at = day + dt.timedelta(hours=rng.uniform(7, 22))
                 if rng.random() < 0.25:
@@ -113,7 +116,7 @@ class Population:
         lead = self.by_email.get(email)
         if lead is None:
             return []
-        _, _, _, open_rate, click_rate = TEMPERAMENTS[lead.temperament]
+        _, _, _, open_rate, click_rate = self.temperaments[lead.temperament]
         rows = []
         if self.rng.random() < open_rate:
             opened = sent_at + dt.timedelta(minutes=self.rng.uniform(5, 600))

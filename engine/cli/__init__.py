@@ -6,6 +6,7 @@ from rich.markup import escape
 
 from ..errors import EngineError
 from . import check, data, demo, feedback, fmt, run, serve  # noqa: F401  (importing a module registers its commands)
+from . import simulate as _simulate  # noqa: F401  (`nurture simulate` and `nurture backtest`)
 from . import test as _test  # noqa: F401  (`nurture test`: scenario tests)
 from .app import app, err_console
 
