@@ -24,7 +24,8 @@ def email_context(conn: Connection, rules: Rules, lead: LeadView, now: dt.dateti
                   journey: str | None, sales: bool) -> dict[str, Any]:
     context: dict[str, Any] = {
         # every declared attribute is there, None when the lead has no value: templates may test any of them
-        "lead": {**dict.fromkeys(rules.attribute_types), **lead.attributes}, "scores": lead.scores, "stage": lead.stage, "owner": lead.owner,
+        "lead": {**dict.fromkeys(rules.attribute_types), **lead.attributes},
+        "scores": lead.scores, "stage": lead.stage, "owner": lead.owner,
         "settings": settings_of(rules), "unsubscribe_url": unsubscribe_url, "journey": journey, "now": now,
         "reasons": [], "activity": [],
     }
