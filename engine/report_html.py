@@ -243,3 +243,61 @@ def simulation_page(data: dict[str, Any]) -> str:
                  table(["lead", "day", "emails", "templates"],
                        [(w["lead"], w["day"], w["sends"], ", ".join(w["templates"])) for w in mailing["worst"]], 2)),
          section(f"Stuck in a wait for more than {data['stuck_days']} days", stuck)])
+
+
+def backtest_page(data: dict[str, Any]) -> str:
+    """The report of `nurture backtest` (its JSON), as one HTML page."""
+    versions = data["versions"]
+    names = ["current"] + [f"against {v['label']}" for v in versions[1:]]
+    stages = versions[0]["stages"][1:]
+    reached = grouped_hbars([f"reached {s}" for s in stages],
+                            {n: [v["reached"].get(s, 0) for s in stages] for n, v in zip(names, versions, strict=True)},
+                            "leads that reached each stage")
+    steps: dict[tuple[str, str], list[int]] = {}
+    for i, version in enumerate(versions):
+        for step in version["sends_by_step"]:
+            steps.setdefault((step["journey"], step["step"]), [0] * len(versions))[i] += step["sent"]
+    keys = sorted(steps)
+    sends = grouped_hbars([f"{j} / {s}" for j, s in keys],
+                          {n: [steps[k][i] for k in keys] for i, n in enumerate(names)}, "emails per journey step")
+    summary = table(["", *names], [("leads", *(v["leads"] for v in versions)),
+                                   *((f"reached {s}", *(v["reached"].get(s, 0) for v in versions)) for s in stages),
+                                   ("marketing emails", *(v["sent"]["marketing"] for v in versions)),
+                                   ("sales alerts", *(v["sent"]["sales"] for v in versions))])
+    parts = [section("What each version produces", summary, reached)]
+    if len(versions) > 1:
+        moves = table(["from (current)", f"to ({versions[1]['label']})", "leads"],
+                      [(t["from"], t["to"], t["leads"]) for t in data["transitions"]], 2)
+        examples = table(["lead", "current", versions[1]["label"]],
+                         [(e["lead"], e["current"], e["against"]) for e in data["changed_examples"]], 3)
+        parts.append(section(f"{data['final_stage_changed']:,} leads end in another stage", moves, examples))
+    parts.append(section("Emails that would have been sent", sends))
+    evidence = [v["evidence"] for v in versions]
+    if evidence[0] is not None:
+        first = evidence[0]
+        rules = [r for r in first["rules"] if r["lift"] is not None][:25]
+        lift_chart = grouped_hbars([f"{r['score']}: {r['rule']}" for r in rules],
+                                   {"lift": [r["lift"] for r in rules]}, "lift per rule", reference=1.0)
+        rule_table = table(["score", "rule", "kind", "fired for", "converted", "lift"],
+                           [(r["score"], r["rule"], r["kind"], r["fired"], r["converted"], r["lift"])
+                            for r in first["rules"]], 3)
+        stage_rows = []
+        for i, ev in enumerate(evidence):
+            for s in ev["stages"]:
+                stage_rows.append((s["stage"], names[i], s["reached"], s["converted"], s["precision"], s["recall"]))
+        curves = {f"{m['score']} ({names[i]}, AUC {fmt(m['auc'], 3)})": m["roc"]
+                  for i, ev in enumerate(evidence) for m in ev["models"] if m["roc"]}
+        parts.append(section(
+            "Against the outcomes",
+            paragraph(f"{first['converted']:,} of {first['leads']:,} leads converted (base rate "
+                      f"{fmt(first['base_rate'], 3)}); judged at {first['judged_at']}."),
+            paragraph("Lift: the conversion rate of the leads a rule fired for, over the base rate (dashed line: "
+                      "1, no information). Rules of the current campaign."), lift_chart, rule_table,
+            paragraph("Stages: precision is the share of leads reaching the stage that converted; recall the "
+                      "share of converted leads that reached it."),
+            table(["stage", "version", "reached", "converted", "precision", "recall"], stage_rows, 2),
+            paragraph("Score models: ROC curves and AUC (0.5 knows nothing, 1.0 ranks every converter first)."),
+            roc_chart(curves, "ROC curves")))
+    return page("Nurture backtest",
+                f"{data['events']:,} events from {data['first_event'][:10]} to {data['last_event'][:10]}. "
+                + " ".join(f"Note: {n}." for n in data["notes"]), parts)
