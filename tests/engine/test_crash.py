@@ -44,8 +44,8 @@ class SlowSink:
         self.delay = delay
         self.lock = threading.Lock()
         self.ids: list[str] = []
-        #: Message-ID -> when it was first accepted (monotonic seconds)
-        self.first_seen: dict[str, float] = {}
+        #: Message-ID -> when each copy was accepted (monotonic seconds)
+        self.accepted: dict[str, list[float]] = {}
 
     async def handle_DATA(self, server, session, envelope) -> str:
         await asyncio.sleep(self.delay)
@@ -54,7 +54,7 @@ class SlowSink:
         with self.lock:  # counted only when accepted, as a real server commits a message with its 250
             message_id = parse(envelope.content)["Message-ID"]
             self.ids.append(message_id)
-            self.first_seen.setdefault(message_id, time.monotonic())
+            self.accepted.setdefault(message_id, []).append(time.monotonic())
         return "250 OK"
 
     def count(self) -> Counter:
@@ -110,7 +110,8 @@ def _wait_for(predicate, timeout: float) -> bool:
     return predicate()
 
 
-#: how long a sender may take to hear the server's 250 and record the message as sent
+#: how far apart a kill and the server's acceptance may be for the sender not to have recorded it: the
+#: sender needs a moment to hear the 250 and record it, the server a moment to notice the sender died
 AMBIGUOUS = 0.25
 
 
@@ -150,10 +151,10 @@ def test_sigkill_at_random_moments_loses_nothing_and_repeats_nothing(tmp_path):
     counts = sink.count()
     assert len(kills) >= 2
     assert len(counts) == leads  # every due email arrived
-    repeated = {m: sink.first_seen[m] for m, n in counts.items() if n > 1}
-    assert max(counts.values()) <= 2
-    for message_id, accepted in repeated.items():  # each repeat was accepted just before a kill
-        assert any(0 <= kill - accepted <= AMBIGUOUS for kill in kills), message_id
+    for message_id, copies in sink.accepted.items():
+        # every copy but the last was accepted as a daemon died: the one case no sender can tell apart
+        for accepted in copies[:-1]:
+            assert any(abs(kill - accepted) <= AMBIGUOUS for kill in kills), (message_id, copies, kills)
 
 
 def test_second_daemon_on_sqlite_refuses(tmp_path):
