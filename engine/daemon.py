@@ -28,7 +28,16 @@ from .mailer import SmtpMailer
 from .message import build_message
 from .meta import META, set_meta
 from .models import DaemonLock
-from .outbox import OUTBOX, DeliveryStats, claim, next_allowed, recent_sends, record, suppressed_among
+from .outbox import (
+    OUTBOX,
+    DeliveryStats,
+    claim,
+    next_allowed,
+    recent_sends,
+    record,
+    suppressed_among,
+    update_leased,
+)
 from .pipeline import ACTIONS, LEADS, SIGNALS
 from .render import Renderer, RenderError
 from .service import Nurture
@@ -273,11 +282,10 @@ class Daemon:
                  batch: _Batch) -> bool:
         """Consent, pacing and rendering before a send; False when the message is not to go now."""
         lead = batch.leads[row.lead_id]
-        mine = sa.and_(OUTBOX.c.id == row.id, OUTBOX.c.leased_by == self.worker)
         marketing = row.kind == "marketing"
         if marketing and (lead.unsubscribed or row.to_address in batch.suppressed):
-            conn.execute(OUTBOX.update().where(mine).values(status="suppressed", leased_by=None, leased_until=None,
-                                                            last_error="unsubscribed or suppressed at send time"))
+            update_leased(conn, row.id, self.worker, status="suppressed", leased_by=None, leased_until=None,
+                          last_error="unsubscribed or suppressed at send time")
             stats.suppressed += 1
             return False
         if marketing:
@@ -285,20 +293,20 @@ class Daemon:
                                    rules.symbols.quiet_hours, now, lead.attributes.get("timezone"),
                                    going=going.get(row.lead_id, []), sent=batch.sent.get(row.lead_id, []))
             if allowed > now:
-                conn.execute(OUTBOX.update().where(mine).values(due_at=allowed, deferrals=row.deferrals + 1,
-                                                                leased_by=None, leased_until=None))
+                update_leased(conn, row.id, self.worker, due_at=allowed, deferrals=row.deferrals + 1, leased_by=None,
+                              leased_until=None)
                 stats.deferred += 1
                 return False
         if row.data is None:
             try:
                 data = self.compose(conn, row, rules, lead, now)
             except RenderError as err:
-                conn.execute(OUTBOX.update().where(mine).values(status="failed", last_error=f"render: {err}",
-                                                                leased_by=None, leased_until=None))
+                update_leased(conn, row.id, self.worker, status="failed", last_error=f"render: {err}", leased_by=None,
+                              leased_until=None)
                 stats.failed += 1
                 stats.errors.append(f"{row.to_address} {row.template}: {err}")
                 return False
-            conn.execute(OUTBOX.update().where(mine).values(data=data))
+            update_leased(conn, row.id, self.worker, data=data)
         if marketing:
             going.setdefault(row.lead_id, []).append(now)
         return True
