@@ -62,6 +62,10 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], text_columns: i
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _nice_max(value: float) -> float:
     """A round axis maximum at or above ``value``."""
     if value <= 0:
@@ -141,7 +145,7 @@ def stacked_bars(series: dict[str, Sequence[float]], x_labels: Sequence[str], ti
 def grouped_hbars(labels: Sequence[str], groups: dict[str, Sequence[float | None]], title: str,
                   reference: float | None = None) -> str:
     """Horizontal bars, one row per label and one bar per group (e.g. current vs. other campaign)."""
-    label_w, bar_h, gap = 300, 12, 8
+    label_w, bar_h, gap = 330, 12, 8
     row_h = bar_h * len(groups) + gap
     height = TOP + row_h * len(labels) + 30
     values = [v for vs in groups.values() for v in vs if v is not None]
@@ -152,7 +156,7 @@ def grouped_hbars(labels: Sequence[str], groups: dict[str, Sequence[float | None
     for r, label in enumerate(labels):
         y0 = TOP + r * row_h
         parts.append(f"<text x=\"{label_w - 8}\" y=\"{y0 + bar_h * len(groups) / 2 + 4:.1f}\" "
-                     f"text-anchor=\"end\">{esc(label[:48])}</text>")
+                     f"text-anchor=\"end\">{esc(_short(label, 50))}</text>")
         for g, vs in enumerate(groups.values()):
             v = vs[r]
             if v is None:
@@ -171,14 +175,14 @@ def grouped_hbars(labels: Sequence[str], groups: dict[str, Sequence[float | None
             x = label_w + 160 * g
             parts.append(f"<rect x=\"{x}\" y=\"{height - 18}\" width=\"10\" height=\"10\" "
                          f"fill=\"{PALETTE[g % len(PALETTE)]}\"/><text x=\"{x + 14}\" y=\"{height - 9}\">"
-                         f"{esc(name)}</text>")
+                         f"{esc(_short(name, 52))}</text>")
     return "".join(parts) + "</svg>"
 
 
 def roc_chart(curves: dict[str, Sequence[tuple[float, float]]], title: str) -> str:
     """ROC curves on a square plot with the diagonal of a model that knows nothing."""
     size, pad = 300, 40
-    parts = [f"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{size + pad + 220}\" height=\"{size + 2 * pad}\" "
+    parts = [f"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{size + pad + 360}\" height=\"{size + 2 * pad}\" "
              f"role=\"img\" aria-label=\"{esc(title)}\">",
              f"<rect x=\"{pad}\" y=\"{pad // 2}\" width=\"{size}\" height=\"{size}\" fill=\"none\" stroke=\"#888\"/>",
              f"<line x1=\"{pad}\" y1=\"{pad // 2 + size}\" x2=\"{pad + size}\" y2=\"{pad // 2}\" stroke=\"#bbb\" "
@@ -192,7 +196,7 @@ def roc_chart(curves: dict[str, Sequence[tuple[float, float]]], title: str) -> s
         parts.append(f"<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{coords}\"/>")
         parts.append(f"<rect x=\"{pad + size + 16}\" y=\"{pad // 2 + 18 * i}\" width=\"10\" height=\"10\" "
                      f"fill=\"{color}\"/><text x=\"{pad + size + 32}\" y=\"{pad // 2 + 9 + 18 * i}\">"
-                     f"{esc(name)}</text>")
+                     f"{esc(_short(name, 52))}</text>")
     return "".join(parts) + "</svg>"
 
 

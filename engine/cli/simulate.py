@@ -50,6 +50,19 @@ def simulate(
 
     Reports the funnel over time, emails per journey step per day, the most emails any lead got
     in a day (over-mailing) and enrolments stuck in a wait. The live store is never touched.
+
+    A mix file (TOML, or JSON of the same shape) changes who the leads are; anything left out keeps
+    its default (see `--json` output's "mix"):
+
+    \b
+        new_leads_per_week = 0.1      # weekly cohorts, as a share of --leads
+        sales_reject_rate = 0.33      # of yesterday's SQLs, sent back to marketing
+        \\[temperaments.hot]
+        share = 0.2                   # of the leads
+        visits_per_day = 1.6
+        demo_per_day = 0.06
+        open_rate = 0.7
+        click_rate = 0.35
     """
     config = _config(ctx)
     chosen: Mix = load_mix(mix) if mix is not None else Mix()
