@@ -65,6 +65,9 @@ def simulate(
         click_rate = 0.35
     """
     config = _config(ctx)
+    if leads < 1 or days < 1:
+        err_console.print("[bold red]error:[/] simulate needs at least 1 lead (--leads) and 1 day (--days)")
+        raise typer.Exit(1)
     chosen: Mix = load_mix(mix) if mix is not None else Mix()
     if not json:
         console.print(f"[bold]Simulating[/] {leads:,} leads over {days} days (seed {seed}) with the campaign in "
