@@ -254,7 +254,8 @@ async def _play(run: VirtualRun, population: Population, result: SimulationResul
         if day and day % 7 == 0 and mix.new_leads_per_week:
             cohort = population.make_leads(max(1, round(result.leads * mix.new_leads_per_week)))
             run.import_leads({"email": lead.email, **lead.attributes} for lead in cohort)
-        webinar = bool(mix.webinar_every_days) and day % mix.webinar_every_days == mix.webinar_every_days - 5
+        # a webinar every `webinar_every_days` (with the default 14, on days 9, 23, ... as in the demo)
+        webinar = bool(mix.webinar_every_days) and (day + 5) % mix.webinar_every_days == 0
         run.schedule(r for r in population.day_of_activity(today, webinar_day=webinar) if r.data["type"] in declared)
         result.ticks += len(await run.advance(today + dt.timedelta(days=1), after_tick=readers_react))
         run.schedule(r for r in _sales_feedback(run, population, mix, today) if r.data["type"] in declared)
