@@ -6,6 +6,7 @@ Every test delivers over SMTP to a real aiosmtpd server on 127.0.0.1 and reads w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import shutil
 from typing import Any
@@ -210,19 +211,23 @@ class Flaky:
         return "250 OK"
 
 
-def _serve(handler: Any) -> LocalController:
+@contextlib.contextmanager
+def serving(handler: Any):
+    """A real SMTP server on loopback answering with ``handler``; yields its port."""
     controller = LocalController(handler, hostname="127.0.0.1", port=0)
     controller.start()
-    return controller
+    try:
+        yield controller.port
+    finally:
+        controller.stop()
 
 
 @pytest.mark.parametrize("reply", ["451 4.3.0 try again later", "421 4.7.0 too busy", "drop"])
 def test_temporary_failures_retry_with_backoff_then_deliver(sqlite_url, reply):
     handler = Flaky(reply, failures=2)
-    controller = _serve(handler)
 
-    async def scenario():
-        h = Harness(sqlite_url, controller.port)
+    async def scenario(port):
+        h = Harness(sqlite_url, port)
         h.leads(ANN)
         h.events(("ann@acme.example", "signed.up", T0, {}))
         await h.tick()
@@ -239,18 +244,15 @@ def test_temporary_failures_retry_with_backoff_then_deliver(sqlite_url, reply):
         assert row.status == "sent" and row.attempts == 3 and len(handler.accepted) == 1
         await h.mailer.close()
 
-    try:
-        run(scenario())
-    finally:
-        controller.stop()
+    with serving(handler) as port:
+        run(scenario(port))
 
 
 def test_permanent_failure_is_recorded_and_the_address_suppressed(sqlite_url):
     handler = Flaky("550 5.1.1 mailbox unavailable", failures=1, stage="RCPT")
-    controller = _serve(handler)
 
-    async def scenario():
-        h = Harness(sqlite_url, controller.port)
+    async def scenario(port):
+        h = Harness(sqlite_url, port)
         h.leads(ANN)
         h.events(("ann@acme.example", "signed.up", T0, {}))
         await h.tick()
@@ -262,10 +264,8 @@ def test_permanent_failure_is_recorded_and_the_address_suppressed(sqlite_url):
         assert [r.status for r in h.outbox()] == ["failed", "suppressed"] and handler.accepted == []
         await h.mailer.close()
 
-    try:
-        run(scenario())
-    finally:
-        controller.stop()
+    with serving(handler) as port:
+        run(scenario(port))
 
 
 def test_render_error_fails_one_send_and_not_the_others(sqlite_url, capture, tmp_path):
@@ -342,10 +342,9 @@ def test_time_alone_can_enter_a_journey(sqlite_url, capture, tmp_path):
 
 def test_a_refused_sender_fails_the_message_but_never_suppresses_the_lead(sqlite_url):
     handler = Flaky("553 5.7.1 sender address rejected", failures=1, stage="MAIL")
-    controller = _serve(handler)
 
-    async def scenario():
-        h = Harness(sqlite_url, controller.port)
+    async def scenario(port):
+        h = Harness(sqlite_url, port)
         h.leads(ANN)
         h.events(("ann@acme.example", "signed.up", T0, {}))
         await h.tick()
@@ -354,7 +353,5 @@ def test_a_refused_sender_fails_the_message_but_never_suppresses_the_lead(sqlite
         assert h.query(sa.select(SUPPRESSIONS)) == []  # our configuration's fault, not the lead's address
         await h.mailer.close()
 
-    try:
-        run(scenario())
-    finally:
-        controller.stop()
+    with serving(handler) as port:
+        run(scenario(port))
