@@ -31,6 +31,9 @@ class Config:
     secret_key: str | None = field(default=None, repr=False)
     api_token: str | None = field(default=None, repr=False)
     tick_seconds: float = 1.0
+    #: also POST each sales notification, signed, to this URL (needs NURTURE_WEBHOOK_SECRET)
+    sales_webhook_url: str | None = None
+    webhook_secret: str | None = field(default=None, repr=False)
     #: how long a daemon may hold claimed email before another daemon takes it over
     lease_seconds: float = 120.0
     #: how often every lead is looked at for journey conditions that time alone can make true
@@ -38,7 +41,7 @@ class Config:
 
 
 #: keys that may only come from the environment, never from a file in the repository
-SECRETS = {"smtp_password", "secret_key", "api_token"}
+SECRETS = {"smtp_password", "secret_key", "api_token", "webhook_secret"}
 
 
 def _coerce(name: str, raw: object, default: object) -> object:

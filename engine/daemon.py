@@ -20,6 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from . import webhook
 from .context import email_context
 from .errors import EngineError
 from .ingest import LeadIn
@@ -93,6 +94,9 @@ class Daemon:
 
     def register(self) -> None:
         """Announce this daemon; on SQLite refuse when another one holds the store."""
+        if self.nurture.config.sales_webhook_url and not self.nurture.config.webhook_secret:
+            raise EngineError("sales_webhook_url is set but NURTURE_WEBHOOK_SECRET is not: set it to the secret "
+                              "the receiver uses to check the X-Nurture-Signature header")
         if self.db.dialect.name == "sqlite":
             self._lock_sqlite()
         now = self.nurture.clock.now()
@@ -259,8 +263,22 @@ class Daemon:
                 to = runtime.recipient({"recipient": payload["recipient"], "address": payload["address"]}, lead)
                 runtime.enqueue(f"action:{action.key}", lead, "sales", to, payload["template"], now,
                                 journey=None, step=f"stage {payload['stage']}", enrollment_id=None)
+                if self.nurture.config.sales_webhook_url:
+                    self._queue_webhook(conn, runtime, rules, action, lead, now)
                 conn.execute(ACTIONS.update().where(ACTIONS.c.id == action.id).values(status="done", done_at=now))
             return len(actions)
+
+    def _queue_webhook(self, conn, runtime: JourneyRuntime, rules, action, lead: LeadView, now: dt.datetime) -> None:
+        """The same notification as JSON, taken now (who the lead is and why it qualified) and sent later."""
+        key = f"webhook:{action.key}"
+        context = email_context(conn, rules, lead, now, "", None, sales=True)
+        data = webhook.body({"event": "stage.entered", "stage": action.payload["stage"], "at": now.isoformat(),
+                             "reason": action.payload.get("reason"), "lead": context["lead"],
+                             "scores": context["scores"], "owner": context["owner"], "reasons": context["reasons"],
+                             "activity": context["activity"], "journey": context["journey"]})
+        runtime.enqueue(key, lead, "webhook", str(self.nurture.config.sales_webhook_url), action.payload["template"],
+                        now, journey=None, step=f"stage {action.payload['stage']}", enrollment_id=None)
+        conn.execute(OUTBOX.update().where(OUTBOX.c.key == key, OUTBOX.c.data.is_(None)).values(data=data))
 
     # ----- delivery ----------------------------------------------------------------------------
 
@@ -281,6 +299,8 @@ class Daemon:
     def _prepare(self, conn, row, rules, now: dt.datetime, stats: DeliveryStats, going: dict[int, list],
                  batch: _Batch) -> bool:
         """Consent, pacing and rendering before a send; False when the message is not to go now."""
+        if row.kind == "webhook":  # its body was taken when it was queued
+            return True
         lead = batch.leads[row.lead_id]
         marketing = row.kind == "marketing"
         if marketing and (lead.unsubscribed or row.to_address in batch.suppressed):
@@ -333,7 +353,10 @@ class Daemon:
             if marketing else None)
 
     async def _send(self, sender: str, row, stats: DeliveryStats) -> None:
-        result = await self.mailer.send(sender, [row.to_address], row.data)
+        if row.kind == "webhook":
+            result = await webhook.post(row.to_address, row.data, self.nurture.config.webhook_secret or "", row.key)
+        else:
+            result = await self.mailer.send(sender, [row.to_address], row.data)
         # Recorded the moment the server answers, message by message: a crash loses no outcome, and
         # only a kill in this very instant could make a message go out again after its lease expires.
         with self.db.begin() as conn:

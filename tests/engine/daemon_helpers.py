@@ -27,11 +27,12 @@ T0 = dt.datetime(2026, 3, 2, 14, 0, tzinfo=dt.UTC)
 class Harness:
     """One store, one clock, one daemon; every tick delivers to ``port`` on 127.0.0.1."""
 
-    def __init__(self, url: str, port: int, campaign: Path = CAMPAIGN, start: dt.datetime = T0) -> None:
+    def __init__(self, url: str, port: int, campaign: Path = CAMPAIGN, start: dt.datetime = T0,
+                 **settings: Any) -> None:
         self.clock = VirtualClock(start)
         self.nurture = Nurture(Config(database_url=url, campaign_dir=campaign / "journeys",
                                       template_dir=campaign / "templates", base_url="https://n.test.example",
-                                      secret_key="test-key"), self.clock)
+                                      secret_key="test-key", **settings), self.clock)
         self.nurture.apply()
         self.mailer = SmtpMailer("127.0.0.1", port, concurrency=4, timeout=5)
         self.daemon = Daemon(self.nurture, self.mailer, worker="test", seed=1)
