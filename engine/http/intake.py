@@ -10,15 +10,11 @@ from starlette.concurrency import run_in_threadpool
 from .auth import require_token
 from .body import event_field, read_items, rows_of
 from .errors import JsonResponse
-from .schemas import ErrorBody, EventItem, IntakeResult
+from .schemas import ErrorBody, EventItem, IntakeResult, one_or_many
 
 ORIGIN = "http POST /v1/events"
 router = APIRouter(tags=["intake"])
 
-
-def _body_schema() -> dict[str, Any]:
-    item = EventItem.model_json_schema()
-    return {"oneOf": [item, {"type": "array", "items": item}]}
 
 
 @router.post(
@@ -38,7 +34,7 @@ def _body_schema() -> dict[str, Any]:
         422: {"model": IntakeResult, "description": "Some events were rejected; the others were taken"},
         503: {"model": ErrorBody, "description": "No API token is configured"},
     },
-    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _body_schema()}}}},
+    openapi_extra=one_or_many(EventItem),
 )
 async def post_events(request: Request) -> JsonResponse:
     ctx = request.app.state.ctx

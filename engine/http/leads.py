@@ -17,7 +17,7 @@ from .body import lead_field, read_items, rows_of
 from .context import AppContext
 from .errors import ApiError, JsonResponse
 from .recording import VERDICTS, feedback_row
-from .schemas import ErrorBody, Feedback, FeedbackResult, LeadItem, LeadsResult, LeadView
+from .schemas import ErrorBody, Feedback, FeedbackResult, LeadItem, LeadsResult, LeadView, one_or_many
 
 ORIGIN = "http POST /v1/leads"
 FEEDBACK_ORIGIN = "http POST /v1/leads/feedback"
@@ -26,10 +26,6 @@ AUTH = {401: {"model": ErrorBody, "description": "Missing or wrong bearer token"
         503: {"model": ErrorBody, "description": "No API token is configured"}}
 EMAIL = Path(description="The lead's email address", examples=["ann@example.com"])
 
-
-def _lead_body() -> dict[str, Any]:
-    item = LeadItem.model_json_schema()
-    return {"oneOf": [item, {"type": "array", "items": item}]}
 
 
 @router.post(
@@ -44,7 +40,7 @@ def _lead_body() -> dict[str, Any]:
                413: {"model": ErrorBody, "description": "Body or batch larger than the limits"},
                422: {"model": LeadsResult, "description": "Some leads were rejected; the others were stored"},
                **AUTH},
-    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _lead_body()}}}},
+    openapi_extra=one_or_many(LeadItem),
 )
 async def post_leads(request: Request) -> JsonResponse:
     ctx: AppContext = request.app.state.ctx

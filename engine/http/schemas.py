@@ -96,3 +96,10 @@ class Health(BaseModel):
     scheduler_lag_seconds: float | None = Field(description="Seconds since the newest daemon heartbeat; "
                                                             "null when no daemon runs")
     daemons: list[DaemonStatus]
+
+
+def one_or_many(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI request body for endpoints that take one object or a list of them."""
+    item = model.model_json_schema()
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"oneOf": [item, {"type": "array", "items": item}]}}}}}
