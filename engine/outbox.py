@@ -108,10 +108,6 @@ def suppress(conn: Connection, email: str, reason: str, now: dt.datetime) -> Non
     insert_ignoring(conn, SUPPRESSIONS, [{"email": email, "reason": reason[:2000], "created_at": now}], "email")
 
 
-def is_suppressed(conn: Connection, email: str) -> bool:
-    return conn.execute(sa.select(SUPPRESSIONS.c.email).where(SUPPRESSIONS.c.email == email)).first() is not None
-
-
 def record(conn: Connection, row, result: SendResult, now: dt.datetime, worker: str,
            rng: random.Random) -> str:
     """Store a send's outcome; returns "sent", "retry" or "failed"."""
