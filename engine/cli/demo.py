@@ -60,5 +60,7 @@ def demo(
         files = sorted(result.outbox_dir.glob("*.eml"))
         console.print(f"\n[bold]{len(files):,} .eml files[/] in {escape(str(result.outbox_dir.resolve()))}/"
                       + (f", e.g. {escape(files[0].name)}" if files else ""))
-    console.print(f"Store: {escape(result.database_url)} - try `nurture leads list` or `nurture report funnel` "
-                  f"with NURTURE_DATABASE_URL={escape(result.database_url)}")
+    url = escape(result.database_url)
+    console.print(f"Store: {url}. Look inside with `NURTURE_DATABASE_URL={url} .venv/bin/nurture leads list` "
+                  "(or `report funnel`); those commands read today's date, so scores will have decayed since the "
+                  "demo's last day.")
