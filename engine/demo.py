@@ -46,12 +46,12 @@ async def _play(run: VirtualRun, leads: int, days: int, seed: int, progress: Cal
     population = Population(seed)
     run.processor.import_leads(population.lead_rows(population.make_leads(leads)), "demo leads")
     run.daemon.register()
-    seen_sent = 0
+    last_look = START
 
     def readers_react(now: dt.datetime) -> None:  # opens and clicks of what was just delivered
-        nonlocal seen_sent
-        run.schedule(_reactions(run.nurture, population, seen_sent))
-        seen_sent = _count_sent(run.nurture)
+        nonlocal last_look
+        run.schedule(_reactions(run.nurture, population, last_look, now))
+        last_look = now
 
     for day in range(days):
         today = START + dt.timedelta(days=day)
@@ -66,18 +66,14 @@ async def _play(run: VirtualRun, leads: int, days: int, seed: int, progress: Cal
         return conn.execute(sa.select(sa.func.count()).select_from(EVENTS)).scalar()
 
 
-def _count_sent(nurture: Nurture) -> int:
+def _reactions(nurture: Nurture, population: Population, since: dt.datetime, until: dt.datetime) -> list:
+    """Readers open and click the marketing emails sent since the last look (not the whole outbox again)."""
     with nurture.db.connect() as conn:
-        return conn.execute(sa.select(sa.func.count()).select_from(OUTBOX).where(OUTBOX.c.status == "sent")).scalar()
-
-
-def _reactions(nurture: Nurture, population: Population, already: int) -> list:
-    """Readers open and click the marketing emails sent since the last look."""
-    with nurture.db.connect() as conn:
-        rows = conn.execute(sa.select(OUTBOX.c.to_address, OUTBOX.c.sent_at, OUTBOX.c.kind)
-                            .where(OUTBOX.c.status == "sent").order_by(OUTBOX.c.sent_at, OUTBOX.c.id)
-                            .offset(already)).all()
-    return [r for row in rows if row.kind == "marketing" for r in population.reactions(row.to_address, row.sent_at)]
+        rows = conn.execute(sa.select(OUTBOX.c.to_address, OUTBOX.c.sent_at)
+                            .where(OUTBOX.c.status == "sent", OUTBOX.c.kind == "marketing",
+                                   OUTBOX.c.sent_at > since, OUTBOX.c.sent_at <= until)
+                            .order_by(OUTBOX.c.sent_at, OUTBOX.c.id)).all()
+    return [r for row in rows for r in population.reactions(row.to_address, row.sent_at)]
 
 
 def _sales_feedback(nurture: Nurture, population: Population, day: dt.datetime) -> list:
