@@ -28,13 +28,13 @@ import aiosmtplib
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.clock import SystemClock, VirtualClock  # noqa: E402
 from engine.config import Config  # noqa: E402
-from engine.daemon import Daemon  # noqa: E402
-from engine.ingest import Row  # noqa: E402
+from engine.core.clock import SystemClock, VirtualClock  # noqa: E402
+from engine.daemon.worker import Daemon  # noqa: E402
+from engine.delivery.message import build_message, message_id  # noqa: E402
+from engine.delivery.smtp import LocalController, SmtpMailer  # noqa: E402
+from engine.ingest.rows import Row  # noqa: E402
 from engine.journeys import JourneyRuntime, load_lead  # noqa: E402
-from engine.mailer import LocalController, SmtpMailer  # noqa: E402
-from engine.message import build_message, message_id  # noqa: E402
 from engine.service import Nurture  # noqa: E402
 
 WEEKDAY_AFTERNOON = dt.datetime(2026, 3, 4, 16, 0, tzinfo=dt.UTC)  # 11:00 in New York: no quiet hours

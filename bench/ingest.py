@@ -28,9 +28,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from _data import write_events, write_leads  # noqa: E402
 
-from engine.clock import VirtualClock  # noqa: E402
 from engine.config import Config  # noqa: E402
-from engine.ingest import open_input, read_rows  # noqa: E402
+from engine.core.clock import VirtualClock  # noqa: E402
+from engine.ingest.rows import open_input, read_rows  # noqa: E402
 from engine.service import Nurture  # noqa: E402
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -140,10 +140,10 @@ def _start_server(work: Path, port: int) -> subprocess.Popen:
 def _engine_only(work: Path, seconds: float) -> dict:
     """The same batches straight into the engine in this process, no HTTP: the ceiling intake can reach."""
     from engine.config import Config
-    from engine.ingest import Row
+    from engine.ingest.rows import Row
     from engine.service import Nurture
 
-    nurture = Nurture(Config(database_url=f"sqlite:///{work / 'engine.db'}", campaign_dir=work / "journeys",
+    nurture = Nurture(Config(database_url=f"sqlite:///{work / 'engine.store.db'}", campaign_dir=work / "journeys",
                              template_dir=work / "templates"))
     processor = nurture.processor()
     rnd = random.Random("engine")

@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.simulate import run_simulation  # noqa: E402
+from engine.lab.simulate import run_simulation  # noqa: E402
 
 TARGET_SECONDS = 60.0
 

@@ -1,0 +1,12 @@
+"""Nurture's engine: everything that runs a campaign once `dsl` has parsed and checked it.
+
+Packages, each owning one concern (see docs/architecture.md):
+  core/      pure decisions on plain values, time passed in: scoring, stages, journeys, schedules
+  store/     the only code that knows SQL: models, migrations, repositories
+  ingest/    the write path for events and leads: read, validate, score, store
+  delivery/  rendering, links and tokens, MIME, transports (SMTP, webhook, memory), retries
+  daemon/    the unattended process: lock, heartbeat, ticks, claim -> send -> record, signals
+  lab/       the virtual clock: scenarios, simulate, backtest, demo
+  http/, cli/  thin adapters over the above
+Modules at this level: config, errors, logs, service (the campaign and its store as one object).
+"""

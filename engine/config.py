@@ -8,7 +8,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ConfigError
+from engine.errors import ConfigError
 
 
 @dataclass(frozen=True)

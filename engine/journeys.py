@@ -18,18 +18,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .bulk import insert_many
-from .clock import epoch, from_epoch
-from .journey_plan import Instruction, JourneyPlan, Trigger
-from .message import message_id
-from .models import Enrollment, OutboxMessage
-from .pipeline import EVENTS, LEADS
-from .rules import Rules
-from .schedule import next_slot, zone
-from .scoring import LeadState
+from engine.core.clock import epoch, from_epoch
+from engine.core.journey_plan import Instruction, JourneyPlan, Trigger
+from engine.core.rules import Rules
+from engine.core.schedule import next_slot, zone
+from engine.core.scoring import LeadState
+from engine.delivery.message import message_id
+from engine.store.bulk import insert_many
+from engine.store.tables import ENROLLMENTS, EVENTS, LEADS, OUTBOX
 
-ENROLLMENTS = Enrollment.__table__
-OUTBOX = OutboxMessage.__table__
 #: steps one enrolment may run in one go (a journey has no loops; this bounds a bad version)
 MAX_STEPS = 100
 

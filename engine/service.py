@@ -11,17 +11,16 @@ from sqlalchemy.engine import Engine
 
 from dsl.campaign import Campaign, load_campaign, parse_sources
 from dsl.diagnostics import render
-
-from .clock import Clock, SystemClock
-from .config import Config
-from .db import open_store
-from .errors import CampaignError
-from .models import CampaignVersion, Lead
-from .pipeline import Processor, Progress, Report, transaction
-from .rules import Rules, compile_rules
-from .versions import Migration, describe_changes, migrate_enrollments
-
-VERSIONS = CampaignVersion.__table__
+from engine.config import Config
+from engine.core.clock import Clock, SystemClock
+from engine.core.rules import Rules, compile_rules
+from engine.errors import CampaignError
+from engine.ingest.processor import Processor, Progress, Report, transaction
+from engine.store import Store
+from engine.store.db import open_store
+from engine.store.models import Lead
+from engine.store.tables import VERSIONS
+from engine.versions import Migration, describe_changes, migrate_enrollments
 
 
 @dataclass
@@ -39,6 +38,7 @@ class Nurture:
         self.config = config
         self.clock = clock or SystemClock()
         self._db: Engine | None = None
+        self._store: Store | None = None
         self._rules: tuple[int, Rules] | None = None
         self._files: dict[str, str] = {}
 
@@ -47,6 +47,13 @@ class Nurture:
         if self._db is None:
             self._db = open_store(self.config.database_url)
         return self._db
+
+    @property
+    def store(self) -> Store:
+        """The store, opened (and created or upgraded) on first use."""
+        if self._store is None:
+            self._store = Store(self.db)
+        return self._store
 
     # ----- campaign versions -----------------------------------------------------------------
 

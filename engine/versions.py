@@ -14,9 +14,8 @@ from sqlalchemy.engine import Connection
 
 from dsl import ast as a
 from dsl.campaign import Campaign
-
-from .journeys import ENROLLMENTS
-from .rules import Rules
+from engine.core.rules import Rules
+from engine.store.tables import ENROLLMENTS
 
 _KINDS = {a.Score: "score", a.Stage: "stage", a.Journey: "journey"}
 

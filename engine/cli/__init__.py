@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from rich.markup import escape
 
-from ..errors import EngineError
-from . import check, data, demo, feedback, fmt, run, serve  # noqa: F401  (importing a module registers its commands)
-from . import simulate as _simulate  # noqa: F401  (`nurture simulate` and `nurture backtest`)
-from . import test as _test  # noqa: F401  (`nurture test`: scenario tests)
-from .app import app, err_console
+# Importing a command module registers its commands on the app.
+from engine.cli import check, data, demo, feedback, fmt, run, serve, simulate, test  # noqa: F401
+from engine.cli.app import app, err_console
+from engine.errors import EngineError
 
 __all__ = ["app", "main"]
 

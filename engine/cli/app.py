@@ -10,8 +10,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ..config import load_config
-from ..service import Nurture
+from engine.config import load_config
+from engine.service import Nurture
 
 app = typer.Typer(
     name="nurture",

@@ -9,8 +9,7 @@ import typer
 
 from dsl.campaign import load_campaign
 from dsl.diagnostics import render, summary, to_json
-
-from .app import app, console
+from engine.cli.app import app, console
 
 
 class OutputFormat(StrEnum):

@@ -6,11 +6,11 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .. import queries
-from ..db import upgrade
-from ..ingest import InvalidRow, open_input, read_rows
-from ..pipeline import Report
-from .app import app, console, err_console, print_json, progress_bar, service
+from engine.cli.app import app, console, err_console, print_json, progress_bar, service
+from engine.ingest.processor import Report
+from engine.ingest.rows import InvalidRow, open_input, read_rows
+from engine.store import reports as queries
+from engine.store.db import upgrade
 
 leads_app = typer.Typer(help="Import, inspect and explain leads.", no_args_is_help=True)
 events_app = typer.Typer(help="Ingest engagement events and inspect rejected ones.", no_args_is_help=True)
@@ -86,7 +86,7 @@ def plan(ctx: typer.Context, json: bool = JSON,
     and whether the campaign's scenarios still pass."""
     import os
 
-    from ..scenarios import collect_suite, run_suite
+    from engine.lab.scenarios import collect_suite, run_suite
 
     nurture = service(ctx)
     applied = nurture.apply(dry_run=True)
@@ -170,7 +170,7 @@ def leads_import(ctx: typer.Context, file: str = typer.Argument(..., help=".csv 
 def events_quarantine(ctx: typer.Context, limit: int = typer.Option(100, help="Show at most this many"),
                       json: bool = JSON) -> None:
     """Rows that could not be accepted, with where they came from and why."""
-    from ..pipeline import QUARANTINE
+    from engine.store.tables import QUARANTINE
 
     nurture = service(ctx)
     with nurture.db.connect() as conn:

@@ -8,11 +8,11 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .. import queries
-from ..config import load_config
-from ..demo import run_demo
-from ..service import Nurture
-from .app import app, console, progress_bar
+from engine.cli.app import app, console, progress_bar
+from engine.config import load_config
+from engine.lab.demo import run_demo
+from engine.service import Nurture
+from engine.store import reports as queries
 
 
 @app.command()

@@ -6,12 +6,12 @@ import sqlalchemy as sa
 import typer
 from rich.markup import escape
 
-from ..errors import LeadNotFound
-from ..ingest import InvalidRow, normalise_email
-from ..pipeline import LEADS
-from ..service import Nurture
-from .app import console, err_console, print_json, service
-from .data import JSON, leads_app
+from engine.cli.app import console, err_console, print_json, service
+from engine.cli.data import JSON, leads_app
+from engine.errors import LeadNotFound
+from engine.ingest.rows import InvalidRow, normalise_email
+from engine.service import Nurture
+from engine.store.tables import LEADS
 
 ORIGIN = "cli feedback"
 
@@ -25,7 +25,7 @@ def _stage(nurture: Nurture, email: str) -> str:
 
 
 def _feedback(ctx: typer.Context, email: str, verdict: str, reason: str | None, json: bool) -> None:
-    from ..http.recording import VERDICTS, feedback_row
+    from engine.http.recording import VERDICTS, feedback_row
 
     try:
         email = normalise_email(email)

@@ -17,8 +17,7 @@ from dsl.errors import DslSyntaxError
 from dsl.formatter import format_source
 from dsl.parser import read_source
 from dsl.source import SourceFile
-
-from .app import app, console
+from engine.cli.app import app, console
 
 
 @dataclass

@@ -15,11 +15,11 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from rich.markup import escape
 from rich.table import Table
 
-from ..daemon import Daemon
-from ..logs import setup_logging
-from ..mailer import SmtpMailer
-from ..outbox import OUTBOX
-from .app import app, console, print_json, service
+from engine.cli.app import app, console, print_json, service
+from engine.daemon.worker import Daemon
+from engine.delivery.smtp import SmtpMailer
+from engine.logs import setup_logging
+from engine.store.tables import OUTBOX
 
 if TYPE_CHECKING:  # the HTTP side is imported only when it is served
     import socket
@@ -109,8 +109,8 @@ def run(
     nurture.rules()  # apply the campaign on first start; fail early on a broken one
     web = sock = None
     if http and not once:
-        from ..http import Limits, create_app
-        from ..http.server import listen, server_for
+        from engine.http import Limits, create_app
+        from engine.http.server import listen, server_for
 
         sock = listen(host, port)  # a taken port fails here, before the daemon registers
         web = server_for(create_app(nurture, Limits.from_env()), sock)

@@ -7,9 +7,9 @@ import logging
 
 import typer
 
-from ..logs import setup_logging
-from .app import app, service
-from .run import LogFormat
+from engine.cli.app import app, service
+from engine.cli.run import LogFormat
+from engine.logs import setup_logging
 
 log = logging.getLogger("nurture.http")
 
@@ -33,8 +33,8 @@ def serve(
 
     `nurture run` serves the same API next to the daemon. Set NURTURE_API_TOKEN to enable /v1/ endpoints.
     """
-    from ..http import Limits, create_app
-    from ..http.server import listen, serve_until_stopped, server_for
+    from engine.http import Limits, create_app
+    from engine.http.server import listen, serve_until_stopped, server_for
 
     setup_logging(log_format.value)
     nurture = service(ctx)

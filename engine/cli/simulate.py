@@ -10,11 +10,11 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..backtest import run_backtest
-from ..config import load_config
-from ..report_html import backtest_page, simulation_page
-from ..simulate import Mix, load_mix, run_simulation
-from .app import app, console, err_console, print_json, progress_bar
+from engine.cli.app import app, console, err_console, print_json, progress_bar
+from engine.config import load_config
+from engine.lab.backtest import run_backtest
+from engine.lab.report_html import backtest_page, simulation_page
+from engine.lab.simulate import Mix, load_mix, run_simulation
 
 JSON = typer.Option(False, "--json", help="Machine-readable output")
 HTML = typer.Option(None, "--html", help="Also write a self-contained HTML report with charts to this file")

@@ -10,10 +10,9 @@ import typer
 from rich.markup import escape
 
 from dsl.diagnostics import render
-
-from ..config import load_config
-from ..scenarios import Outcome, UsageError, collect_suite, run_suite
-from .app import app, console, err_console, print_json
+from engine.cli.app import app, console, err_console, print_json
+from engine.config import load_config
+from engine.lab.scenarios import Outcome, UsageError, collect_suite, run_suite
 
 RULE = 78
 

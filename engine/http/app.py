@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from ..service import Nurture
-from . import errors, health, intake, leads, tracking, unsubscribe
-from .context import AppContext, Limits
-from .middleware import Guard
+from engine.http import errors, health, intake, leads, tracking, unsubscribe
+from engine.http.context import AppContext, Limits
+from engine.http.middleware import Guard
+from engine.service import Nurture
 
 __all__ = ["Limits", "create_app"]
 

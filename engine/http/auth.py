@@ -7,7 +7,7 @@ import hmac
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from .errors import ApiError
+from engine.http.errors import ApiError
 
 _bearer = HTTPBearer(auto_error=False, description="A token from NURTURE_API_TOKEN")
 _CHALLENGE = 'Bearer realm="nurture"'

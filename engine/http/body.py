@@ -8,8 +8,8 @@ from typing import Any
 import orjson
 from fastapi import Request
 
-from ..ingest import InvalidRow, Row, normalise_email
-from .errors import ApiError
+from engine.http.errors import ApiError
+from engine.ingest.rows import InvalidRow, Row, normalise_email
 
 _PROPERTY = re.compile(r"^property '([^']+)'")
 _FIELD = re.compile(r"^`([^`]+)` must be")

@@ -7,8 +7,8 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..outbox import SUPPRESSIONS, suppress
-from ..pipeline import LEADS
+from engine.store.outbox import suppress
+from engine.store.tables import LEADS, SUPPRESSIONS
 
 #: the suppression reason of an unsubscribe; only these are lifted by a resubscribe (never a bounce)
 REASON = "unsubscribed"

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
-from ..errors import ConfigError
-from ..pipeline import Processor
-from ..rules import Rules
-from ..service import Nurture
-from ..tokens import secret_key
-from .metrics import Counters
-from .writer import EventWriter
+from engine.core.rules import Rules
+from engine.delivery.tokens import secret_key
+from engine.errors import ConfigError
+from engine.http.metrics import Counters
+from engine.http.writer import EventWriter
+from engine.ingest.processor import Processor
+from engine.service import Nurture
 
 #: how often a request may look for a newly applied campaign version
 RULES_TTL = 5.0

@@ -9,10 +9,11 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from .context import AppContext
-from .errors import JsonResponse
-from .metrics import DAEMONS, render, store_figures
-from .schemas import Health
+from engine.http.context import AppContext
+from engine.http.errors import JsonResponse
+from engine.http.metrics import render, store_figures
+from engine.http.schemas import Health
+from engine.store.tables import DAEMONS
 
 log = logging.getLogger("nurture.http")
 router = APIRouter(tags=["operations"])

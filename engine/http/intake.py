@@ -7,10 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from .auth import require_token
-from .body import event_field, read_items, rows_of
-from .errors import JsonResponse
-from .schemas import ErrorBody, EventItem, IntakeResult, one_or_many
+from engine.http.auth import require_token
+from engine.http.body import event_field, read_items, rows_of
+from engine.http.errors import JsonResponse
+from engine.http.schemas import ErrorBody, EventItem, IntakeResult, one_or_many
 
 ORIGIN = "http POST /v1/events"
 router = APIRouter(tags=["intake"])

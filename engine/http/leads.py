@@ -8,16 +8,16 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Path, Request
 from starlette.concurrency import run_in_threadpool
 
-from .. import queries
-from ..errors import LeadNotFound
-from ..ingest import InvalidRow, normalise_email
-from ..pipeline import LEADS
-from .auth import require_token
-from .body import lead_field, read_items, rows_of
-from .context import AppContext
-from .errors import ApiError, JsonResponse
-from .recording import VERDICTS, feedback_row
-from .schemas import ErrorBody, Feedback, FeedbackResult, LeadItem, LeadsResult, LeadView, one_or_many
+from engine.errors import LeadNotFound
+from engine.http.auth import require_token
+from engine.http.body import lead_field, read_items, rows_of
+from engine.http.context import AppContext
+from engine.http.errors import ApiError, JsonResponse
+from engine.http.recording import VERDICTS, feedback_row
+from engine.http.schemas import ErrorBody, Feedback, FeedbackResult, LeadItem, LeadsResult, LeadView, one_or_many
+from engine.ingest.rows import InvalidRow, normalise_email
+from engine.store import reports as queries
+from engine.store.tables import LEADS
 
 ORIGIN = "http POST /v1/leads"
 FEEDBACK_ORIGIN = "http POST /v1/leads/feedback"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from ..tokens import verify
+from engine.delivery.tokens import verify
 
 #: far longer than any link the daemon signs; longer input is not worth an HMAC
 MAX_TOKEN = 4096

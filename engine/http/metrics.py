@@ -10,11 +10,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..models import DaemonLock
-from ..outbox import OUTBOX
-from ..pipeline import EVENTS, QUARANTINE
-
-DAEMONS = DaemonLock.__table__
+from engine.store.tables import DAEMONS, EVENTS, OUTBOX, QUARANTINE
 
 
 class Counters:

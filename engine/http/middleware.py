@@ -10,7 +10,7 @@ import orjson
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .metrics import Counters
+from engine.http.metrics import Counters
 
 log = logging.getLogger("nurture.http")
 #: signed links carry a token in their path; it must never reach a log

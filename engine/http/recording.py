@@ -8,8 +8,8 @@ from typing import Any
 
 import orjson
 
-from ..clock import epoch
-from ..ingest import Row
+from engine.core.clock import epoch
+from engine.ingest.rows import Row
 
 VERDICTS = {"accept": "sales.accepted", "reject": "sales.rejected"}
 #: loads of the same link within one bucket are one event (a reader's double click, a client's reload)

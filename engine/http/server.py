@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import uvicorn
 from fastapi import FastAPI
 
-from ..errors import ConfigError
+from engine.errors import ConfigError
 
 
 class EmbeddedServer(uvicorn.Server):

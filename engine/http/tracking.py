@@ -15,13 +15,12 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Path, Request
 from starlette.responses import RedirectResponse, Response
 
-from ..outbox import OUTBOX
-from ..pipeline import LEADS
-from .context import AppContext
-from .errors import ApiError
-from .links import Link, read_link
-from .recording import event_row, link_event_id
-from .schemas import ErrorBody
+from engine.http.context import AppContext
+from engine.http.errors import ApiError
+from engine.http.links import Link, read_link
+from engine.http.recording import event_row, link_event_id
+from engine.http.schemas import ErrorBody
+from engine.store.tables import LEADS, OUTBOX
 
 log = logging.getLogger("nurture.http")
 router = APIRouter(tags=["tracking"])

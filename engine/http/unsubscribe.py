@@ -9,10 +9,10 @@ from fastapi import APIRouter, Path, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse
 
-from . import consent, pages
-from .context import AppContext
-from .links import read_link
-from .recording import event_row, link_event_id
+from engine.http import consent, pages
+from engine.http.context import AppContext
+from engine.http.links import read_link
+from engine.http.recording import event_row, link_event_id
 
 log = logging.getLogger("nurture.http")
 router = APIRouter(tags=["unsubscribe"])

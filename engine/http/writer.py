@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from ..ingest import InvalidRow, Row, validate_event
-from ..pipeline import EVENTS, Processor
-from ..rules import Rules
+from engine.core.rules import Rules
+from engine.ingest.processor import Processor
+from engine.ingest.rows import InvalidRow, Row, validate_event
+from engine.store.tables import EVENTS
 
 log = logging.getLogger("nurture.http")
 #: at most this many rows are taken into one pass (more requests wait for the next one)

@@ -11,13 +11,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from engine.clock import VirtualClock
 from engine.config import Config
-from engine.daemon import Daemon
-from engine.ingest import Row
-from engine.mailer import SmtpMailer
-from engine.outbox import OUTBOX
+from engine.core.clock import VirtualClock
+from engine.daemon.worker import Daemon
+from engine.delivery.smtp import SmtpMailer
+from engine.ingest.rows import Row
 from engine.service import Nurture
+from engine.store.tables import OUTBOX
 
 CAMPAIGN = Path(__file__).parent / "daemon_campaign"
 # Monday 2026-03-02 14:00 UTC is 09:00 in New York

@@ -6,9 +6,9 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from engine.clock import VirtualClock
 from engine.config import Config
-from engine.ingest import Row
+from engine.core.clock import VirtualClock
+from engine.ingest.rows import Row
 from engine.service import Nurture
 
 CAMPAIGN = Path(__file__).parent / "campaign"

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from engine.backtest import Version, campaign_at, read_outcomes, run_backtest
 from engine.cli import app
 from engine.errors import ConfigError
+from engine.lab.backtest import Version, campaign_at, read_outcomes, run_backtest
 
 ROOT = Path(__file__).resolve().parents[2]
 START = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)

@@ -22,10 +22,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from engine.clock import SystemClock
 from engine.config import Config
-from engine.ingest import Row
-from engine.mailer import LocalController
+from engine.core.clock import SystemClock
+from engine.delivery.smtp import LocalController
+from engine.ingest.rows import Row
 from engine.service import Nurture
 
 from .daemon_helpers import CAMPAIGN, parse

@@ -14,10 +14,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from engine.journeys import ENROLLMENTS, load_lead
-from engine.mailer import CaptureServer, LocalController
-from engine.outbox import SUPPRESSIONS
-from engine.pipeline import LEADS
+from engine.delivery.smtp import CaptureServer, LocalController
+from engine.journeys import load_lead
+from engine.store.tables import ENROLLMENTS, LEADS, SUPPRESSIONS
 
 from .daemon_helpers import CAMPAIGN, T0, Harness, message_ids, parse
 

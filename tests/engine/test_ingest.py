@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from engine.ingest import open_input, read_rows
-from engine.pipeline import EVENTS, LEADS, QUARANTINE
+from engine.ingest.rows import open_input, read_rows
+from engine.store.tables import EVENTS, LEADS, QUARANTINE
 
 from .helpers import CAMPAIGN, make_nurture
 
@@ -135,7 +135,7 @@ def test_unknown_file_type_is_a_clear_error(tmp_path):
 @pytest.mark.parametrize("stamp", ["2026-03-01T09:30:00+01:00", "2026-03-01T08:30:00Z"])
 def test_timestamps_are_stored_as_utc(clock, sqlite_url, stamp):
     nurture = make_nurture(sqlite_url, clock)
-    from engine.ingest import Row
+    from engine.ingest.rows import Row
 
     nurture.processor().ingest_events([Row(1, "", {**GOOD, "at": stamp})], "t")
     with nurture.db.connect() as conn:

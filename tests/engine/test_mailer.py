@@ -19,8 +19,16 @@ from typing import Any, TypeVar
 import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from engine.mailer import MAX_ATTEMPTS, MAX_DELAY, CaptureServer, LocalController, SendResult, SmtpMailer, retry_delay
-from engine.message import build_message, message_id
+from engine.delivery.message import build_message, message_id
+from engine.delivery.smtp import (
+    MAX_ATTEMPTS,
+    MAX_DELAY,
+    CaptureServer,
+    LocalController,
+    SendResult,
+    SmtpMailer,
+    retry_delay,
+)
 
 T = TypeVar("T")
 SENDER = "maya@acme-analytics.example"

@@ -9,7 +9,7 @@ from email import policy
 
 import pytest
 
-from engine.message import build_message, message_id
+from engine.delivery.message import build_message, message_id
 
 SENT_AT = dt.datetime(2026, 3, 2, 14, 30, 5, tzinfo=dt.UTC)
 UNSUBSCRIBE = "https://acme-analytics.example/u/" + "Zm9vYmFy" * 20 + "?sig=0123456789abcdef"

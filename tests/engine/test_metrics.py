@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from engine.metrics import Confusion, auc, confusion, lift, rate, roc_points
+from engine.lab.stats import Confusion, auc, confusion, lift, rate, roc_points
 
 
 def test_rate_refuses_to_divide_by_nothing():

@@ -10,9 +10,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import queries
-from engine.clock import VirtualClock
-from engine.ingest import Row
+from engine.core.clock import VirtualClock
+from engine.ingest.rows import Row
+from engine.store import reports as queries
 
 from .helpers import event, make_nurture
 

@@ -10,7 +10,7 @@ import pytest
 
 from dsl.campaign import load_campaign
 from dsl.symbols import Symbols, collect
-from engine.render import Renderer, RenderError, html_to_text
+from engine.delivery.render import Renderer, RenderError, html_to_text
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from dsl import ast as a
 from dsl.campaign import load_campaign
 from engine.cli import app
-from engine.rules import compile_rules
+from engine.core.rules import compile_rules
 from engine.versions import describe_changes
 
 ROOT = Path(__file__).resolve().parents[2]

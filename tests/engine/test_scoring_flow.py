@@ -9,9 +9,9 @@ import shutil
 import pytest
 import sqlalchemy as sa
 
-from engine import queries
-from engine.ingest import Row
-from engine.pipeline import ACTIONS, CHANGES, EVENTS, LEADS, LEDGER, QUARANTINE
+from engine.ingest.rows import Row
+from engine.store import reports as queries
+from engine.store.tables import ACTIONS, CHANGES, EVENTS, LEADS, LEDGER, QUARANTINE
 
 from .helpers import CAMPAIGN, event, make_nurture
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from engine.cli import app
 from engine.errors import ConfigError
-from engine.simulate import Mix, load_mix, mix_from, run_simulation
+from engine.lab.simulate import Mix, load_mix, mix_from, run_simulation
 
 ROOT = Path(__file__).resolve().parents[2]
 

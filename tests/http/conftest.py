@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from engine.clock import VirtualClock
+from engine.core.clock import VirtualClock
 
 from .live import Live
 

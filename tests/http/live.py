@@ -14,8 +14,8 @@ import httpx
 import sqlalchemy as sa
 import uvicorn
 
-from engine.clock import VirtualClock
 from engine.config import Config
+from engine.core.clock import VirtualClock
 from engine.http import Limits, create_app
 from engine.service import Nurture
 

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from engine.http import Limits
-from engine.pipeline import EVENTS, LEADS, QUARANTINE
+from engine.store.tables import EVENTS, LEADS, QUARANTINE
 
 from .live import TOKENS, Live, event
 

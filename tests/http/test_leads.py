@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from engine.cli import app
 from engine.config import Config
-from engine.pipeline import EVENTS, LEADS, QUARANTINE
 from engine.service import Nurture
+from engine.store.tables import EVENTS, LEADS, QUARANTINE
 
 from .live import EXAMPLE, ROOT, Live, event
 
@@ -146,7 +146,7 @@ def cli_env(sqlite_url: str) -> dict[str, str]:
     nurture = Nurture(Config(database_url=sqlite_url, campaign_dir=EXAMPLE / "journeys",
                              template_dir=EXAMPLE / "templates"))
     processor = nurture.processor()
-    from engine.ingest import Row
+    from engine.ingest.rows import Row
 
     processor.import_leads([Row(1, "", VP)], "test")
     now = nurture.clock.now()

@@ -17,11 +17,10 @@ import orjson
 import pytest
 import sqlalchemy as sa
 
-from engine.daemon import Daemon
-from engine.mailer import CaptureServer, SmtpMailer
-from engine.outbox import OUTBOX, SUPPRESSIONS
-from engine.pipeline import EVENTS, LEADS
-from engine.tokens import sign
+from engine.daemon.worker import Daemon
+from engine.delivery.smtp import CaptureServer, SmtpMailer
+from engine.delivery.tokens import sign
+from engine.store.tables import EVENTS, LEADS, OUTBOX, SUPPRESSIONS
 
 from .live import Live, event
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from engine.daemon import Daemon
-from engine.mailer import SmtpMailer
+from engine.daemon.worker import Daemon
+from engine.delivery.smtp import SmtpMailer
 
 from ..engine.helpers import CAMPAIGN
 from .live import ROOT, TOKENS, Live, event

@@ -1,0 +1,1 @@
+"""Pure decisions on plain values, with time passed in."""

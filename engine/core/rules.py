@@ -1,0 +1,187 @@
+"""Compiles a checked campaign into the runtime rules: score models, event atoms, the stage machine."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import math
+from dataclasses import dataclass, field
+
+from dsl import ast as a
+from dsl.campaign import Campaign
+from dsl.symbols import Symbols, collect
+from engine.core.conditions import HappenedAtom, Scope, attribute_scope, compile_function, names_in, property_scope
+from engine.core.journey_plan import JourneyPlan, PlanCompiler
+from engine.core.scoring import AttributeRuleC, EventRuleC, ScoreModel
+from engine.core.stages import Notification, StageMachine, StageRule
+
+
+@dataclass
+class Rules:
+    """Everything the engine evaluates, compiled once per campaign version."""
+
+    symbols: Symbols
+    scores: dict[str, ScoreModel]
+    #: event type -> (score model, rule) pairs to award
+    by_event: dict[str, list[tuple[ScoreModel, EventRuleC]]]
+    atoms: list[HappenedAtom]
+    #: event type -> indexes of the atoms it may satisfy
+    atoms_by_event: dict[str, list[int]]
+    stages: StageMachine
+    #: hash of everything that decides scores and stages; a change means rescoring every lead
+    rules_hash: str
+    journeys: dict[str, JourneyPlan] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+
+    @functools.cached_property
+    def journey_events(self) -> frozenset[str]:
+        """Event types some journey reacts to (asked for every event, so computed once)."""
+        return frozenset(t for plan in self.journeys.values() for t in plan.event_types)
+
+    @property
+    def attribute_types(self) -> dict[str, a.TypeRef]:
+        return self.symbols.attributes
+
+    @property
+    def event_types(self) -> dict[str, dict[str, a.TypeRef]]:
+        return self.symbols.events
+
+
+class _Builder:
+    def __init__(self, campaign: Campaign) -> None:
+        self.campaign = campaign
+        self.symbols = collect(campaign.files)
+        self.atoms: list[HappenedAtom] = []
+        self.atom_keys: dict[tuple, int] = {}
+
+    def text(self, node: a.Node) -> str:
+        """The rule as its author wrote it, on one line (for reasons and the ledger)."""
+        source = self.campaign.sources.get(node.span.path)
+        if source is None:
+            return type(node).__name__
+        lines = [source.line(n) for n in range(node.span.line, node.span.end_line + 1)]
+        if len(lines) == 1:
+            lines[0] = lines[0][node.span.column - 1: node.span.end_column - 1]
+        else:
+            lines[0] = lines[0][node.span.column - 1:]
+            lines[-1] = lines[-1][: node.span.end_column - 1]
+        return " ".join(" ".join(lines).split())
+
+    def event_filter(self, ref: a.EventRef):
+        if ref.where is None:
+            return None
+        props = self.symbols.events.get(ref.event, {})
+        return compile_function(ref.where, property_scope(props), "P")
+
+    def register(self, atom: HappenedAtom, key: tuple) -> int:
+        if key not in self.atom_keys:
+            self.atom_keys[key] = len(self.atoms)
+            self.atoms.append(atom)
+        return self.atom_keys[key]
+
+    def stage_scope(self) -> Scope:
+        scores = frozenset(self.symbols.scores)
+
+        def read(name: str) -> str:
+            return f"S[{name!r}]" if name in scores else f"A.get({name!r})"
+
+        def register(atom: HappenedAtom) -> int:
+            return self.register(atom, (atom.event, id(atom.filter), atom.times, atom.within))
+
+        return Scope(self.symbols.attributes, read, scores, register, self._filter_cached)
+
+    def _filter_cached(self, ref: a.EventRef):
+        # the same filter text shares one function, so equal atoms share one index
+        key = (str(ref.event), repr(ref.where))
+        cache = self.__dict__.setdefault("_filters", {})
+        if key not in cache:
+            cache[key] = self.event_filter(ref)
+        return cache[key]
+
+    def score(self, node: a.Score) -> ScoreModel:
+        model = ScoreModel(str(node.name), node.title)
+        attr_scope = attribute_scope(self.symbols.attributes)
+        for index, item in enumerate(node.items):
+            match item:
+                case a.AttributeRule(points=points, condition=cond):
+                    model.attribute_rules.append(
+                        AttributeRuleC(self.text(item), points, compile_function(cond, attr_scope, "A")))
+                case a.EventRule(points=points, event=ref, cap=cap):
+                    model.event_rules.append(EventRuleC(
+                        f"{node.name}#{index}", str(ref.event), self.text(item), points, self.event_filter(ref),
+                        float(cap.points) if cap else None, float(cap.window.seconds) if cap else None))
+                case a.Decay(percent=percent, every=every):
+                    model.decay_rate = -math.log(1 - percent / 100) / every.seconds if percent < 100 else 1e9
+                case a.Floor(value=value):
+                    model.floor = float(value)
+        return model
+
+    def stage_test(self, cond: a.Condition):
+        return compile_function(cond, self.stage_scope(), "A, S, H, stage")
+
+    def journey(self, node: a.Journey) -> JourneyPlan:
+        def test(cond: a.Condition, register) -> object:
+            scope = self.stage_scope()
+            scope.register_atom = register
+            return compile_function(cond, scope, "A, S, H, stage")
+
+        return PlanCompiler(node, test, self._filter_cached, self.text).build()
+
+    def stage(self, name: str, node: a.Stage | None) -> StageRule:
+        rule = StageRule(name, node.title if node else None)
+        reads: set[str] = set()
+        promotes = [item.condition for item in (node.items if node else ()) if isinstance(item, a.Promote)]
+        if promotes:  # several `when` lines: any of them promotes
+            cond = promotes[0] if len(promotes) == 1 else a.AnyOf(tuple(promotes))
+            rule.promote = self.stage_test(cond)
+            rule.promote_text = " or ".join(self.text(c) for c in promotes)
+            reads |= names_in(cond)
+        for item in node.items if node else ():
+            match item:
+                case a.Demote(target=target, condition=cond):
+                    rule.demotes.append((str(target), self.stage_test(cond), self.text(cond)))
+                    reads |= names_in(cond)
+                case a.Notify(recipient=rcpt, template=template):
+                    rule.notifications.append(Notification(rcpt.kind, rcpt.address, str(template)))
+                case a.AssignRoundRobin(owners=owners):
+                    rule.round_robin = list(owners)
+                case a.AssignWhen(owner=owner, condition=cond):
+                    rule.owner_rules.append((owner, self.stage_test(cond), self.text(cond)))
+        rule.reads = sorted(n for n in reads if n in self.symbols.scores)
+        return rule
+
+    def thresholds(self) -> list[tuple[str, float]]:
+        found = set()
+        for node in self.symbols.stage_nodes.values():
+            for cmp in node.walk():
+                if isinstance(cmp, a.Compare) and cmp.name in self.symbols.scores \
+                        and cmp.value.kind == "number":
+                    found.add((str(cmp.name), float(cmp.value.value)))  # type: ignore[arg-type]
+        return sorted(found)
+
+    def build(self) -> Rules:
+        scores = {name: self.score(node) for name, node in self.symbols.scores.items()}
+        by_event: dict[str, list[tuple[ScoreModel, EventRuleC]]] = {}
+        for model in scores.values():
+            for rule in model.event_rules:
+                by_event.setdefault(rule.event, []).append((model, rule))
+        stages = [self.stage(name, self.symbols.stage_nodes.get(name)) for name in self.symbols.stages]
+        atoms_by_event: dict[str, list[int]] = {}
+        for index, atom in enumerate(self.atoms):
+            atoms_by_event.setdefault(atom.event, []).append(index)
+        journeys = {name: self.journey(node) for name, node in self.symbols.journeys.items()}
+        return Rules(self.symbols, scores, by_event, self.atoms, atoms_by_event,
+                     StageMachine(stages, self.thresholds()), rules_hash(self.campaign), journeys,
+                     {p: s.text for p, s in self.campaign.sources.items()})
+
+
+def rules_hash(campaign: Campaign) -> str:
+    """A hash of the declarations, scores and stages (spans excluded, so layout does not count)."""
+    kinds = (a.Events, a.Attributes, a.Score, a.Stage)
+    parts = sorted(repr(item) for item in campaign.items() if isinstance(item, kinds))
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def compile_rules(campaign: Campaign) -> Rules:
+    """Compile a campaign that checked without errors."""
+    return _Builder(campaign).build()

@@ -1,0 +1,1 @@
+"""Rendering, links, MIME and the transports that carry messages out."""

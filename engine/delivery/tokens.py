@@ -1,0 +1,61 @@
+"""Signed tokens for unsubscribe and tracking links: nobody can act for another lead or forge a URL.
+
+A token is base64url(JSON payload) + "." + base64url(HMAC-SHA256) under the secret key.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from engine.store.bulk import insert_ignoring
+from engine.store.tables import META
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def sign(payload: dict[str, Any], key: str) -> str:
+    body = _b64(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS))
+    mac = hmac.new(key.encode(), body.encode(), hashlib.sha256).digest()
+    return f"{body}.{_b64(mac)}"
+
+
+def verify(token: str, key: str) -> dict[str, Any] | None:
+    """The payload of a genuine token, or None for anything tampered, foreign or malformed."""
+    body, _, mac = token.partition(".")
+    if not body or not mac:
+        return None
+    expected = hmac.new(key.encode(), body.encode(), hashlib.sha256).digest()
+    try:
+        if not hmac.compare_digest(_unb64(mac), expected):
+            return None
+        payload = orjson.loads(_unb64(body))
+    except (ValueError, orjson.JSONDecodeError):
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def secret_key(db: Engine, configured: str | None) -> str:
+    """NURTURE_SECRET_KEY, or a random key generated once and kept in the store (shared by all daemons)."""
+    if configured:
+        return configured
+    with db.begin() as conn:
+        found = conn.execute(sa.select(META.c.value).where(META.c.key == "secret_key")).scalar()
+        if found is None:  # two daemons may race here: the first key stored wins for both
+            insert_ignoring(conn, META, [{"key": "secret_key", "value": secrets.token_urlsafe(32)}], "key")
+            found = conn.execute(sa.select(META.c.value).where(META.c.key == "secret_key")).scalar_one()
+        return found
+

@@ -1,0 +1,1 @@
+"""The write path for events and leads: reading rows, validating, scoring and storing them."""

@@ -1,0 +1,1 @@
+"""Everything on a virtual clock: scenarios, simulate, backtest and the demo."""

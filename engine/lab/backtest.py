@@ -1,0 +1,498 @@
+"""`nurture backtest`: a history of real events replayed through the campaign (and another version of it)."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import datetime as dt
+import io
+import math
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from dsl.campaign import default_template_dir
+from engine.core.clock import epoch, parse_instant
+from engine.core.rules import Rules
+from engine.errors import ConfigError
+from engine.ingest.rows import InvalidRow, Row, normalise_email, open_input, read_rows
+from engine.lab.simulate import DAEMON_BATCH, ReaderMailer, SimulationDaemon, throwaway_store
+from engine.lab.stats import auc, confusion, lift, rate, roc_points
+from engine.lab.virtual import VirtualRun
+from engine.store.reports import funnel
+from engine.store.tables import CHANGES, LEADS, LEDGER, OUTBOX, QUARANTINE
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class Version:
+    """One version of the campaign to replay the history through."""
+
+    label: str
+    campaign_dir: Path
+    template_dir: Path
+
+
+@dataclass(frozen=True)
+class Outcome:
+    converted_at: dt.datetime | None
+
+
+# ----- inputs ------------------------------------------------------------------------------------
+
+
+def read_outcomes(path: Path) -> tuple[dict[str, Outcome], list[str]]:
+    """Leads that became customers, from a CSV of ``email[,converted_at]`` (a header row is optional).
+
+    Returns the outcomes by email and the problems found (rows skipped, each with its line).
+    """
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as err:
+        raise ConfigError(f"cannot read the outcomes file {path}: {err.strerror}") from None
+    outcomes: dict[str, Outcome] = {}
+    problems: list[str] = []
+    for number, fields in enumerate(csv.reader(io.StringIO(text)), start=1):
+        cells = [f.strip() for f in fields]
+        if not any(cells):
+            continue
+        if number == 1 and "@" not in cells[0]:
+            continue  # a header
+        try:
+            email = normalise_email(cells[0])
+        except InvalidRow as err:
+            problems.append(f"{path}:{number}: {err}")
+            continue
+        when = None
+        if len(cells) > 1 and cells[1]:
+            try:
+                when = parse_instant(cells[1] if "T" in cells[1] or " " in cells[1] else f"{cells[1]}T00:00:00Z")
+            except ValueError:
+                problems.append(f"{path}:{number}: bad converted_at {cells[1]!r}; use ISO 8601 like "
+                                "2026-03-01T09:30:00Z or 2026-03-01")
+                continue
+        outcomes[email] = Outcome(when)
+    if not outcomes:
+        raise ConfigError(f"{path} names no converted leads; expected a CSV of email[,converted_at]")
+    return outcomes, problems
+
+
+@dataclass
+class EventSource:
+    """The events file, read twice: once to learn its span and order, then in time order."""
+
+    path: str
+    kind: str = "jsonl"
+    count: int = 0
+    first: dt.datetime | None = None
+    last: dt.datetime | None = None
+    ordered: bool = True
+
+    @classmethod
+    def scan(cls, path: str) -> EventSource:
+        try:
+            stream, kind = open_input(path)
+        except InvalidRow as err:
+            raise ConfigError(str(err)) from None
+        except OSError as err:
+            raise ConfigError(f"cannot read the events file {path}: {err.strerror}") from None
+        if path == "-":
+            raise ConfigError("backtest reads its events file twice; give a file, not - for stdin")
+        source = cls(path, kind)
+        previous = None
+        with stream:
+            for row in read_rows(stream, kind):
+                source.count += 1
+                when = _when(row)
+                if when is None:
+                    continue
+                source.first = when if source.first is None else min(source.first, when)
+                source.last = when if source.last is None else max(source.last, when)
+                if previous is not None and when < previous:
+                    source.ordered = False
+                previous = when
+        if source.first is None or source.last is None:
+            raise ConfigError(f"{path} has no events with a readable `at` timestamp")
+        return source
+
+    def rows(self) -> Iterator[tuple[dt.datetime | None, Row]]:
+        """(time, row) in time order; rows without a readable time come first (they will be quarantined).
+
+        A file in time order (the usual export) is streamed; any other is sorted in memory.
+        """
+        stream, kind = open_input(self.path)
+        with stream:
+            rows = ((_when(row), row) for row in read_rows(stream, kind))
+            if self.ordered:
+                yield from rows
+            else:
+                floor = dt.datetime.min.replace(tzinfo=dt.UTC)
+                yield from sorted(rows, key=lambda pair: pair[0] or floor)
+
+
+def _when(row: Row) -> dt.datetime | None:
+    if row.data is None:
+        return None
+    at = row.data.get("at")
+    try:
+        return parse_instant(str(at)) if at is not None else None
+    except ValueError:
+        return None
+
+
+def campaign_at(against: str, current: Version, workdir: Path) -> Version:
+    """The other campaign: a directory (with ``journeys/`` and ``templates/``, or of `.nurture` files),
+    or a git revision of the repository the current campaign lives in."""
+    path = Path(against)
+    if path.is_dir():
+        journeys = path / "journeys"
+        if journeys.is_dir():
+            templates = path / "templates"
+            return Version(against, journeys, templates if templates.is_dir() else current.template_dir)
+        return Version(against, path, default_template_dir([path]))
+    return _from_git(against, current, workdir)
+
+
+def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, timeout=120)
+    except FileNotFoundError:
+        raise ConfigError("--against names no directory, and git is not installed to read it as a revision") \
+            from None
+
+
+def _from_git(rev: str, current: Version, workdir: Path) -> Version:
+    base = current.campaign_dir.resolve()
+    top = _git(["rev-parse", "--show-toplevel"], base if base.is_dir() else base.parent)
+    if top.returncode != 0:
+        raise ConfigError(f"--against {rev!r} is not a directory, and {current.campaign_dir} is not in a git "
+                          "repository to read it as a revision from")
+    root = Path(top.stdout.decode().strip())
+    if _git(["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], root).returncode != 0:
+        raise ConfigError(f"--against {rev!r} is neither a directory nor a revision of the repository at {root} "
+                          "(try a branch, a tag, a commit or HEAD~1)")
+    paths = []
+    for folder in (current.campaign_dir, current.template_dir):
+        try:
+            paths.append(folder.resolve().relative_to(root).as_posix())
+        except ValueError:
+            raise ConfigError(f"{folder} is outside the repository at {root}, so it has no version at {rev}") \
+                from None
+    target = workdir / "against"
+    target.mkdir(parents=True)
+    for relative in paths:
+        archive = _git(["archive", "--format=tar", rev, "--", relative], root)
+        if archive.returncode != 0:
+            raise ConfigError(f"{relative}/ does not exist at {rev}: "
+                              f"{archive.stderr.decode(errors='replace').strip()}")
+        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+            tar.extractall(target, filter="data")
+    return Version(rev, target / paths[0], target / paths[1])
+
+
+# ----- one replay --------------------------------------------------------------------------------
+
+
+@dataclass
+class Replay:
+    """What one campaign version did with the history."""
+
+    version: Version
+    leads: int = 0
+    accepted: int = 0
+    quarantined: int = 0
+    stages: list[str] = field(default_factory=list)
+    reached: dict[str, int] = field(default_factory=dict)
+    current: dict[str, int] = field(default_factory=dict)
+    #: (journey, step, template) -> emails sent
+    sends: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    sent: dict[str, int] = field(default_factory=dict)
+    evidence: dict[str, Any] | None = None
+
+
+async def _replay(run: VirtualRun, source: EventSource, end: dt.datetime, progress: Progress) -> tuple[int, int]:
+    rows = source.rows()
+    pending: tuple[dt.datetime | None, Row] | None = next(rows, None)
+    accepted = quarantined = 0
+    while run.clock.now() < end:
+        now = min(run.clock.now() + run.tick, end)
+        run.clock.set(now)
+        batch = []
+        while pending is not None and (pending[0] is None or pending[0] <= now):
+            batch.append(pending[1])
+            pending = next(rows, None)
+        if batch:
+            report = run.processor.ingest_events(batch, source.path, from_text=source.kind == "csv")
+            accepted, quarantined = accepted + report.accepted, quarantined + len(report.rejected)
+            progress(len(batch))
+        await run.daemon.tick()
+    return accepted, quarantined
+
+
+def replay(version: Version, source: EventSource, *, leads_file: str | None, store: Path, tick: dt.timedelta,
+           seed: int, render_sample: int | None, progress: Progress) -> tuple[Replay, VirtualRun]:
+    """Replay the history through ``version`` in a store of its own (the SQLite file ``store``)."""
+    assert source.first is not None and source.last is not None
+    start = source.first.replace(hour=0, minute=0, second=0, microsecond=0)
+    end = source.last.replace(hour=0, minute=0, second=0, microsecond=0) + dt.timedelta(days=1)
+    mailer = ReaderMailer()
+    run = VirtualRun(version.campaign_dir, version.template_dir, start, database_url=f"sqlite:///{store}",
+                     mailer=mailer, tick=tick, seed=seed, base_url="https://nurture.backtest.example",
+                     secret_key=f"backtest-{seed}", journey_sweep_seconds=86400.0, batch_size=5000)
+    throwaway_store(run.nurture.db)
+    run.daemon = SimulationDaemon(run.nurture, mailer, worker="backtest", seed=seed, batch=DAEMON_BATCH,
+                                  render_sample=render_sample)
+    result = Replay(version)
+    if leads_file is not None:
+        try:
+            stream, kind = open_input(leads_file)
+        except (InvalidRow, OSError) as err:
+            raise ConfigError(f"cannot read the leads file {leads_file}: {err}") from None
+        with stream:
+            report = run.processor.import_leads(read_rows(stream, kind), leads_file, from_text=kind == "csv")
+        result.quarantined += len(report.rejected)
+    accepted, quarantined = asyncio.run(_replay(run, source, end, progress))
+    result.accepted, result.quarantined = accepted, result.quarantined + quarantined
+    _, rules = run.nurture.rules()
+    result.stages = list(rules.symbols.stages)
+    with run.nurture.db.connect() as conn:
+        shown = funnel(conn, rules)
+        result.reached = {row["stage"]: row["reached"] for row in shown["stages"]}
+        result.current = {row["stage"]: row["current"] for row in shown["stages"]}
+        result.leads = conn.execute(sa.select(sa.func.count()).select_from(LEADS)).scalar_one()
+        sent: Counter[str] = Counter()
+        for kind, journey, step, template, count in conn.execute(
+                sa.select(OUTBOX.c.kind, OUTBOX.c.journey, OUTBOX.c.step, OUTBOX.c.template, sa.func.count())
+                .where(OUTBOX.c.status == "sent")
+                .group_by(OUTBOX.c.kind, OUTBOX.c.journey, OUTBOX.c.step, OUTBOX.c.template)):
+            result.sends[(journey or "(stage alerts)", step or "", template)] = count
+            sent[kind] += count
+        result.sent = {"marketing": sent["marketing"], "sales": sent["sales"]}
+    return result, run
+
+
+def quarantine_reasons(run: VirtualRun, limit: int = 5) -> list[str]:
+    with run.nurture.db.connect() as conn:
+        return [f"{origin}:{line}: {reason}" for origin, line, reason in conn.execute(
+            sa.select(QUARANTINE.c.origin, QUARANTINE.c.line, QUARANTINE.c.reason)
+            .order_by(QUARANTINE.c.id).limit(limit))]
+
+
+# ----- evidence from outcomes --------------------------------------------------------------------
+
+
+def _score_at(rules: Rules, fit: dict[str, float], lines: list[tuple[str, float, float]], at: float) -> dict[str, int]:
+    """Each score as it read at ``at``: fit points plus the ledger's points before then, decayed
+    (the same arithmetic as `nurture leads explain`)."""
+    scores = {}
+    for name, model in rules.scores.items():
+        raw = fit.get(name, 0.0)
+        for score, points, when in lines:
+            if score == name and when < at:
+                raw += points * (math.exp(-model.decay_rate * (at - when)) if model.decay_rate else 1.0)
+        scores[name] = math.floor(model.clamp(raw) + 0.5)
+    return scores
+
+
+def evidence(run: VirtualRun, outcomes: dict[str, Outcome], end: dt.datetime) -> dict[str, Any]:
+    """Rule lift, stage precision/recall and score AUC against the leads that converted.
+
+    A lead that converted at a known time is judged on what happened before it converted (rules
+    fired, stages reached, scores read just before); any other lead on the whole history.
+    """
+    _, rules = run.nurture.rules()
+    ladder = rules.symbols.stages
+    rank = {s: i for i, s in enumerate(ladder)}
+    fired: Counter[tuple[str, str, str]] = Counter()  # (kind, score, rule) -> leads
+    fired_converted: Counter[tuple[str, str, str]] = Counter()
+    stage_pairs: dict[str, list[tuple[bool, bool]]] = {s: [] for s in ladder[1:]}
+    model_scores: dict[str, list[float]] = {name: [] for name in rules.scores}
+    labels: list[bool] = []
+    seen: set[str] = set()
+    end_at = epoch(end)
+    known_rules = {("event", model.name, rule.text) for model in rules.scores.values() for rule in model.event_rules}
+    known_rules |= {("fit", model.name, rule.text) for model in rules.scores.values() for rule in model.attribute_rules}
+    # three result streams on one connection (each its own cursor): a second connection would wait
+    # for the first one's transaction, as every SQLite transaction here takes the write lock
+    with run.nurture.db.connect() as conn:
+        ledger = _grouped(conn.execute(sa.select(LEDGER.c.lead_id, LEDGER.c.score, LEDGER.c.rule,
+                                                        LEDGER.c.points, LEDGER.c.at)
+                                              .order_by(LEDGER.c.lead_id, LEDGER.c.at, LEDGER.c.id)))
+        changes = _grouped(conn.execute(sa.select(CHANGES.c.lead_id, CHANGES.c.to_stage, CHANGES.c.at)
+                                                .order_by(CHANGES.c.lead_id, CHANGES.c.at, CHANGES.c.id)))
+        for lead in conn.execute(sa.select(LEADS.c.id, LEADS.c.email, LEADS.c.attributes, LEADS.c.owner)
+                                       .order_by(LEADS.c.id)):
+            outcome = outcomes.get(lead.email)
+            converted = outcome is not None
+            if converted:
+                seen.add(lead.email)
+            cutoff = epoch(outcome.converted_at) if outcome is not None and outcome.converted_at else end_at
+            attrs = {**rules.symbols.defaults, **(lead.attributes or {}), "email": lead.email, "owner": lead.owner}
+            fit: dict[str, float] = defaultdict(float)
+            hits: set[tuple[str, str, str]] = set()
+            for model in rules.scores.values():
+                for rule, points in model.fit(attrs):
+                    fit[model.name] += points
+                    hits.add(("fit", model.name, rule.text))
+            entries = ledger.get(lead.id)
+            lines = [(r.score, r.points, epoch(r.at)) for r in entries]
+            hits |= {("event", r.score, r.rule) for r, (_, _, when) in zip(entries, lines, strict=True)
+                     if when < cutoff}
+            for key in hits:
+                fired[key] += 1
+                fired_converted[key] += converted
+            top = max((rank.get(c.to_stage, 0) for c in changes.get(lead.id) if epoch(c.at) <= cutoff), default=0)
+            for stage in ladder[1:]:
+                stage_pairs[stage].append((rank[stage] <= top, converted))
+            for name, value in _score_at(rules, fit, lines, cutoff).items():
+                model_scores[name].append(value)
+            labels.append(converted)
+    total, converted_total = len(labels), sum(labels)
+    base = rate(converted_total, total)
+    rule_rows = [{"kind": kind, "score": score, "rule": rule, "fired": fired[(kind, score, rule)],
+                  "converted": fired_converted[(kind, score, rule)],
+                  "conversion_rate": rate(fired_converted[(kind, score, rule)], fired[(kind, score, rule)]),
+                  "lift": lift(fired_converted[(kind, score, rule)], fired[(kind, score, rule)], converted_total,
+                               total)}
+                 for kind, score, rule in sorted(known_rules | set(fired))]
+    rule_rows.sort(key=lambda r: (r["lift"] is None, -(r["lift"] or 0), -r["fired"], r["rule"]))
+    stage_rows = []
+    for stage, pairs in stage_pairs.items():
+        c = confusion(pairs)
+        stage_rows.append({"stage": stage, "reached": c.tp + c.fp, "converted": c.tp, "precision": c.precision,
+                           "recall": c.recall, "f1": c.f1})
+    models = [{"score": name, "auc": auc(values, labels), "roc": roc_points(values, labels, limit=60)}
+              for name, values in model_scores.items()]
+    dated = sum(1 for o in outcomes.values() if o.converted_at is not None)
+    return {"leads": total, "converted": converted_total, "base_rate": base,
+            "outcomes_not_in_history": sorted(set(outcomes) - seen)[:20],
+            "outcomes_not_in_history_count": len(set(outcomes) - seen),
+            "judged_at": "just before conversion for the converted leads with a date, the end of the history "
+                         "otherwise" if dated else "the end of the history",
+            "rules": rule_rows, "stages": stage_rows, "models": models}
+
+
+class _grouped:
+    """Rows ordered by lead id, handed out lead by lead without holding more than one lead's."""
+
+    def __init__(self, rows) -> None:
+        self._rows = iter(rows)
+        self._next = next(self._rows, None)
+
+    def get(self, lead_id: int) -> list:
+        while self._next is not None and self._next.lead_id < lead_id:
+            self._next = next(self._rows, None)
+        found = []
+        while self._next is not None and self._next.lead_id == lead_id:
+            found.append(self._next)
+            self._next = next(self._rows, None)
+        return found
+
+
+# ----- the whole backtest ------------------------------------------------------------------------
+
+
+@dataclass
+class BacktestResult:
+    events: EventSource
+    tick_hours: float
+    replays: list[Replay]
+    #: leads whose final stage differs between the two versions, and how they move
+    changed: int = 0
+    transitions: dict[tuple[str, str], int] = field(default_factory=dict)
+    examples: list[dict[str, str]] = field(default_factory=list)
+    quarantine: list[str] = field(default_factory=list)
+    outcome_problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        def version(r: Replay) -> dict[str, Any]:
+            return {"label": r.version.label, "campaign_dir": str(r.version.campaign_dir), "leads": r.leads,
+                    "events_accepted": r.accepted, "quarantined": r.quarantined, "stages": r.stages,
+                    "reached": r.reached, "current": r.current, "sent": r.sent,
+                    "sends_by_step": [{"journey": j, "step": s, "template": t, "sent": n}
+                                      for (j, s, t), n in sorted(r.sends.items())],
+                    "evidence": r.evidence}
+
+        assert self.events.first is not None and self.events.last is not None
+        return {"events_file": self.events.path, "events": self.events.count,
+                "first_event": self.events.first.isoformat(), "last_event": self.events.last.isoformat(),
+                "tick_hours": self.tick_hours, "versions": [version(r) for r in self.replays],
+                "final_stage_changed": self.changed,
+                "transitions": [{"from": a, "to": b, "leads": n} for (a, b), n in sorted(self.transitions.items())],
+                "changed_examples": self.examples, "quarantine": self.quarantine,
+                "outcome_problems": self.outcome_problems, "notes": self.notes}
+
+
+def _compare(first: VirtualRun, second: VirtualRun, result: BacktestResult, limit: int) -> None:
+    """Leads whose final stage differs, by walking both stores in email order side by side."""
+    query = sa.select(LEADS.c.email, LEADS.c.stage).order_by(LEADS.c.email)
+    with first.nurture.db.connect() as a, second.nurture.db.connect() as b:
+        left, right = iter(a.execute(query)), iter(b.execute(query))
+        x, y = next(left, None), next(right, None)
+        while x is not None or y is not None:
+            if y is None or (x is not None and x.email < y.email):
+                pair, email, x = (x.stage, "(absent)"), x.email, next(left, None)
+            elif x is None or y.email < x.email:
+                pair, email, y = ("(absent)", y.stage), y.email, next(right, None)
+            else:
+                pair, email = (x.stage, y.stage), x.email
+                x, y = next(left, None), next(right, None)
+            if pair[0] != pair[1]:
+                result.changed += 1
+                result.transitions[pair] = result.transitions.get(pair, 0) + 1
+                if len(result.examples) < limit:
+                    result.examples.append({"lead": email, "current": pair[0], "against": pair[1]})
+
+
+def run_backtest(*, campaign_dir: Path, template_dir: Path, events: str, leads: str | None = None,
+                 outcomes: Path | None = None, against: str | None = None, tick_hours: float = 6.0,
+                 seed: int = 7, render_sample: int | None = 20, examples: int = 20,
+                 progress: Progress = lambda n: None, on_scan: Callable[[int, int], None] = lambda n, v: None,
+                 workdir: Path | None = None) -> BacktestResult:
+    """Replay ``events`` through the campaign on disk and, with ``against``, through another version."""
+    if tick_hours <= 0 or tick_hours > 24:
+        raise ConfigError("--tick-hours must be more than 0 and at most 24")
+    known, problems = read_outcomes(outcomes) if outcomes is not None else ({}, [])
+    source = EventSource.scan(events)
+    temp = Path(tempfile.mkdtemp(prefix="nurture-backtest-", dir=workdir))
+    try:
+        versions = [Version("current", campaign_dir, template_dir)]
+        if against is not None:
+            versions.append(campaign_at(against, versions[0], temp))
+        on_scan(source.count, len(versions))
+        result = BacktestResult(source, tick_hours, [], outcome_problems=problems)
+        result.notes = [f"the daemon ticks every {tick_hours:g} h of the history's time; journeys run and their "
+                        "emails are counted, never sent",
+                        "opens and clicks in the history answer the emails really sent then, not the ones a "
+                        "replay would send"]
+        if not source.ordered:
+            result.notes.append("the events file is not in time order, so it was sorted in memory")
+        runs = []
+        assert source.last is not None
+        end = source.last.replace(hour=0, minute=0, second=0, microsecond=0) + dt.timedelta(days=1)
+        for index, version in enumerate(versions):
+            replayed, run = replay(version, source, leads_file=leads, store=temp / f"replay{index}.db",
+                                   tick=dt.timedelta(hours=tick_hours), seed=seed, render_sample=render_sample,
+                                   progress=progress)
+            if known:
+                replayed.evidence = evidence(run, known, end)
+            result.replays.append(replayed)
+            runs.append(run)
+        result.quarantine = quarantine_reasons(runs[0])
+        if len(runs) == 2:
+            _compare(runs[0], runs[1], result, examples)
+        for run in runs:
+            run.nurture.db.dispose()
+        return result
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)

@@ -1,0 +1,143 @@
+"""`nurture demo`: weeks of a B2B funnel in seconds, through the real engine and daemon code.
+
+A fresh store, the example campaign, synthetic leads and engagement on a virtual clock; every
+email goes over SMTP to a local capture server that writes `.eml` files (or to a real server).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from engine.delivery.smtp import CaptureServer, SmtpMailer
+from engine.lab.synthetic import Population
+from engine.lab.virtual import VirtualRun
+from engine.service import Nurture
+from engine.store.tables import ACTIONS, EVENTS, LEADS, OUTBOX
+
+START = dt.datetime(2026, 3, 2, 6, 0, tzinfo=dt.UTC)  # a Monday
+TICK = dt.timedelta(hours=1)
+
+
+@dataclass
+class DemoResult:
+    leads: int
+    events: int
+    days: int
+    ticks: int
+    sent: int
+    failed: int
+    outbox_dir: Path | None
+    database_url: str
+    per_step: list[tuple[str, str, str, int]] = field(default_factory=list)
+    #: (lead, recipient, template) of every sales notification sent
+    notifications: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+async def _play(run: VirtualRun, leads: int, days: int, seed: int, progress: Callable[[int], None]) -> int:
+    """Days of engagement through the real engine; returns how many events went in."""
+    population = Population(seed)
+    run.processor.import_leads(population.lead_rows(population.make_leads(leads)), "demo leads")
+    run.daemon.register()
+    last_look = START
+
+    def readers_react(now: dt.datetime) -> None:  # opens and clicks of what was just delivered
+        nonlocal last_look
+        run.schedule(_reactions(run.nurture, population, last_look, now))
+        last_look = now
+
+    for day in range(days):
+        today = START + dt.timedelta(days=day)
+        run.schedule(population.day_of_activity(today.replace(hour=0), webinar_day=(day % 14 == 9)))
+        if day % 7 == 0 and day:  # a new cohort arrives every week
+            run.processor.import_leads(population.lead_rows(population.make_leads(max(1, leads // 10))), "demo leads")
+        await run.advance(today + dt.timedelta(days=1), after_tick=readers_react)
+        run.schedule(_sales_feedback(run.nurture, population, today))
+        progress(1)
+    run.daemon.unregister()
+    with run.nurture.db.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(EVENTS)).scalar()
+
+
+def _reactions(nurture: Nurture, population: Population, since: dt.datetime, until: dt.datetime) -> list:
+    """Readers open and click the marketing emails sent since the last look (not the whole outbox again)."""
+    with nurture.db.connect() as conn:
+        rows = conn.execute(sa.select(OUTBOX.c.to_address, OUTBOX.c.sent_at)
+                            .where(OUTBOX.c.status == "sent", OUTBOX.c.kind == "marketing",
+                                   OUTBOX.c.sent_at > since, OUTBOX.c.sent_at <= until)
+                            .order_by(OUTBOX.c.sent_at, OUTBOX.c.id)).all()
+    return [r for row in rows for r in population.reactions(row.to_address, row.sent_at)]
+
+
+def _sales_feedback(nurture: Nurture, population: Population, day: dt.datetime) -> list:
+    """Sales turns down about a third of yesterday's SQLs (back to marketing); a quarter of last
+    week's buy."""
+
+    def qualified(days_ago: int) -> list[str]:
+        with nurture.db.connect() as conn:
+            return conn.execute(sa.select(LEADS.c.email).join(ACTIONS, ACTIONS.c.lead_id == LEADS.c.id).where(
+                ACTIONS.c.kind == "notify", ACTIONS.c.created_at >= day - dt.timedelta(days=days_ago),
+                ACTIONS.c.created_at < day - dt.timedelta(days=days_ago - 1))).scalars().all()
+
+    rows = []
+    for email in qualified(1):
+        if email in population.by_email and population.rng.random() < 0.33:
+            rows.append(population.event(population.by_email[email], "sales.rejected",
+                                         day + dt.timedelta(hours=15), reason="no budget this quarter"))
+    for email in qualified(7):
+        if email in population.by_email and population.rng.random() < 0.25:
+            rows.append(population.event(population.by_email[email], "subscription.started",
+                                         day + dt.timedelta(hours=11), plan="business"))
+    return rows
+
+
+def run_demo(*, campaign_dir: Path, template_dir: Path, database_url: str | None, outbox_dir: Path,
+             smtp_host: str | None, smtp_port: int | None, leads: int, days: int, seed: int,
+             progress: Callable[[int], None]) -> DemoResult:
+    if database_url is None:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"demo.db{suffix}").unlink(missing_ok=True)
+        database_url = "sqlite:///demo.db"
+    capture = None
+    if smtp_host is None:
+        shutil.rmtree(outbox_dir, ignore_errors=True)
+        capture = CaptureServer(outbox_dir).start()
+        smtp_host, smtp_port = "127.0.0.1", capture.port
+    try:
+        mailer = SmtpMailer(smtp_host, smtp_port or 25, concurrency=8)
+        run = VirtualRun(campaign_dir, template_dir, START, database_url=database_url, mailer=mailer, tick=TICK,
+                         seed=seed, base_url="https://nurture.acme-analytics.example",
+                         journey_sweep_seconds=6 * 3600)
+
+        async def play() -> int:
+            async with mailer:
+                return await _play(run, leads, days, seed, progress)
+
+        events = asyncio.run(play())
+    finally:
+        if capture is not None:
+            capture.stop()
+    return _summary(run.nurture, database_url, outbox_dir if capture else None, events, days, days * 24)
+
+
+def _summary(nurture: Nurture, url: str, outbox_dir: Path | None, events: int, days: int, ticks: int) -> DemoResult:
+    with nurture.db.connect() as conn:
+        leads = conn.execute(sa.text("SELECT count(*) FROM leads")).scalar()
+        status = dict(conn.execute(sa.select(OUTBOX.c.status, sa.func.count()).group_by(OUTBOX.c.status)).all())
+        per_step = conn.execute(sa.select(OUTBOX.c.journey, OUTBOX.c.step, OUTBOX.c.template, sa.func.count())
+                                .where(OUTBOX.c.status == "sent").group_by(OUTBOX.c.journey, OUTBOX.c.step,
+                                                                           OUTBOX.c.template)
+                                .order_by(OUTBOX.c.journey, OUTBOX.c.step)).all()
+        notes = conn.execute(sa.select(LEADS.c.email, OUTBOX.c.to_address, OUTBOX.c.template)
+                             .join(LEADS, LEADS.c.id == OUTBOX.c.lead_id)
+                             .where(OUTBOX.c.kind == "sales", OUTBOX.c.status == "sent")
+                             .order_by(OUTBOX.c.sent_at)).all()
+    return DemoResult(leads, events, days, ticks, status.get("sent", 0), status.get("failed", 0), outbox_dir, url,
+                      [(j or "stage alerts", s or "", t, n) for j, s, t, n in per_step],
+                      [(lead, to, template) for lead, to, template in notes])

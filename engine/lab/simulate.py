@@ -1,0 +1,416 @@
+"""`nurture simulate`: synthetic leads and engagement through the real engine on a virtual clock."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import shutil
+import tempfile
+import tomllib
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from engine.core.schedule import zone
+from engine.daemon.worker import Daemon
+from engine.delivery.smtp import SendResult
+from engine.errors import ConfigError
+from engine.journeys import LeadView
+from engine.lab.synthetic import TEMPERAMENTS, Population
+from engine.lab.virtual import VirtualRun
+from engine.store.reports import funnel
+from engine.store.tables import ACTIONS, ENROLLMENTS, EVENTS, LEADS, OUTBOX
+
+START = dt.datetime(2026, 3, 2, 0, 0, tzinfo=dt.UTC)  # a Monday
+#: every lead is looked at for journey conditions time alone makes true (decay) once a simulated day
+SWEEP = dt.timedelta(days=1)
+#: leads, signals, steps per daemon batch: big enough that a day's sweep of 10,000 leads fits in a few ticks
+DAEMON_BATCH = 2000
+#: the fields of one temperament in a mix file, in the order `synthetic.TEMPERAMENTS` keeps them
+TEMPERAMENT_FIELDS = ("share", "visits_per_day", "demo_per_day", "open_rate", "click_rate")
+
+
+@dataclass(frozen=True)
+class Mix:
+    """Who the synthetic leads are and how they behave."""
+
+    temperaments: dict[str, tuple[float, float, float, float, float]] = field(
+        default_factory=lambda: dict(TEMPERAMENTS))
+    #: new leads arriving each week, as a share of the starting leads
+    new_leads_per_week: float = 0.0
+    #: a webinar every this many days (0: none)
+    webinar_every_days: int = 14
+    #: of yesterday's SQLs, the share sales turns back to marketing
+    sales_reject_rate: float = 0.33
+    #: of the SQLs of a week ago, the share that buys
+    sales_win_rate: float = 0.25
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"temperaments": {name: dict(zip(TEMPERAMENT_FIELDS, values, strict=True))
+                                 for name, values in self.temperaments.items()},
+                "new_leads_per_week": self.new_leads_per_week, "webinar_every_days": self.webinar_every_days,
+                "sales_reject_rate": self.sales_reject_rate, "sales_win_rate": self.sales_win_rate}
+
+
+def load_mix(path: Path) -> Mix:
+    """A mix from a TOML or JSON file; anything left out keeps the default."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+    except OSError as err:
+        raise ConfigError(f"cannot read the mix file {path}: {err.strerror}") from None
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as err:
+        raise ConfigError(f"{path}: {err}") from None
+    return mix_from(data, str(path))
+
+
+def mix_from(data: dict[str, Any], where: str = "mix") -> Mix:
+    default = Mix()
+    known = {"temperaments", "new_leads_per_week", "webinar_every_days", "sales_reject_rate", "sales_win_rate"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known keys are {', '.join(sorted(known))}")
+    temperaments = dict(default.temperaments)
+    given = data.get("temperaments")
+    if given is not None:
+        if not isinstance(given, dict) or not given:
+            raise ConfigError(f"{where}: `temperaments` must be a table of named temperaments, e.g. [temperaments.hot]")
+        temperaments = {}
+        for name, values in given.items():
+            base = dict(zip(TEMPERAMENT_FIELDS, TEMPERAMENTS.get(name, TEMPERAMENTS["cold"]), strict=True))
+            if not isinstance(values, dict) or set(values) - set(TEMPERAMENT_FIELDS):
+                raise ConfigError(f"{where}: temperament {name!r} takes {', '.join(TEMPERAMENT_FIELDS)}")
+            merged = {**base, **values}
+            for key, value in merged.items():
+                if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                    raise ConfigError(f"{where}: {name}.{key} must be a number >= 0, got {value!r}")
+            if merged["open_rate"] > 1 or merged["click_rate"] > merged["open_rate"]:
+                raise ConfigError(f"{where}: {name}: rates need 0 <= click_rate <= open_rate <= 1")
+            temperaments[name] = tuple(float(merged[k]) for k in TEMPERAMENT_FIELDS)  # type: ignore[assignment]
+        if not sum(v[0] for v in temperaments.values()):
+            raise ConfigError(f"{where}: the temperaments' shares add up to 0")
+    values: dict[str, Any] = {}
+    for key in known - {"temperaments"}:
+        if key in data:
+            value = data[key]
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ConfigError(f"{where}: `{key}` must be a number >= 0, got {value!r}")
+            values[key] = int(value) if key == "webinar_every_days" else float(value)
+    for key in ("sales_reject_rate", "sales_win_rate"):
+        if values.get(key, 0) > 1:
+            raise ConfigError(f"{where}: `{key}` is a share between 0 and 1")
+    return Mix(temperaments, **values)
+
+
+#: what a message not rendered in full carries: enough for the readers to know a marketing email
+_UNRENDERED = {True: b"X-Nurture-Simulation: not rendered\r\nList-Unsubscribe: <https://simulated.invalid/u>\r\n\r\n",
+               False: b"X-Nurture-Simulation: not rendered\r\n\r\n"}
+
+
+class SimulationDaemon(Daemon):
+    """The daemon, rendering the first ``render_sample`` messages of each template in full.
+
+    Rendering and MIME assembly cost more than everything else a send does, and a simulation
+    reports who gets what and when, not the bytes; the sample still catches templates that fail
+    for the synthetic leads. ``render_sample=None`` renders every message.
+    """
+
+    def __init__(self, *args: Any, render_sample: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.render_sample = render_sample
+        self.rendered: Counter[str] = Counter()
+        self.unrendered = 0
+
+    def compose(self, conn, row, rules, lead: LeadView, now: dt.datetime) -> bytes:
+        if self.render_sample is None or self.rendered[row.template] < self.render_sample:
+            self.rendered[row.template] += 1
+            return super().compose(conn, row, rules, lead, now)
+        self.unrendered += 1
+        return _UNRENDERED[row.kind == "marketing"]
+
+
+class ReaderMailer:
+    """Delivery for simulations: keeps who got what (not the bytes, which would not fit in memory
+    at scale), so readers can react to exactly the emails they received."""
+
+    def __init__(self) -> None:
+        #: (recipient, marketing?) per message, in delivery order
+        self.messages: list[tuple[str, bool]] = []
+
+    async def send(self, sender: str, recipients: list[str], data: bytes) -> SendResult:
+        head = data[: data.find(b"\r\n\r\n")]
+        marketing = b"\nList-Unsubscribe:" in head
+        self.messages += [(r, marketing) for r in recipients]
+        return SendResult("sent", 250, "simulated")
+
+    async def close(self) -> None:
+        return None
+
+    async def __aenter__(self) -> ReaderMailer:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+@dataclass
+class SimulationResult:
+    """Everything `simulate` reports; ``as_dict`` is its JSON (no wall-clock figures: same seed, same JSON)."""
+
+    leads: int
+    days: int
+    seed: int
+    tick_hours: float
+    start: dt.datetime
+    mix: Mix
+    events: int = 0
+    ticks: int = 0
+    stages: list[str] = field(default_factory=list)
+    #: leads per stage at the end of each day
+    funnel_by_day: list[dict[str, int]] = field(default_factory=list)
+    #: stage -> leads that ever reached it
+    reached: dict[str, int] = field(default_factory=dict)
+    #: (journey, step, template) -> sends per day (index 0 = day 1)
+    sends_by_step: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
+    sent: dict[str, int] = field(default_factory=dict)
+    mailing: dict[str, Any] = field(default_factory=dict)
+    stuck: list[dict[str, Any]] = field(default_factory=list)
+    stuck_days: int = 14
+    #: template -> (messages that failed to render, the first error)
+    render_failures: dict[str, tuple[int, str]] = field(default_factory=dict)
+    #: how the simulation differs from the daemon in production, said wherever results are shown
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def lead_days(self) -> int:
+        return sum(sum(day.values()) for day in self.funnel_by_day)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "leads": self.leads, "days": self.days, "seed": self.seed, "tick_hours": self.tick_hours,
+            "start": self.start.isoformat(), "mix": self.mix.as_dict(), "events": self.events, "ticks": self.ticks,
+            "lead_days": self.lead_days, "stages": self.stages,
+            "funnel_by_day": [{"day": i + 1, "date": (self.start + dt.timedelta(days=i)).date().isoformat(), **row}
+                              for i, row in enumerate(self.funnel_by_day)],
+            "reached": self.reached, "sent": self.sent,
+            "sends_by_step": [{"journey": j, "step": s, "template": t, "total": sum(days), "per_day": days}
+                              for (j, s, t), days in sorted(self.sends_by_step.items())],
+            "mailing": self.mailing, "stuck_days": self.stuck_days, "stuck": self.stuck,
+            "render_failures": [{"template": t, "messages": n, "error": e}
+                                for t, (n, e) in sorted(self.render_failures.items())],
+            "notes": self.notes,
+        }
+
+
+def _funnel_now(run: VirtualRun, stages: list[str]) -> dict[str, int]:
+    with run.nurture.db.connect() as conn:
+        counts = dict(conn.execute(sa.select(LEADS.c.stage, sa.func.count()).group_by(LEADS.c.stage)).all())
+    return {stage: counts.get(stage, 0) for stage in stages} | {s: n for s, n in counts.items() if s not in stages}
+
+
+def _sales_feedback(run: VirtualRun, population: Population, mix: Mix, day: dt.datetime) -> list:
+    """Sales turns some of yesterday's SQLs back to marketing; some of last week's buy (as in the demo)."""
+
+    def notified(days_ago: int) -> list[str]:
+        with run.nurture.db.connect() as conn:
+            return list(conn.execute(
+                sa.select(LEADS.c.email).join(ACTIONS, ACTIONS.c.lead_id == LEADS.c.id)
+                .where(ACTIONS.c.kind == "notify", ACTIONS.c.created_at >= day - dt.timedelta(days=days_ago),
+                       ACTIONS.c.created_at < day - dt.timedelta(days=days_ago - 1))
+                .order_by(ACTIONS.c.id)).scalars())
+
+    rows = []
+    for email in notified(1):
+        if email in population.by_email and population.rng.random() < mix.sales_reject_rate:
+            rows.append(population.event(population.by_email[email], "sales.rejected",
+                                         day + dt.timedelta(hours=15), reason="no budget this quarter"))
+    for email in notified(7):
+        if email in population.by_email and population.rng.random() < mix.sales_win_rate:
+            rows.append(population.event(population.by_email[email], "subscription.started",
+                                         day + dt.timedelta(hours=11), plan="business"))
+    return rows
+
+
+async def _play(run: VirtualRun, population: Population, result: SimulationResult,
+                progress: Callable[[int], None]) -> None:
+    mix, mailer = result.mix, run.mailer
+    run.import_leads({"email": lead.email, **lead.attributes} for lead in population.make_leads(result.leads))
+    seen = 0
+
+    def readers_react(now: dt.datetime) -> None:  # opens and clicks of what was just delivered
+        nonlocal seen
+        fresh, seen = mailer.messages[seen:], len(mailer.messages)
+        run.schedule([r for to, marketing in fresh if marketing for r in population.reactions(to, now)])
+
+    declared = set(run.processor.rules.event_types)
+    for day in range(result.days):
+        today = result.start + dt.timedelta(days=day)
+        if day and day % 7 == 0 and mix.new_leads_per_week:
+            cohort = population.make_leads(max(1, round(result.leads * mix.new_leads_per_week)))
+            run.import_leads({"email": lead.email, **lead.attributes} for lead in cohort)
+        # a webinar every `webinar_every_days` (with the default 14, on days 9, 23, ... as in the demo)
+        webinar = bool(mix.webinar_every_days) and (day + 5) % mix.webinar_every_days == 0
+        run.schedule(r for r in population.day_of_activity(today, webinar_day=webinar) if r.data["type"] in declared)
+        result.ticks += len(await run.advance(today + dt.timedelta(days=1), after_tick=readers_react))
+        run.schedule(r for r in _sales_feedback(run, population, mix, today) if r.data["type"] in declared)
+        result.funnel_by_day.append(_funnel_now(run, result.stages))
+        progress(1)
+
+
+def _day_index(start: dt.datetime, when: dt.datetime) -> int:
+    return (when - start) // dt.timedelta(days=1)
+
+
+def _sends(run: VirtualRun, result: SimulationResult) -> None:
+    """Emails per journey step per day, and totals by kind."""
+    per_step: dict[tuple[str, str, str], list[int]] = {}
+    sent: Counter[str] = Counter()
+    with run.nurture.db.connect() as conn:
+        rows = conn.execute(sa.select(OUTBOX.c.kind, OUTBOX.c.journey, OUTBOX.c.step, OUTBOX.c.template,
+                                      OUTBOX.c.sent_at).where(OUTBOX.c.status == "sent"))
+        for kind, journey, step, template, sent_at in rows:
+            sent[kind] += 1
+            key = (journey or "(stage alerts)", step or "", template)
+            days = per_step.setdefault(key, [0] * result.days)
+            index = _day_index(result.start, sent_at)
+            if 0 <= index < result.days:
+                days[index] += 1
+        status = dict(conn.execute(sa.select(OUTBOX.c.status, sa.func.count()).group_by(OUTBOX.c.status)).all())
+        for template, error in conn.execute(sa.select(OUTBOX.c.template, OUTBOX.c.last_error).where(
+                OUTBOX.c.status == "failed", OUTBOX.c.last_error.like("render:%")).order_by(OUTBOX.c.id)):
+            count, first = result.render_failures.get(template, (0, error))
+            result.render_failures[template] = (count + 1, first)
+    result.sends_by_step = per_step
+    result.sent = {"marketing": sent["marketing"], "sales": sent["sales"],
+                   **{f"outbox_{k}": v for k, v in sorted(status.items()) if k != "sent"}}
+
+
+def _mailing(run: VirtualRun, result: SimulationResult, limit: int) -> None:
+    """The most marketing email any lead got on one day (its own calendar day), and who."""
+    _, rules = run.nurture.rules()
+    default_zone = str(rules.symbols.settings.get("default timezone") or "UTC")
+    caps = rules.symbols.frequency_caps
+    per_lead_day: Counter[tuple[str, str]] = Counter()
+    templates: dict[tuple[str, str], list[str]] = defaultdict(list)
+    with run.nurture.db.connect() as conn:
+        rows = conn.execute(sa.select(LEADS.c.email, LEADS.c.attributes, OUTBOX.c.sent_at, OUTBOX.c.template)
+                            .join(LEADS, LEADS.c.id == OUTBOX.c.lead_id)
+                            .where(OUTBOX.c.status == "sent", OUTBOX.c.kind == "marketing")
+                            .order_by(OUTBOX.c.sent_at, OUTBOX.c.id))
+        for email, attributes, sent_at, template in rows:
+            local = sent_at.astimezone(zone((attributes or {}).get("timezone"), default_zone)).date().isoformat()
+            per_lead_day[(email, local)] += 1
+            templates[(email, local)].append(template)
+    histogram = Counter(per_lead_day.values())
+    peak = max(histogram, default=0)
+    allowed = caps.get("day", 1)
+    worst = sorted(per_lead_day.items(), key=lambda kv: (-kv[1], kv[0][1], kv[0][0]))[:limit]
+    result.mailing = {
+        "peak_per_lead_day": peak, "allowed_per_day": allowed, "daily_cap": caps.get("day"),
+        "weekly_cap": caps.get("week"), "lead_days_over": sum(n for k, n in histogram.items() if k > allowed),
+        "histogram": {str(k): histogram[k] for k in sorted(histogram)},
+        # the lead-days over the limit, or else one example of the peak
+        "worst": [{"lead": email, "day": day, "sends": n, "templates": templates[(email, day)]}
+                  for (email, day), n in worst if n > allowed] or
+                 [{"lead": email, "day": day, "sends": n, "templates": templates[(email, day)]}
+                  for (email, day), n in worst[:1]],
+    }
+
+
+def _stuck(run: VirtualRun, result: SimulationResult, now: dt.datetime, limit: int) -> None:
+    """Open enrolments that have sat at one wait for more than ``stuck_days``, by journey and step."""
+    _, rules = run.nurture.rules()
+    groups: dict[tuple[str, str, str], dict[str, Any]] = {}
+    with run.nurture.db.connect() as conn:
+        rows = conn.execute(sa.select(ENROLLMENTS.c.journey, ENROLLMENTS.c.status, ENROLLMENTS.c.step,
+                                      ENROLLMENTS.c.waiting_for, ENROLLMENTS.c.marks, ENROLLMENTS.c.entered_at,
+                                      ENROLLMENTS.c.due_at, LEADS.c.email)
+                            .join(LEADS, LEADS.c.id == ENROLLMENTS.c.lead_id)
+                            .where(ENROLLMENTS.c.status.in_(("active", "waiting")))
+                            .order_by(ENROLLMENTS.c.id))
+        for row in rows:
+            marks = row.marks or {}
+            since = max(marks.values(), default=row.entered_at.timestamp())
+            waited = (now.timestamp() - since) / 86400
+            if waited <= result.stuck_days:
+                continue
+            plan = rules.journeys.get(row.journey)
+            label = None
+            if row.status == "waiting" and plan is not None and row.waiting_for is not None \
+                    and row.waiting_for < len(plan.order):
+                label = plan.order[row.waiting_for]
+            elif marks:  # the step that ran last; a wait runs in the same instant as the steps before it
+                order = {name: i for i, name in enumerate(plan.order)} if plan is not None else {}
+                label = max(marks, key=lambda k: (marks[k], order.get(k, -1)))
+            kind = "waiting for an event" if row.status == "waiting" else "timed wait"
+            if row.due_at is None:
+                kind += ", no timeout"
+            group = groups.setdefault((row.journey, label or "(start)", kind),
+                                      {"journey": row.journey, "step": label or "(start)", "kind": kind,
+                                       "enrollments": 0, "longest_days": 0.0, "examples": []})
+            group["enrollments"] += 1
+            group["longest_days"] = round(max(group["longest_days"], waited), 1)
+            if len(group["examples"]) < limit:
+                group["examples"].append(row.email)
+    result.stuck = sorted(groups.values(), key=lambda g: (-g["enrollments"], g["journey"], g["step"]))
+
+
+def throwaway_store(db: sa.engine.Engine) -> None:
+    """The simulation's store is deleted afterwards: commits need not wait for the disk, and a
+    large page cache keeps its indexes in memory (10,000 leads over 90 days: ~11% faster)."""
+
+    def fast(dbapi_conn, _record) -> None:
+        dbapi_conn.execute("PRAGMA synchronous=OFF")
+        dbapi_conn.execute("PRAGMA cache_size=-262144")  # 256 MB of pages: the whole store, at most
+
+    db.dispose()  # connections opened from now on get the pragma
+    sa.event.listen(db, "connect", fast)
+
+
+def run_simulation(*, campaign_dir: Path, template_dir: Path, leads: int, days: int, seed: int = 7,
+                   mix: Mix | None = None, tick_hours: float = 4.0, stuck_days: int = 14, start: dt.datetime = START,
+                   progress: Callable[[int], None] = lambda n: None, examples: int = 5,
+                   workdir: Path | None = None, render_sample: int | None = 20) -> SimulationResult:
+    """Simulate ``days`` of ``leads`` synthetic leads in a temporary store that is deleted afterwards."""
+    if leads < 1 or days < 1:
+        raise ConfigError("simulate needs at least 1 lead and 1 day")
+    if tick_hours <= 0 or tick_hours > 24:
+        raise ConfigError("--tick-hours must be more than 0 and at most 24")
+    mix = mix or Mix()
+    temp = Path(tempfile.mkdtemp(prefix="nurture-sim-", dir=workdir))
+    try:
+        mailer = ReaderMailer()
+        run = VirtualRun(campaign_dir, template_dir, start, database_url=f"sqlite:///{temp / 'simulation.db'}",
+                         mailer=mailer, tick=dt.timedelta(hours=tick_hours), seed=seed,
+                         base_url="https://nurture.simulation.example", secret_key=f"simulation-{seed}",
+                         journey_sweep_seconds=SWEEP.total_seconds(), batch_size=5000)
+        throwaway_store(run.nurture.db)
+        run.daemon = SimulationDaemon(run.nurture, mailer, worker="simulation", seed=seed, batch=DAEMON_BATCH,
+                                      render_sample=render_sample)
+        _, rules = run.nurture.rules()
+        result = SimulationResult(leads, days, seed, tick_hours, start, mix, stuck_days=stuck_days,
+                                  stages=list(rules.symbols.stages))
+        result.notes = [f"the daemon ticks every {tick_hours:g} h of simulated time, so an email due at 09:30 "
+                        f"goes out at the next tick", "journey conditions that time alone makes true are swept "
+                        "once a simulated day",
+                        "every email is rendered in full" if render_sample is None else
+                        f"the first {render_sample} emails of each template are rendered in full, the rest are "
+                        "sent unrendered (--render-all renders every one)"]
+        population = Population(seed, temperaments=dict(mix.temperaments))
+        asyncio.run(_play(run, population, result, progress))
+        end = start + dt.timedelta(days=days)
+        with run.nurture.db.connect() as conn:
+            result.events = conn.execute(sa.select(sa.func.count()).select_from(EVENTS)).scalar_one()
+            result.reached = {row["stage"]: row["reached"] for row in funnel(conn, rules)["stages"]}
+        _sends(run, result)
+        _mailing(run, result, examples)
+        _stuck(run, result, end, examples)
+        run.nurture.db.dispose()
+        return result
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)

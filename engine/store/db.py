@@ -1,0 +1,70 @@
+"""Opening the store: SQLite (WAL) or PostgreSQL, upgraded to the latest schema on first use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy.engine import Engine
+
+from engine.errors import ConfigError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+# JSON columns (lead state, event props) are read and written on every batch: use the fast codec.
+_JSON = {"json_serializer": lambda v: orjson.dumps(v, option=orjson.OPT_NON_STR_KEYS).decode(),
+         "json_deserializer": orjson.loads}
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    dbapi_conn.isolation_level = None  # transactions are begun below, not by the driver
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+    cur.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; safe with WAL
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def create_db_engine(url: str) -> Engine:
+    """An SQLAlchemy engine for ``url`` with the settings the store relies on."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        raise ConfigError(f"database url {url!r} is not valid; use sqlite:///nurture.db or "
+                          "postgresql+psycopg://user@host/db") from None
+    if parsed.get_backend_name() == "sqlite":
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False}, **_JSON)
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        # Take the write lock when a transaction starts: one writer at a time, no lock upgrades
+        # that fail half-way, and a key looked up inside a transaction stays absent until it ends.
+        sa.event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        return sa.create_engine(url, pool_pre_ping=True, **_JSON)
+    raise ConfigError(f"unsupported database {parsed.get_backend_name()!r}; use SQLite or PostgreSQL")
+
+
+def _alembic_config(connection: sa.Connection) -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the schema to the latest migration (a no-op when it is already there)."""
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "head")
+
+
+def open_store(url: str) -> Engine:
+    """Create the engine and upgrade the schema: every command starts here."""
+    engine = create_db_engine(url)
+    try:
+        upgrade(engine)
+    except sa.exc.OperationalError as err:
+        raise ConfigError(f"cannot open the database {engine.url.render_as_string()}: "
+                          f"{err.orig}") from None
+    return engine

@@ -1,0 +1,151 @@
+"""Reading the store: a lead, a list of leads, why a lead scores what it does, and the funnel."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import statistics
+from collections import defaultdict
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from engine.core.clock import epoch
+from engine.core.rules import Rules
+from engine.core.scoring import LeadState
+from engine.errors import LeadNotFound
+from engine.ingest.rows import InvalidRow, normalise_email
+from engine.store.base import Repository
+from engine.store.tables import CHANGES, EVENTS, LEADS, LEDGER
+
+
+def _lead_row(conn: Connection, email: str):
+    try:
+        email = normalise_email(email)
+    except InvalidRow:
+        raise LeadNotFound(email) from None
+    row = conn.execute(sa.select(LEADS).where(LEADS.c.email == email)).first()
+    if row is None:
+        raise LeadNotFound(email)
+    return row
+
+
+def scores_of(rules: Rules, state: dict, now: dt.datetime) -> dict[str, int]:
+    lead_state = LeadState(state)
+    return {name: lead_state.score(model, epoch(now)) for name, model in rules.scores.items()}
+
+
+def show_lead(conn: Connection, rules: Rules, email: str, now: dt.datetime, events: int = 10) -> dict[str, Any]:
+    row = _lead_row(conn, email)
+    recent = conn.execute(sa.select(EVENTS.c.type, EVENTS.c.at, EVENTS.c.props).where(EVENTS.c.lead_id == row.id)
+                          .order_by(EVENTS.c.at.desc(), EVENTS.c.key.desc()).limit(events))
+    history = conn.execute(sa.select(CHANGES.c.at, CHANGES.c.from_stage, CHANGES.c.to_stage, CHANGES.c.reason)
+                           .where(CHANGES.c.lead_id == row.id).order_by(CHANGES.c.at, CHANGES.c.id))
+    return {
+        "email": row.email,
+        "stage": row.stage,
+        "stage_since": row.stage_since.isoformat(),
+        "owner": row.owner,
+        "scores": scores_of(rules, row.state, now),
+        "attributes": {**rules.symbols.defaults, **row.attributes},
+        "unsubscribed": row.unsubscribed_at is not None,
+        "created_at": row.created_at.isoformat(),
+        "recent_events": [{"type": e.type, "at": e.at.isoformat(), "props": e.props} for e in recent],
+        "stage_history": [{"at": c.at.isoformat(), "from": c.from_stage, "to": c.to_stage, "reason": c.reason}
+                          for c in history],
+    }
+
+
+def list_leads(conn: Connection, rules: Rules, now: dt.datetime, stage: str | None = None,
+               limit: int = 50) -> list[dict[str, Any]]:
+    query = sa.select(LEADS.c.email, LEADS.c.stage, LEADS.c.owner, LEADS.c.state, LEADS.c.source,
+                      LEADS.c.updated_at).order_by(LEADS.c.updated_at.desc(), LEADS.c.id.desc()).limit(limit)
+    if stage:
+        query = query.where(LEADS.c.stage == stage)
+    return [{"email": r.email, "stage": r.stage, "owner": r.owner, "source": r.source,
+             "scores": scores_of(rules, r.state, now)} for r in conn.execute(query)]
+
+
+def explain_lead(conn: Connection, rules: Rules, email: str, now: dt.datetime) -> dict[str, Any]:
+    """Every score with the lines that make it up; the lines add up to the score exactly."""
+    row = _lead_row(conn, email)
+    at = epoch(now)
+    attrs = {**rules.symbols.defaults, **row.attributes, "email": row.email, "owner": row.owner}
+    lead_state = LeadState(row.state)
+    ledger = conn.execute(sa.select(LEDGER.c.score, LEDGER.c.rule, LEDGER.c.points, LEDGER.c.at,
+                                    LEDGER.c.event_key).where(LEDGER.c.lead_id == row.id)
+                          .order_by(LEDGER.c.at, LEDGER.c.id))
+    by_score: dict[str, list] = defaultdict(list)
+    for line in ledger:
+        by_score[line.score].append(line)
+    explained = []
+    for name, model in rules.scores.items():
+        lines = [{"rule": rule.text, "points": float(points), "now": float(points), "kind": "fit"}
+                 for rule, points in model.fit(attrs)]
+        for line in by_score.get(name, ()):
+            factor = math.exp(-model.decay_rate * max(0.0, at - epoch(line.at))) if model.decay_rate else 1.0
+            lines.append({"rule": line.rule, "points": line.points, "now": line.points * factor, "kind": "event",
+                          "at": line.at.isoformat(), "event": line.event_key})
+        raw = sum(line["now"] for line in lines)
+        if model.floor is not None and raw < model.floor:
+            lines.append({"rule": f"floor {model.floor:g}", "points": model.floor - raw,
+                          "now": model.floor - raw, "kind": "floor"})
+        explained.append({"score": name, "title": model.title, "total": lead_state.score(model, at),
+                          "exact": round(lead_state.raw_score(model, at), 4), "lines": lines})
+    return {"email": row.email, "stage": row.stage, "at": now.isoformat(), "scores": explained}
+
+
+def funnel(conn: Connection, rules: Rules) -> dict[str, Any]:
+    """Counts per stage, conversion lead -> each later stage, median time to convert, by source."""
+    ladder = rules.symbols.stages
+    rank = {s: i for i, s in enumerate(ladder)}
+    current = dict(conn.execute(sa.select(LEADS.c.stage, sa.func.count()).group_by(LEADS.c.stage)).all())
+    first = (sa.select(CHANGES.c.lead_id, CHANGES.c.to_stage, sa.func.min(CHANGES.c.at).label("at"))
+             .group_by(CHANGES.c.lead_id, CHANGES.c.to_stage).subquery())
+    rows = conn.execute(sa.select(LEADS.c.id, LEADS.c.source, LEADS.c.created_at, first.c.to_stage, first.c.at)
+                        .select_from(LEADS.outerjoin(first, first.c.lead_id == LEADS.c.id))
+                        .order_by(LEADS.c.id))
+    reached: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    days: dict[str, list[float]] = defaultdict(list)
+    lead_id, source, created, firsts = None, "", None, {}
+
+    def close() -> None:
+        # a lead that reached a stage has passed every stage below it
+        top = max((rank[s] for s in firsts if s in rank), default=0)
+        for stage in ladder[: top + 1]:
+            reached[source][stage] += 1
+            reached["all"][stage] += 1
+        for stage, at in firsts.items():
+            if stage in rank and rank[stage] > 0 and created is not None:
+                days[stage].append((at - created).total_seconds() / 86400)
+
+    for row in rows:
+        if row.id != lead_id:
+            if lead_id is not None:
+                close()
+            lead_id, source, created, firsts = row.id, row.source, row.created_at, {}
+        if row.to_stage is not None:
+            firsts[row.to_stage] = min(firsts.get(row.to_stage, row.at), row.at)
+    if lead_id is not None:
+        close()
+
+    def conversions(counts: dict[str, int]) -> list[dict[str, Any]]:
+        out = []
+        for lower, upper in zip(ladder, ladder[1:], strict=False):
+            base = counts.get(lower, 0)
+            out.append({"from": lower, "to": upper, "rate": round(counts.get(upper, 0) / base, 4) if base else None})
+        return out
+
+    return {
+        "stages": [{"stage": s, "current": current.get(s, 0), "reached": reached["all"].get(s, 0)} for s in ladder],
+        "conversion": conversions(reached["all"]),
+        "median_days_to_reach": {s: round(statistics.median(days[s]), 2) if days[s] else None
+                                 for s in ladder[1:]},
+        "by_source": {src: {"reached": {s: counts.get(s, 0) for s in ladder}, "conversion": conversions(counts)}
+                      for src, counts in sorted(reached.items()) if src != "all"},
+    }
+
+
+class Reports(Repository):
+    """Reading the store for people: a lead, lists of leads, explanations, the funnel."""

@@ -1,0 +1,133 @@
+"""The store as one object: opened once, handing out units of work with a repository per concern."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from functools import cached_property
+
+from sqlalchemy.engine import Connection, Engine
+
+from engine.store.actions import Actions
+from engine.store.daemons import Daemons
+from engine.store.db import create_db_engine, open_store
+from engine.store.enrollments import Enrollments
+from engine.store.events import Events
+from engine.store.history import History
+from engine.store.leads import Leads
+from engine.store.ledger import Ledger
+from engine.store.meta import MetaValues
+from engine.store.outbox import Outbox
+from engine.store.quarantine import Quarantine
+from engine.store.reports import Reports
+from engine.store.signals import Signals
+from engine.store.suppressions import Suppressions
+from engine.store.versions import Versions
+
+
+class Tx:
+    """One transaction; each repository works inside it, so what they write commits together or not at all."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    @cached_property
+    def leads(self) -> Leads:
+        return Leads(self.conn)
+
+    @cached_property
+    def events(self) -> Events:
+        return Events(self.conn)
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        return Ledger(self.conn)
+
+    @cached_property
+    def actions(self) -> Actions:
+        return Actions(self.conn)
+
+    @cached_property
+    def signals(self) -> Signals:
+        return Signals(self.conn)
+
+    @cached_property
+    def quarantine(self) -> Quarantine:
+        return Quarantine(self.conn)
+
+    @cached_property
+    def enrollments(self) -> Enrollments:
+        return Enrollments(self.conn)
+
+    @cached_property
+    def outbox(self) -> Outbox:
+        return Outbox(self.conn)
+
+    @cached_property
+    def suppressions(self) -> Suppressions:
+        return Suppressions(self.conn)
+
+    @cached_property
+    def versions(self) -> Versions:
+        return Versions(self.conn)
+
+    @cached_property
+    def reports(self) -> Reports:
+        return Reports(self.conn)
+
+    @cached_property
+    def meta(self) -> MetaValues:
+        return MetaValues(self.conn)
+
+    @cached_property
+    def daemons(self) -> Daemons:
+        return Daemons(self.conn)
+
+    @cached_property
+    def history(self) -> History:
+        return History(self.conn)
+
+
+class Store:
+    """The database behind the engine: SQLite (WAL) by default, PostgreSQL for several daemons."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        """Open ``url``, creating the store and upgrading its schema when needed."""
+        return cls(open_store(url))
+
+    @classmethod
+    def connect(cls, url: str) -> Store:
+        """Open ``url`` as it is: no schema is created or upgraded."""
+        return cls(create_db_engine(url))
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @property
+    def sqlite_path(self) -> str | None:
+        """The database file of an SQLite store (None for PostgreSQL or an in-memory database)."""
+        database = self.engine.url.database
+        return database if self.dialect == "sqlite" and database and database != ":memory:" else None
+
+    @contextlib.contextmanager
+    def transaction(self, *, dry_run: bool = False) -> Iterator[Tx]:
+        """A unit of work that commits when the block ends, or with ``dry_run`` always rolls back."""
+        with self.engine.connect() as conn:
+            trans = conn.begin()
+            try:
+                yield Tx(conn)
+            except BaseException:
+                trans.rollback()
+                raise
+            if dry_run:
+                trans.rollback()
+            else:
+                trans.commit()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
