@@ -13,7 +13,10 @@ from engine.core.evaluator import Evaluator, LeadRecord
 from engine.core.rules import Rules, compile_rules
 from engine.core.scoring import LeadState
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+#: no template directory: templates are not the core's concern, so their checks are skipped
+NO_TEMPLATES = Path(__file__).resolve().parent / "no-templates"
+#: unknown template, a template reading what a lead lacks, a template syntax error, an unknown name in one
+TEMPLATE_CODES = frozenset({"E105", "E305", "E306", "E308"})
 DAY = 86_400.0
 HOUR = 3_600.0
 #: 2026-03-02 00:00 UTC, a Monday, as epoch seconds (computed without the code under test)
@@ -23,7 +26,8 @@ T0 = (dt.datetime(2026, 3, 2, tzinfo=dt.UTC) - dt.datetime(1970, 1, 1, tzinfo=dt
 def rules_of(text: str) -> Rules:
     """Parse, check (no errors allowed) and compile one campaign file."""
     campaign = parse_sources({"campaign.nurture": text})
-    errors = [d for d in check_files(campaign.files, TEMPLATES) if d.severity is Severity.ERROR]
+    errors = [d for d in check_files(campaign.files, NO_TEMPLATES)
+              if d.severity is Severity.ERROR and d.code not in TEMPLATE_CODES]
     assert not errors, [f"{d.code} {d.title} ({d.label})" for d in errors]
     return compile_rules(campaign)
 
