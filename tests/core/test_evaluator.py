@@ -125,14 +125,14 @@ def _outcome(lead: LeadRecord) -> dict:
             "actions": lead.actions, "scores": lead.scope(RULES, T0 + 200 * DAY)}
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(attrs=st.sampled_from(PEOPLE), events=events_st, sweeps=sweeps_st)
 def test_replaying_from_empty_equals_applying_one_by_one(attrs, events, sweeps):
     end = T0 + 150 * DAY
     assert _outcome(_incremental(attrs, events, sweeps, end)) == _outcome(_replay(attrs, events, end))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(attrs=st.sampled_from(PEOPLE), events=events_st, later=st.integers(0, 90 * 24))
 def test_ledger_lines_add_up_to_the_raw_score(attrs, events, later):
     lead = _replay(attrs, events, T0)
