@@ -30,11 +30,12 @@ sys.path.insert(0, str(ROOT))
 
 from engine.config import Config  # noqa: E402
 from engine.core.clock import SystemClock, VirtualClock  # noqa: E402
+from engine.core.journeys import Enqueue, MessageKind  # noqa: E402
+from engine.daemon.journeys import JourneyRunner  # noqa: E402
 from engine.daemon.worker import Daemon  # noqa: E402
 from engine.delivery.message import build_message, message_id  # noqa: E402
 from engine.delivery.smtp import LocalController, SmtpMailer  # noqa: E402
 from engine.ingest.rows import Row  # noqa: E402
-from engine.journeys import JourneyRuntime, load_lead  # noqa: E402
 from engine.service import Nurture  # noqa: E402
 
 WEEKDAY_AFTERNOON = dt.datetime(2026, 3, 4, 16, 0, tzinfo=dt.UTC)  # 11:00 in New York: no quiet hours
@@ -115,13 +116,12 @@ def queue_sends(nurture: Nurture, count: int) -> None:
                                         "timezone": "America/New_York", "company": "Bench Co"})
                             for i in range(count)], "bench leads")
     now = nurture.clock.now()
-    with nurture.db.begin() as conn:
-        version_id, rules = nurture.rules()
-        runtime = JourneyRuntime(conn, rules, version_id, now, lambda *a: None)
-        for lead_id in range(1, count + 1):
-            lead = load_lead(conn, rules, lead_id, now)
-            runtime.enqueue(f"bench:{lead_id}", lead, "marketing", lead.email, "welcome", now,
-                            journey="welcome", step="intro", enrollment_id=None)
+    version_id, rules = nurture.rules()
+    with nurture.store.transaction() as tx:
+        runner = JourneyRunner(tx, rules, version_id, now, lambda *args: None)
+        for lead in runner.leads(range(1, count + 1)).values():
+            runner.enqueue(Enqueue(f"bench:{lead.id}", lead.id, MessageKind.MARKETING, lead.email, "welcome", now,
+                                   "welcome", "intro", None))
 
 
 async def deliver_all(nurture: Nurture, port: int) -> tuple[float, int]:

@@ -16,7 +16,7 @@ from engine.core.clock import Clock, SystemClock
 from engine.core.rules import Rules, compile_rules
 from engine.errors import CampaignError
 from engine.ingest.processor import Processor, Progress, Report, transaction
-from engine.store import Store
+from engine.store import Store, Tx
 from engine.store.db import open_store
 from engine.store.models import Lead
 from engine.store.tables import VERSIONS
@@ -101,7 +101,7 @@ class Nurture:
             applied.version_id = conn.execute(VERSIONS.insert().values(
                 hash=digest, rules_hash=new_rules.rules_hash, created_at=self.clock.now(), files=files)
             ).inserted_primary_key[0]
-            applied.migration = migrate_enrollments(conn, compile_rules(old_campaign) if old_campaign else None,
+            applied.migration = migrate_enrollments(Tx(conn), compile_rules(old_campaign) if old_campaign else None,
                                                     new_rules, applied.version_id)
             if dry_run and applied.rules_changed and latest is not None:
                 processor = Processor(self.db, new_rules, applied.version_id, self.clock, self.config.batch_size)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from enum import StrEnum
+from typing import Any, ClassVar
 
 from dsl import ast as a
 from dsl.symbols import step_labels
@@ -28,16 +29,93 @@ class Trigger:
     text: str = ""
 
 
+class StepKind(StrEnum):
+    SEND = "send"
+    NOTIFY = "notify"
+    SET = "set"
+    WAIT = "wait"
+    WAIT_TIME = "wait_time"
+    WAIT_EVENT = "wait_event"
+    BRANCH = "branch"
+
+
 @dataclass(frozen=True)
-class Instruction:
+class Window:
+    """A wall-clock time in the lead's zone, on some weekdays (None: every day)."""
+
+    hour: int
+    minute: int
+    days: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    """One labelled instruction; ``next`` is the label run after it (None: the journey is finished)."""
+
     label: str
-    kind: str  # send, wait, wait_event, wait_time, branch, set, notify
-    args: dict[str, Any]
-    #: the label run after this one (None: the journey is finished)
     next: str | None
-    #: for branches: where each side starts
-    then: str | None = None
-    otherwise: str | None = None
+
+    kind: ClassVar[StepKind]
+
+
+@dataclass(frozen=True)
+class SendStep(Step):
+    template: str
+    window: Window | None = None
+    kind: ClassVar[StepKind] = StepKind.SEND
+
+
+@dataclass(frozen=True)
+class NotifyStep(Step):
+    #: "owner" or "address"; without an owner or an address the campaign's sales address gets it
+    recipient: str
+    address: str | None
+    template: str
+    kind: ClassVar[StepKind] = StepKind.NOTIFY
+
+
+@dataclass(frozen=True)
+class SetStep(Step):
+    name: str
+    value: Any
+    kind: ClassVar[StepKind] = StepKind.SET
+
+
+@dataclass(frozen=True)
+class WaitStep(Step):
+    seconds: float
+    kind: ClassVar[StepKind] = StepKind.WAIT
+
+
+@dataclass(frozen=True)
+class WaitTimeStep(Step):
+    window: Window
+    kind: ClassVar[StepKind] = StepKind.WAIT_TIME
+
+
+@dataclass(frozen=True)
+class WaitEventStep(Step):
+    event: str
+    filter: Callable[[dict[str, Any]], bool] | None
+    #: seconds to wait at most (None: until the event comes)
+    timeout: float | None
+    kind: ClassVar[StepKind] = StepKind.WAIT_EVENT
+
+    def matches(self, event_type: str, props: dict[str, Any]) -> bool:
+        return event_type == self.event and (self.filter is None or self.filter(props))
+
+
+@dataclass(frozen=True)
+class BranchStep(Step):
+    test: Test
+    text: str
+    #: where each side starts
+    then: str | None
+    otherwise: str | None
+    kind: ClassVar[StepKind] = StepKind.BRANCH
+
+
+AnyStep = SendStep | NotifyStep | SetStep | WaitStep | WaitTimeStep | WaitEventStep | BranchStep
 
 
 @dataclass
@@ -49,7 +127,7 @@ class JourneyPlan:
     goals: list[Trigger] = field(default_factory=list)
     reentry: str = "never"
     reentry_after: float | None = None
-    program: dict[str, Instruction] = field(default_factory=dict)
+    program: dict[str, AnyStep] = field(default_factory=dict)
     #: the first label (None: a journey without steps)
     start: str | None = None
     #: labels in source order, for moving in-flight leads when a step is removed
@@ -60,7 +138,7 @@ class JourneyPlan:
     def event_types(self) -> frozenset[str]:
         """Every event type this journey reacts to (triggers and waits)."""
         types = {t for trig in (*self.entries, *self.exits, *self.goals) for t in trig.events}
-        types |= {i.args["event"] for i in self.program.values() if i.kind == "wait_event"}
+        types |= {step.event for step in self.program.values() if isinstance(step, WaitEventStep)}
         return frozenset(types)
 
 
@@ -98,32 +176,25 @@ class PlanCompiler:
             first = label
         return first
 
-    def instruction(self, step: a.Step, label: str, following: str | None) -> Instruction:
+    def instruction(self, step: a.Step, label: str, following: str | None) -> AnyStep:
         match step.action:
             case a.Send(template=template, window=window):
-                args: dict[str, Any] = {"template": str(template)}
-                if window is not None:
-                    args.update(hour=window.time.hour, minute=window.time.minute,
-                                days=window.days.days if window.days else None)
-                return Instruction(label, "send", args, following)
+                return SendStep(label, following, str(template),
+                                _window(window.time, window.days) if window is not None else None)
             case a.Wait(duration=d):
-                return Instruction(label, "wait", {"seconds": d.seconds}, following)
+                return WaitStep(label, following, d.seconds)
             case a.WaitEvent(event=ref, timeout=timeout):
-                return Instruction(label, "wait_event", {
-                    "event": str(ref.event), "filter": self.compile_filter(ref),
-                    "timeout": timeout.seconds if timeout else None}, following)
+                return WaitEventStep(label, following, str(ref.event), self.compile_filter(ref),
+                                     timeout.seconds if timeout else None)
             case a.WaitTime(time=t, days=days):
-                return Instruction(label, "wait_time", {"hour": t.hour, "minute": t.minute,
-                                                        "days": days.days if days else None}, following)
+                return WaitTimeStep(label, following, _window(t, days))
             case a.SetAttribute(name=name, value=value):
-                return Instruction(label, "set", {"name": str(name), "value": value.python()}, following)
+                return SetStep(label, following, str(name), value.python())
             case a.NotifyAction(recipient=r, template=template):
-                return Instruction(label, "notify", {"recipient": r.kind, "address": r.address,
-                                                     "template": str(template)}, following)
+                return NotifyStep(label, following, r.kind, r.address, str(template))
             case a.Branch(condition=cond, then=then, otherwise=otherwise):
-                return Instruction(label, "branch", {"test": self.compile_test(cond, self.register),
-                                                     "text": self.text(cond)}, following,
-                                   then=self.flatten(then, following), otherwise=self.flatten(otherwise, following))
+                return BranchStep(label, following, self.compile_test(cond, self.register), self.text(cond),
+                                  then=self.flatten(then, following), otherwise=self.flatten(otherwise, following))
         raise TypeError(f"unknown step {type(step.action).__name__}")
 
     def build(self) -> JourneyPlan:
@@ -142,6 +213,10 @@ class PlanCompiler:
         plan.start = self.flatten(self.journey.steps, None)
         plan.order = [self.labels[id(s)] for s in _all_steps(self.journey.steps)]
         return plan
+
+
+def _window(time: a.TimeOfDay, days: a.Days | None) -> Window:
+    return Window(time.hour, time.minute, tuple(days.days) if days else None)
 
 
 def _all_steps(steps: tuple[a.Step, ...]):

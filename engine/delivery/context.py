@@ -9,8 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from engine.core.journeys import LeadView
 from engine.core.rules import Rules
-from engine.journeys import LeadView
 from engine.store.tables import ENROLLMENTS, EVENTS, LEDGER
 
 

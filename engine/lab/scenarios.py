@@ -28,9 +28,11 @@ from dsl.formatter import text_of
 from dsl.scenario_facts import Facts
 from dsl.symbols import Symbols, collect
 from dsl.timeline import describe, instant, lead_zone, start_instant
+from engine.core.journeys import LeadView
+from engine.daemon.journeys import lead_views
 from engine.errors import EngineError
-from engine.journeys import LeadView, load_lead
 from engine.lab.virtual import MemoryMailer, VirtualRun
+from engine.store import Tx
 from engine.store.tables import ACTIONS, CHANGES, ENROLLMENTS, LEADS, LEDGER, OUTBOX
 
 T = TypeVar("T", a.ScenarioEvent, a.Expect)
@@ -339,7 +341,7 @@ def snapshot(play: Play, now: dt.datetime) -> Snapshot:
     run = play.run
     _, rules = run.nurture.rules()
     with run.nurture.db.connect() as conn:
-        lead = load_lead(conn, rules, play.lead_id, now)
+        lead = lead_views(Tx(conn), rules, [play.lead_id], now)[play.lead_id]
         changes = conn.execute(sa.select(CHANGES).where(CHANGES.c.lead_id == play.lead_id)
                                .order_by(CHANGES.c.at, CHANGES.c.id)).all()
         outbox = conn.execute(sa.select(OUTBOX).where(OUTBOX.c.lead_id == play.lead_id).order_by(OUTBOX.c.id)).all()

@@ -16,11 +16,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from engine.core.journeys import LeadView
 from engine.core.schedule import zone
 from engine.daemon.worker import Daemon
 from engine.delivery.smtp import SendResult
 from engine.errors import ConfigError
-from engine.journeys import LeadView
 from engine.lab.synthetic import TEMPERAMENTS, Population
 from engine.lab.virtual import VirtualRun
 from engine.store.reports import funnel

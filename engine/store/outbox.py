@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from engine.core.journeys import Enqueue
 from engine.core.schedule import capped_until, quiet_until, zone
 from engine.delivery.smtp import MAX_ATTEMPTS, SendResult, retry_delay
 from engine.store.base import Repository
-from engine.store.bulk import insert_ignoring
+from engine.store.bulk import insert_ignoring, insert_many
 from engine.store.tables import LEADS, OUTBOX, SUPPRESSIONS
 
 # A message leased to a worker, updated only while that worker holds it; built once (SQLAlchemy
@@ -130,3 +131,17 @@ def record(conn: Connection, row, result: SendResult, now: dt.datetime, worker: 
 
 class Outbox(Repository):
     """Outbound messages: claiming due ones under a lease, and recording what became of each."""
+
+    def enqueue(self, message: Enqueue, message_id: str, now: dt.datetime) -> None:
+        """Put one message in the outbox under its key; a key already there is left as it is."""
+        insert_many(self.conn, OUTBOX, [{
+            "key": message.key, "lead_id": message.lead_id, "enrollment_id": message.enrollment_id,
+            "kind": str(message.kind), "journey": message.journey, "step": message.step,
+            "template": message.template, "to_address": message.to, "message_id": message_id, "status": "queued",
+            "due_at": message.due, "created_at": now, "sent_at": None, "attempts": 0, "deferrals": 0,
+            "last_error": None, "data": None, "leased_by": None, "leased_until": None,
+        }], ignore_conflicts_on="key")
+
+    def set_body_once(self, key: str, data: bytes) -> None:
+        """The bytes of a message taken when it was queued (a webhook's JSON), unless it has them already."""
+        self.conn.execute(OUTBOX.update().where(OUTBOX.c.key == key, OUTBOX.c.data.is_(None)).values(data=data))

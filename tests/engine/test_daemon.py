@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from engine.core.journeys import Enqueue, MessageKind
+from engine.daemon.journeys import JourneyRunner
 from engine.delivery.smtp import CaptureServer, LocalController
-from engine.journeys import load_lead
 from engine.store.tables import ENROLLMENTS, LEADS, SUPPRESSIONS
 
 from .daemon_helpers import CAMPAIGN, T0, Harness, message_ids, parse
@@ -145,12 +146,13 @@ def test_frequency_cap_defers_the_third_email_of_a_day(db_url, capture):
     async def scenario():
         h = Harness(db_url, capture.port)
         h.leads(ANN)
-        with h.nurture.db.begin() as conn:
-            runtime = h.daemon._runtime(conn, T0)
-            lead = load_lead(conn, runtime.rules, 1, T0)
+        version_id, rules = h.nurture.rules()
+        with h.nurture.store.transaction() as tx:
+            runner = JourneyRunner(tx, rules, version_id, T0, lambda *args: None)
+            lead = runner.leads([1])[1]
             for i in range(3):
-                runtime.enqueue(f"manual:{i}", lead, "marketing", lead.email, "hello", T0 + dt.timedelta(minutes=i),
-                                journey=None, step=f"manual_{i}", enrollment_id=None)
+                runner.enqueue(Enqueue(f"manual:{i}", lead.id, MessageKind.MARKETING, lead.email, "hello",
+                                       T0 + dt.timedelta(minutes=i), None, f"manual_{i}", None))
         await h.tick(T0 + dt.timedelta(minutes=5))
         rows = h.outbox()
         assert [r.status for r in rows] == ["sent", "sent", "queued"]

@@ -1,0 +1,215 @@
+"""Journeys carried out: the core's decisions for a lead, applied to the store in the caller's transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from engine.core.clock import epoch
+from engine.core.journeys import (
+    MAX_COUNTED,
+    Effect,
+    End,
+    Enqueue,
+    Enrollment,
+    JourneyDecisions,
+    LeadView,
+    MessageKind,
+    Park,
+    SetAttribute,
+    Wake,
+    lead_view,
+)
+from engine.core.rules import Rules
+from engine.delivery import webhook
+from engine.delivery.context import email_context
+from engine.delivery.message import message_id
+from engine.ingest.rows import LeadIn
+from engine.store import Tx
+from engine.store.actions import ActionRow
+from engine.store.signals import SignalRow
+
+if TYPE_CHECKING:
+    from engine.service import Nurture
+
+#: applies a `set` step through the normal lead update (fit, stages), in the same transaction
+SetAttributeFn = Callable[[LeadView, str, Any], None]
+
+
+def lead_views(tx: Tx, rules: Rules, lead_ids: Sequence[int], now: dt.datetime) -> dict[int, LeadView]:
+    """These leads as journeys and delivery see them at ``now``, read in one query."""
+    at = epoch(now)
+    return {lead_id: lead_view(row.id, row.email, row.attributes, row.state, row.stage, row.owner,
+                               row.unsubscribed, rules, at)
+            for lead_id, row in tx.leads.journey_views(lead_ids).items()}
+
+
+class JourneyRunner:
+    """Enters, exits, converts and advances enrolments for one version at one instant, in ``tx``."""
+
+    def __init__(self, tx: Tx, rules: Rules, version_id: int, now: dt.datetime, set_attribute: SetAttributeFn) -> None:
+        self.tx = tx
+        self.now = now
+        self.set_attribute = set_attribute
+        self.rules = rules
+        self.decisions = JourneyDecisions(rules, version_id, now, self._history)
+        self.sender = str(rules.symbols.settings.get("sender address") or "nurture@localhost")
+
+    def _history(self, lead_id: int, event_type: str, since: dt.datetime | None,
+                 after: dt.datetime | None) -> list[dict[str, Any]]:
+        return self.tx.events.props_of(lead_id, event_type, self.now, since, after, MAX_COUNTED)
+
+    def leads(self, lead_ids: Sequence[int]) -> dict[int, LeadView]:
+        """These leads as journeys see them now, in one query."""
+        return lead_views(self.tx, self.rules, lead_ids, self.now)
+
+    def on_change(self, lead: LeadView, stages: list[str], active: dict[str, Enrollment]) -> None:
+        """Exits, goals, wake-ups and entries for a lead that just changed (``stages`` it entered);
+        ``active`` are its open enrolments by journey."""
+        decide = self.decisions
+        for name, plan in self.rules.journeys.items():
+            enrollment = active.get(name)
+            if enrollment is None and decide.enters(plan, lead, stages) \
+                    and decide.may_enter(plan, self.tx.enrollments.last_entered_at(lead.id, name)):
+                enrollment = self.tx.enrollments.enroll(lead.id, name, plan.start, decide.version_id, self.now)
+            # a change may also end a journey it just started (entered, then SQL)
+            if enrollment is not None:
+                self.apply(decide.check_running(plan, enrollment, lead, stages))
+
+    def advance(self, enrollment: Enrollment, lead: LeadView) -> None:
+        """Run a due enrolment's steps until its next wait or its end."""
+        self.apply(self.decisions.advance(enrollment, lead))
+
+    def enqueue(self, message: Enqueue) -> None:
+        self.tx.outbox.enqueue(message, message_id(message.key, self.sender), self.now)
+
+    def apply(self, effects: list[Effect]) -> None:
+        enrollments = self.tx.enrollments
+        for effect in effects:
+            match effect:
+                case End():
+                    enrollments.end(effect, self.now)
+                case Wake():
+                    enrollments.wake(effect.enrollment_id, self.now)
+                case Park():
+                    enrollments.park(effect)
+                case Enqueue():
+                    self.enqueue(effect)
+                case SetAttribute():
+                    self.set_attribute(effect.lead, effect.name, effect.value)
+
+
+class JourneyPhases:
+    """The tick's journey work, each phase a batch at a time in its own transaction: reacting to changed
+    leads, the periodic sweep, due steps, and sales notifications into the outbox."""
+
+    def __init__(self, nurture: Nurture, batch: int, stopping: Callable[[], bool] = lambda: False) -> None:
+        self.nurture = nurture
+        self.batch = batch
+        self.stopping = stopping
+
+    def _runner(self, tx: Tx, now: dt.datetime) -> JourneyRunner:
+        version_id, rules = self.nurture.rules()
+        processor = self.nurture.processor()
+
+        def set_attribute(lead: LeadView, name: str, value: Any) -> None:
+            processor.update_leads(tx.conn, [LeadIn(0, lead.email, {name: value})])
+
+        return JourneyRunner(tx, rules, version_id, now, set_attribute)
+
+    def react(self, now: dt.datetime) -> int:
+        """Journeys react to leads that changed: exits, goals, wake-ups, entries."""
+        with self.nurture.store.transaction() as tx:
+            signals = tx.signals.take(self.batch)
+            if not signals:
+                return 0
+            runner = self._runner(tx, now)
+            by_lead: dict[int, list[SignalRow]] = defaultdict(list)
+            for signal in signals:
+                by_lead[signal.lead_id].append(signal)
+            # leads and their open enrolments read once per batch, not once per lead (reacting
+            # changes neither, so reading them up front sees what reading them one by one did)
+            leads = runner.leads(list(by_lead))
+            active = tx.enrollments.open_of(list(by_lead))
+            for lead_id, items in by_lead.items():
+                lead = leads[lead_id]
+                lead.arrived = [(e[0], e[1], e[2]) for s in items for e in s.props.get("events", [])]
+                stages = [stage for s in items for stage, _ in s.props.get("stages", [])]
+                runner.on_change(lead, stages, active[lead_id])
+            tx.signals.delete([s.id for s in signals])
+            return len(signals)
+
+    def sweep(self, now: dt.datetime) -> int:
+        """Look at every lead once per `journey_sweep_seconds`, a batch per tick.
+
+        Conditions on scores and event windows can become true by time alone (a fading lead that
+        stops engaging sends no signal), so journeys entered, exited or converted that way are found here.
+        """
+        _, rules = self.nurture.rules()
+        if not any(t.stage is None for plan in rules.journeys.values()
+                   for t in (*plan.entries, *plan.exits, *plan.goals)):
+            return 0
+        with self.nurture.store.transaction() as tx:
+            cursor, started = tx.meta.journey_sweep()
+            if cursor is None:
+                if started is not None and (now - started).total_seconds() < self.nurture.config.journey_sweep_seconds:
+                    return 0
+                cursor, started = 0, now
+            ids = tx.leads.ids_after(cursor, self.batch)
+            runner = self._runner(tx, now)
+            leads, active = runner.leads(ids), tx.enrollments.open_of(ids)  # once per batch
+            for lead_id in ids:
+                runner.on_change(leads[lead_id], [], active[lead_id])
+            tx.meta.set_journey_sweep(None if len(ids) < self.batch else ids[-1], started)
+            return len(ids)
+
+    def run_steps(self, now: dt.datetime) -> int:
+        """Due steps of open enrolments, batch after batch until none is due."""
+        done = 0
+        while not self.stopping():
+            with self.nurture.store.transaction() as tx:
+                due = tx.enrollments.due(now, self.batch)
+                if not due:
+                    return done
+                runner = self._runner(tx, now)
+                # Leads read in one query; a lead met again in the batch is read afresh, as a `set`
+                # step of its earlier enrolment may have changed it.
+                leads = runner.leads([enrollment.lead_id for enrollment in due])
+                for enrollment in due:
+                    lead = leads.pop(enrollment.lead_id, None) or runner.leads([enrollment.lead_id])[enrollment.lead_id]
+                    runner.advance(enrollment, lead)
+                done += len(due)
+        return done
+
+    def queue_notifications(self, now: dt.datetime) -> int:
+        """Stage entry notifications become sales emails in the outbox, exactly once each."""
+        config = self.nurture.config
+        with self.nurture.store.transaction() as tx:
+            actions = tx.actions.pending_notifications(self.batch)
+            runner = self._runner(tx, now)
+            leads = runner.leads([action.lead_id for action in actions])  # one query
+            for action in actions:
+                lead = leads[action.lead_id]
+                payload = action.payload
+                step = f"stage {payload['stage']}"
+                to = runner.decisions.recipient(payload["recipient"], payload["address"], lead)
+                runner.enqueue(Enqueue(f"action:{action.key}", lead.id, MessageKind.SALES, to, payload["template"],
+                                       now, None, step, None))
+                if config.sales_webhook_url:
+                    key = f"webhook:{action.key}"
+                    runner.enqueue(Enqueue(key, lead.id, MessageKind.WEBHOOK, str(config.sales_webhook_url),
+                                           payload["template"], now, None, step, None))
+                    tx.outbox.set_body_once(key, self._webhook_body(tx, runner.rules, action, lead, now))
+                tx.actions.mark_done(action.id, now)
+            return len(actions)
+
+    @staticmethod
+    def _webhook_body(tx: Tx, rules: Rules, action: ActionRow, lead: LeadView, now: dt.datetime) -> bytes:
+        """The notification as JSON, taken now (who the lead is and why it qualified) and sent later."""
+        context = email_context(tx.conn, rules, lead, now, "", None, sales=True)
+        return webhook.body({"event": "stage.entered", "stage": action.payload["stage"], "at": now.isoformat(),
+                             "reason": action.payload.get("reason"), "lead": context["lead"],
+                             "scores": context["scores"], "owner": context["owner"], "reasons": context["reasons"],
+                             "activity": context["activity"], "journey": context["journey"]})
