@@ -4,6 +4,18 @@ from __future__ import annotations
 
 import pytest
 
+from engine.core.journey_plan import (
+    BranchStep,
+    NotifyStep,
+    SendStep,
+    SetStep,
+    StepKind,
+    WaitEventStep,
+    WaitStep,
+    WaitTimeStep,
+    Window,
+)
+
 from .helpers import DAY, HOUR, rules_of
 
 CAMPAIGN = """
@@ -94,8 +106,10 @@ def test_the_jumps_of_an_if_else(plan):
 
 
 def test_a_branch_tests_its_condition_like_a_stage_does(plan):
-    test = plan.program["branch"].args["test"]
-    assert plan.program["branch"].args["text"] == "engagement >= 40"
+    branch = plan.program["branch"]
+    assert isinstance(branch, BranchStep)
+    test = branch.test
+    assert branch.text == "engagement >= 40"
     assert test({}, {"engagement": 40}, lambda i: False, "mql")
     assert not test({}, {"engagement": 39}, lambda i: False, "mql")
 
@@ -115,15 +129,18 @@ def test_a_journey_without_steps_has_no_start(journeys):
 
 def test_instruction_arguments(plan):
     program = plan.program
-    assert program["send_welcome"].args == {"template": "welcome", "hour": 9, "minute": 0, "days": (0, 1, 2, 3, 4)}
-    assert program["send_welcome_2"].args == {"template": "welcome"}
-    assert program["wait_2_days"].args == {"seconds": 2 * DAY}
-    wait_event = program["wait_for_trial_started"].args
-    assert (wait_event["event"], wait_event["filter"], wait_event["timeout"]) == ("trial.started", None, 3 * DAY)
-    assert program["wait_until_1030"].args == {"hour": 10, "minute": 30, "days": (0, 3)}
-    assert program["set_plan"].args == {"name": "plan", "value": "pro"}
-    assert program["done"].kind == "notify"
-    assert program["done"].args == {"recipient": "sales", "address": None, "template": "sql_alert"}
+    assert program["send_welcome"] == SendStep("send_welcome", program["send_welcome"].next, "welcome",
+                                               Window(9, 0, (0, 1, 2, 3, 4)))
+    assert program["send_welcome_2"] == SendStep("send_welcome_2", program["send_welcome_2"].next, "welcome")
+    assert program["wait_2_days"] == WaitStep("wait_2_days", program["wait_2_days"].next, 2 * DAY)
+    wait_event = program["wait_for_trial_started"]
+    assert isinstance(wait_event, WaitEventStep)
+    assert (wait_event.event, wait_event.filter, wait_event.timeout) == ("trial.started", None, 3 * DAY)
+    assert program["wait_until_1030"] == WaitTimeStep("wait_until_1030", program["wait_until_1030"].next,
+                                                      Window(10, 30, (0, 3)))
+    assert program["set_plan"] == SetStep("set_plan", program["set_plan"].next, "plan", "pro")
+    assert program["done"].kind == StepKind.NOTIFY
+    assert program["done"] == NotifyStep("done", None, "sales", None, "sql_alert")
 
 
 def test_triggers_and_reentry(plan):
