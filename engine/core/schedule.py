@@ -71,6 +71,6 @@ def capped_until(at: dt.datetime, sent: list[dt.datetime], caps: dict[str, int])
             inside = [s for s in sent if at - window < s <= at]
             if len(inside) >= limit:
                 # wait until enough of the earliest sends leave the window
-                at = inside[len(inside) - limit] + window + dt.timedelta(seconds=1)
+                at = inside[len(inside) - limit] + window  # that send no longer counts then
                 moved = True
     return at

@@ -125,12 +125,11 @@ SECOND = dt.timedelta(seconds=1)
 
 
 def frees_at(result: dt.datetime, boundary: dt.datetime) -> bool:
-    """``result`` is when a send leaves its window: ``boundary``, or (as today) one second after it.
+    """``result`` is when a send leaves its window: exactly ``boundary``.
 
-    A send exactly one window ago no longer counts (see below), so ``boundary`` is the first moment
-    that keeps the cap; ``capped_until`` answers a second later (see the xfail test at the end).
+    A send exactly one window ago no longer counts, so ``boundary`` is the first moment that keeps the cap.
     """
-    return boundary <= result <= boundary + SECOND
+    return result == boundary
 
 
 def test_no_sends_no_cap():
@@ -192,8 +191,6 @@ def test_the_cap_result_keeps_every_cap():
     assert frees_at(at, utc(2026, 4, 14, 8, 0))
 
 
-@pytest.mark.xfail(strict=True, reason="capped_until answers one second after the first moment that keeps "
-                                       "every cap: a send leaves its window at exactly send + window")
 def test_the_cap_result_is_the_first_moment_that_keeps_every_cap():
     at = capped_until(utc(2026, 4, 8, 18, 0), SENT, {"day": 2, "week": 4})
     assert _keeps_caps(at)
