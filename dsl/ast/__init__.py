@@ -1,0 +1,117 @@
+"""The typed syntax tree of a campaign: frozen dataclasses, each carrying its source span.
+
+Spans never take part in equality, so a campaign and its formatted copy compare equal.
+
+Callers import everything from here (``from dsl import ast as a``); the modules split the tree by block kind.
+"""
+
+from .conditions import (
+    AllOf,
+    AnyOf,
+    Compare,
+    Condition,
+    EventRef,
+    Happened,
+    Matches,
+    Member,
+    Not,
+    Presence,
+    StageIs,
+    TextTest,
+)
+from .declarations import (
+    AttributeDecl,
+    Attributes,
+    EventDecl,
+    Events,
+    FrequencyCap,
+    PropDecl,
+    QuietHours,
+    Setting,
+    Settings,
+)
+from .journeys import (
+    Action,
+    Branch,
+    Entry,
+    ExitRule,
+    Goal,
+    Journey,
+    JourneyItem,
+    NotifyAction,
+    Reentry,
+    Send,
+    SendWindow,
+    SetAttribute,
+    StageBecomes,
+    Step,
+    Trigger,
+    Wait,
+    WaitEvent,
+    WaitTime,
+)
+from .literals import (
+    UNIT_SECONDS,
+    WEEKDAY_NAMES,
+    Days,
+    Duration,
+    TimeOfDay,
+    TypeRef,
+    Value,
+    ValueKind,
+)
+from .nodes import (
+    File,
+    Item,
+    Name,
+    Node,
+)
+from .scenarios import (
+    OFFSET_UNITS,
+    Assignment,
+    Check,
+    Expect,
+    ExpectBetween,
+    ExpectEmail,
+    ExpectJourney,
+    ExpectStage,
+    ExpectValue,
+    Moment,
+    Scenario,
+    ScenarioEvent,
+    ScenarioItem,
+    ScenarioLead,
+    ScenarioStart,
+)
+from .scores import (
+    AttributeRule,
+    Cap,
+    Decay,
+    EventRule,
+    Floor,
+    Score,
+    ScoreItem,
+)
+from .stages import (
+    AssignRoundRobin,
+    AssignWhen,
+    Demote,
+    Notify,
+    Promote,
+    Recipient,
+    Stage,
+    StageItem,
+)
+
+__all__ = [
+    "Action", "AllOf", "AnyOf", "AssignRoundRobin", "AssignWhen", "Assignment", "AttributeDecl", "AttributeRule",
+    "Attributes", "Branch", "Cap", "Check", "Compare", "Condition", "Days", "Decay", "Demote", "Duration", "Entry",
+    "EventDecl", "EventRef", "EventRule", "Events", "ExitRule", "Expect", "ExpectBetween", "ExpectEmail",
+    "ExpectJourney", "ExpectStage", "ExpectValue", "File", "Floor", "FrequencyCap", "Goal", "Happened", "Item",
+    "Journey", "JourneyItem", "Matches", "Member", "Moment", "Name", "Node", "Not", "Notify", "NotifyAction",
+    "OFFSET_UNITS", "Presence", "Promote", "PropDecl", "QuietHours", "Recipient", "Reentry", "Scenario",
+    "ScenarioEvent", "ScenarioItem", "ScenarioLead", "ScenarioStart", "Score", "ScoreItem", "Send", "SendWindow",
+    "SetAttribute", "Setting", "Settings", "Stage", "StageBecomes", "StageIs", "StageItem", "Step", "TextTest",
+    "TimeOfDay", "Trigger", "TypeRef", "UNIT_SECONDS", "Value", "ValueKind", "WEEKDAY_NAMES", "Wait", "WaitEvent",
+    "WaitTime",
+]
