@@ -173,9 +173,9 @@ def _email(ctx: Context, check: a.ExpectEmail) -> None:
         step = steps[label]
         does = (f"it sends `{step.action.template}`" if isinstance(step.action, a.Send)
                 else f"it is a `{type(step.action).__name__.lower()}` step")
-        help_ = f"it is sent by `{journey}.{sending[0]}`" if sending else None
+        sent_from = f"it is sent by `{journey}.{sending[0]}`" if sending else None
         _not_sent(ctx, template, f"{journey}.{label}", check.step.span, does,
-                  notes=[Label(step.span, f"`{label}` is here")], help_=help_)
+                  notes=[Label(step.span, f"`{label}` is here")], help_=sent_from)
 
 
 def _not_sent(ctx: Context, template: a.Name, source: str, span: Span, label: str, notes: list[Label],

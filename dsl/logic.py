@@ -228,12 +228,15 @@ class Logic:
         if isinstance(cond, a.Not):
             return self._dnf(cond.item, not negated, scope)
         if isinstance(cond, a.AllOf | a.AnyOf):
-            parts = [self._dnf(item, negated, scope) for item in cond.items]
-            if any(p is None for p in parts):
-                return None
+            parts: list[list[list[Fact]]] = []
+            for item in cond.items:
+                part = self._dnf(item, negated, scope)
+                if part is None:
+                    return None
+                parts.append(part)
             if isinstance(cond, a.AllOf) != negated:
-                return _product(parts)  # type: ignore[arg-type]
-            joined = [term for part in parts for term in part]  # type: ignore[union-attr]
+                return _product(parts)
+            joined = [term for part in parts for term in part]
             return joined if len(joined) <= MAX_TERMS else None
         fact = self._fact(cond, negated, scope)
         return [[fact] if fact is not None else []]
@@ -276,17 +279,17 @@ class Logic:
             case a.Compare(name=name, op=op, value=value) if value.kind == kind:
                 if (negated and not (total or op == "=")) or (op in ORDERING and kind not in ORDERED_TYPES):
                     return None
-                op = FLIP[op] if negated else op
-                return Fact(f"`{name}`", (name, kind), op, value.value, f"`{op} {show_value(value)}`")
+                fact_op = FLIP[op] if negated else op
+                return Fact(f"`{name}`", (name, kind), fact_op, value.value, f"`{fact_op} {show_value(value)}`")
             case a.Member(name=name, values=values, negated=out):
-                items = values.value  # type: ignore[union-attr]
-                if any(v.kind != kind for v in items) or (negated and out):  # type: ignore[union-attr]
+                items = values.items
+                if any(v.kind != kind for v in items) or (negated and out):
                     return None
-                op = "not in" if out != negated else "in"
+                member_op = "not in" if out != negated else "in"
                 shown = show_value(values)
-                empty = op == "in" and not items
-                why = "an empty list matches nothing" if empty else f"`{op} {shown}`"
-                return Fact(f"`{name}`", (name, kind), op, tuple(v.value for v in items), why,  # type: ignore[union-attr]
+                empty = member_op == "in" and not items
+                why = "an empty list matches nothing" if empty else f"`{member_op} {shown}`"
+                return Fact(f"`{name}`", (name, kind), member_op, tuple(v.value for v in items), why,
                             help="put at least one value in the list" if empty else None)
             case a.TextTest(name=name, op=op, text=text) if kind == "text" and not negated:
                 return Fact(f"`{name}`", (name, kind), op, text, f'`{op} "{text}"`')

@@ -8,6 +8,9 @@ from typing import Literal as L
 from .literals import Duration, Value
 from .nodes import Name, Node
 
+CompareOp = L[">=", "<=", "!=", ">", "<", "="]
+TextOp = L["contains", "starts with", "ends with"]
+
 
 @dataclass(frozen=True, slots=True)
 class Condition(Node):
@@ -34,7 +37,7 @@ class Compare(Condition):
     """``name OP value``: an attribute, score or event property compared with a literal."""
 
     name: Name
-    op: L[">=", "<=", "!=", ">", "<", "="]
+    op: CompareOp
     value: Value
 
 
@@ -48,7 +51,7 @@ class Member(Condition):
 @dataclass(frozen=True, slots=True)
 class TextTest(Condition):
     name: Name
-    op: L["contains", "starts with", "ends with"]
+    op: TextOp
     text: str
 
 

@@ -9,10 +9,13 @@ from typing import Literal as L
 from .literals import TimeOfDay, TypeRef, Value
 from .nodes import Item, Name, Node
 
+SettingKey = L["sender name", "sender address", "reply to", "sales address", "default timezone"]
+CapPeriod = L["day", "week"]
+
 
 @dataclass(frozen=True, slots=True)
 class Setting(Node):
-    key: L["sender name", "sender address", "reply to", "sales address", "default timezone"]
+    key: SettingKey
     value: str
 
 
@@ -25,7 +28,7 @@ class QuietHours(Node):
 @dataclass(frozen=True, slots=True)
 class FrequencyCap(Node):
     count: int
-    period: L["day", "week"]
+    period: CapPeriod
 
 
 @dataclass(frozen=True, slots=True)

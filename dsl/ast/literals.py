@@ -8,13 +8,14 @@ from typing import Literal as L
 
 from .nodes import Node
 
+TimeUnit = L["minute", "hour", "day", "week"]
 UNIT_SECONDS: dict[str, int] = {"minute": 60, "hour": 3600, "day": 86400, "week": 604800}
 
 
 @dataclass(frozen=True, slots=True)
 class Duration(Node):
     amount: int
-    unit: L["minute", "hour", "day", "week"]
+    unit: TimeUnit
 
     @property
     def seconds(self) -> int:
@@ -57,6 +58,7 @@ class Days(Node):
 
 
 ValueKind = L["text", "number", "bool", "date", "list"]
+TypeName = L["text", "number", "bool", "date", "timezone"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,16 +68,21 @@ class Value(Node):
     kind: ValueKind
     value: str | int | float | bool | dt.date | tuple[Value, ...]
 
+    @property
+    def items(self) -> tuple[Value, ...]:
+        """The values of a list; any other literal stands for a list holding just itself."""
+        return self.value if isinstance(self.value, tuple) else (self,)
+
     def python(self) -> object:
         """The plain Python value (lists become lists of plain values)."""
         if self.kind == "list":
-            return [v.python() for v in self.value]  # type: ignore[union-attr]
+            return [v.python() for v in self.items]
         return self.value
 
 
 @dataclass(frozen=True, slots=True)
 class TypeRef(Node):
-    name: L["text", "number", "bool", "date", "timezone"]
+    name: TypeName
     is_list: bool = False
 
     def __str__(self) -> str:

@@ -23,15 +23,13 @@ class Name(str):
         return (Name, (str(self), self.span))
 
 
-def _span() -> Span:
-    return field(default=UNKNOWN, compare=False, repr=False, kw_only=True)  # type: ignore[return-value]
-
-
 @dataclass(frozen=True, slots=True)
 class Node:
     """Base of every node; never instantiated itself."""
 
-    span: Span = _span()
+    # Keyword-only, so subclasses may declare fields without defaults after it; written as a plain
+    # `field(...)` so type checkers see the same constructor signature as the runtime.
+    span: Span = field(default=UNKNOWN, compare=False, repr=False, kw_only=True)
 
     def children(self) -> Iterator[Node]:
         """Direct child nodes, in source order."""

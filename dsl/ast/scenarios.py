@@ -6,11 +6,16 @@ from dataclasses import dataclass
 from typing import ClassVar
 from typing import Literal as L
 
+from .conditions import CompareOp
 from .literals import TimeOfDay, Value
 from .nodes import Item, Name, Node
 
+OffsetUnit = L["week", "day", "hour", "minute"]
+EmailKind = L["sent", "notified"]
+JourneyState = L["in", "not in", "exited", "finished", "goal"]
+
 #: how each unit of a scenario offset is written
-OFFSET_UNITS: dict[str, str] = {"week": "w", "day": "d", "hour": "h", "minute": "min"}
+OFFSET_UNITS: dict[OffsetUnit, str] = {"week": "w", "day": "d", "hour": "h", "minute": "min"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,7 +23,7 @@ class Moment(Node):
     """``2d 10:00``: an offset from the scenario's start, then a time of day (the lead's) on that day."""
 
     amount: int
-    unit: L["week", "day", "hour", "minute"]
+    unit: OffsetUnit
     time: TimeOfDay | None = None
 
     def __str__(self) -> str:
@@ -72,7 +77,7 @@ class ExpectValue(Check):
     """``fit >= 20``, ``nurture_status = "dormant"``: a score or an attribute."""
 
     name: Name
-    op: L[">=", "<=", "!=", ">", "<", "="]
+    op: CompareOp
     value: Value
 
 
@@ -89,7 +94,7 @@ class ExpectBetween(Check):
 class ExpectEmail(Check):
     """An email sent to the lead (``sent``) or a sales notification (``notified``), or none."""
 
-    kind: L["sent", "notified"]
+    kind: EmailKind
     template: Name
     negated: bool = False
     journey: Name | None = None
@@ -98,7 +103,7 @@ class ExpectEmail(Check):
 
 @dataclass(frozen=True, slots=True)
 class ExpectJourney(Check):
-    state: L["in", "not in", "exited", "finished", "goal"]
+    state: JourneyState
     journey: Name
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from decimal import Decimal
 from functools import singledispatch
@@ -36,16 +37,18 @@ def text_of(node: a.Node) -> str:
 
 @text_of.register
 def _value(node: a.Value) -> str:
-    value = node.value
-    if node.kind == "list":
-        return "[" + ", ".join(text_of(v) for v in value) + "]"  # type: ignore[union-attr]
-    if node.kind == "text":
-        return quote(value)  # type: ignore[arg-type]
-    if node.kind == "bool":
-        return "true" if value else "false"
-    if node.kind == "date":
-        return value.isoformat()  # type: ignore[union-attr]
-    return number(value)  # type: ignore[arg-type]
+    match node.kind, node.value:
+        case "list", _:
+            return "[" + ", ".join(text_of(v) for v in node.items) + "]"
+        case "text", str(text):
+            return quote(text)
+        case "bool", flag:
+            return "true" if flag else "false"
+        case "date", dt.date() as day:
+            return day.isoformat()
+        case "number", int() | float() as amount:
+            return number(amount)
+    raise TypeError(f"a {node.kind} literal cannot hold {node.value!r}")
 
 
 @text_of.register

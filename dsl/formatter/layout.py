@@ -41,8 +41,9 @@ class Writer:
                 self.starts.append(offset)
                 offset += len(line) + 1
 
-    def add(self, depth: int, text: str, at: Pos, **flags: bool) -> None:
-        self.lines.append(Line(depth, text, at, **flags))
+    def add(self, depth: int, text: str, at: Pos, *, opens: bool = False, closes: bool = False,
+            top: bool = False) -> None:
+        self.lines.append(Line(depth, text, at, opens=opens, closes=closes, top=top))
 
     def else_at(self, branch: a.Branch) -> Pos:
         """Where the `else` of ``branch`` was written; comments before it stay in the `then` block."""
