@@ -94,8 +94,8 @@ def _matches(ctx: Context, cond: a.Matches, t: a.TypeRef) -> None:
                    help="Python `re` syntax: escape special characters like `(` and `[` with `\\`")
 
 
-def _wrong_op(ctx: Context, cond: a.Condition, t: a.TypeRef, label: str, help_: str) -> None:
-    ctx.report("E302", cond.span, op=show_op(cond), name=cond.name, type=show_type(t),  # type: ignore[attr-defined]
+def _wrong_op(ctx: Context, cond: a.FieldTest, t: a.TypeRef, label: str, help_: str) -> None:
+    ctx.report("E302", cond.span, op=show_op(cond), name=cond.name, type=show_type(t),
                label=label, help=help_)
 
 

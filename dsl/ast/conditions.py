@@ -75,6 +75,10 @@ class StageIs(Condition):
     stage: Name
 
 
+#: the conditions that test one named field: an attribute, a score or an event property
+FieldTest = Compare | Member | TextTest | Matches | Presence
+
+
 @dataclass(frozen=True, slots=True)
 class EventRef(Node):
     """An event type with an optional filter on its properties."""

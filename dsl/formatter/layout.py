@@ -149,8 +149,11 @@ def _step(node: a.Step, out: Writer, depth: int) -> None:
         out.add(depth, label + text_of(node.action), start_of(node))
 
 
-def _is_else_if(steps: tuple[a.Step, ...]) -> bool:
-    return len(steps) == 1 and steps[0].label is None and isinstance(steps[0].action, a.Branch)
+def _chained_if(steps: tuple[a.Step, ...]) -> a.Branch | None:
+    """The `if` an else block holds alone and unlabelled: it prints as `else if`."""
+    if len(steps) == 1 and steps[0].label is None and isinstance(steps[0].action, a.Branch):
+        return steps[0].action
+    return None
 
 
 def _branch(node: a.Branch, out: Writer, depth: int, label: str, at: Pos) -> None:
@@ -164,11 +167,12 @@ def _branch(node: a.Branch, out: Writer, depth: int, label: str, at: Pos) -> Non
         if not current.otherwise:
             break
         else_at = out.else_at(current)
-        if not _is_else_if(current.otherwise):
+        chained = _chained_if(current.otherwise)
+        if chained is None:
             out.add(depth, "} else {", else_at, opens=True, closes=True)
             for step in current.otherwise:
                 emit(step, out, depth + 1)
             break
-        current = current.otherwise[0].action  # type: ignore[assignment]
+        current = chained
         out.add(depth, f"}} else if {text_of(current.condition)} {{", else_at, opens=True, closes=True)
     out.add(depth, "}", end_of(node), closes=True)
