@@ -68,8 +68,8 @@ def _names(ctx: Context, cond: a.Condition, place: Place) -> None:
                 _since(ctx, cond.since, place)
         case a.StageIs(stage=stage):
             known_stage(ctx, stage)
-        case _:
-            name: a.Name = cond.name  # type: ignore[attr-defined]
+        case a.Compare() | a.Member() | a.TextTest() | a.Matches() | a.Presence():
+            name = cond.name
             if place.event is not None:
                 t = property_type(ctx, name, place.event)
             else:

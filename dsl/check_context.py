@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import ast as a
-from .diagnostics import Diagnostic
+from .diagnostics import Diagnostic, Label
 from .logic import Logic
 from .source import Span
 from .symbols import Symbols
@@ -34,8 +35,10 @@ class Context:
     #: what scenarios look up in the campaign, gathered on first use (see `check_scenarios.Facts`)
     scenario_facts: Any = None
 
-    def report(self, code: str, span: Span, **kwargs: object) -> None:
-        self.diagnostics.append(Diagnostic.make(code, span, **kwargs))  # type: ignore[arg-type]
+    def report(self, code: str, span: Span, *, label: str = "", help: str | None = None,
+               notes: Iterable[Label] = (), **args: object) -> None:
+        """Add a diagnostic; ``args`` fill in the title from the code table."""
+        self.diagnostics.append(Diagnostic.make(code, span, label=label, help=help, notes=notes, **args))
 
     def read_score(self, name: str, reader: str | None) -> None:
         """Record that ``name`` is read, by the rules of score ``reader`` or (None) by anything else.

@@ -47,6 +47,7 @@ def _builtin(ctx: Context, what: str, name: a.Name, why: str) -> None:
 
 
 def declare_setting(ctx: Context, setting: a.Setting | a.QuietHours | a.FrequencyCap) -> None:
+    name: str
     match setting:
         case a.Setting(key=key):
             name = key

@@ -66,7 +66,7 @@ def _member(ctx: Context, cond: a.Member, t: a.TypeRef) -> None:
     if t.is_list:
         _wrong_op(ctx, cond, t, LIST_LABEL, f'test one value with `{cond.name} contains "..."`')
         return
-    for item in cond.values.value:  # type: ignore[union-attr]
+    for item in cond.values.items:
         if given_mismatch(t, item) is not None:
             _mismatch(ctx, cond.name, t, item,
                       _unquote_help(t, item) or f"make every value in the list {show_type(t)}")
@@ -94,8 +94,8 @@ def _matches(ctx: Context, cond: a.Matches, t: a.TypeRef) -> None:
                    help="Python `re` syntax: escape special characters like `(` and `[` with `\\`")
 
 
-def _wrong_op(ctx: Context, cond: a.Condition, t: a.TypeRef, label: str, help_: str) -> None:
-    ctx.report("E302", cond.span, op=show_op(cond), name=cond.name, type=show_type(t),  # type: ignore[attr-defined]
+def _wrong_op(ctx: Context, cond: a.FieldTest, t: a.TypeRef, label: str, help_: str) -> None:
+    ctx.report("E302", cond.span, op=show_op(cond), name=cond.name, type=show_type(t),
                label=label, help=help_)
 
 
@@ -170,8 +170,7 @@ def _example_help(name: str, t: a.TypeRef, where: str, op: str = "=") -> str:
 
 
 def _zone_values(ctx: Context, value: a.Value) -> None:
-    values = value.value if value.kind == "list" else (value,)
-    for v in values:  # type: ignore[union-attr]
+    for v in value.items:
         if v.kind == "text":
             _zone(ctx, str(v.value), v.span)
 

@@ -62,8 +62,8 @@ def _check_item(ctx: Context, item: a.Item) -> None:
                 if decl.default is not None and not impossible_date(decl.default):
                     check_given(ctx, decl.name, decl.type, decl.default, "default")
         case a.Events():
-            for decl in item.decls:
-                declare_event(ctx, decl)
+            for event in item.decls:
+                declare_event(ctx, event)
         case a.Score():
             check_score(ctx, item)
         case a.Stage():

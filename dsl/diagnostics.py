@@ -135,8 +135,9 @@ class DiagnosticBag:
     def add(self, diag: Diagnostic) -> None:
         self.items.append(diag)
 
-    def error(self, code: str, span: Span, **kwargs: object) -> None:
-        self.add(Diagnostic.make(code, span, **kwargs))  # type: ignore[arg-type]
+    def error(self, code: str, span: Span, *, label: str = "", help: str | None = None,
+              notes: Iterable[Label] = (), **args: object) -> None:
+        self.add(Diagnostic.make(code, span, label=label, help=help, notes=notes, **args))
 
     @property
     def has_errors(self) -> bool:

@@ -53,6 +53,8 @@ class Bounds:
 def _interval_ok(facts: Sequence[Fact]) -> tuple[tuple[object, bool] | None, tuple[object, bool] | None, bool]:
     low: tuple[object, bool] | None = None
     high: tuple[object, bool] | None = None
+    # The ignore[operator]s below and in `_inside`: facts meet only in their (field, kind) bucket, and only
+    # numbers and dates get ordering facts, so these compare a number with a number or a date with a date.
     for f in facts:
         if f.op in (">=", ">"):
             new = (f.value, f.op == ">=")
@@ -68,6 +70,7 @@ def _interval_ok(facts: Sequence[Fact]) -> tuple[tuple[object, bool] | None, tup
 
 
 def _inside(value: object, low: tuple[object, bool] | None, high: tuple[object, bool] | None) -> bool:
+    # ignore[operator]: bounds exist only for numbers and dates, and `value` is of the bounds' kind
     if low is not None and (value < low[0] or (value == low[0] and not low[1])):  # type: ignore[operator]
         return False
     return not (high is not None and (value > high[0] or (value == high[0] and not high[1])))  # type: ignore[operator]
@@ -93,6 +96,7 @@ def _allowed(facts: Sequence[Fact]) -> list[object] | None:
     """Values an equality or `in` restricts the field to (None: no restriction)."""
     allowed: list[object] | None = None
     for f in facts:
+        # ignore[call-overload]: an `in` fact holds the tuple of the list's values (see `_field_fact`)
         values = [f.value] if f.op == "=" else list(f.value) if f.op == "in" else None  # type: ignore[call-overload]
         if values is None:
             continue
@@ -122,6 +126,7 @@ def consistent(facts: Sequence[Fact]) -> bool:
     if not ok:
         return False
     excluded = [f.value for f in facts if f.op == "!="]
+    # ignore[attr-defined]: a `not in` fact holds the tuple of the list's values (see `_field_fact`)
     excluded += [v for f in facts if f.op == "not in" for v in f.value]  # type: ignore[attr-defined]
     allowed = _allowed(facts)
     if allowed is not None:
@@ -138,6 +143,7 @@ def _survives(value: object, facts: Sequence[Fact], excluded: list[object],
     for f in facts:
         if f.op in ("contains", "starts with", "ends with") and not _text_test(f.op, f.value, value):
             return False
+        # ignore[arg-type]: a `matches` fact holds the compiled pattern (see `_field_fact`)
         if f.op == "matches" and not _may_match(f.value, value):  # type: ignore[arg-type]
             return False
     return True
@@ -228,12 +234,15 @@ class Logic:
         if isinstance(cond, a.Not):
             return self._dnf(cond.item, not negated, scope)
         if isinstance(cond, a.AllOf | a.AnyOf):
-            parts = [self._dnf(item, negated, scope) for item in cond.items]
-            if any(p is None for p in parts):
-                return None
+            parts: list[list[list[Fact]]] = []
+            for item in cond.items:
+                part = self._dnf(item, negated, scope)
+                if part is None:
+                    return None
+                parts.append(part)
             if isinstance(cond, a.AllOf) != negated:
-                return _product(parts)  # type: ignore[arg-type]
-            joined = [term for part in parts for term in part]  # type: ignore[union-attr]
+                return _product(parts)
+            joined = [term for part in parts for term in part]
             return joined if len(joined) <= MAX_TERMS else None
         fact = self._fact(cond, negated, scope)
         return [[fact] if fact is not None else []]
@@ -276,17 +285,17 @@ class Logic:
             case a.Compare(name=name, op=op, value=value) if value.kind == kind:
                 if (negated and not (total or op == "=")) or (op in ORDERING and kind not in ORDERED_TYPES):
                     return None
-                op = FLIP[op] if negated else op
-                return Fact(f"`{name}`", (name, kind), op, value.value, f"`{op} {show_value(value)}`")
+                fact_op = FLIP[op] if negated else op
+                return Fact(f"`{name}`", (name, kind), fact_op, value.value, f"`{fact_op} {show_value(value)}`")
             case a.Member(name=name, values=values, negated=out):
-                items = values.value  # type: ignore[union-attr]
-                if any(v.kind != kind for v in items) or (negated and out):  # type: ignore[union-attr]
+                items = values.items
+                if any(v.kind != kind for v in items) or (negated and out):
                     return None
-                op = "not in" if out != negated else "in"
+                member_op = "not in" if out != negated else "in"
                 shown = show_value(values)
-                empty = op == "in" and not items
-                why = "an empty list matches nothing" if empty else f"`{op} {shown}`"
-                return Fact(f"`{name}`", (name, kind), op, tuple(v.value for v in items), why,  # type: ignore[union-attr]
+                empty = member_op == "in" and not items
+                why = "an empty list matches nothing" if empty else f"`{member_op} {shown}`"
+                return Fact(f"`{name}`", (name, kind), member_op, tuple(v.value for v in items), why,
                             help="put at least one value in the list" if empty else None)
             case a.TextTest(name=name, op=op, text=text) if kind == "text" and not negated:
                 return Fact(f"`{name}`", (name, kind), op, text, f'`{op} "{text}"`')

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from lark import Lark, Token, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from . import ast as a
 from .diagnostics import Diagnostic
@@ -146,13 +146,16 @@ def _previous_word(text: str, pos: int) -> str:
 def _syntax_diagnostic(err: UnexpectedInput, source: SourceFile) -> Diagnostic:
     path, text = source.path, source.text
     if isinstance(err, UnexpectedCharacters):
-        char = text[err.pos_in_stream]
+        # Lark declares the offset as None on the base class; the lexer always sets it to an int.
+        char = text[err.pos_in_stream]  # type: ignore[index]
         span = Span(path, err.line, err.column, err.line, err.column + 1)
         shown = repr(char) if not char.isprintable() or char.isspace() else f"`{char}`"
         return Diagnostic.make("E001", span, message=f"unexpected character {shown}",
                                label="not part of the language",
                                help='quote text with double quotes: `"hello"`' if char in "'“”" else None)
-    token: Token = err.token  # type: ignore[attr-defined]
+    # Besides bad characters, Lark raises only a wrong token or an early end, and both carry the token.
+    assert isinstance(err, UnexpectedToken | UnexpectedEOF)
+    token: Token = err.token
     expected: set[str] = set(getattr(err, "expected", ()) or ())
     if isinstance(err, UnexpectedEOF) or token.type == "$END":
         last = max(len(source.lines), 1)

@@ -144,7 +144,9 @@ class TemplateLibrary:
 
 def _references(tree: nodes.Template) -> Iterator[tuple[str, int]]:
     """Templates pulled in by name; names computed at render time cannot be followed."""
-    for node in tree.find_all((nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)):
+    imports = (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)
+    for node in tree.find_all(imports):
+        assert isinstance(node, imports)  # find_all yields only the kinds asked for; its type says just "Stmt"
         target = node.template
         if isinstance(target, nodes.Const) and isinstance(target.value, str):
             yield target.value, node.lineno
@@ -157,6 +159,7 @@ def _variable_uses(tree: nodes.Template, path: str) -> list[VariableUse]:
     uses: list[VariableUse] = []
     keyed: set[int] = set()
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        assert isinstance(node, nodes.Getattr | nodes.Getitem)  # as above: find_all's type says just "Expr"
         key = _key(node)
         # ``lead.items()`` is a method of the mapping, not a field: the bare name is what counts
         if key is None or id(node) in called or not isinstance(node.node, nodes.Name):

@@ -48,9 +48,9 @@ def start_instant(scenario: a.Scenario, tz: zoneinfo.ZoneInfo) -> dt.datetime | 
     day, time = DEFAULT_START
     start = scenario.start
     if start is not None:
-        if start.date.kind != "date" or not _valid(start.time):
+        if not isinstance(start.date.value, dt.date) or not _valid(start.time):  # only a date literal holds a date
             return None
-        day = start.date.value  # type: ignore[assignment]
+        day = start.date.value
         time = start.time or a.TimeOfDay(0, 0)
     if not dt.MINYEAR < day.year < dt.MAXYEAR:  # no room for a timeline in the calendar's first or last year
         return None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, TypeVar, get_args
 
 from lark import Token, Transformer, v_args
 
@@ -11,6 +11,24 @@ from . import ast as a
 from .source import Span
 
 _DAY_SETS = {"weekdays": (0, 1, 2, 3, 4), "weekends": (5, 6), "every day": tuple(range(7))}
+_OFFSET_UNITS: dict[str, a.OffsetUnit] = {"w": "week", "d": "day", "h": "hour", "min": "minute"}
+
+# The words each keyword token may be, typed as the AST's literal choices.
+_COMPARE_OPS: tuple[a.CompareOp, ...] = get_args(a.CompareOp)
+_TYPE_NAMES: tuple[a.TypeName, ...] = get_args(a.TypeName)
+_TIME_UNITS: tuple[a.TimeUnit, ...] = get_args(a.TimeUnit)
+_CAP_PERIODS: tuple[a.CapPeriod, ...] = get_args(a.CapPeriod)
+
+Word = TypeVar("Word", bound=str)
+
+
+def _word(token: Token | str, choices: tuple[Word, ...]) -> Word:
+    """The keyword written, as the AST's literal type; the grammar lets no other word through."""
+    text = str(token)
+    for choice in choices:
+        if choice == text:
+            return choice
+    raise ValueError(f"the grammar let {text!r} through, which is none of {choices}")
 
 
 def _unquote(token: Token) -> str:
@@ -56,8 +74,8 @@ class ToAst(Transformer):
     def settings(self, meta, items):
         return a.Settings(items=tuple(items), span=self._span(meta))
 
-    def _setting(self, key: str, meta, token: Token) -> a.Setting:
-        return a.Setting(key, _unquote(token), span=self._span(meta))  # type: ignore[arg-type]
+    def _setting(self, key: a.SettingKey, meta, token: Token) -> a.Setting:
+        return a.Setting(key, _unquote(token), span=self._span(meta))
 
     def sender_name(self, meta, c):
         return self._setting("sender name", meta, c[0])
@@ -78,7 +96,7 @@ class ToAst(Transformer):
         return a.QuietHours(self._time(c[0]), self._time(c[1]), span=self._span(meta))
 
     def frequency_cap(self, meta, c):
-        return a.FrequencyCap(int(c[0]), str(c[2]), span=self._span(meta))  # type: ignore[arg-type]
+        return a.FrequencyCap(int(c[0]), _word(c[2], _CAP_PERIODS), span=self._span(meta))
 
     def attributes(self, meta, items):
         return a.Attributes(decls=tuple(items), span=self._span(meta))
@@ -87,10 +105,10 @@ class ToAst(Transformer):
         return a.AttributeDecl(self._name(c[0]), c[1], c[2], span=self._span(meta))
 
     def simple_type(self, meta, c):
-        return a.TypeRef(str(c[0]), span=self._span(meta))  # type: ignore[arg-type]
+        return a.TypeRef(_word(c[0], _TYPE_NAMES), span=self._span(meta))
 
     def list_type(self, meta, c):
-        return a.TypeRef(str(c[0]), is_list=True, span=self._span(meta))  # type: ignore[arg-type]
+        return a.TypeRef(_word(c[0], _TYPE_NAMES), is_list=True, span=self._span(meta))
 
     def events(self, meta, items):
         return a.Events(decls=tuple(items), span=self._span(meta))
@@ -254,9 +272,9 @@ class ToAst(Transformer):
     def moment(self, meta, c):
         text = str(c[0])
         digits = text.rstrip("wdhmin")
-        unit = {"w": "week", "d": "day", "h": "hour", "min": "minute"}[text[len(digits):]]
+        unit = _OFFSET_UNITS[text[len(digits):]]
         time = self._time(c[1]) if c[1] is not None else None
-        return a.Moment(int(digits), unit, time, span=self._span(meta))  # type: ignore[arg-type]
+        return a.Moment(int(digits), unit, time, span=self._span(meta))
 
     def assignments(self, meta, c):
         return tuple(x for x in c if x is not None)
@@ -268,14 +286,14 @@ class ToAst(Transformer):
         return a.ExpectStage(self._name(c[0]), span=self._span(meta))
 
     def expect_value(self, meta, c):
-        return a.ExpectValue(self._name(c[0]), str(c[1]), c[2], span=self._span(meta))  # type: ignore[arg-type]
+        return a.ExpectValue(self._name(c[0]), _word(c[1], _COMPARE_OPS), c[2], span=self._span(meta))
 
     def expect_between(self, meta, c):
         return a.ExpectBetween(self._name(c[0]), c[1], c[2], span=self._span(meta))
 
-    def _email(self, kind: str, negated: bool, meta, c) -> a.ExpectEmail:
+    def _email(self, kind: a.EmailKind, negated: bool, meta, c) -> a.ExpectEmail:
         journey, step = c[1] if len(c) > 1 and c[1] is not None else (None, None)
-        return a.ExpectEmail(kind, self._string_name(c[0]), negated, journey, step,  # type: ignore[arg-type]
+        return a.ExpectEmail(kind, self._string_name(c[0]), negated, journey, step,
                              span=self._span(meta))
 
     def expect_sent(self, meta, c):
@@ -293,8 +311,8 @@ class ToAst(Transformer):
     def email_source(self, meta, c):
         return self._name(c[0]), (self._name(c[1]) if c[1] is not None else None)
 
-    def _journey_state(self, state: str, meta, c) -> a.ExpectJourney:
-        return a.ExpectJourney(state, self._name(c[0]), span=self._span(meta))  # type: ignore[arg-type]
+    def _journey_state(self, state: a.JourneyState, meta, c) -> a.ExpectJourney:
+        return a.ExpectJourney(state, self._name(c[0]), span=self._span(meta))
 
     def expect_in_journey(self, meta, c):
         return self._journey_state("in", meta, c)
@@ -323,7 +341,7 @@ class ToAst(Transformer):
         return a.Not(c[0], span=self._span(meta))
 
     def compare(self, meta, c):
-        return a.Compare(self._name(c[0]), str(c[1]), c[2], span=self._span(meta))  # type: ignore[arg-type]
+        return a.Compare(self._name(c[0]), _word(c[1], _COMPARE_OPS), c[2], span=self._span(meta))
 
     def member(self, meta, c):
         return a.Member(self._name(c[0]), c[1], span=self._span(meta))
@@ -331,8 +349,8 @@ class ToAst(Transformer):
     def not_member(self, meta, c):
         return a.Member(self._name(c[0]), c[1], negated=True, span=self._span(meta))
 
-    def _text_test(self, op: str, meta, c) -> a.TextTest:
-        return a.TextTest(self._name(c[0]), op, _unquote(c[1]), span=self._span(meta))  # type: ignore[arg-type]
+    def _text_test(self, op: a.TextOp, meta, c) -> a.TextTest:
+        return a.TextTest(self._name(c[0]), op, _unquote(c[1]), span=self._span(meta))
 
     def contains(self, meta, c):
         return self._text_test("contains", meta, c)
@@ -412,8 +430,7 @@ class ToAst(Transformer):
         return tuple(_unquote(t) for t in c if t is not None)
 
     def duration(self, meta, c):
-        unit = str(c[1]).rstrip("s")
-        return a.Duration(int(c[0]), unit, span=self._span(meta))  # type: ignore[arg-type]
+        return a.Duration(int(c[0]), _word(str(c[1]).rstrip("s"), _TIME_UNITS), span=self._span(meta))
 
     def _time(self, token: Token) -> a.TimeOfDay:
         hour, minute = (int(p) for p in str(token).split(":"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import re
 import zoneinfo
@@ -46,10 +47,10 @@ def show_value(value: a.Value) -> str:
             return '"' + str(value.value).replace("\\", "\\\\").replace('"', '\\"') + '"'
         case "bool":
             return "true" if value.value else "false"
-        case "date":
-            return value.value.isoformat()  # type: ignore[union-attr]
+        case "date" if isinstance(value.value, dt.date):
+            return value.value.isoformat()
         case "list":
-            return "[" + ", ".join(show_value(v) for v in value.value) + "]"  # type: ignore[union-attr]
+            return "[" + ", ".join(show_value(v) for v in value.items) + "]"
     return str(value.value)
 
 
@@ -103,7 +104,7 @@ def given_mismatch(t: a.TypeRef, value: a.Value) -> str | None:
     if t.is_list:
         if kind != "list":
             return show_kind(kind)
-        for item in value.value:  # type: ignore[union-attr]
+        for item in value.items:
             if given_mismatch(a.TypeRef(t.name), item) is not None:
                 return f"a list holding {show_kind(value_kind(item))}"
         return None

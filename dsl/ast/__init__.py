@@ -1,0 +1,127 @@
+"""The typed syntax tree of a campaign: frozen dataclasses, each carrying its source span.
+
+Spans never take part in equality, so a campaign and its formatted copy compare equal.
+
+Callers import everything from here (``from dsl import ast as a``); the modules split the tree by block kind.
+"""
+
+from .conditions import (
+    AllOf,
+    AnyOf,
+    Compare,
+    CompareOp,
+    Condition,
+    EventRef,
+    FieldTest,
+    Happened,
+    Matches,
+    Member,
+    Not,
+    Presence,
+    StageIs,
+    TextOp,
+    TextTest,
+)
+from .declarations import (
+    AttributeDecl,
+    Attributes,
+    CapPeriod,
+    EventDecl,
+    Events,
+    FrequencyCap,
+    PropDecl,
+    QuietHours,
+    Setting,
+    SettingKey,
+    Settings,
+)
+from .journeys import (
+    Action,
+    Branch,
+    Entry,
+    ExitRule,
+    Goal,
+    Journey,
+    JourneyItem,
+    NotifyAction,
+    Reentry,
+    Send,
+    SendWindow,
+    SetAttribute,
+    StageBecomes,
+    Step,
+    Trigger,
+    Wait,
+    WaitEvent,
+    WaitTime,
+)
+from .literals import (
+    UNIT_SECONDS,
+    WEEKDAY_NAMES,
+    Days,
+    Duration,
+    TimeOfDay,
+    TimeUnit,
+    TypeName,
+    TypeRef,
+    Value,
+    ValueKind,
+)
+from .nodes import (
+    File,
+    Item,
+    Name,
+    Node,
+)
+from .scenarios import (
+    OFFSET_UNITS,
+    Assignment,
+    Check,
+    EmailKind,
+    Expect,
+    ExpectBetween,
+    ExpectEmail,
+    ExpectJourney,
+    ExpectStage,
+    ExpectValue,
+    JourneyState,
+    Moment,
+    OffsetUnit,
+    Scenario,
+    ScenarioEvent,
+    ScenarioItem,
+    ScenarioLead,
+    ScenarioStart,
+)
+from .scores import (
+    AttributeRule,
+    Cap,
+    Decay,
+    EventRule,
+    Floor,
+    Score,
+    ScoreItem,
+)
+from .stages import (
+    AssignRoundRobin,
+    AssignWhen,
+    Demote,
+    Notify,
+    Promote,
+    Recipient,
+    Stage,
+    StageItem,
+)
+
+__all__ = [
+    "Action", "AllOf", "AnyOf", "AssignRoundRobin", "AssignWhen", "Assignment", "AttributeDecl", "AttributeRule",
+    "Attributes", "Branch", "Cap", "CapPeriod", "Check", "Compare", "CompareOp", "Condition", "Days", "Decay", "Demote",
+    "Duration", "EmailKind", "Entry", "EventDecl", "EventRef", "EventRule", "Events", "ExitRule", "Expect",
+    "ExpectBetween", "ExpectEmail", "ExpectJourney", "ExpectStage", "ExpectValue", "FieldTest", "File", "Floor",
+    "FrequencyCap", "Goal", "Happened", "Item", "Journey", "JourneyItem", "JourneyState", "Matches", "Member", "Moment",
+    "Name", "Node", "Not", "Notify", "NotifyAction", "OFFSET_UNITS", "OffsetUnit", "Presence", "Promote", "PropDecl",
+    "QuietHours", "Recipient", "Reentry", "Scenario", "ScenarioEvent", "ScenarioItem", "ScenarioLead", "ScenarioStart",
+    "Score", "ScoreItem", "Send", "SendWindow", "SetAttribute", "Setting", "SettingKey", "Settings", "Stage",
+    "StageBecomes", "StageIs", "StageItem", "Step", "TextOp", "TextTest", "TimeOfDay", "TimeUnit", "Trigger",
+    "TypeName", "TypeRef", "UNIT_SECONDS", "Value", "ValueKind", "WEEKDAY_NAMES", "Wait", "WaitEvent", "WaitTime",
+]

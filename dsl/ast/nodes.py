@@ -1,0 +1,64 @@
+"""The roots of the tree: names that remember where they were written, the node base class, and the file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields
+from typing import ClassVar
+
+from ..source import UNKNOWN, Span
+
+
+class Name(str):
+    """An identifier or quoted reference that remembers where it was written."""
+
+    span: Span
+
+    def __new__(cls, text: str, span: Span = UNKNOWN) -> Name:
+        obj = super().__new__(cls, text)
+        obj.span = span
+        return obj
+
+    def __reduce__(self):  # keep the span when pickled (parallel checks, caches)
+        return (Name, (str(self), self.span))
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """Base of every node; never instantiated itself."""
+
+    # Keyword-only, so subclasses may declare fields without defaults after it; written as a plain
+    # `field(...)` so type checkers see the same constructor signature as the runtime.
+    span: Span = field(default=UNKNOWN, compare=False, repr=False, kw_only=True)
+
+    def children(self) -> Iterator[Node]:
+        """Direct child nodes, in source order."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Node):
+                yield value
+            elif isinstance(value, tuple):
+                yield from (v for v in value if isinstance(v, Node))
+
+    def walk(self) -> Iterator[Node]:
+        """This node and all its descendants, depth first."""
+        yield self
+        for child in self.children():
+            yield from child.walk()
+
+
+@dataclass(frozen=True, slots=True)
+class Item(Node):
+    """A top-level block of a file."""
+
+    kind: ClassVar[str] = "item"
+
+
+@dataclass(frozen=True, slots=True)
+class File(Node):
+    """One parsed `.nurture` file."""
+
+    path: str
+    items: tuple[Item, ...]
+    #: comments as (line, column, text), for the formatter
+    comments: tuple[tuple[int, int, str], ...] = field(default=(), compare=False, repr=False)

@@ -1,0 +1,60 @@
+"""Score blocks: points for who a lead is and what it does, with caps, decay and a floor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from .conditions import Condition, EventRef
+from .literals import Duration
+from .nodes import Item, Name, Node
+
+
+@dataclass(frozen=True, slots=True)
+class AttributeRule(Node):
+    """``+15 if job_title matches /VP/``: points for who the lead is; never decays."""
+
+    points: int
+    condition: Condition
+
+
+@dataclass(frozen=True, slots=True)
+class Cap(Node):
+    """At most ``points`` from one rule in any rolling window of ``window``."""
+
+    points: int
+    window: Duration
+
+
+@dataclass(frozen=True, slots=True)
+class EventRule(Node):
+    """``+5 per email.opened max 25 per 30 days``: points for what the lead does."""
+
+    points: int
+    event: EventRef
+    cap: Cap | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decay(Node):
+    """Event points lose ``percent`` every ``every`` (a half-life is 50% every period)."""
+
+    percent: int
+    every: Duration
+    half_life: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Floor(Node):
+    value: int | float
+
+
+ScoreItem = AttributeRule | EventRule | Decay | Floor
+
+
+@dataclass(frozen=True, slots=True)
+class Score(Item):
+    kind: ClassVar[str] = "score"
+    name: Name
+    title: str | None
+    items: tuple[ScoreItem, ...]
