@@ -36,4 +36,4 @@ bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis demo-outbox nurture.db demo.db
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis demo-outbox nurture.db demo.db
