@@ -30,6 +30,7 @@ from engine.errors import EngineError
 from engine.ingest.rows import LeadIn
 from engine.journeys import JourneyRuntime, LeadView, active_enrollments, load_lead, load_leads
 from engine.service import Nurture
+from engine.store import Tx
 from engine.store.meta import set_meta
 from engine.store.outbox import (
     DeliveryStats,
@@ -84,7 +85,7 @@ class Daemon:
     @property
     def key(self) -> str:
         if self._key is None:
-            self._key = secret_key(self.db, self.nurture.config.secret_key)
+            self._key = secret_key(self.nurture.store, self.nurture.config.secret_key)
         return self._key
 
     # ----- registration ------------------------------------------------------------------------
@@ -268,7 +269,7 @@ class Daemon:
     def _queue_webhook(self, conn, runtime: JourneyRuntime, rules, action, lead: LeadView, now: dt.datetime) -> None:
         """The same notification as JSON, taken now (who the lead is and why it qualified) and sent later."""
         key = f"webhook:{action.key}"
-        context = email_context(conn, rules, lead, now, "", None, sales=True)
+        context = email_context(Tx(conn), rules, lead, now, "", None, sales=True)
         data = webhook.body({"event": "stage.entered", "stage": action.payload["stage"], "at": now.isoformat(),
                              "reason": action.payload.get("reason"), "lead": context["lead"],
                              "scores": context["scores"], "owner": context["owner"], "reasons": context["reasons"],
@@ -334,7 +335,7 @@ class Daemon:
         unsubscribe = self.link("u", lead.id, row.key)
         track = (lambda url: self.link("c", lead.id, row.key, url)) if marketing else None
         rendered = self.renderer().render(
-            row.template, email_context(conn, rules, lead, now, unsubscribe, row.journey, not marketing),
+            row.template, email_context(Tx(conn), rules, lead, now, unsubscribe, row.journey, not marketing),
             rewrite_link=track)
         settings = rules.symbols.settings
         sender = str(settings.get("sender address"))
