@@ -135,8 +135,8 @@ class Reports(Repository):
         """Counts per stage, conversion lead -> each later stage, median time to convert, by source."""
         ladder = rules.symbols.stages
         rank = {s: i for i, s in enumerate(ladder)}
-        current: dict[str, int] = dict(self.conn.execute(
-            sa.select(LEADS.c.stage, sa.func.count()).group_by(LEADS.c.stage)).tuples().all())
+        current: dict[str, int] = {row.stage: row.leads for row in self.conn.execute(
+            sa.select(LEADS.c.stage, sa.func.count().label("leads")).group_by(LEADS.c.stage))}
         first = (sa.select(CHANGES.c.lead_id, CHANGES.c.to_stage, sa.func.min(CHANGES.c.at).label("at"))
                  .group_by(CHANGES.c.lead_id, CHANGES.c.to_stage).subquery())
         rows = self.conn.execute(
