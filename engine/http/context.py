@@ -106,6 +106,7 @@ class AppContext:
 
     @property
     def key(self) -> str:
-        if self._key is None:
-            self._key = secret_key(self.store, self.nurture.config.secret_key)
+        if self._key is None:  # a configured key needs no store: links are checked even while it is down
+            configured = self.nurture.config.secret_key
+            self._key = configured or secret_key(self.store, None)
         return self._key

@@ -145,3 +145,11 @@ def test_nothing_outside_the_store_imports_sqlalchemy_in_the_adapters() -> None:
                     "engine.store.db")):
                 offenders.append(relative)
     assert offenders == []
+
+
+@pytest.mark.postgres
+def test_an_empty_postgres_schema_is_no_store_and_stays_empty(postgres_url: str) -> None:
+    result = CliRunner().invoke(app, ["report", "funnel"], env=_env(postgres_url))
+    assert isinstance(result.exception, StoreNotReady)
+    assert str(result.exception).startswith("no Nurture store at postgresql+psycopg://")
+    assert snapshot(postgres_url) == {}
