@@ -11,7 +11,7 @@ from rich.markup import escape
 
 from dsl.diagnostics import render
 from engine.cli.app import config_of, console, err_console, print_json
-from engine.lab.scenarios import Outcome, UsageError, collect_suite, run_suite
+from engine.lab.scenarios import Outcome, Suite, UsageError, collect_suite, run_suite
 
 RULE = 78
 
@@ -98,7 +98,7 @@ def test_scenarios(
     raise typer.Exit(1 if failed else 0)
 
 
-def _campaign_errors(suite, json: bool) -> None:
+def _campaign_errors(suite: Suite, json: bool) -> None:
     errors = suite.errors
     if json:
         print_json({"passed": 0, "failed": 0, "errors": [d.to_json() for d in errors], "scenarios": []})

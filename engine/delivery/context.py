@@ -39,9 +39,9 @@ def top_reasons(tx: Tx, rules: Rules, lead: LeadView, limit: int = 8) -> list[di
     """The rules that earned the lead most points, biggest first: fit rules and the ledger."""
     totals: dict[str, float] = defaultdict(float)
     for model in rules.scores.values():
-        for rule, points in model.fit(lead.attributes):
-            totals[rule.text] += points
+        for fit_rule, fit_points in model.fit(lead.attributes):
+            totals[fit_rule.text] += fit_points
     for rule, points in tx.reports.points_by_rule(lead.id):
         totals[rule] += points
     ranked = sorted(totals.items(), key=lambda kv: -abs(kv[1]))[:limit]
-    return [{"rule": rule, "points": round(points)} for rule, points in ranked]
+    return [{"rule": text, "points": round(total)} for text, total in ranked]

@@ -14,13 +14,14 @@ from engine.http.context import AppContext
 from engine.http.errors import ApiError, JsonResponse
 from engine.http.recording import VERDICTS, feedback_row
 from engine.http.schemas import ErrorBody, Feedback, FeedbackResult, LeadItem, LeadsResult, LeadView, one_or_many
+from engine.ingest.processor import Report
 from engine.ingest.rows import InvalidRow, normalise_email
 from engine.store.reports import LeadRef
 
 ORIGIN = "http POST /v1/leads"
 FEEDBACK_ORIGIN = "http POST /v1/leads/feedback"
 router = APIRouter(tags=["leads"], dependencies=[Depends(require_token)])
-AUTH = {401: {"model": ErrorBody, "description": "Missing or wrong bearer token"},
+AUTH: dict[int | str, dict[str, Any]] = {401: {"model": ErrorBody, "description": "Missing or wrong bearer token"},
         503: {"model": ErrorBody, "description": "No API token is configured"}}
 EMAIL = Path(description="The lead's email address", examples=["ann@example.com"])
 
@@ -45,7 +46,7 @@ async def post_leads(request: Request) -> JsonResponse:
     items = await read_items(request, ctx.limits.max_batch, "lead")
     rows = rows_of(items)
 
-    def store():
+    def store() -> Report:
         with ctx.write_gate():
             return ctx.processor().import_leads(rows, ORIGIN)
 

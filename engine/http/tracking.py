@@ -45,7 +45,7 @@ PIXEL = (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x
          b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
 NO_CACHE = {"Cache-Control": "no-store, no-cache, must-revalidate, max-age=0", "Pragma": "no-cache", "Expires": "0"}
 TOKEN = Path(description="The signed token from the email")
-NOT_FOUND = {404: {"model": ErrorBody, "description": "Not a genuine link"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "Not a genuine link"}}
 
 
 def is_prefetch(user_agent: str | None) -> bool:

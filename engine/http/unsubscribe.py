@@ -4,6 +4,7 @@ a POST unsubscribes at once (RFC 8058 one-click: no cookies, no auth, 200 and ne
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import APIRouter, Path, Request
 from starlette.concurrency import run_in_threadpool
@@ -21,9 +22,10 @@ ORIGIN = "http unsubscribe"
 TOKEN = Path(description="The signed token from the email's unsubscribe link")
 HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY",
            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"}
-HTML = {"content": {"text/html": {}}}
-RESPONSES = {200: {**HTML, "description": "The page"}, 404: {**HTML, "description": "Not a genuine link"},
-             503: {**HTML, "description": "The store is unavailable; try again"}}
+HTML: dict[str, Any] = {"content": {"text/html": {}}}
+RESPONSES: dict[int | str, dict[str, Any]] = {200: {**HTML, "description": "The page"},
+                                              404: {**HTML, "description": "Not a genuine link"},
+                                              503: {**HTML, "description": "The store is unavailable; try again"}}
 BODY = {"requestBody": {"required": False, "content": {
     "application/x-www-form-urlencoded": {"schema": {"type": "object", "properties": {
         "List-Unsubscribe": {"type": "string", "enum": ["One-Click"]}}}},

@@ -111,7 +111,7 @@ class Reports(Repository):
         ledger = self.conn.execute(sa.select(LEDGER.c.score, LEDGER.c.rule, LEDGER.c.points, LEDGER.c.at,
                                              LEDGER.c.event_key).where(LEDGER.c.lead_id == row.id)
                                    .order_by(LEDGER.c.at, LEDGER.c.id))
-        by_score: dict[str, list[Row[Any]]] = defaultdict(list)
+        by_score: dict[str, list[Any]] = defaultdict(list)
         for line in ledger:
             by_score[line.score].append(line)
         explained = []
