@@ -53,7 +53,7 @@ def open_existing(url: str) -> Store:
             store.dispose()
             raise missing
     try:
-        with store.transaction() as tx:
+        with store.transaction(dry_run=True) as tx:  # a look, nothing to keep
             revision = tx.meta.schema_revision()
     except BaseException:
         store.dispose()
