@@ -1,15 +1,46 @@
-"""The `nurture` command line: one module per command group, all registered on one Typer app."""
+"""The `nurture` command line: one module per concern, every command registered here on one Typer app.
+
+Importing a command module registers nothing; the list below is the whole command line, in the order
+`nurture --help` shows it.
+"""
 
 from __future__ import annotations
 
+import typer
 from rich.markup import escape
 
-# Importing a command module registers its commands on the app.
-from engine.cli import check, data, demo, feedback, fmt, run, serve, simulate, test  # noqa: F401
+from engine.cli import check, data, demo, feedback, fmt, reading, run, serve, simulate, test
 from engine.cli.app import app, err_console
 from engine.errors import EngineError
 
 __all__ = ["app", "main"]
+
+
+def _group(root: typer.Typer, name: str, description: str) -> typer.Typer:
+    group = typer.Typer(help=description, no_args_is_help=True)
+    root.add_typer(group, name=name)
+    return group
+
+
+def register_commands(root: typer.Typer) -> None:
+    """Every command and group of the command line on ``root``."""
+    leads = _group(root, "leads", "Import, inspect and explain leads.")
+    events = _group(root, "events", "Ingest engagement events and inspect rejected ones.")
+    db = _group(root, "db", "Manage the store's schema.")
+    report = _group(root, "report", "Reports over leads and stages.")
+    check.register(root)
+    data.register(root, leads=leads, events=events, db=db)  # apply, plan; leads import, events ingest, db upgrade
+    reading.register(leads=leads, events=events, report=report)  # leads show|list|explain, quarantine, funnel
+    feedback.register(leads)  # leads accept|reject
+    demo.register(root)
+    fmt.register(root)
+    run.register(root)  # run, and the outbox group
+    serve.register(root)
+    simulate.register(root)  # simulate, backtest
+    test.register(root)
+
+
+register_commands(app)
 
 
 def main() -> None:

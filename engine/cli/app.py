@@ -1,8 +1,11 @@
-"""The Typer application every command module registers on, and what commands share."""
+"""The root Typer application, and what commands share: configuration, the engine, reading the store, output."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +13,13 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from engine.config import load_config
+from dsl.campaign import parse_sources
+from engine.config import Config, load_config
+from engine.core.rules import Rules, compile_rules
+from engine.errors import CampaignError
 from engine.service import Nurture
+from engine.store import Tx
+from engine.store.existing import location, open_existing
 
 app = typer.Typer(
     name="nurture",
@@ -23,6 +31,7 @@ app = typer.Typer(
 
 console = Console()
 err_console = Console(stderr=True)
+JSON = typer.Option(False, "--json", help="Machine-readable output")
 
 
 @app.callback()
@@ -38,11 +47,42 @@ def main(
     ctx.obj = {"config": config}
 
 
-def service(ctx: typer.Context) -> Nurture:
-    """The engine configured for this invocation (config file, then environment)."""
+def config_of(ctx: typer.Context) -> Config:
+    """The configuration of this invocation (config file, then environment)."""
     root = ctx.find_root()
-    path = (root.obj or {}).get("config")
-    return Nurture(load_config(path))
+    return load_config((root.obj or {}).get("config"))
+
+
+def service(ctx: typer.Context) -> Nurture:
+    """The engine configured for this invocation; commands that write start here."""
+    return Nurture(config_of(ctx))
+
+
+@dataclass
+class Reading:
+    """A look at the store as it is, for commands that only read."""
+
+    tx: Tx
+    where: str
+
+    def rules(self) -> Rules:
+        """The rules of the campaign version applied last; reading them applies nothing."""
+        version_id = self.tx.reports.applied_version()
+        if version_id is None:
+            raise CampaignError(f"no campaign version has been applied to the store at {self.where} - run "
+                                "`nurture apply` first")
+        return compile_rules(parse_sources(self.tx.reports.campaign_files(version_id)))
+
+
+@contextlib.contextmanager
+def reading(url: str) -> Iterator[Reading]:
+    """The existing store at ``url`` (StoreNotReady when there is none): nothing is created, upgraded or kept."""
+    store = open_existing(url)
+    try:
+        with store.transaction(dry_run=True) as tx:
+            yield Reading(tx, location(store))
+    finally:
+        store.dispose()
 
 
 def print_json(data: Any) -> None:

@@ -9,7 +9,11 @@ import typer
 
 from dsl.campaign import load_campaign
 from dsl.diagnostics import render, summary, to_json
-from engine.cli.app import app, console
+from engine.cli.app import console
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(check)
 
 
 class OutputFormat(StrEnum):
@@ -17,7 +21,6 @@ class OutputFormat(StrEnum):
     json = "json"
 
 
-@app.command()
 def check(
     paths: list[Path] = typer.Argument(None, help="Campaign files or directories [default: journeys]"),
     templates: Path = typer.Option(None, "--templates", help="Template directory [default: templates/ "

@@ -1,38 +1,37 @@
-"""Commands over the store: apply, db, leads, events, report."""
+"""Commands that change the store: apply, plan, db upgrade, leads import, events ingest."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from typing import Any
+
 import typer
 from rich.markup import escape
-from rich.table import Table
 
-from engine.cli.app import app, console, err_console, print_json, progress_bar, service
-from engine.ingest.processor import Report
-from engine.ingest.rows import InvalidRow, open_input, read_rows
-from engine.store import reports as queries
-from engine.store.db import upgrade
-
-leads_app = typer.Typer(help="Import, inspect and explain leads.", no_args_is_help=True)
-events_app = typer.Typer(help="Ingest engagement events and inspect rejected ones.", no_args_is_help=True)
-db_app = typer.Typer(help="Manage the store's schema.", no_args_is_help=True)
-report_app = typer.Typer(help="Reports over leads and stages.", no_args_is_help=True)
-app.add_typer(leads_app, name="leads")
-app.add_typer(events_app, name="events")
-app.add_typer(db_app, name="db")
-app.add_typer(report_app, name="report")
-
-JSON = typer.Option(False, "--json", help="Machine-readable output")
+from engine.cli.app import JSON, config_of, console, err_console, print_json, progress_bar, service
+from engine.ingest.processor import Processor, Report
+from engine.ingest.rows import InvalidRow, Row, open_input, read_rows
+from engine.service import Applied
+from engine.store import Store
+from engine.store.existing import location
 
 
-@db_app.command("upgrade")
+def register(app: typer.Typer, *, leads: typer.Typer, events: typer.Typer, db: typer.Typer) -> None:
+    app.command()(apply)
+    app.command()(plan)
+    leads.command("import")(leads_import)
+    events.command("ingest")(events_ingest)
+    db.command("upgrade")(db_upgrade)
+
+
 def db_upgrade(ctx: typer.Context) -> None:
     """Create or upgrade the store's tables to the latest schema."""
-    nurture = service(ctx)
-    upgrade(nurture.db)
-    console.print(f"database {escape(nurture.db.url.render_as_string())} is up to date")
+    store = Store.open(config_of(ctx).database_url)
+    console.print(f"database {escape(location(store))} is up to date")
+    store.dispose()
 
 
-def _applied_summary(applied) -> dict:
+def _applied_summary(applied: Applied) -> dict[str, Any]:
     rescored = applied.rescored
     return {"version": applied.version_id, "created": applied.created, "rules_changed": applied.rules_changed,
             "changes": applied.changes, "rescored_leads": rescored.leads_updated if rescored else 0,
@@ -42,7 +41,7 @@ def _applied_summary(applied) -> dict:
             "enrollments_exited": applied.migration.exited}
 
 
-def _print_applied(summary: dict, verb: str) -> None:
+def _print_applied(summary: dict[str, Any], verb: str) -> None:
     for line in summary["changes"]:
         style = {"+": "green", "-": "red", "~": "yellow"}[line[0]]
         console.print(f"  [{style}]{escape(line)}[/]")
@@ -60,7 +59,6 @@ def _print_applied(summary: dict, verb: str) -> None:
         console.print(f"    {escape(line)}")
 
 
-@app.command()
 def apply(ctx: typer.Context, json: bool = JSON) -> None:
     """Check the campaign and store it as a new version; rescore leads and move in-flight journeys."""
     nurture = service(ctx)
@@ -78,7 +76,6 @@ def apply(ctx: typer.Context, json: bool = JSON) -> None:
         _print_applied(summary, "rescored")
 
 
-@app.command()
 def plan(ctx: typer.Context, json: bool = JSON,
          scenarios: bool = typer.Option(True, "--scenarios/--no-scenarios",
                                         help="Also run the campaign's scenarios (see `nurture test`)")) -> None:
@@ -122,7 +119,11 @@ def _count_lines(path: str) -> int | None:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
 
 
-def _load(ctx: typer.Context, path: str, what: str, json: bool, run) -> None:
+#: a load: (processor, rows, origin, rows are text, progress) -> what became of them
+Load = Callable[[Processor, Iterable[Row], str, bool, Callable[[int], None]], Report]
+
+
+def _load(ctx: typer.Context, path: str, what: str, json: bool, run: Load) -> None:
     try:
         stream, kind = open_input(path)
     except (InvalidRow, OSError) as err:
@@ -149,7 +150,6 @@ def _load(ctx: typer.Context, path: str, what: str, json: bool, run) -> None:
     raise typer.Exit(3 if report.rejected else 0)
 
 
-@events_app.command("ingest")
 def events_ingest(ctx: typer.Context, file: str = typer.Argument(..., help=".jsonl or .csv file, or - for stdin"),
                   json: bool = JSON) -> None:
     """Ingest events: score them, move stages. Exit 0 all accepted, 3 some quarantined, 1 none read."""
@@ -157,126 +157,9 @@ def events_ingest(ctx: typer.Context, file: str = typer.Argument(..., help=".jso
           lambda p, rows, origin, text, prog: p.ingest_events(rows, origin, text, prog))
 
 
-@leads_app.command("import")
 def leads_import(ctx: typer.Context, file: str = typer.Argument(..., help=".csv or .jsonl file with an email "
                                                                       "column, or - for stdin"),
                  json: bool = JSON) -> None:
     """Upsert leads by email. Exit 0 all accepted, 3 some quarantined, 1 none read."""
     _load(ctx, file, "leads", json,
           lambda p, rows, origin, text, prog: p.import_leads(rows, origin, text, prog))
-
-
-@events_app.command("quarantine")
-def events_quarantine(ctx: typer.Context, limit: int = typer.Option(100, help="Show at most this many"),
-                      json: bool = JSON) -> None:
-    """Rows that could not be accepted, with where they came from and why."""
-    from engine.store.tables import QUARANTINE
-
-    nurture = service(ctx)
-    with nurture.db.connect() as conn:
-        rows = conn.execute(QUARANTINE.select().order_by(QUARANTINE.c.id.desc()).limit(limit)).mappings().all()
-    if json:
-        print_json([dict(r) for r in rows])
-        return
-    if not rows:
-        console.print("quarantine is empty")
-        return
-    for row in rows:
-        console.print(f"{escape(row['origin'])}:{row['line']}: {escape(row['reason'])}", highlight=False)
-        console.print(f"    {escape(row['raw'][:200])}", style="dim", highlight=False)
-
-
-def _sweep_and_rules(ctx: typer.Context):
-    nurture = service(ctx)
-    processor = nurture.processor()
-    processor.sweep()  # stages read now reflect time-driven changes already due
-    return nurture, processor.rules
-
-
-@leads_app.command("show")
-def leads_show(ctx: typer.Context, email: str, json: bool = JSON) -> None:
-    """Attributes, scores, stage, owner, recent events and stage history of one lead."""
-    nurture, rules = _sweep_and_rules(ctx)
-    with nurture.db.connect() as conn:
-        lead = queries.show_lead(conn, rules, email, nurture.clock.now())
-    if json:
-        print_json(lead)
-        return
-    console.print(f"[bold]{escape(lead['email'])}[/]  stage [bold]{lead['stage']}[/] since {lead['stage_since']}"
-                  f"  owner {escape(lead['owner'] or '-')}")
-    console.print("scores: " + ", ".join(f"{k} {v:g}" for k, v in lead["scores"].items()))
-    attrs = ", ".join(f"{k}={v!r}" for k, v in lead["attributes"].items())
-    console.print(f"attributes: {escape(attrs) or '-'}", highlight=False)
-    if lead["stage_history"]:
-        console.print("stage history:")
-        for c in lead["stage_history"]:
-            console.print(f"  {c['at']}  {c['from']} -> {c['to']}  {escape(c['reason'])}", highlight=False)
-    if lead["recent_events"]:
-        console.print("recent events:")
-        for e in lead["recent_events"]:
-            console.print(f"  {e['at']}  {e['type']}  {escape(str(e['props'] or ''))}", highlight=False)
-
-
-@leads_app.command("list")
-def leads_list(ctx: typer.Context, stage: str = typer.Option(None, help="Only leads in this stage"),
-               limit: int = typer.Option(50, help="Show at most this many"), json: bool = JSON) -> None:
-    """Leads, most recently changed first."""
-    nurture, rules = _sweep_and_rules(ctx)
-    with nurture.db.connect() as conn:
-        leads = queries.list_leads(conn, rules, nurture.clock.now(), stage, limit)
-    if json:
-        print_json(leads)
-        return
-    table = Table("email", "stage", "owner", "source", *rules.scores)
-    for lead in leads:
-        table.add_row(lead["email"], lead["stage"], lead["owner"] or "-", lead["source"],
-                      *(f"{v:g}" for v in lead["scores"].values()))
-    console.print(table)
-
-
-@leads_app.command("explain")
-def leads_explain(ctx: typer.Context, email: str, json: bool = JSON) -> None:
-    """Why each score is what it is: every rule and event, decayed to now, adding up to the total."""
-    nurture, rules = _sweep_and_rules(ctx)
-    with nurture.db.connect() as conn:
-        result = queries.explain_lead(conn, rules, email, nurture.clock.now())
-    if json:
-        print_json(result)
-        return
-    console.print(f"[bold]{escape(result['email'])}[/] ({result['stage']}) at {result['at']}")
-    for score in result["scores"]:
-        table = Table(title=f"{score['score']} = {score['total']:g}", title_justify="left")
-        table.add_column("points", justify="right")
-        table.add_column("now", justify="right")
-        table.add_column("rule")
-        table.add_column("when")
-        for line in score["lines"]:
-            table.add_row(f"{line['points']:+g}", f"{line['now']:+.2f}", escape(line["rule"]), line.get("at", ""))
-        console.print(table)
-
-
-@report_app.command("funnel")
-def report_funnel(ctx: typer.Context, json: bool = JSON) -> None:
-    """Leads per stage, conversion between stages, median days to convert, by lead source."""
-    nurture, rules = _sweep_and_rules(ctx)
-    with nurture.db.connect() as conn:
-        result = queries.funnel(conn, rules)
-    if json:
-        print_json(result)
-        return
-    table = Table("stage", "now", "ever reached", "median days to reach", title="Funnel", title_justify="left")
-    for row in result["stages"]:
-        days = result["median_days_to_reach"].get(row["stage"])
-        table.add_row(row["stage"], f"{row['current']:,}", f"{row['reached']:,}", "-" if days is None else f"{days}")
-    console.print(table)
-    for conv in result["conversion"]:
-        rate = "-" if conv["rate"] is None else f"{conv['rate']:.1%}"
-        console.print(f"{conv['from']} -> {conv['to']}: {rate}")
-    if result["by_source"]:
-        ladder = [r["stage"] for r in result["stages"]]
-        table = Table("source", *ladder, title="By source", title_justify="left")
-        for source, data in result["by_source"].items():
-            table.add_row(escape(source), *(f"{data['reached'][s]:,}" for s in ladder))
-        console.print(table)
-
-

@@ -8,14 +8,14 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from engine.cli.app import app, console, progress_bar
-from engine.config import load_config
+from engine.cli.app import config_of, console, progress_bar, reading
 from engine.lab.demo import run_demo
-from engine.service import Nurture
-from engine.store import reports as queries
 
 
-@app.command()
+def register(app: typer.Typer) -> None:
+    app.command()(demo)
+
+
 def demo(
     ctx: typer.Context,
     leads: int = typer.Option(300, help="Synthetic leads at the start (a new cohort arrives each week)"),
@@ -27,7 +27,7 @@ def demo(
     database_url: str = typer.Option(None, "--database-url", help="Store to use [default: a fresh demo.db]"),
 ) -> None:
     """Run weeks of the example campaign in seconds: leads, engagement, scoring, journeys, real SMTP."""
-    config = load_config((ctx.find_root().obj or {}).get("config"))
+    config = config_of(ctx)
     console.print(f"[bold]Nurture demo[/]: {leads} leads, {days} days of engagement on a virtual clock, campaign "
                   f"{escape(str(config.campaign_dir))}/, templates {escape(str(config.template_dir))}/")
     with progress_bar("simulating days", days) as bar:
@@ -37,10 +37,8 @@ def demo(
                           leads=leads, days=days, seed=seed, progress=lambda n: bar.advance(task, n))
     console.print(f"\n{result.leads:,} leads, {result.events:,} engagement events, {result.ticks:,} daemon ticks; "
                   f"{result.sent:,} emails sent, {result.failed:,} failed")
-    nurture = Nurture(config.__class__(**{**config.__dict__, "database_url": result.database_url}))
-    _, rules = nurture.rules()
-    with nurture.db.connect() as conn:
-        funnel = queries.funnel(conn, rules)
+    with reading(result.database_url) as view:
+        funnel = view.tx.reports.funnel(view.rules())
     table = Table("stage", "now", "ever reached", "median days to reach", title="Funnel", title_justify="left")
     for row in funnel["stages"]:
         days_to = funnel["median_days_to_reach"].get(row["stage"])

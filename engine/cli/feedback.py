@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 import typer
 from rich.markup import escape
 
-from engine.cli.app import console, err_console, print_json, service
-from engine.cli.data import JSON, leads_app
+from engine.cli.app import JSON, console, err_console, print_json, service
 from engine.errors import LeadNotFound
 from engine.ingest.rows import InvalidRow, normalise_email
 from engine.service import Nurture
-from engine.store.tables import LEADS
 
 ORIGIN = "cli feedback"
 
 
+def register(leads: typer.Typer) -> None:
+    leads.command("accept")(leads_accept)
+    leads.command("reject")(leads_reject)
+
+
 def _stage(nurture: Nurture, email: str) -> str:
-    with nurture.db.connect() as conn:
-        stage = conn.execute(sa.select(LEADS.c.stage).where(LEADS.c.email == email)).scalar()
-    if stage is None:
+    with nurture.store.transaction() as tx:
+        lead = tx.reports.find_lead(email)
+    if lead is None:
         raise LeadNotFound(email)
-    return stage
+    return lead.stage
 
 
 def _feedback(ctx: typer.Context, email: str, verdict: str, reason: str | None, json: bool) -> None:
@@ -46,7 +48,6 @@ def _feedback(ctx: typer.Context, email: str, verdict: str, reason: str | None, 
     console.print(f"recorded {VERDICTS[verdict]} for {escape(email)}: {moved}", highlight=False)
 
 
-@leads_app.command("accept")
 def leads_accept(ctx: typer.Context, email: str = typer.Argument(..., help="The lead's email address"),
                  reason: str = typer.Option(None, "--reason", help="Why sales takes it (optional)"),
                  json: bool = JSON) -> None:
@@ -54,7 +55,6 @@ def leads_accept(ctx: typer.Context, email: str = typer.Argument(..., help="The 
     _feedback(ctx, email, "accept", reason, json)
 
 
-@leads_app.command("reject")
 def leads_reject(ctx: typer.Context, email: str = typer.Argument(..., help="The lead's email address"),
                  reason: str = typer.Option(..., "--reason", help="Why sales turns it down, e.g. \"no budget\""),
                  json: bool = JSON) -> None:

@@ -17,7 +17,11 @@ from dsl.errors import DslSyntaxError
 from dsl.formatter import format_source
 from dsl.parser import read_source
 from dsl.source import SourceFile
-from engine.cli.app import app, console
+from engine.cli.app import console
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(fmt)
 
 
 @dataclass
@@ -89,7 +93,6 @@ def _summary(outcomes: list[Outcome], write: bool) -> str:
     return ", ".join(parts)
 
 
-@app.command()
 def fmt(
     paths: list[Path] = typer.Argument(None, help="Campaign files or directories (default: journeys)"),
     check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 if any file would change"),

@@ -15,7 +15,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from rich.markup import escape
 from rich.table import Table
 
-from engine.cli.app import app, console, print_json, service
+from engine.cli.app import console, print_json, service
 from engine.daemon.worker import Daemon
 from engine.delivery.smtp import SmtpMailer
 from engine.logs import setup_logging
@@ -28,7 +28,11 @@ if TYPE_CHECKING:  # the HTTP side is imported only when it is served
 
 log = logging.getLogger("nurture.daemon")
 outbox_app = typer.Typer(help="Inspect outgoing email.", no_args_is_help=True)
-app.add_typer(outbox_app, name="outbox")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(run)
+    app.add_typer(outbox_app, name="outbox")
 
 
 class LogFormat(StrEnum):
@@ -88,7 +92,6 @@ async def _serve(daemon: Daemon, tick_seconds: float, once: bool, stopped_early:
     await daemon.mailer.close()  # in the loop its connections belong to
 
 
-@app.command()
 def run(
     ctx: typer.Context,
     tick: float = typer.Option(None, "--tick", help="Seconds between ticks (default: tick_seconds, 1)"),

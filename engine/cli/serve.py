@@ -7,7 +7,7 @@ import logging
 
 import typer
 
-from engine.cli.app import app, service
+from engine.cli.app import service
 from engine.cli.run import LogFormat
 from engine.logs import setup_logging
 
@@ -17,7 +17,10 @@ HOST = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0 f
 PORT = typer.Option(8000, "--port", help="Port to listen on")
 
 
-@app.command()
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
+
+
 def serve(
     ctx: typer.Context,
     host: str = HOST,

@@ -10,8 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from engine.cli.app import app, console, err_console, print_json, progress_bar
-from engine.config import load_config
+from engine.cli.app import config_of, console, err_console, print_json, progress_bar
 from engine.lab.backtest import run_backtest
 from engine.lab.report_html import backtest_page, simulation_page
 from engine.lab.simulate import Mix, load_mix, run_simulation
@@ -20,8 +19,9 @@ JSON = typer.Option(False, "--json", help="Machine-readable output")
 HTML = typer.Option(None, "--html", help="Also write a self-contained HTML report with charts to this file")
 
 
-def _config(ctx: typer.Context):
-    return load_config((ctx.find_root().obj or {}).get("config"))
+def register(app: typer.Typer) -> None:
+    app.command()(simulate)
+    app.command()(backtest)
 
 
 def periods(days: int) -> tuple[str, int]:
@@ -33,7 +33,6 @@ def binned(values: list[int], width: int) -> list[int]:
     return [sum(values[i:i + width]) for i in range(0, len(values), width)]
 
 
-@app.command()
 def simulate(
     ctx: typer.Context,
     leads: int = typer.Option(1000, help="Synthetic leads at the start"),
@@ -64,7 +63,7 @@ def simulate(
         open_rate = 0.7
         click_rate = 0.35
     """
-    config = _config(ctx)
+    config = config_of(ctx)
     if leads < 1 or days < 1:
         err_console.print("[bold red]error:[/] simulate needs at least 1 lead (--leads) and 1 day (--days)")
         raise typer.Exit(1)
@@ -149,7 +148,6 @@ def print_simulation(data: dict[str, Any]) -> None:
                                             for k, v in sent.items() if k.startswith("outbox_")))
 
 
-@app.command()
 def backtest(
     ctx: typer.Context,
     events: str = typer.Option(..., "--events", help="History of events, as `nurture events ingest` reads it"),
@@ -169,7 +167,7 @@ def backtest(
     journey step would have sent. With --outcomes: each scoring rule's lift, each stage's precision
     and recall, and each score's AUC. Each replay runs in a throwaway store; the live one is untouched.
     """
-    config = _config(ctx)
+    config = config_of(ctx)
     with progress_bar("replaying events", None, enabled=not json) as bar:
         task = bar.add_task("replaying events", total=None)
         result = run_backtest(

@@ -10,11 +10,14 @@ import typer
 from rich.markup import escape
 
 from dsl.diagnostics import render
-from engine.cli.app import app, console, err_console, print_json
-from engine.config import load_config
-from engine.lab.scenarios import Outcome, UsageError, collect_suite, run_suite
+from engine.cli.app import config_of, console, err_console, print_json
+from engine.lab.scenarios import Outcome, Suite, UsageError, collect_suite, run_suite
 
 RULE = 78
+
+
+def register(app: typer.Typer) -> None:
+    app.command("test")(test_scenarios)
 
 
 def _rule(text: str, fill: str = "=") -> str:
@@ -46,7 +49,6 @@ def summary_text(outcomes: list[Outcome], seconds: float) -> str:
     return _rule(f"{', '.join(parts)} in {seconds:.2f}s")
 
 
-@app.command("test")
 def test_scenarios(
     ctx: typer.Context,
     paths: list[Path] = typer.Argument(None, help="Scenario files or directories [default: the campaign directory]"),
@@ -58,7 +60,7 @@ def test_scenarios(
                                    "the campaign]"),
 ) -> None:
     """Play every scenario on a virtual clock through the daemon's own code. Exit 0 all pass, 1 a failure, 2 usage."""
-    config = load_config((ctx.find_root().obj or {}).get("config"))
+    config = config_of(ctx)
     started = time.perf_counter()
     try:
         suite = collect_suite(paths or [config.campaign_dir], campaign or config.campaign_dir,
@@ -96,7 +98,7 @@ def test_scenarios(
     raise typer.Exit(1 if failed else 0)
 
 
-def _campaign_errors(suite, json: bool) -> None:
+def _campaign_errors(suite: Suite, json: bool) -> None:
     errors = suite.errors
     if json:
         print_json({"passed": 0, "failed": 0, "errors": [d.to_json() for d in errors], "scenarios": []})

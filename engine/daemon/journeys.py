@@ -208,7 +208,7 @@ class JourneyPhases:
     @staticmethod
     def _webhook_body(tx: Tx, rules: Rules, action: ActionRow, lead: LeadView, now: dt.datetime) -> bytes:
         """The notification as JSON, taken now (who the lead is and why it qualified) and sent later."""
-        context = email_context(tx.conn, rules, lead, now, "", None, sales=True)
+        context = email_context(tx, rules, lead, now, "", None, sales=True)
         return webhook.body({"event": "stage.entered", "stage": action.payload["stage"], "at": now.isoformat(),
                              "reason": action.payload.get("reason"), "lead": context["lead"],
                              "scores": context["scores"], "owner": context["owner"], "reasons": context["reasons"],

@@ -84,7 +84,7 @@ class Daemon:
     @property
     def key(self) -> str:
         if self._key is None:
-            self._key = secret_key(self.db, self.nurture.config.secret_key)
+            self._key = secret_key(self.nurture.store, self.nurture.config.secret_key)
         return self._key
 
     # ----- registration ------------------------------------------------------------------------
@@ -221,7 +221,7 @@ class Daemon:
         unsubscribe = self.link("u", lead.id, row.key)
         track = (lambda url: self.link("c", lead.id, row.key, url)) if marketing else None
         rendered = self.renderer().render(
-            row.template, email_context(conn, rules, lead, now, unsubscribe, row.journey, not marketing),
+            row.template, email_context(Tx(conn), rules, lead, now, unsubscribe, row.journey, not marketing),
             rewrite_link=track)
         settings = rules.symbols.settings
         sender = str(settings.get("sender address"))

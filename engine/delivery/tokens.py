@@ -8,15 +8,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import secrets
 from typing import Any
 
 import orjson
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 
-from engine.store.bulk import insert_ignoring
-from engine.store.tables import META
+from engine.store import Store, Tx
 
 
 def _b64(data: bytes) -> str:
@@ -48,14 +44,15 @@ def verify(token: str, key: str) -> dict[str, Any] | None:
     return payload if isinstance(payload, dict) else None
 
 
-def secret_key(db: Engine, configured: str | None) -> str:
-    """NURTURE_SECRET_KEY, or a random key generated once and kept in the store (shared by all daemons)."""
+def secret_key(store: Store | Tx, configured: str | None) -> str:
+    """NURTURE_SECRET_KEY, or a random key generated once and kept in the store (shared by all daemons).
+
+    Given a Store, the key is read (or made) in a transaction of its own; given a Tx, inside that one.
+    """
     if configured:
         return configured
-    with db.begin() as conn:
-        found = conn.execute(sa.select(META.c.value).where(META.c.key == "secret_key")).scalar()
-        if found is None:  # two daemons may race here: the first key stored wins for both
-            insert_ignoring(conn, META, [{"key": "secret_key", "value": secrets.token_urlsafe(32)}], "key")
-            found = conn.execute(sa.select(META.c.value).where(META.c.key == "secret_key")).scalar_one()
-        return found
+    if isinstance(store, Tx):
+        return store.meta.signing_key()
+    with store.transaction() as tx:
+        return tx.meta.signing_key()
 

@@ -13,15 +13,17 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy.engine import Engine
-
-from engine.core.rules import Rules
+from dsl.campaign import parse_sources
+from engine.core.clock import Clock
+from engine.core.rules import Rules, compile_rules
 from engine.delivery.tokens import secret_key
-from engine.errors import ConfigError
+from engine.errors import CampaignError, ConfigError
 from engine.http.metrics import Counters
 from engine.http.writer import EventWriter
 from engine.ingest.processor import Processor
 from engine.service import Nurture
+from engine.store import Store
+from engine.store.existing import location, open_existing
 
 #: how often a request may look for a newly applied campaign version
 RULES_TTL = 5.0
@@ -52,41 +54,59 @@ class AppContext:
         self.counters = Counters()
         self._lock = threading.Lock()
         self._sqlite_writes = threading.Lock()
+        self._store: Store | None = None
+        self._rules: tuple[int, Rules] | None = None
         self._rules_checked = 0.0
         self._key: str | None = None
         self.writer = EventWriter(self.processor, self.write_gate)
 
     @property
-    def db(self) -> Engine:
-        with self._lock:  # the first use opens and upgrades the store: once, not once per thread
-            return self.nurture.db
+    def store(self) -> Store:
+        """The store as `nurture apply` (or `nurture serve`) left it: the HTTP side never creates or upgrades it.
+
+        Until there is one, every request that needs it raises StoreNotReady (503), and tries again.
+        """
+        with self._lock:  # opened once, not once per thread
+            if self._store is None:
+                self._store = open_existing(self.nurture.config.database_url)
+            return self._store
 
     @property
-    def clock(self):
+    def clock(self) -> Clock:
         return self.nurture.clock
 
     def rules(self) -> tuple[int, Rules]:
-        """The applied campaign's rules; a version applied meanwhile is picked up within seconds."""
-        _ = self.db
+        """The applied campaign's rules; a version applied meanwhile is picked up within seconds.
+
+        Reading them applies nothing: with no version applied yet this is a CampaignError.
+        """
+        store = self.store
         with self._lock:
-            stale = time.monotonic() - self._rules_checked > RULES_TTL
-            result = self.nurture.rules(refresh=stale)
-            if stale:
-                self._rules_checked = time.monotonic()
-            return result
+            if self._rules is not None and time.monotonic() - self._rules_checked <= RULES_TTL:
+                return self._rules
+            with store.transaction() as tx:
+                version_id = tx.reports.applied_version()
+                if version_id is None:
+                    raise CampaignError(f"no campaign version has been applied to the store at {location(store)}"
+                                        " - run `nurture apply` first")
+                if self._rules is None or self._rules[0] != version_id:
+                    self._rules = (version_id, compile_rules(parse_sources(tx.reports.campaign_files(version_id))))
+            self._rules_checked = time.monotonic()
+            return self._rules
 
     def processor(self) -> Processor:
         version_id, rules = self.rules()
-        return Processor(self.db, rules, version_id, self.clock, self.nurture.config.batch_size)
+        return Processor(self.store.engine, rules, version_id, self.clock, self.nurture.config.batch_size)
 
-    def write_gate(self) -> contextlib.AbstractContextManager:
+    def write_gate(self) -> contextlib.AbstractContextManager[object]:
         """One writer at a time in this process on SQLite (its lock waits sleep); PostgreSQL needs no gate."""
-        if self.db.dialect.name == "sqlite":
+        if self.store.dialect == "sqlite":
             return self._sqlite_writes
         return contextlib.nullcontext()
 
     @property
     def key(self) -> str:
-        if self._key is None:
-            self._key = secret_key(self.db, self.nurture.config.secret_key)
+        if self._key is None:  # a configured key needs no store: links are checked even while it is down
+            configured = self.nurture.config.secret_key
+            self._key = configured or secret_key(self.store, None)
         return self._key

@@ -10,6 +10,13 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from engine.errors import CampaignError
+from engine.http.writer import PassFailed
+from engine.store.existing import StoreNotReady
+
+#: what the HTTP side cannot do anything about until someone runs a command: a 503 that says which
+NOT_READY = (StoreNotReady, CampaignError)
+
 
 class ApiError(Exception):
     """An answer other than success: the status, a sentence, and optional headers or fields."""
@@ -48,6 +55,17 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> Response:
         return error_response(exc.status, exc.message, exc.headers, **exc.extra)
+
+    @app.exception_handler(StoreNotReady)
+    @app.exception_handler(CampaignError)
+    async def not_ready(_: Request, exc: Exception) -> Response:
+        return error_response(503, str(exc))
+
+    @app.exception_handler(PassFailed)
+    async def pass_failed(_: Request, exc: PassFailed) -> Response:
+        if isinstance(exc.__cause__, NOT_READY):
+            return error_response(503, str(exc.__cause__))
+        raise exc
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:

@@ -5,15 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from engine.http.context import AppContext
 from engine.http.errors import JsonResponse
-from engine.http.metrics import render, store_figures
+from engine.http.metrics import figures_of, render
 from engine.http.schemas import Health
-from engine.store.tables import DAEMONS
 
 log = logging.getLogger("nurture.http")
 router = APIRouter(tags=["operations"])
@@ -32,16 +30,15 @@ def healthz(request: Request) -> Any:
     ctx: AppContext = request.app.state.ctx
     now = ctx.clock.now()
     try:
-        with ctx.db.connect() as conn:
-            conn.execute(sa.select(1))
-            rows = conn.execute(sa.select(DAEMONS).order_by(DAEMONS.c.heartbeat_at.desc())).all()
+        with ctx.store.transaction() as tx:
+            beats = tx.figures.heartbeats()
     except Exception as err:  # the reason's type only: a driver message may carry the database URL
         log.warning("health check: store unreachable", extra={"fields": {"error": type(err).__name__}})
         return JsonResponse({"status": "unavailable", "store": f"unreachable ({type(err).__name__})",
                              "scheduler_lag_seconds": None, "daemons": []}, status_code=503)
-    daemons = [{"name": r.name, "started_at": r.started_at.isoformat(), "heartbeat_at": r.heartbeat_at.isoformat(),
-                "seconds_since_heartbeat": round(max(0.0, (now - r.heartbeat_at).total_seconds()), 3)}
-               for r in rows]
+    daemons = [{"name": b.name, "started_at": b.started_at.isoformat(), "heartbeat_at": b.heartbeat_at.isoformat(),
+                "seconds_since_heartbeat": round(max(0.0, (now - b.heartbeat_at).total_seconds()), 3)}
+               for b in beats]
     lag = daemons[0]["seconds_since_heartbeat"] if daemons else None
     return JsonResponse({"status": "ok", "store": "ok", "scheduler_lag_seconds": lag, "daemons": daemons})
 
@@ -57,8 +54,8 @@ def healthz(request: Request) -> Any:
 def metrics(request: Request) -> Response:
     ctx: AppContext = request.app.state.ctx
     try:
-        with ctx.db.connect() as conn:
-            figures = store_figures(conn, ctx.clock.now())
+        with ctx.store.transaction() as tx:
+            figures = figures_of(tx.figures.totals(), ctx.clock.now())
     except Exception as err:
         log.warning("metrics: store unreachable", extra={"fields": {"error": type(err).__name__}})
         figures = None

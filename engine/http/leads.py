@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Path, Request
 from starlette.concurrency import run_in_threadpool
 
@@ -15,14 +14,14 @@ from engine.http.context import AppContext
 from engine.http.errors import ApiError, JsonResponse
 from engine.http.recording import VERDICTS, feedback_row
 from engine.http.schemas import ErrorBody, Feedback, FeedbackResult, LeadItem, LeadsResult, LeadView, one_or_many
+from engine.ingest.processor import Report
 from engine.ingest.rows import InvalidRow, normalise_email
-from engine.store import reports as queries
-from engine.store.tables import LEADS
+from engine.store.reports import LeadRef
 
 ORIGIN = "http POST /v1/leads"
 FEEDBACK_ORIGIN = "http POST /v1/leads/feedback"
 router = APIRouter(tags=["leads"], dependencies=[Depends(require_token)])
-AUTH = {401: {"model": ErrorBody, "description": "Missing or wrong bearer token"},
+AUTH: dict[int | str, dict[str, Any]] = {401: {"model": ErrorBody, "description": "Missing or wrong bearer token"},
         503: {"model": ErrorBody, "description": "No API token is configured"}}
 EMAIL = Path(description="The lead's email address", examples=["ann@example.com"])
 
@@ -47,7 +46,7 @@ async def post_leads(request: Request) -> JsonResponse:
     items = await read_items(request, ctx.limits.max_batch, "lead")
     rows = rows_of(items)
 
-    def store():
+    def store() -> Report:
         with ctx.write_gate():
             return ctx.processor().import_leads(rows, ORIGIN)
 
@@ -64,16 +63,16 @@ async def post_leads(request: Request) -> JsonResponse:
     return JsonResponse(body, status_code=422 if rejected else 200)
 
 
-def _lead_id(ctx: AppContext, email: str) -> tuple[int, str, str]:
+def _find_lead(ctx: AppContext, email: str) -> LeadRef:
     try:
         email = normalise_email(email)
     except InvalidRow:
         raise ApiError(404, f"no lead with email {email!r}: that is not an email address") from None
-    with ctx.db.connect() as conn:
-        row = conn.execute(sa.select(LEADS.c.id, LEADS.c.email, LEADS.c.stage).where(LEADS.c.email == email)).first()
-    if row is None:
+    with ctx.store.transaction() as tx:
+        lead = tx.reports.find_lead(email)
+    if lead is None:
         raise ApiError(404, f"no lead with email {email!r}; create it with POST /v1/leads or send its events")
-    return row.id, row.email, row.stage
+    return lead
 
 
 @router.get(
@@ -86,15 +85,13 @@ def _lead_id(ctx: AppContext, email: str) -> tuple[int, str, str]:
 )
 def get_lead(request: Request, email: str = EMAIL) -> dict[str, Any]:
     ctx: AppContext = request.app.state.ctx
-    lead_id, email, _ = _lead_id(ctx, email)
-    processor = ctx.processor()
-    with ctx.write_gate():
-        processor.sweep(lead_ids=[lead_id])  # a stage that time alone has changed reads as it is now
+    email = _find_lead(ctx, email).email
+    _, rules = ctx.rules()
     now = ctx.clock.now()
-    try:
-        with ctx.db.connect() as conn:
-            lead = queries.show_lead(conn, processor.rules, email, now)
-            lead["explanation"] = queries.explain_lead(conn, processor.rules, email, now)["scores"]
+    try:  # reading changes nothing: a stage that time alone changes moves when the daemon sweeps
+        with ctx.store.transaction() as tx:
+            lead = tx.reports.show_lead(rules, email, now)
+            lead["explanation"] = tx.reports.explain_lead(rules, email, now)["scores"]
     except LeadNotFound as err:
         raise ApiError(404, str(err)) from None
     return lead
@@ -118,12 +115,13 @@ def post_feedback(request: Request, feedback: Feedback, email: str = EMAIL) -> d
     if feedback.verdict == "reject" and not feedback.reason.strip():
         raise ApiError(422, "a rejection needs a reason (for example \"no budget this quarter\"), "
                             "so marketing can learn from it")
-    lead_id, email, before = _lead_id(ctx, email)
+    lead = _find_lead(ctx, email)
+    email, before = lead.email, lead.stage
     event_id = f"feedback:{feedback.id}" if feedback.id else None
     row = feedback_row(email, feedback.verdict, feedback.reason.strip() or None, ctx.clock.now(), event_id)
     outcome = ctx.writer.write([row], FEEDBACK_ORIGIN)
     if outcome.rejected:
         raise ApiError(422, outcome.rejected[0][1])
-    _, _, after = _lead_id(ctx, email)
+    after = _find_lead(ctx, email).stage
     return {"lead": email, "event": VERDICTS[feedback.verdict], "duplicate": outcome.accepted == 0,
             "previous_stage": before, "stage": after}

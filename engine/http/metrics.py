@@ -7,10 +7,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
-
-from engine.store.tables import DAEMONS, EVENTS, OUTBOX, QUARANTINE
+from engine.store.figures import Totals
 
 
 class Counters:
@@ -72,28 +69,20 @@ def _number(value: float | int | None) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def store_figures(conn: Connection, now: dt.datetime) -> dict[str, float | int | None]:
-    """Totals every process sees alike, read with a few indexed queries."""
-    by_status = {row.status: (row.n, row.deferrals or 0) for row in conn.execute(
-        sa.select(OUTBOX.c.status, sa.func.count().label("n"), sa.func.sum(OUTBOX.c.deferrals).label("deferrals"))
-        .group_by(OUTBOX.c.status))}
-    newest = conn.execute(sa.select(sa.func.max(DAEMONS.c.heartbeat_at))).scalar()
+def figures_of(totals: Totals, now: dt.datetime) -> dict[str, float | int | None]:
+    """The store's totals as the metrics below name them; the scheduler lag is seconds since the newest heartbeat."""
+    newest = totals.newest_heartbeat
     return {
-        # the highest id, not count(*): exact while events are never deleted, and O(1) on a big table
-        "events": conn.execute(sa.select(sa.func.max(EVENTS.c.id))).scalar() or 0,
-        "quarantined": conn.execute(sa.select(sa.func.count()).select_from(QUARANTINE)).scalar_one(),
-        "sent": by_status.get("sent", (0, 0))[0],
-        "failed": by_status.get("failed", (0, 0))[0],
-        "suppressed": by_status.get("suppressed", (0, 0))[0],
-        "queued": by_status.get("queued", (0, 0))[0],
-        "deferred": int(sum(d for _, d in by_status.values())),
-        "daemons": conn.execute(sa.select(sa.func.count()).select_from(DAEMONS)).scalar_one(),
-        "lag": None if newest is None else max(0.0, (now - _aware(newest)).total_seconds()),
+        "events": totals.events,
+        "quarantined": totals.quarantined,
+        "sent": totals.messages.get("sent", 0),
+        "failed": totals.messages.get("failed", 0),
+        "suppressed": totals.messages.get("suppressed", 0),
+        "queued": totals.messages.get("queued", 0),
+        "deferred": totals.deferrals,
+        "daemons": totals.daemons,
+        "lag": None if newest is None else max(0.0, (now - newest).total_seconds()),
     }
-
-
-def _aware(when: dt.datetime) -> dt.datetime:
-    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 STORE = [

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Path, Request
 from starlette.responses import RedirectResponse, Response
 
@@ -20,7 +19,6 @@ from engine.http.errors import ApiError
 from engine.http.links import Link, read_link
 from engine.http.recording import event_row, link_event_id
 from engine.http.schemas import ErrorBody
-from engine.store.tables import LEADS, OUTBOX
 
 log = logging.getLogger("nurture.http")
 router = APIRouter(tags=["tracking"])
@@ -47,7 +45,7 @@ PIXEL = (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x
          b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
 NO_CACHE = {"Cache-Control": "no-store, no-cache, must-revalidate, max-age=0", "Pragma": "no-cache", "Expires": "0"}
 TOKEN = Path(description="The signed token from the email")
-NOT_FOUND = {404: {"model": ErrorBody, "description": "Not a genuine link"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "Not a genuine link"}}
 
 
 def is_prefetch(user_agent: str | None) -> bool:
@@ -57,14 +55,13 @@ def is_prefetch(user_agent: str | None) -> bool:
 
 def _record(ctx: AppContext, link: Link, token: str, etype: str, props: dict[str, Any]) -> None:
     try:
-        with ctx.db.connect() as conn:
-            email = conn.execute(sa.select(LEADS.c.email).where(LEADS.c.id == link.lead_id)).scalar()
-            template = conn.execute(sa.select(OUTBOX.c.template).where(OUTBOX.c.key == link.message_key)).scalar()
-        if email is None:  # the lead has been deleted since the email went out
+        with ctx.store.transaction() as tx:
+            message = tx.reports.tracked_message(link.lead_id, link.message_key)
+        if message is None:  # the lead has been deleted since the email went out
             return
         now = ctx.clock.now()
-        props = {**({"template": template} if template else {}), **props}
-        ctx.writer.write([event_row(email, etype, now, props, link_event_id(etype, token, now))], ORIGIN)
+        props = {**({"template": message.template} if message.template else {}), **props}
+        ctx.writer.write([event_row(message.email, etype, now, props, link_event_id(etype, token, now))], ORIGIN)
         ctx.counters.add("nurture_http_tracking_total", kind=etype)
     except Exception:  # the reader gets the pixel or the page all the same
         log.exception("could not record a tracking event", extra={"fields": {"event": etype}})

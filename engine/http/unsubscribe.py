@@ -4,15 +4,17 @@ a POST unsubscribes at once (RFC 8058 one-click: no cookies, no auth, 200 and ne
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import APIRouter, Path, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse
 
-from engine.http import consent, pages
+from engine.http import pages
 from engine.http.context import AppContext
 from engine.http.links import read_link
 from engine.http.recording import event_row, link_event_id
+from engine.store.suppressions import LeadConsent
 
 log = logging.getLogger("nurture.http")
 router = APIRouter(tags=["unsubscribe"])
@@ -20,9 +22,10 @@ ORIGIN = "http unsubscribe"
 TOKEN = Path(description="The signed token from the email's unsubscribe link")
 HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY",
            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"}
-HTML = {"content": {"text/html": {}}}
-RESPONSES = {200: {**HTML, "description": "The page"}, 404: {**HTML, "description": "Not a genuine link"},
-             503: {**HTML, "description": "The store is unavailable; try again"}}
+HTML: dict[str, Any] = {"content": {"text/html": {}}}
+RESPONSES: dict[int | str, dict[str, Any]] = {200: {**HTML, "description": "The page"},
+                                              404: {**HTML, "description": "Not a genuine link"},
+                                              503: {**HTML, "description": "The store is unavailable; try again"}}
 BODY = {"requestBody": {"required": False, "content": {
     "application/x-www-form-urlencoded": {"schema": {"type": "object", "properties": {
         "List-Unsubscribe": {"type": "string", "enum": ["One-Click"]}}}},
@@ -38,12 +41,12 @@ def _sender(ctx: AppContext) -> str:
     return str(ctx.rules()[1].symbols.settings.get("sender name") or "")
 
 
-def _lead(ctx: AppContext, token: str):
+def _lead(ctx: AppContext, token: str) -> LeadConsent | None:
     link = read_link(token, ctx.key, "u")
     if link is None:
         return None
-    with ctx.db.connect() as conn:
-        return consent.lead_of(conn, link.lead_id)
+    with ctx.store.transaction() as tx:
+        return tx.suppressions.consent_of(link.lead_id)
 
 
 @router.get("/u/{token}", summary="Unsubscribe page", response_class=HTMLResponse, responses=RESPONSES,
@@ -53,7 +56,7 @@ def unsubscribe_page(request: Request, token: str = TOKEN) -> HTMLResponse:
     lead = _lead(ctx, token)
     if lead is None:
         return _page(pages.invalid_link(), 404)
-    if lead.unsubscribed_at is not None:
+    if lead.unsubscribed:
         return _page(pages.unsubscribed(lead.email, _sender(ctx), f"{token}/resubscribe"))
     return _page(pages.confirm(lead.email, _sender(ctx), token))
 
@@ -74,9 +77,9 @@ def _unsubscribe(ctx: AppContext, token: str) -> HTMLResponse:
         return _page(pages.invalid_link(), 404)
     now = ctx.clock.now()
     try:
-        with ctx.write_gate(), ctx.db.begin() as conn:
-            lead = consent.lead_of(conn, link.lead_id)
-            changed = lead is not None and consent.unsubscribe(conn, link.lead_id, now)
+        with ctx.write_gate(), ctx.store.transaction() as tx:
+            lead = tx.suppressions.consent_of(link.lead_id)
+            changed = lead is not None and tx.suppressions.unsubscribe(lead, now)
     except Exception:
         log.exception("unsubscribe failed")
         return _page(pages.unavailable(), 503)
@@ -102,9 +105,9 @@ def resubscribe(request: Request, token: str = TOKEN) -> HTMLResponse:
     if link is None:
         return _page(pages.invalid_link(), 404)
     try:
-        with ctx.write_gate(), ctx.db.begin() as conn:
-            lead = consent.lead_of(conn, link.lead_id)
-            changed = lead is not None and consent.resubscribe(conn, link.lead_id, ctx.clock.now())
+        with ctx.write_gate(), ctx.store.transaction() as tx:
+            lead = tx.suppressions.consent_of(link.lead_id)
+            changed = lead is not None and tx.suppressions.resubscribe(lead, ctx.clock.now())
     except Exception:
         log.exception("resubscribe failed")
         return _page(pages.unavailable(), 503)

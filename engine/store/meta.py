@@ -1,25 +1,44 @@
-"""The store's own small values (signing key, sweep progress), kept in the meta table."""
+"""The store's own small values (signing key, sweep progress, schema revision), kept in the meta table."""
 
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from alembic.runtime.migration import MigrationContext
 
 from engine.store.base import Repository
+from engine.store.bulk import insert_ignoring
 from engine.store.tables import META
 
-
-def set_meta(conn: Connection, values: dict[str, str]) -> None:
-    """Insert or replace each key."""
-    for key, value in values.items():
-        if conn.execute(META.update().where(META.c.key == key).values(value=value)).rowcount == 0:
-            conn.execute(META.insert().values(key=key, value=value))
+#: the meta key of the signing key generated when none is configured
+SIGNING_KEY = "secret_key"
 
 
 class MetaValues(Repository):
-    """The store's own small values (signing key, sweep progress)."""
+    """The store's own small values (signing key, sweep progress, schema revision)."""
+
+    def get(self, key: str) -> str | None:
+        return self.conn.execute(sa.select(META.c.value).where(META.c.key == key)).scalar()
+
+    def set(self, values: dict[str, str]) -> None:
+        """Insert or replace each key."""
+        for key, value in values.items():
+            if self.conn.execute(META.update().where(META.c.key == key).values(value=value)).rowcount == 0:
+                self.conn.execute(META.insert().values(key=key, value=value))
+
+    def signing_key(self) -> str:
+        """The key that signs links, generated on first use and shared by every process on the store."""
+        found = self.get(SIGNING_KEY)
+        if found is None:  # two processes may race here: the first key stored wins for both
+            insert_ignoring(self.conn, META, [{"key": SIGNING_KEY, "value": secrets.token_urlsafe(32)}], "key")
+            found = self.conn.execute(sa.select(META.c.value).where(META.c.key == SIGNING_KEY)).scalar_one()
+        return found
+
+    def schema_revision(self) -> str | None:
+        """The migration the schema is at; None when the database holds no Nurture schema."""
+        return MigrationContext.configure(self.conn).get_current_revision()
 
     def journey_sweep(self) -> tuple[int | None, dt.datetime | None]:
         """Where the periodic journey sweep stands: (cursor, started at); locked on PostgreSQL so one
@@ -34,5 +53,5 @@ class MetaValues(Repository):
         return (int(cursor) if cursor else None), (dt.datetime.fromisoformat(started) if started else None)
 
     def set_journey_sweep(self, cursor: int | None, started: dt.datetime) -> None:
-        set_meta(self.conn, {"journey_sweep_cursor": "" if cursor is None else str(cursor),
-                             "journey_sweep_started": started.isoformat()})
+        self.set({"journey_sweep_cursor": "" if cursor is None else str(cursor),
+                  "journey_sweep_started": started.isoformat()})

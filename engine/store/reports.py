@@ -1,4 +1,4 @@
-"""Reading the store: a lead, a list of leads, why a lead scores what it does, and the funnel."""
+"""Reading the store for people: a lead, lists of leads, explanations, the funnel, and what templates show."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import datetime as dt
 import math
 import statistics
 from collections import defaultdict
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
 from engine.core.clock import epoch
 from engine.core.rules import Rules
@@ -17,135 +17,216 @@ from engine.core.scoring import LeadState
 from engine.errors import LeadNotFound
 from engine.ingest.rows import InvalidRow, normalise_email
 from engine.store.base import Repository
-from engine.store.tables import CHANGES, EVENTS, LEADS, LEDGER
+from engine.store.tables import CHANGES, ENROLLMENTS, EVENTS, LEADS, LEDGER, OUTBOX, QUARANTINE, VERSIONS
 
 
-def _lead_row(conn: Connection, email: str):
-    try:
-        email = normalise_email(email)
-    except InvalidRow:
-        raise LeadNotFound(email) from None
-    row = conn.execute(sa.select(LEADS).where(LEADS.c.email == email)).first()
-    if row is None:
-        raise LeadNotFound(email)
-    return row
+class LeadRef(NamedTuple):
+    id: int
+    email: str
+    stage: str
 
 
-def scores_of(rules: Rules, state: dict, now: dt.datetime) -> dict[str, int]:
+class TrackedMessage(NamedTuple):
+    """Who a tracking link was sent to, and with which template (None when the message is gone)."""
+
+    email: str
+    template: str | None
+
+
+def scores_of(rules: Rules, state: dict[str, Any], now: dt.datetime) -> dict[str, int]:
     lead_state = LeadState(state)
     return {name: lead_state.score(model, epoch(now)) for name, model in rules.scores.items()}
 
 
+class Reports(Repository):
+    """Reading the store for people: a lead, lists of leads, explanations, the funnel, and what templates show."""
+
+    # ----- campaign versions, as readers see them ---------------------------------------------
+
+    def applied_version(self) -> int | None:
+        """The campaign version applied last; None when none has been."""
+        return self.conn.execute(sa.select(sa.func.max(VERSIONS.c.id))).scalar()
+
+    def campaign_files(self, version_id: int) -> dict[str, str]:
+        """The files (campaign sources and templates) version ``version_id`` is made of."""
+        return self.conn.execute(sa.select(VERSIONS.c.files).where(VERSIONS.c.id == version_id)).scalar_one()
+
+    # ----- leads --------------------------------------------------------------------------------
+
+    def find_lead(self, email: str) -> LeadRef | None:
+        """The lead with this (normalised) email, or None."""
+        row = self.conn.execute(sa.select(LEADS.c.id, LEADS.c.email, LEADS.c.stage)
+                                .where(LEADS.c.email == email)).first()
+        return None if row is None else LeadRef(row.id, row.email, row.stage)
+
+    def _lead_row(self, email: str) -> Row[Any]:
+        try:
+            email = normalise_email(email)
+        except InvalidRow:
+            raise LeadNotFound(email) from None
+        row = self.conn.execute(sa.select(LEADS).where(LEADS.c.email == email)).first()
+        if row is None:
+            raise LeadNotFound(email)
+        return row
+
+    def show_lead(self, rules: Rules, email: str, now: dt.datetime, events: int = 10) -> dict[str, Any]:
+        """Attributes, scores, stage, owner, recent events and stage history (LeadNotFound when unknown)."""
+        row = self._lead_row(email)
+        recent = self.conn.execute(
+            sa.select(EVENTS.c.type, EVENTS.c.at, EVENTS.c.props).where(EVENTS.c.lead_id == row.id)
+            .order_by(EVENTS.c.at.desc(), EVENTS.c.key.desc()).limit(events))
+        history = self.conn.execute(
+            sa.select(CHANGES.c.at, CHANGES.c.from_stage, CHANGES.c.to_stage, CHANGES.c.reason)
+            .where(CHANGES.c.lead_id == row.id).order_by(CHANGES.c.at, CHANGES.c.id))
+        return {
+            "email": row.email,
+            "stage": row.stage,
+            "stage_since": row.stage_since.isoformat(),
+            "owner": row.owner,
+            "scores": scores_of(rules, row.state, now),
+            "attributes": {**rules.symbols.defaults, **row.attributes},
+            "unsubscribed": row.unsubscribed_at is not None,
+            "created_at": row.created_at.isoformat(),
+            "recent_events": [{"type": e.type, "at": e.at.isoformat(), "props": e.props} for e in recent],
+            "stage_history": [{"at": c.at.isoformat(), "from": c.from_stage, "to": c.to_stage, "reason": c.reason}
+                              for c in history],
+        }
+
+    def list_leads(self, rules: Rules, now: dt.datetime, stage: str | None = None,
+                   limit: int = 50) -> list[dict[str, Any]]:
+        """Leads, most recently changed first."""
+        query = sa.select(LEADS.c.email, LEADS.c.stage, LEADS.c.owner, LEADS.c.state, LEADS.c.source,
+                          LEADS.c.updated_at).order_by(LEADS.c.updated_at.desc(), LEADS.c.id.desc()).limit(limit)
+        if stage:
+            query = query.where(LEADS.c.stage == stage)
+        return [{"email": r.email, "stage": r.stage, "owner": r.owner, "source": r.source,
+                 "scores": scores_of(rules, r.state, now)} for r in self.conn.execute(query)]
+
+    def explain_lead(self, rules: Rules, email: str, now: dt.datetime) -> dict[str, Any]:
+        """Every score with the lines that make it up; the lines add up to the score exactly."""
+        row = self._lead_row(email)
+        at = epoch(now)
+        attrs = {**rules.symbols.defaults, **row.attributes, "email": row.email, "owner": row.owner}
+        lead_state = LeadState(row.state)
+        ledger = self.conn.execute(sa.select(LEDGER.c.score, LEDGER.c.rule, LEDGER.c.points, LEDGER.c.at,
+                                             LEDGER.c.event_key).where(LEDGER.c.lead_id == row.id)
+                                   .order_by(LEDGER.c.at, LEDGER.c.id))
+        by_score: dict[str, list[Any]] = defaultdict(list)
+        for line in ledger:
+            by_score[line.score].append(line)
+        explained = []
+        for name, model in rules.scores.items():
+            lines: list[dict[str, Any]] = [
+                {"rule": rule.text, "points": float(points), "now": float(points), "kind": "fit"}
+                for rule, points in model.fit(attrs)]
+            for line in by_score.get(name, ()):
+                factor = math.exp(-model.decay_rate * max(0.0, at - epoch(line.at))) if model.decay_rate else 1.0
+                lines.append({"rule": line.rule, "points": line.points, "now": line.points * factor,
+                              "kind": "event", "at": line.at.isoformat(), "event": line.event_key})
+            raw = sum(line["now"] for line in lines)
+            if model.floor is not None and raw < model.floor:
+                lines.append({"rule": f"floor {model.floor:g}", "points": model.floor - raw,
+                              "now": model.floor - raw, "kind": "floor"})
+            explained.append({"score": name, "title": model.title, "total": lead_state.score(model, at),
+                              "exact": round(lead_state.raw_score(model, at), 4), "lines": lines})
+        return {"email": row.email, "stage": row.stage, "at": now.isoformat(), "scores": explained}
+
+    def funnel(self, rules: Rules) -> dict[str, Any]:
+        """Counts per stage, conversion lead -> each later stage, median time to convert, by source."""
+        ladder = rules.symbols.stages
+        rank = {s: i for i, s in enumerate(ladder)}
+        current: dict[str, int] = {row.stage: row.leads for row in self.conn.execute(
+            sa.select(LEADS.c.stage, sa.func.count().label("leads")).group_by(LEADS.c.stage))}
+        first = (sa.select(CHANGES.c.lead_id, CHANGES.c.to_stage, sa.func.min(CHANGES.c.at).label("at"))
+                 .group_by(CHANGES.c.lead_id, CHANGES.c.to_stage).subquery())
+        rows = self.conn.execute(
+            sa.select(LEADS.c.id, LEADS.c.source, LEADS.c.created_at, first.c.to_stage, first.c.at)
+            .select_from(LEADS.outerjoin(first, first.c.lead_id == LEADS.c.id)).order_by(LEADS.c.id))
+        reached: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        days: dict[str, list[float]] = defaultdict(list)
+        lead_id: int | None = None
+        source, created = "", None
+        firsts: dict[str, dt.datetime] = {}
+
+        def close() -> None:
+            # a lead that reached a stage has passed every stage below it
+            top = max((rank[s] for s in firsts if s in rank), default=0)
+            for stage in ladder[: top + 1]:
+                reached[source][stage] += 1
+                reached["all"][stage] += 1
+            for stage, at in firsts.items():
+                if stage in rank and rank[stage] > 0 and created is not None:
+                    days[stage].append((at - created).total_seconds() / 86400)
+
+        for row in rows:
+            if row.id != lead_id:
+                if lead_id is not None:
+                    close()
+                lead_id, source, created, firsts = row.id, row.source, row.created_at, {}
+            if row.to_stage is not None:
+                firsts[row.to_stage] = min(firsts.get(row.to_stage, row.at), row.at)
+        if lead_id is not None:
+            close()
+
+        def conversions(counts: dict[str, int]) -> list[dict[str, Any]]:
+            out = []
+            for lower, upper in zip(ladder, ladder[1:], strict=False):
+                base = counts.get(lower, 0)
+                out.append({"from": lower, "to": upper,
+                            "rate": round(counts.get(upper, 0) / base, 4) if base else None})
+            return out
+
+        return {
+            "stages": [{"stage": s, "current": current.get(s, 0), "reached": reached["all"].get(s, 0)}
+                       for s in ladder],
+            "conversion": conversions(reached["all"]),
+            "median_days_to_reach": {s: round(statistics.median(days[s]), 2) if days[s] else None
+                                     for s in ladder[1:]},
+            "by_source": {src: {"reached": {s: counts.get(s, 0) for s in ladder}, "conversion": conversions(counts)}
+                          for src, counts in sorted(reached.items()) if src != "all"},
+        }
+
+    def quarantined(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Rows that could not be accepted, newest first: where they came from, why, and what they were."""
+        rows = self.conn.execute(QUARANTINE.select().order_by(QUARANTINE.c.id.desc()).limit(limit)).mappings()
+        return [dict(row) for row in rows]
+
+    # ----- what links and templates need --------------------------------------------------------
+
+    def tracked_message(self, lead_id: int, message_key: str) -> TrackedMessage | None:
+        """The address and template behind a tracking link; None when the lead has been deleted since."""
+        email = self.conn.execute(sa.select(LEADS.c.email).where(LEADS.c.id == lead_id)).scalar()
+        if email is None:
+            return None
+        template = self.conn.execute(sa.select(OUTBOX.c.template).where(OUTBOX.c.key == message_key)).scalar()
+        return TrackedMessage(email, template)
+
+    def recent_activity(self, lead_id: int, limit: int = 10) -> list[dict[str, Any]]:
+        """The lead's latest events, newest first, as a sales alert lists them."""
+        return [{"type": r.type, "at": r.at, "props": r.props or {}} for r in self.conn.execute(
+            sa.select(EVENTS.c.type, EVENTS.c.at, EVENTS.c.props).where(EVENTS.c.lead_id == lead_id)
+            .order_by(EVENTS.c.at.desc()).limit(limit))]
+
+    def points_by_rule(self, lead_id: int) -> list[tuple[str, float]]:
+        """Every ledger line of the lead as (rule, points), as earned (not decayed)."""
+        return [(r.rule, r.points) for r in self.conn.execute(
+            sa.select(LEDGER.c.rule, LEDGER.c.points).where(LEDGER.c.lead_id == lead_id))]
+
+    def latest_journey(self, lead_id: int) -> str | None:
+        """The journey the lead entered last, if any."""
+        return self.conn.execute(sa.select(ENROLLMENTS.c.journey).where(ENROLLMENTS.c.lead_id == lead_id)
+                                 .order_by(ENROLLMENTS.c.entered_at.desc()).limit(1)).scalar()
+
+
+# Callers not yet moved to `tx.reports` (the lab, a few tests) read through these.
+
 def show_lead(conn: Connection, rules: Rules, email: str, now: dt.datetime, events: int = 10) -> dict[str, Any]:
-    row = _lead_row(conn, email)
-    recent = conn.execute(sa.select(EVENTS.c.type, EVENTS.c.at, EVENTS.c.props).where(EVENTS.c.lead_id == row.id)
-                          .order_by(EVENTS.c.at.desc(), EVENTS.c.key.desc()).limit(events))
-    history = conn.execute(sa.select(CHANGES.c.at, CHANGES.c.from_stage, CHANGES.c.to_stage, CHANGES.c.reason)
-                           .where(CHANGES.c.lead_id == row.id).order_by(CHANGES.c.at, CHANGES.c.id))
-    return {
-        "email": row.email,
-        "stage": row.stage,
-        "stage_since": row.stage_since.isoformat(),
-        "owner": row.owner,
-        "scores": scores_of(rules, row.state, now),
-        "attributes": {**rules.symbols.defaults, **row.attributes},
-        "unsubscribed": row.unsubscribed_at is not None,
-        "created_at": row.created_at.isoformat(),
-        "recent_events": [{"type": e.type, "at": e.at.isoformat(), "props": e.props} for e in recent],
-        "stage_history": [{"at": c.at.isoformat(), "from": c.from_stage, "to": c.to_stage, "reason": c.reason}
-                          for c in history],
-    }
-
-
-def list_leads(conn: Connection, rules: Rules, now: dt.datetime, stage: str | None = None,
-               limit: int = 50) -> list[dict[str, Any]]:
-    query = sa.select(LEADS.c.email, LEADS.c.stage, LEADS.c.owner, LEADS.c.state, LEADS.c.source,
-                      LEADS.c.updated_at).order_by(LEADS.c.updated_at.desc(), LEADS.c.id.desc()).limit(limit)
-    if stage:
-        query = query.where(LEADS.c.stage == stage)
-    return [{"email": r.email, "stage": r.stage, "owner": r.owner, "source": r.source,
-             "scores": scores_of(rules, r.state, now)} for r in conn.execute(query)]
+    return Reports(conn).show_lead(rules, email, now, events)
 
 
 def explain_lead(conn: Connection, rules: Rules, email: str, now: dt.datetime) -> dict[str, Any]:
-    """Every score with the lines that make it up; the lines add up to the score exactly."""
-    row = _lead_row(conn, email)
-    at = epoch(now)
-    attrs = {**rules.symbols.defaults, **row.attributes, "email": row.email, "owner": row.owner}
-    lead_state = LeadState(row.state)
-    ledger = conn.execute(sa.select(LEDGER.c.score, LEDGER.c.rule, LEDGER.c.points, LEDGER.c.at,
-                                    LEDGER.c.event_key).where(LEDGER.c.lead_id == row.id)
-                          .order_by(LEDGER.c.at, LEDGER.c.id))
-    by_score: dict[str, list] = defaultdict(list)
-    for line in ledger:
-        by_score[line.score].append(line)
-    explained = []
-    for name, model in rules.scores.items():
-        lines = [{"rule": rule.text, "points": float(points), "now": float(points), "kind": "fit"}
-                 for rule, points in model.fit(attrs)]
-        for line in by_score.get(name, ()):
-            factor = math.exp(-model.decay_rate * max(0.0, at - epoch(line.at))) if model.decay_rate else 1.0
-            lines.append({"rule": line.rule, "points": line.points, "now": line.points * factor, "kind": "event",
-                          "at": line.at.isoformat(), "event": line.event_key})
-        raw = sum(line["now"] for line in lines)
-        if model.floor is not None and raw < model.floor:
-            lines.append({"rule": f"floor {model.floor:g}", "points": model.floor - raw,
-                          "now": model.floor - raw, "kind": "floor"})
-        explained.append({"score": name, "title": model.title, "total": lead_state.score(model, at),
-                          "exact": round(lead_state.raw_score(model, at), 4), "lines": lines})
-    return {"email": row.email, "stage": row.stage, "at": now.isoformat(), "scores": explained}
+    return Reports(conn).explain_lead(rules, email, now)
 
 
 def funnel(conn: Connection, rules: Rules) -> dict[str, Any]:
-    """Counts per stage, conversion lead -> each later stage, median time to convert, by source."""
-    ladder = rules.symbols.stages
-    rank = {s: i for i, s in enumerate(ladder)}
-    current = dict(conn.execute(sa.select(LEADS.c.stage, sa.func.count()).group_by(LEADS.c.stage)).all())
-    first = (sa.select(CHANGES.c.lead_id, CHANGES.c.to_stage, sa.func.min(CHANGES.c.at).label("at"))
-             .group_by(CHANGES.c.lead_id, CHANGES.c.to_stage).subquery())
-    rows = conn.execute(sa.select(LEADS.c.id, LEADS.c.source, LEADS.c.created_at, first.c.to_stage, first.c.at)
-                        .select_from(LEADS.outerjoin(first, first.c.lead_id == LEADS.c.id))
-                        .order_by(LEADS.c.id))
-    reached: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    days: dict[str, list[float]] = defaultdict(list)
-    lead_id, source, created, firsts = None, "", None, {}
-
-    def close() -> None:
-        # a lead that reached a stage has passed every stage below it
-        top = max((rank[s] for s in firsts if s in rank), default=0)
-        for stage in ladder[: top + 1]:
-            reached[source][stage] += 1
-            reached["all"][stage] += 1
-        for stage, at in firsts.items():
-            if stage in rank and rank[stage] > 0 and created is not None:
-                days[stage].append((at - created).total_seconds() / 86400)
-
-    for row in rows:
-        if row.id != lead_id:
-            if lead_id is not None:
-                close()
-            lead_id, source, created, firsts = row.id, row.source, row.created_at, {}
-        if row.to_stage is not None:
-            firsts[row.to_stage] = min(firsts.get(row.to_stage, row.at), row.at)
-    if lead_id is not None:
-        close()
-
-    def conversions(counts: dict[str, int]) -> list[dict[str, Any]]:
-        out = []
-        for lower, upper in zip(ladder, ladder[1:], strict=False):
-            base = counts.get(lower, 0)
-            out.append({"from": lower, "to": upper, "rate": round(counts.get(upper, 0) / base, 4) if base else None})
-        return out
-
-    return {
-        "stages": [{"stage": s, "current": current.get(s, 0), "reached": reached["all"].get(s, 0)} for s in ladder],
-        "conversion": conversions(reached["all"]),
-        "median_days_to_reach": {s: round(statistics.median(days[s]), 2) if days[s] else None
-                                 for s in ladder[1:]},
-        "by_source": {src: {"reached": {s: counts.get(s, 0) for s in ladder}, "conversion": conversions(counts)}
-                      for src, counts in sorted(reached.items()) if src != "all"},
-    }
-
-
-class Reports(Repository):
-    """Reading the store for people: a lead, lists of leads, explanations, the funnel."""
+    return Reports(conn).funnel(rules)

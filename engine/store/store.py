@@ -13,6 +13,7 @@ from engine.store.daemons import Daemons
 from engine.store.db import create_db_engine, open_store
 from engine.store.enrollments import Enrollments
 from engine.store.events import Events
+from engine.store.figures import Figures
 from engine.store.history import History
 from engine.store.leads import Leads
 from engine.store.ledger import Ledger
@@ -86,6 +87,10 @@ class Tx:
     @cached_property
     def history(self) -> History:
         return History(self.conn)
+
+    @cached_property
+    def figures(self) -> Figures:
+        return Figures(self.conn)
 
 
 class Store:

@@ -78,6 +78,17 @@ class Live:
         return self.scalar(sa.select(sa.func.count()).select_from(table).where(*where))
 
 
+def snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table in the store at ``url``: equal snapshots mean nothing was written."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {name: [tuple(row) for row in conn.execute(sa.text(f'SELECT * FROM "{name}" ORDER BY 1'))]
+                    for name in sorted(sa.inspect(conn).get_table_names())}
+    finally:
+        engine.dispose()
+
+
 def event(lead: str, etype: str, at: dt.datetime, event_id: str | None = None, **props: Any) -> dict[str, Any]:
     data: dict[str, Any] = {"lead": lead, "type": etype, "at": at.isoformat().replace("+00:00", "Z")}
     if event_id:

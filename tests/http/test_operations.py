@@ -47,7 +47,7 @@ def test_health_reports_the_daemons_heartbeat_lag(live: Live) -> None:
 def test_health_is_503_when_the_store_is_unreachable(serve: Callable[..., Live], sqlite_url: str,
                                                      tmp_path: Path) -> None:
     live = serve(sqlite_url)
-    live.app.state.ctx.nurture._db = None  # as a fresh process would start: the store is opened on first use
+    # no request has been served yet: the store is opened on first use, as in a fresh process
     live.reconfigure(database_url=f"sqlite:///{tmp_path / 'missing' / 'dir' / 'x.db'}")
     response = live.anonymous.get("/healthz")
     assert response.status_code == 503

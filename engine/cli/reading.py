@@ -1,0 +1,117 @@
+"""Commands that only read the store: leads show|list|explain, events quarantine, report funnel.
+
+They open the store as it is: none is created or upgraded, no campaign is applied, nothing is swept.
+"""
+
+from __future__ import annotations
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from engine.cli.app import JSON, config_of, console, print_json, reading
+from engine.core.clock import SystemClock
+
+
+def register(*, leads: typer.Typer, events: typer.Typer, report: typer.Typer) -> None:
+    events.command("quarantine")(events_quarantine)
+    leads.command("show")(leads_show)
+    leads.command("list")(leads_list)
+    leads.command("explain")(leads_explain)
+    report.command("funnel")(report_funnel)
+
+
+def events_quarantine(ctx: typer.Context, limit: int = typer.Option(100, help="Show at most this many"),
+                      json: bool = JSON) -> None:
+    """Rows that could not be accepted, with where they came from and why."""
+    with reading(config_of(ctx).database_url) as view:
+        rows = view.tx.reports.quarantined(limit)
+    if json:
+        print_json(rows)
+        return
+    if not rows:
+        console.print("quarantine is empty")
+        return
+    for row in rows:
+        console.print(f"{escape(row['origin'])}:{row['line']}: {escape(row['reason'])}", highlight=False)
+        console.print(f"    {escape(row['raw'][:200])}", style="dim", highlight=False)
+
+
+def leads_show(ctx: typer.Context, email: str, json: bool = JSON) -> None:
+    """Attributes, scores, stage, owner, recent events and stage history of one lead."""
+    with reading(config_of(ctx).database_url) as view:
+        lead = view.tx.reports.show_lead(view.rules(), email, SystemClock().now())
+    if json:
+        print_json(lead)
+        return
+    console.print(f"[bold]{escape(lead['email'])}[/]  stage [bold]{lead['stage']}[/] since {lead['stage_since']}"
+                  f"  owner {escape(lead['owner'] or '-')}")
+    console.print("scores: " + ", ".join(f"{k} {v:g}" for k, v in lead["scores"].items()))
+    attrs = ", ".join(f"{k}={v!r}" for k, v in lead["attributes"].items())
+    console.print(f"attributes: {escape(attrs) or '-'}", highlight=False)
+    if lead["stage_history"]:
+        console.print("stage history:")
+        for c in lead["stage_history"]:
+            console.print(f"  {c['at']}  {c['from']} -> {c['to']}  {escape(c['reason'])}", highlight=False)
+    if lead["recent_events"]:
+        console.print("recent events:")
+        for e in lead["recent_events"]:
+            console.print(f"  {e['at']}  {e['type']}  {escape(str(e['props'] or ''))}", highlight=False)
+
+
+def leads_list(ctx: typer.Context, stage: str = typer.Option(None, help="Only leads in this stage"),
+               limit: int = typer.Option(50, help="Show at most this many"), json: bool = JSON) -> None:
+    """Leads, most recently changed first."""
+    with reading(config_of(ctx).database_url) as view:
+        rules = view.rules()
+        leads = view.tx.reports.list_leads(rules, SystemClock().now(), stage, limit)
+    if json:
+        print_json(leads)
+        return
+    table = Table("email", "stage", "owner", "source", *rules.scores)
+    for lead in leads:
+        table.add_row(lead["email"], lead["stage"], lead["owner"] or "-", lead["source"],
+                      *(f"{v:g}" for v in lead["scores"].values()))
+    console.print(table)
+
+
+def leads_explain(ctx: typer.Context, email: str, json: bool = JSON) -> None:
+    """Why each score is what it is: every rule and event, decayed to now, adding up to the total."""
+    with reading(config_of(ctx).database_url) as view:
+        result = view.tx.reports.explain_lead(view.rules(), email, SystemClock().now())
+    if json:
+        print_json(result)
+        return
+    console.print(f"[bold]{escape(result['email'])}[/] ({result['stage']}) at {result['at']}")
+    for score in result["scores"]:
+        table = Table(title=f"{score['score']} = {score['total']:g}", title_justify="left")
+        table.add_column("points", justify="right")
+        table.add_column("now", justify="right")
+        table.add_column("rule")
+        table.add_column("when")
+        for line in score["lines"]:
+            table.add_row(f"{line['points']:+g}", f"{line['now']:+.2f}", escape(line["rule"]), line.get("at", ""))
+        console.print(table)
+
+
+def report_funnel(ctx: typer.Context, json: bool = JSON) -> None:
+    """Leads per stage, conversion between stages, median days to convert, by lead source."""
+    with reading(config_of(ctx).database_url) as view:
+        result = view.tx.reports.funnel(view.rules())
+    if json:
+        print_json(result)
+        return
+    table = Table("stage", "now", "ever reached", "median days to reach", title="Funnel", title_justify="left")
+    for row in result["stages"]:
+        days = result["median_days_to_reach"].get(row["stage"])
+        table.add_row(row["stage"], f"{row['current']:,}", f"{row['reached']:,}", "-" if days is None else f"{days}")
+    console.print(table)
+    for conv in result["conversion"]:
+        rate = "-" if conv["rate"] is None else f"{conv['rate']:.1%}"
+        console.print(f"{conv['from']} -> {conv['to']}: {rate}")
+    if result["by_source"]:
+        ladder = [r["stage"] for r in result["stages"]]
+        table = Table("source", *ladder, title="By source", title_justify="left")
+        for source, data in result["by_source"].items():
+            table.add_row(escape(source), *(f"{data['reached'][s]:,}" for s in ladder))
+        console.print(table)
