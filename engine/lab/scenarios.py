@@ -30,7 +30,7 @@ from dsl.symbols import Symbols, collect
 from dsl.timeline import describe, instant, lead_zone, start_instant
 from engine.errors import EngineError
 from engine.journeys import LeadView, load_lead
-from engine.lab.virtual import MemoryMailer, VirtualRun
+from engine.lab.virtual import VirtualRun
 from engine.store.tables import ACTIONS, CHANGES, ENROLLMENTS, LEADS, LEDGER, OUTBOX
 
 T = TypeVar("T", a.ScenarioEvent, a.Expect)
@@ -231,7 +231,7 @@ async def _play(ref: ScenarioRef) -> Failure | None:
     expects = _timed([e for e in scenario.timeline if isinstance(e, a.Expect)], start, tz, MINUTE)
     with tempfile.TemporaryDirectory(prefix="nurture-scenario-") as tmp:
         run = VirtualRun(Path(ref.campaign_dir), Path(ref.template_dir), start,
-                         database_url=f"sqlite:///{Path(tmp) / 'scenario.db'}", mailer=MemoryMailer(), tick=TICK,
+                         database_url=f"sqlite:///{Path(tmp) / 'scenario.db'}", tick=TICK,
                          seed=0, base_url="https://nurture.scenario.example", secret_key="scenario-tests")
         try:
             play = Play(run, scenario, tz, start, str(lead.email).lower(), events, sym)

@@ -24,8 +24,8 @@ import pytest
 
 from engine.config import Config
 from engine.core.clock import SystemClock
-from engine.delivery.smtp import LocalController
 from engine.ingest.rows import Row
+from engine.lab.capture import LocalController
 from engine.service import Nurture
 
 from .daemon_helpers import CAMPAIGN, parse

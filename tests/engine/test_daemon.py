@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from engine.delivery.smtp import CaptureServer, LocalController
 from engine.journeys import load_lead
+from engine.lab.capture import CaptureServer, LocalController
 from engine.store.tables import ENROLLMENTS, LEADS, SUPPRESSIONS
 
 from .daemon_helpers import CAMPAIGN, T0, Harness, message_ids, parse
@@ -111,8 +111,8 @@ def test_unsubscribed_between_enqueue_and_send_is_not_sent(db_url, capture):
         h = Harness(db_url, capture.port)
         h.leads(ANN)
         h.events(("ann@acme.example", "signed.up", T0, {}))
-        h.daemon.react(T0)
-        h.daemon.run_steps(T0)
+        h.daemon.journeys.react(T0)
+        h.daemon.journeys.run_steps(T0)
         assert [row.status for row in h.outbox()] == ["queued"]
         with h.nurture.db.begin() as conn:
             conn.execute(LEADS.update().values(unsubscribed_at=T0))
@@ -146,7 +146,7 @@ def test_frequency_cap_defers_the_third_email_of_a_day(db_url, capture):
         h = Harness(db_url, capture.port)
         h.leads(ANN)
         with h.nurture.db.begin() as conn:
-            runtime = h.daemon._runtime(conn, T0)
+            runtime = h.daemon.journeys._runtime(conn, T0)
             lead = load_lead(conn, runtime.rules, 1, T0)
             for i in range(3):
                 runtime.enqueue(f"manual:{i}", lead, "marketing", lead.email, "hello", T0 + dt.timedelta(minutes=i),

@@ -1,0 +1,145 @@
+"""Before a send: consent, pacing (quiet hours, frequency caps) and composing, for a claimed batch at once.
+
+What these checks read is read for the whole batch in three queries instead of three per message;
+nothing they change is read back (outcomes are recorded after the sends).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from dsl.ast import QuietHours
+from engine.core.clock import Clock
+from engine.core.rules import Rules
+from engine.core.schedule import capped_until, quiet_until, zone
+from engine.delivery.compose import Compose, Templates
+from engine.delivery.context import email_context
+from engine.delivery.render import RenderError
+from engine.journeys import LeadView, load_leads
+from engine.store import Tx
+from engine.store.outbox import QueuedMessage
+
+log = logging.getLogger("nurture.daemon")
+
+
+@dataclass
+class DeliveryStats:
+    sent: int = 0
+    failed: int = 0
+    retried: int = 0
+    deferred: int = 0
+    suppressed: int = 0
+    #: messages whose lease another daemon took over before this one sent or recorded them
+    lost: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, other: DeliveryStats) -> None:
+        for name in ("sent", "failed", "retried", "deferred", "suppressed", "lost"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.errors += other.errors
+
+
+@dataclass(frozen=True)
+class Ready:
+    """A message cleared to go now, with the bytes (or webhook body) to send."""
+
+    message: QueuedMessage
+    data: bytes
+
+
+@dataclass
+class _Batch:
+    leads: dict[int, LeadView]
+    suppressed: set[str]
+    #: lead -> marketing emails sent to it within the longest cap window
+    sent: dict[int, list[dt.datetime]]
+    #: lead -> marketing emails of this batch already cleared for it
+    going: dict[int, list[dt.datetime]] = field(default_factory=dict)
+
+
+def next_allowed(settings: Mapping[str, Any], caps: dict[str, int], quiet: QuietHours | None, now: dt.datetime,
+                 tz_name: str | None, sent: list[dt.datetime]) -> dt.datetime:
+    """When a marketing email may go: after quiet hours, and within the lead's frequency caps given the
+    emails ``sent`` to it (recently, and earlier in this batch)."""
+    at = now
+    if caps:
+        at = capped_until(at, sent, caps)
+    if quiet is not None:
+        tz = zone(tz_name, str(settings.get("default timezone") or "UTC"))
+        at = quiet_until(at, tz, (quiet.start.hour, quiet.start.minute), (quiet.end.hour, quiet.end.minute))
+    return at
+
+
+class Preparer:
+    """Clears a claimed batch for sending in one transaction; renews the lease of every message it clears."""
+
+    def __init__(self, composer: Compose, clock: Clock, worker: str, lease: dt.timedelta) -> None:
+        self.composer = composer
+        self.clock = clock
+        self.worker = worker
+        self.lease = lease
+
+    def prepare(self, tx: Tx, rules: Rules, templates: Templates, messages: list[QueuedMessage], now: dt.datetime,
+                stats: DeliveryStats) -> list[Ready]:
+        batch = self._batch(tx, rules, messages, now)
+        ready = []
+        for message in messages:
+            data = self._clear(tx, message, rules, templates, now, stats, batch)
+            if data is None:
+                continue
+            # The lease is renewed from the clock of this moment, and a message whose lease another daemon
+            # has taken (this one was too slow) is left to it: never sent by two.
+            kept = data if message.data is None else None
+            if not tx.outbox.hold(message.id, self.worker, self.clock.now() + self.lease, kept):
+                stats.lost += 1
+                log.warning("lease lost before sending", extra={"fields": {"message": message.id}})
+                continue
+            if message.kind == "marketing":
+                batch.going.setdefault(message.lead_id, []).append(now)
+            ready.append(Ready(message, data))
+        return ready
+
+    def _batch(self, tx: Tx, rules: Rules, messages: list[QueuedMessage], now: dt.datetime) -> _Batch:
+        marketing = [m for m in messages if m.kind == "marketing"]
+        caps = rules.symbols.frequency_caps
+        since = now - dt.timedelta(days=7 if "week" in caps else 1)
+        return _Batch(load_leads(tx.conn, rules, [m.lead_id for m in messages if m.kind != "webhook"], now),
+                      tx.outbox.suppressed_among([m.to_address for m in marketing]),
+                      tx.outbox.recent_sends([m.lead_id for m in marketing], since) if caps and marketing else {})
+
+    def _clear(self, tx: Tx, message: QueuedMessage, rules: Rules, templates: Templates, now: dt.datetime,
+               stats: DeliveryStats, batch: _Batch) -> bytes | None:
+        """The bytes to send now, or None when the message is not to go now (and is marked so)."""
+        if message.kind == "webhook":  # its body was taken when it was queued
+            return message.data
+        lead = batch.leads[message.lead_id]
+        marketing = message.kind == "marketing"
+        if marketing and (lead.unsubscribed or message.to_address in batch.suppressed):
+            tx.outbox.drop(message.id, self.worker, "suppressed", "unsubscribed or suppressed at send time")
+            stats.suppressed += 1
+            return None
+        if marketing:
+            symbols = rules.symbols
+            allowed = next_allowed(symbols.settings, symbols.frequency_caps, symbols.quiet_hours, now,
+                                   lead.attributes.get("timezone"),
+                                   batch.sent.get(message.lead_id, []) + batch.going.get(message.lead_id, []))
+            if allowed > now:
+                tx.outbox.defer(message.id, self.worker, allowed, message.deferrals + 1)
+                stats.deferred += 1
+                return None
+        if message.data is not None:
+            return message.data
+        try:
+            return self.composer.compose(
+                message, rules.symbols.settings, templates, now,
+                lambda unsubscribe: email_context(tx.conn, rules, lead, now, unsubscribe, message.journey,
+                                                  not marketing))
+        except RenderError as err:
+            tx.outbox.drop(message.id, self.worker, "failed", f"render: {err}")
+            stats.failed += 1
+            stats.errors.append(f"{message.to_address} {message.template}: {err}")
+            return None
