@@ -59,14 +59,19 @@ async def run_ticks(daemon: Daemon, tick_seconds: float, *, once: bool = False,
     """Tick every ``tick_seconds`` (once with ``once``) until a stop signal; serve ``web`` meanwhile."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    for sig in STOP_SIGNALS:
-        loop.add_signal_handler(sig, stop.set)
-    if stop_requested is not None and stop_requested.is_set():  # asked to stop while starting up
+
+    def on_signal() -> None:
+        daemon.stop()  # claim nothing more, from this instant (a tick under way checks before each batch)
         stop.set()
+
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, on_signal)
     try:
+        if stop_requested is not None and stop_requested.is_set():  # asked to stop while starting up
+            log.info("stopped while starting up: nothing was claimed")
+            return
         if once:
-            if not stop.is_set():
-                await _tick(daemon)
+            await _tick(daemon)
             return
         ticking = asyncio.create_task(_every(daemon, tick_seconds, stop))
         # the HTTP side shares this loop; should it stop on its own (it cannot serve), the daemon stops with it
