@@ -79,7 +79,7 @@ class DeliveryLoop:
         self.lease = lease
         self.stopping = stopping
         self.rng = rng
-        self.preparer = Preparer(composer, clock, worker, lease)
+        self.preparer = Preparer(store, composer, clock, worker, lease)
         self.recorder = Recorder(store, thread, worker)
 
     async def deliver(self, rules: Rules, templates: Templates) -> DeliveryStats:
@@ -98,9 +98,7 @@ class DeliveryLoop:
             ids = tx.outbox.claim(self.worker, self.claim_limit, self.lease, self.clock)
         if not ids:
             return None
-        with self.store.transaction() as tx:
-            messages = tx.outbox.load(ids)
-            return self.preparer.prepare(tx, rules, templates, messages, self.clock.now(), stats)
+        return self.preparer.prepare(ids, rules, templates, self.clock.now(), stats)
 
     async def _send(self, item: Ready, sender: str, stats: DeliveryStats) -> None:
         message = item.message

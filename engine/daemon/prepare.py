@@ -10,7 +10,7 @@ import datetime as dt
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from dsl.ast import QuietHours
 from engine.core.clock import Clock
@@ -20,7 +20,7 @@ from engine.delivery.compose import Compose, Templates
 from engine.delivery.context import email_context
 from engine.delivery.render import RenderError
 from engine.journeys import LeadView, load_leads
-from engine.store import Tx
+from engine.store import Store, Tx
 from engine.store.outbox import QueuedMessage
 
 log = logging.getLogger("nurture.daemon")
@@ -74,33 +74,52 @@ def next_allowed(settings: Mapping[str, Any], caps: dict[str, int], quiet: Quiet
     return at
 
 
-class Preparer:
-    """Clears a claimed batch for sending in one transaction; renews the lease of every message it clears."""
+@dataclass(frozen=True)
+class _Verdict:
+    """What clearing decided for one message: send ``data``, defer it to ``due_at``, or drop it."""
 
-    def __init__(self, composer: Compose, clock: Clock, worker: str, lease: dt.timedelta) -> None:
+    data: bytes | None = None
+    due_at: dt.datetime | None = None
+    drop: tuple[Literal["suppressed", "failed"], str] | None = None
+
+
+class Preparer:
+    """Clears a claimed batch for sending; renews the lease of every message it clears.
+
+    Three steps, so the store is held only for reads and writes, never while templates render (on SQLite
+    every transaction holds the one write lock, and the HTTP side waits for it): read what the checks
+    need, decide and compose with no transaction open, write the decisions.
+    """
+
+    def __init__(self, store: Store, composer: Compose, clock: Clock, worker: str, lease: dt.timedelta) -> None:
+        self.store = store
         self.composer = composer
         self.clock = clock
         self.worker = worker
         self.lease = lease
 
-    def prepare(self, tx: Tx, rules: Rules, templates: Templates, messages: list[QueuedMessage], now: dt.datetime,
+    def prepare(self, ids: list[int], rules: Rules, templates: Templates, now: dt.datetime,
                 stats: DeliveryStats) -> list[Ready]:
-        batch = self._batch(tx, rules, messages, now)
+        with self.store.transaction() as tx:
+            messages = tx.outbox.load(ids)
+            batch = self._batch(tx, rules, messages, now)
+        verdicts = [self._clear(message, rules, templates, now, stats, batch) for message in messages]
         ready = []
-        for message in messages:
-            data = self._clear(tx, message, rules, templates, now, stats, batch)
-            if data is None:
-                continue
-            # The lease is renewed from the clock of this moment, and a message whose lease another daemon
-            # has taken (this one was too slow) is left to it: never sent by two.
-            kept = data if message.data is None else None
-            if not tx.outbox.hold(message.id, self.worker, self.clock.now() + self.lease, kept):
-                stats.lost += 1
-                log.warning("lease lost before sending", extra={"fields": {"message": message.id}})
-                continue
-            if message.kind == "marketing":
-                batch.going.setdefault(message.lead_id, []).append(now)
-            ready.append(Ready(message, data))
+        with self.store.transaction() as tx:
+            for message, verdict in zip(messages, verdicts, strict=True):
+                if verdict.drop is not None:
+                    tx.outbox.drop(message.id, self.worker, *verdict.drop)
+                elif verdict.due_at is not None:
+                    tx.outbox.defer(message.id, self.worker, verdict.due_at, message.deferrals + 1)
+                elif verdict.data is not None:
+                    # The lease is renewed from the clock of this moment, and a message whose lease another
+                    # daemon has taken (this one was too slow) is left to it: never sent by two.
+                    kept = verdict.data if message.data is None else None
+                    if tx.outbox.hold(message.id, self.worker, self.clock.now() + self.lease, kept):
+                        ready.append(Ready(message, verdict.data))
+                    else:
+                        stats.lost += 1
+                        log.warning("lease lost before sending", extra={"fields": {"message": message.id}})
         return ready
 
     def _batch(self, tx: Tx, rules: Rules, messages: list[QueuedMessage], now: dt.datetime) -> _Batch:
@@ -111,35 +130,40 @@ class Preparer:
                       tx.outbox.suppressed_among([m.to_address for m in marketing]),
                       tx.outbox.recent_sends([m.lead_id for m in marketing], since) if caps and marketing else {})
 
-    def _clear(self, tx: Tx, message: QueuedMessage, rules: Rules, templates: Templates, now: dt.datetime,
-               stats: DeliveryStats, batch: _Batch) -> bytes | None:
-        """The bytes to send now, or None when the message is not to go now (and is marked so)."""
+    def _clear(self, message: QueuedMessage, rules: Rules, templates: Templates, now: dt.datetime,
+               stats: DeliveryStats, batch: _Batch) -> _Verdict:
         if message.kind == "webhook":  # its body was taken when it was queued
-            return message.data
+            return _Verdict(data=message.data)
         lead = batch.leads[message.lead_id]
         marketing = message.kind == "marketing"
         if marketing and (lead.unsubscribed or message.to_address in batch.suppressed):
-            tx.outbox.drop(message.id, self.worker, "suppressed", "unsubscribed or suppressed at send time")
             stats.suppressed += 1
-            return None
+            return _Verdict(drop=("suppressed", "unsubscribed or suppressed at send time"))
         if marketing:
             symbols = rules.symbols
             allowed = next_allowed(symbols.settings, symbols.frequency_caps, symbols.quiet_hours, now,
                                    lead.attributes.get("timezone"),
                                    batch.sent.get(message.lead_id, []) + batch.going.get(message.lead_id, []))
             if allowed > now:
-                tx.outbox.defer(message.id, self.worker, allowed, message.deferrals + 1)
                 stats.deferred += 1
-                return None
-        if message.data is not None:
-            return message.data
-        try:
-            return self.composer.compose(
-                message, rules.symbols.settings, templates, now,
-                lambda unsubscribe: email_context(tx.conn, rules, lead, now, unsubscribe, message.journey,
-                                                  not marketing))
-        except RenderError as err:
-            tx.outbox.drop(message.id, self.worker, "failed", f"render: {err}")
-            stats.failed += 1
-            stats.errors.append(f"{message.to_address} {message.template}: {err}")
-            return None
+                return _Verdict(due_at=allowed)
+        data = message.data
+        if data is None:
+            try:
+                data = self.composer.compose(message, rules.symbols.settings, templates, now,
+                                             lambda unsubscribe: self._context(rules, lead, now, unsubscribe, message))
+            except RenderError as err:
+                stats.failed += 1
+                stats.errors.append(f"{message.to_address} {message.template}: {err}")
+                return _Verdict(drop=("failed", f"render: {err}"))
+        if marketing:  # counts against the caps of the lead's next messages in this batch
+            batch.going.setdefault(message.lead_id, []).append(now)
+        return _Verdict(data=data)
+
+    def _context(self, rules: Rules, lead: LeadView, now: dt.datetime, unsubscribe: str,
+                 message: QueuedMessage) -> dict[str, Any]:
+        sales = message.kind != "marketing"
+        if not sales:  # a marketing email's context is the lead as read for the batch: no store needed
+            return email_context(None, rules, lead, now, unsubscribe, message.journey, False)  # type: ignore[arg-type]
+        with self.store.transaction() as tx:  # why the lead qualified: its ledger and recent activity
+            return email_context(tx.conn, rules, lead, now, unsubscribe, message.journey, True)
