@@ -5,13 +5,14 @@ aiosmtpd is the `demo` extra, not a runtime dependency: a daemon in production s
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 from collections.abc import Awaitable
 from email.parser import BytesHeaderParser
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 from aiosmtpd.controller import Controller
 
@@ -21,7 +22,7 @@ class LocalController(Controller):
 
     def _create_server(self) -> Awaitable[Any]:
         async def create() -> Any:
-            server = await Controller._create_server(self)
+            server = cast(asyncio.Server, await Controller._create_server(self))
             self.port = server.sockets[0].getsockname()[1]
             return server
 
