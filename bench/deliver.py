@@ -31,11 +31,12 @@ sys.path.insert(0, str(ROOT))
 from engine.config import Config  # noqa: E402
 from engine.core.clock import SystemClock, VirtualClock  # noqa: E402
 from engine.core.journeys import Enqueue, MessageKind  # noqa: E402
+from engine.daemon.build import daemon_for, router_for  # noqa: E402
 from engine.daemon.journeys import JourneyRunner  # noqa: E402
-from engine.daemon.worker import Daemon  # noqa: E402
 from engine.delivery.message import build_message, message_id  # noqa: E402
-from engine.delivery.smtp import LocalController, SmtpMailer  # noqa: E402
+from engine.delivery.smtp import SmtpMailer  # noqa: E402
 from engine.ingest.rows import Row  # noqa: E402
+from engine.lab.capture import LocalController  # noqa: E402
 from engine.service import Nurture  # noqa: E402
 
 WEEKDAY_AFTERNOON = dt.datetime(2026, 3, 4, 16, 0, tzinfo=dt.UTC)  # 11:00 in New York: no quiet hours
@@ -126,19 +127,18 @@ def queue_sends(nurture: Nurture, count: int) -> None:
 
 async def deliver_all(nurture: Nurture, port: int) -> tuple[float, int]:
     mailer = SmtpMailer("127.0.0.1", port, concurrency=16, timeout=30)
-    daemon = Daemon(nurture, mailer, worker="bench", batch=2000)
-    _ = daemon.key
+    daemon = daemon_for(nurture, router_for(nurture.config, mailer), worker="bench", batch=2000)
     started = time.perf_counter()
-    stats = await daemon.deliver(nurture.clock.now())
+    stats = await daemon.deliver()
     seconds = time.perf_counter() - started
-    await mailer.close()
+    await daemon.close()
     return seconds, stats.sent
 
 
 async def latency(nurture: Nurture, port: int, seconds: float, rate: float, arrivals) -> dict:
     """A running daemon (default tick) and a steady stream of events; each 20th makes an SQL."""
     mailer = SmtpMailer("127.0.0.1", port, concurrency=8)
-    daemon = Daemon(nurture, mailer, worker="bench-latency")
+    daemon = daemon_for(nurture, router_for(nurture.config, mailer), worker="bench-latency")
     tick = nurture.config.tick_seconds
     stop = asyncio.Event()
     made: dict[str, float] = {}
@@ -178,7 +178,7 @@ async def latency(nurture: Nurture, port: int, seconds: float, rate: float, arri
     await asyncio.sleep(3 * tick)
     stop.set()
     await task
-    await mailer.close()
+    await daemon.close()
     got = drain(arrivals, 10**9, timeout=1)
     delays = [at - made[subject.split()[-1]] for at, subject in got
               if subject.startswith("New SQL") and subject.split()[-1] in made]

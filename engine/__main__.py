@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from engine.cli import main
+from engine.daemon.startup import main
 
 main()

@@ -19,8 +19,9 @@ def settings_of(rules: Rules) -> dict[str, Any]:
             "reply_to": s.get("reply to"), "sales_address": s.get("sales address")}
 
 
-def email_context(tx: Tx, rules: Rules, lead: LeadView, now: dt.datetime, unsubscribe_url: str,
+def email_context(tx: Tx | None, rules: Rules, lead: LeadView, now: dt.datetime, unsubscribe_url: str,
                   journey: str | None, sales: bool) -> dict[str, Any]:
+    """What a template sees; a sales alert also reads why the lead qualified, so it needs ``tx``."""
     context: dict[str, Any] = {
         # every declared attribute is there, None when the lead has no value: templates may test any of them
         "lead": {**dict.fromkeys(rules.attribute_types), **lead.attributes},
@@ -29,6 +30,8 @@ def email_context(tx: Tx, rules: Rules, lead: LeadView, now: dt.datetime, unsubs
         "reasons": [], "activity": [],
     }
     if sales:
+        if tx is None:
+            raise ValueError("a sales alert's context reads the lead's ledger: pass the transaction")
         context["reasons"] = top_reasons(tx, rules, lead)
         context["activity"] = tx.reports.recent_activity(lead.id)
         context["journey"] = journey or tx.reports.latest_journey(lead.id)

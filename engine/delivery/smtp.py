@@ -1,67 +1,18 @@
-"""SMTP delivery: pooled aiosmtplib connections, outcome classification, retry backoff, and a capture server."""
+"""SMTP delivery: a transport over pooled aiosmtplib connections that classifies every server answer."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-import random
 import re
 import ssl
-import threading
-from collections.abc import Awaitable
-from dataclasses import dataclass
-from email.parser import BytesHeaderParser
-from pathlib import Path
-from types import TracebackType
-from typing import Any, Literal
 
 import aiosmtplib
-from aiosmtpd.controller import Controller
 
-Status = Literal["sent", "temporary", "permanent"]
+from engine.delivery.retry import smtp_status
+from engine.delivery.transport import Message, SendResult
+
 TLS_MODES = ("none", "starttls", "tls")
-
-#: after this many failed attempts a temporary failure is treated as permanent
-MAX_ATTEMPTS = 16
-BASE_DELAY = 60.0
-MAX_DELAY = 6 * 3600.0
-JITTER = 0.2
-
-
-@dataclass(frozen=True)
-class SendResult:
-    status: Status
-    code: int | None
-    reply: str
-    #: where a refusal happened: "mail" (our sender), "rcpt" or "data" (this recipient or message)
-    stage: str | None = None
-
-    @property
-    def about_recipient(self) -> bool:
-        """A permanent refusal that says something about the recipient, so the address should be suppressed."""
-        return self.status == "permanent" and self.stage in ("rcpt", "data")
-
-
-def retry_delay(attempts: int, rng: random.Random | None = None) -> float:
-    """Seconds to wait after the ``attempts``-th failed try: 1, 2, 4 … minutes, at most 6 hours, ±20%.
-
-    With MAX_ATTEMPTS = 16 a message is retried for about two days, like an MTA's queue lifetime, so an
-    outage of the mail relay does not turn into permanent failures (and suppressed addresses).
-    """
-    if attempts < 1:
-        raise ValueError("attempts counts failed tries and starts at 1")
-    base = min(BASE_DELAY * 2 ** min(attempts - 1, 32), MAX_DELAY)
-    # jitter spreads retries of a batch that failed together, so they do not all hit the server at once
-    return base * (rng or random).uniform(1 - JITTER, 1 + JITTER)
-
-
-def classify(code: int | None) -> Status:
-    """2xx sent, 5xx permanent; 4xx and anything unexpected is worth another try."""
-    if code is not None and 200 <= code < 300:
-        return "sent"
-    if code is not None and 500 <= code < 600:
-        return "permanent"
-    return "temporary"
 
 
 class _Stale(Exception):
@@ -131,8 +82,12 @@ class SmtpMailer:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def send(self, sender: str, recipients: list[str], data: bytes) -> SendResult:
+    async def send(self, message: Message) -> SendResult:
         """Deliver one message; the result says whether it was accepted, may be retried, or never will be."""
+        return await self.send_envelope(message.sender, list(message.recipients), message.data)
+
+    async def send_envelope(self, sender: str, recipients: list[str], data: bytes) -> SendResult:
+        """Deliver ``data`` from ``sender`` to ``recipients`` (the SMTP envelope, which may differ from the headers)."""
         if self._closed:
             raise RuntimeError("the mailer is closed")
         if not recipients:
@@ -223,7 +178,7 @@ class SmtpMailer:
                 self._release(conn)
             except (aiosmtplib.SMTPException, OSError):
                 conn.close()
-        return SendResult(classify(code), code, reply, stage)
+        return SendResult(smtp_status(code), code, reply, stage)
 
     # ----- the pool ----------------------------------------------------------------------------------
 
@@ -297,7 +252,7 @@ def _describe(err: BaseException, context: str) -> str:
 
 def _worst(refusals: list[aiosmtplib.SMTPRecipientRefused]) -> aiosmtplib.SMTPRecipientRefused:
     """The refusal that decides the outcome: any temporary one means the whole message may be retried."""
-    temporary = [r for r in refusals if classify(r.code) == "temporary"]
+    temporary = [r for r in refusals if smtp_status(r.code) == "temporary"]
     return (temporary or refusals)[0]
 
 
@@ -320,82 +275,3 @@ def _address_problem(address: str) -> str | None:
 def _check_address(address: str, role: str) -> None:
     if _address_problem(address):  # a configuration error, not a delivery outcome
         raise ValueError(f"the {role} address {address!r} is not a valid email address")
-
-
-# ----- a local server that captures what is sent -------------------------------------------------------
-
-
-class LocalController(Controller):
-    """aiosmtpd's threaded Controller that also accepts port 0 and reports the port it got."""
-
-    def _create_server(self) -> Awaitable[Any]:
-        async def create() -> Any:
-            server = await Controller._create_server(self)
-            self.port = server.sockets[0].getsockname()[1]
-            return server
-
-        return create()
-
-
-class CaptureServer:
-    """An SMTP server on 127.0.0.1 that keeps every message it receives, in memory and optionally as .eml files."""
-
-    def __init__(self, directory: Path | str | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.directory = Path(directory) if directory is not None else None
-        self._host, self._port = host, port
-        self._lock = threading.Lock()
-        self._messages: list[tuple[str, list[str], bytes]] = []
-        self._numbered = 0
-        self._controller: LocalController | None = None
-
-    @property
-    def port(self) -> int:
-        if self._controller is None:
-            raise RuntimeError("the capture server is not running")
-        return int(self._controller.port)
-
-    @property
-    def messages(self) -> list[tuple[str, list[str], bytes]]:
-        """(mail_from, rcpt_tos, data) of every message received so far, oldest first."""
-        with self._lock:
-            return list(self._messages)
-
-    def start(self) -> CaptureServer:
-        if self.directory is not None:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            # continue the numbering of an earlier run instead of overwriting its files
-            self._numbered = len(list(self.directory.glob("*.eml")))
-        self._controller = LocalController(self, hostname=self._host, port=self._port)
-        self._controller.start()
-        return self
-
-    def stop(self) -> None:
-        if self._controller is not None:
-            self._controller.stop()
-            self._controller = None
-
-    def __enter__(self) -> CaptureServer:
-        return self.start()
-
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
-        self.stop()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # aiosmtpd's hook
-        data = bytes(envelope.original_content or envelope.content)
-        with self._lock:
-            self._messages.append((envelope.mail_from, list(envelope.rcpt_tos), data))
-            self._numbered += 1
-            number = self._numbered
-        if self.directory is not None:
-            self._write(number, data)
-        return "250 Message accepted"
-
-    def _write(self, number: int, data: bytes) -> None:
-        """Written whole under a temporary name and then renamed, so a reader never sees half a message."""
-        assert self.directory is not None
-        header = BytesHeaderParser().parsebytes(data).get("Message-ID", "") or "no-id"
-        safe = re.sub(r"[^A-Za-z0-9._@-]", "", header)[:80] or "no-id"
-        final = self.directory / f"{number}-{safe}.eml"
-        partial = final.with_suffix(".eml.part")
-        partial.write_bytes(data)
-        partial.replace(final)

@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 import orjson
 
-from engine.delivery.smtp import SendResult
+from engine.delivery.retry import http_status
+from engine.delivery.transport import Message, SendResult
 
 
 def body(payload: dict[str, Any]) -> bytes:
@@ -25,17 +26,27 @@ def signature(data: bytes, secret: str) -> str:
     return "sha256=" + hmac.new(secret.encode(), data, hashlib.sha256).hexdigest()
 
 
-async def post(url: str, data: bytes, secret: str, delivery: str, timeout: float = 10.0) -> SendResult:
-    """POST once; 2xx is sent, 408/429/5xx and network errors are temporary, other answers permanent."""
-    headers = {"Content-Type": "application/json", "X-Nurture-Signature": signature(data, secret),
-               "X-Nurture-Delivery": delivery, "User-Agent": "nurture-webhook"}
-    try:
-        async with httpx.AsyncClient(timeout=timeout) as client:
-            response = await client.post(url, content=data, headers=headers)
-    except httpx.HTTPError as err:
-        return SendResult("temporary", None, f"webhook unreachable: {type(err).__name__}: {err}")
-    reply = f"HTTP {response.status_code} {response.text[:200]}".strip()
-    if response.is_success:
-        return SendResult("sent", response.status_code, reply)
-    temporary = response.status_code in (408, 429) or response.status_code >= 500
-    return SendResult("temporary" if temporary else "permanent", response.status_code, reply)
+class WebhookTransport:
+    """POSTs each message's body to its URL (the message's one recipient), signed with ``secret``."""
+
+    def __init__(self, secret: str, *, timeout: float = 10.0) -> None:
+        self._secret = secret
+        self._timeout = timeout
+
+    async def send(self, message: Message) -> SendResult:
+        """POST once; 2xx is sent, 408/429/5xx and network errors are temporary, other answers permanent."""
+        [url] = message.recipients
+        headers = {"Content-Type": "application/json", "X-Nurture-Signature": signature(message.data, self._secret),
+                   "X-Nurture-Delivery": message.key, "User-Agent": "nurture-webhook"}
+        try:
+            # a client per notification: they are few (one per qualified lead), and a client holds no
+            # connections across the event loops of virtual runs
+            async with httpx.AsyncClient(timeout=self._timeout) as client:
+                response = await client.post(url, content=message.data, headers=headers)
+        except httpx.HTTPError as err:
+            return SendResult("temporary", None, f"webhook unreachable: {type(err).__name__}: {err}")
+        reply = f"HTTP {response.status_code} {response.text[:200]}".strip()
+        return SendResult(http_status(response.status_code), response.status_code, reply)
+
+    async def close(self) -> None:
+        return None

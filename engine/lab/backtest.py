@@ -22,9 +22,10 @@ import sqlalchemy as sa
 from dsl.campaign import default_template_dir
 from engine.core.clock import epoch, parse_instant
 from engine.core.rules import Rules
+from engine.delivery.memory import MemoryTransport
 from engine.errors import ConfigError
 from engine.ingest.rows import InvalidRow, Row, normalise_email, open_input, read_rows
-from engine.lab.simulate import DAEMON_BATCH, ReaderMailer, SimulationDaemon, throwaway_store
+from engine.lab.simulate import DAEMON_BATCH, throwaway_store
 from engine.lab.stats import auc, confusion, lift, rate, roc_points
 from engine.lab.virtual import VirtualRun
 from engine.store.reports import funnel
@@ -244,13 +245,11 @@ def replay(version: Version, source: EventSource, *, leads_file: str | None, sto
     assert source.first is not None and source.last is not None
     start = source.first.replace(hour=0, minute=0, second=0, microsecond=0)
     end = source.last.replace(hour=0, minute=0, second=0, microsecond=0) + dt.timedelta(days=1)
-    mailer = ReaderMailer()
     run = VirtualRun(version.campaign_dir, version.template_dir, start, database_url=f"sqlite:///{store}",
-                     mailer=mailer, tick=tick, seed=seed, base_url="https://nurture.backtest.example",
+                     transport=MemoryTransport(keep_data=False), tick=tick, seed=seed, worker="backtest",
+                     batch=DAEMON_BATCH, render_sample=render_sample, base_url="https://nurture.backtest.example",
                      secret_key=f"backtest-{seed}", journey_sweep_seconds=86400.0, batch_size=5000)
     throwaway_store(run.nurture.db)
-    run.daemon = SimulationDaemon(run.nurture, mailer, worker="backtest", seed=seed, batch=DAEMON_BATCH,
-                                  render_sample=render_sample)
     result = Replay(version)
     if leads_file is not None:
         try:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from engine.delivery.smtp import CaptureServer, SmtpMailer
+from engine.delivery.smtp import SmtpMailer
+from engine.errors import ConfigError
 from engine.lab.synthetic import Population
 from engine.lab.virtual import VirtualRun
 from engine.service import Nurture
@@ -106,12 +107,17 @@ def run_demo(*, campaign_dir: Path, template_dir: Path, database_url: str | None
         database_url = "sqlite:///demo.db"
     capture = None
     if smtp_host is None:
+        try:
+            from engine.lab.capture import CaptureServer
+        except ImportError:
+            raise ConfigError("the demo's local SMTP capture needs aiosmtpd: pip install 'nurture[demo]', or "
+                              "give --smtp-host to send to a server of your own") from None
         shutil.rmtree(outbox_dir, ignore_errors=True)
         capture = CaptureServer(outbox_dir).start()
         smtp_host, smtp_port = "127.0.0.1", capture.port
     try:
         mailer = SmtpMailer(smtp_host, smtp_port or 25, concurrency=8)
-        run = VirtualRun(campaign_dir, template_dir, START, database_url=database_url, mailer=mailer, tick=TICK,
+        run = VirtualRun(campaign_dir, template_dir, START, database_url=database_url, transport=mailer, tick=TICK,
                          seed=seed, base_url="https://nurture.acme-analytics.example",
                          journey_sweep_seconds=6 * 3600)
 

@@ -31,7 +31,7 @@ from dsl.timeline import describe, instant, lead_zone, start_instant
 from engine.core.journeys import LeadView
 from engine.daemon.journeys import lead_views
 from engine.errors import EngineError
-from engine.lab.virtual import MemoryMailer, VirtualRun
+from engine.lab.virtual import VirtualRun
 from engine.store import Tx
 from engine.store.tables import ACTIONS, CHANGES, ENROLLMENTS, LEADS, LEDGER, OUTBOX
 
@@ -233,7 +233,7 @@ async def _play(ref: ScenarioRef) -> Failure | None:
     expects = _timed([e for e in scenario.timeline if isinstance(e, a.Expect)], start, tz, MINUTE)
     with tempfile.TemporaryDirectory(prefix="nurture-scenario-") as tmp:
         run = VirtualRun(Path(ref.campaign_dir), Path(ref.template_dir), start,
-                         database_url=f"sqlite:///{Path(tmp) / 'scenario.db'}", mailer=MemoryMailer(), tick=TICK,
+                         database_url=f"sqlite:///{Path(tmp) / 'scenario.db'}", tick=TICK,
                          seed=0, base_url="https://nurture.scenario.example", secret_key="scenario-tests")
         try:
             play = Play(run, scenario, tz, start, str(lead.email).lower(), events, sym)

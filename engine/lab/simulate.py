@@ -16,10 +16,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from engine.core.journeys import LeadView
 from engine.core.schedule import zone
-from engine.daemon.worker import Daemon
-from engine.delivery.smtp import SendResult
+from engine.delivery.memory import MemoryTransport
 from engine.errors import ConfigError
 from engine.lab.synthetic import TEMPERAMENTS, Population
 from engine.lab.virtual import VirtualRun
@@ -107,57 +105,6 @@ def mix_from(data: dict[str, Any], where: str = "mix") -> Mix:
     return Mix(temperaments, **values)
 
 
-#: what a message not rendered in full carries: enough for the readers to know a marketing email
-_UNRENDERED = {True: b"X-Nurture-Simulation: not rendered\r\nList-Unsubscribe: <https://simulated.invalid/u>\r\n\r\n",
-               False: b"X-Nurture-Simulation: not rendered\r\n\r\n"}
-
-
-class SimulationDaemon(Daemon):
-    """The daemon, rendering the first ``render_sample`` messages of each template in full.
-
-    Rendering and MIME assembly cost more than everything else a send does, and a simulation
-    reports who gets what and when, not the bytes; the sample still catches templates that fail
-    for the synthetic leads. ``render_sample=None`` renders every message.
-    """
-
-    def __init__(self, *args: Any, render_sample: int | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.render_sample = render_sample
-        self.rendered: Counter[str] = Counter()
-        self.unrendered = 0
-
-    def compose(self, conn, row, rules, lead: LeadView, now: dt.datetime) -> bytes:
-        if self.render_sample is None or self.rendered[row.template] < self.render_sample:
-            self.rendered[row.template] += 1
-            return super().compose(conn, row, rules, lead, now)
-        self.unrendered += 1
-        return _UNRENDERED[row.kind == "marketing"]
-
-
-class ReaderMailer:
-    """Delivery for simulations: keeps who got what (not the bytes, which would not fit in memory
-    at scale), so readers can react to exactly the emails they received."""
-
-    def __init__(self) -> None:
-        #: (recipient, marketing?) per message, in delivery order
-        self.messages: list[tuple[str, bool]] = []
-
-    async def send(self, sender: str, recipients: list[str], data: bytes) -> SendResult:
-        head = data[: data.find(b"\r\n\r\n")]
-        marketing = b"\nList-Unsubscribe:" in head
-        self.messages += [(r, marketing) for r in recipients]
-        return SendResult("sent", 250, "simulated")
-
-    async def close(self) -> None:
-        return None
-
-    async def __aenter__(self) -> ReaderMailer:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-
 @dataclass
 class SimulationResult:
     """Everything `simulate` reports; ``as_dict`` is its JSON (no wall-clock figures: same seed, same JSON)."""
@@ -238,14 +185,16 @@ def _sales_feedback(run: VirtualRun, population: Population, mix: Mix, day: dt.d
 
 async def _play(run: VirtualRun, population: Population, result: SimulationResult,
                 progress: Callable[[int], None]) -> None:
-    mix, mailer = result.mix, run.mailer
+    mix, delivered = result.mix, run.transport
+    assert isinstance(delivered, MemoryTransport)
     run.import_leads({"email": lead.email, **lead.attributes} for lead in population.make_leads(result.leads))
     seen = 0
 
     def readers_react(now: dt.datetime) -> None:  # opens and clicks of what was just delivered
         nonlocal seen
-        fresh, seen = mailer.messages[seen:], len(mailer.messages)
-        run.schedule([r for to, marketing in fresh if marketing for r in population.reactions(to, now)])
+        fresh, seen = delivered.messages[seen:], len(delivered.messages)
+        run.schedule([r for message in fresh if message.kind == "marketing"
+                      for to in message.recipients for r in population.reactions(to, now)])
 
     declared = set(run.processor.rules.event_types)
     for day in range(result.days):
@@ -384,14 +333,13 @@ def run_simulation(*, campaign_dir: Path, template_dir: Path, leads: int, days: 
     mix = mix or Mix()
     temp = Path(tempfile.mkdtemp(prefix="nurture-sim-", dir=workdir))
     try:
-        mailer = ReaderMailer()
+        # who got what is kept, not the bytes (they would not fit in memory at scale)
         run = VirtualRun(campaign_dir, template_dir, start, database_url=f"sqlite:///{temp / 'simulation.db'}",
-                         mailer=mailer, tick=dt.timedelta(hours=tick_hours), seed=seed,
+                         transport=MemoryTransport(keep_data=False), tick=dt.timedelta(hours=tick_hours), seed=seed,
+                         worker="simulation", batch=DAEMON_BATCH, render_sample=render_sample,
                          base_url="https://nurture.simulation.example", secret_key=f"simulation-{seed}",
                          journey_sweep_seconds=SWEEP.total_seconds(), batch_size=5000)
         throwaway_store(run.nurture.db)
-        run.daemon = SimulationDaemon(run.nurture, mailer, worker="simulation", seed=seed, batch=DAEMON_BATCH,
-                                      render_sample=render_sample)
         _, rules = run.nurture.rules()
         result = SimulationResult(leads, days, seed, tick_hours, start, mix, stuck_days=stuck_days,
                                   stages=list(rules.symbols.stages))

@@ -1,132 +1,70 @@
-"""The outbox: claiming due messages, checking consent and pacing, rendering once, sending, recording.
+"""The outbox: claiming due messages under a lease, and recording what became of each.
 
 Each message is claimed under a lease (PostgreSQL: `FOR UPDATE SKIP LOCKED`), so daemons sharing a
-database never take the same one; a daemon that dies leaves a lease that simply expires.
+database never take the same one; a daemon that dies leaves a lease that simply expires. Every
+write to a claimed message is conditional on its lease, and says whether it still held it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
+from engine.core.clock import Clock
 from engine.core.journeys import Enqueue
-from engine.core.schedule import capped_until, quiet_until, zone
-from engine.delivery.smtp import MAX_ATTEMPTS, SendResult, retry_delay
-from engine.store.base import Repository
+from engine.store.base import Repository, chunks
 from engine.store.bulk import insert_ignoring, insert_many
 from engine.store.tables import LEADS, OUTBOX, SUPPRESSIONS
 
 # A message leased to a worker, updated only while that worker holds it; built once (SQLAlchemy
 # builds a statement in ~150 us, six times executing it) and given the columns to set.
 _LEASED = OUTBOX.update().where(OUTBOX.c.id == sa.bindparam("_id"), OUTBOX.c.leased_by == sa.bindparam("_worker"))
+_RELEASED = {"leased_by": None, "leased_until": None}
 
 
-def update_leased(conn: Connection, row_id: int, worker: str, **values) -> None:
-    """Set ``values`` on message ``row_id`` if ``worker`` still holds its lease."""
-    conn.execute(_LEASED, {"_id": row_id, "_worker": worker, **values})
+class QueuedMessage(NamedTuple):
+    """A claimed message, as delivery reads it."""
+
+    id: int
+    key: str
+    lead_id: int
+    kind: str
+    journey: str | None
+    template: str
+    to_address: str
+    message_id: str
+    attempts: int
+    deferrals: int
+    #: the composed message, kept from its first attempt (a webhook's body from when it was queued)
+    data: bytes | None
 
 
-@dataclass
-class DeliveryStats:
-    sent: int = 0
-    failed: int = 0
-    retried: int = 0
-    deferred: int = 0
-    suppressed: int = 0
-    errors: list[str] = field(default_factory=list)
-
-    def add(self, other: DeliveryStats) -> None:
-        for name in ("sent", "failed", "retried", "deferred", "suppressed"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.errors += other.errors
+_QUEUED_COLUMNS = [OUTBOX.c[name] for name in QueuedMessage._fields]
 
 
-def claim(db: Engine, worker: str, now: dt.datetime, limit: int, lease: dt.timedelta) -> list[int]:
-    """Lease up to ``limit`` due messages to ``worker`` for ``lease``; returns their ids.
+@dataclass(frozen=True)
+class SendOutcome:
+    """What one attempt came to, as the outbox keeps it."""
 
-    A daemon that dies holding a lease blocks nobody for longer than the lease.
-    """
-    with db.begin() as conn:
-        query = (sa.select(OUTBOX.c.id).where(OUTBOX.c.status == "queued", OUTBOX.c.due_at <= now,
-                                               sa.or_(OUTBOX.c.leased_until.is_(None), OUTBOX.c.leased_until < now))
-                 .order_by(OUTBOX.c.due_at, OUTBOX.c.id).limit(limit))
-        if conn.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        ids = list(conn.execute(query).scalars())
-        if ids:
-            conn.execute(OUTBOX.update().where(OUTBOX.c.id.in_(ids)).values(leased_by=worker, leased_until=now + lease))
-        return ids
-
-
-def next_allowed(conn: Connection, row, settings: dict, caps: dict[str, int], quiet, now: dt.datetime,
-                 tz_name: str | None, going: list[dt.datetime] = (),  # type: ignore[assignment]
-                 sent: list[dt.datetime] | None = None) -> dt.datetime:
-    """When a marketing email may go: after quiet hours and within the lead's frequency caps.
-
-    ``going`` are sends to the same lead already cleared in this batch but not yet sent; ``sent``
-    the lead's recent sends when the caller has read them for a whole batch (`recent_sends`).
-    """
-    at = now
-    tz = zone(tz_name, str(settings.get("default timezone") or "UTC"))
-    if caps:
-        if sent is None:
-            since = now - dt.timedelta(days=7 if "week" in caps else 1)
-            sent = recent_sends(conn, [row.lead_id], since).get(row.lead_id, [])
-        at = capped_until(at, list(sent) + list(going), caps)
-    if quiet is not None:
-        at = quiet_until(at, tz, (quiet.start.hour, quiet.start.minute), (quiet.end.hour, quiet.end.minute))
-    return at
-
-
-def recent_sends(conn: Connection, lead_ids: list[int], since: dt.datetime) -> dict[int, list[dt.datetime]]:
-    """Marketing emails sent to these leads after ``since``, per lead (what frequency caps count)."""
-    found: dict[int, list[dt.datetime]] = {}
-    unique = sorted(set(lead_ids))
-    for start in range(0, len(unique), 500):
-        for lead_id, sent_at in conn.execute(sa.select(OUTBOX.c.lead_id, OUTBOX.c.sent_at).where(
-                OUTBOX.c.lead_id.in_(unique[start:start + 500]), OUTBOX.c.kind == "marketing",
-                OUTBOX.c.status == "sent", OUTBOX.c.sent_at > since)):
-            found.setdefault(lead_id, []).append(sent_at)
-    return found
-
-
-def suppressed_among(conn: Connection, emails: list[str]) -> set[str]:
-    """Those of ``emails`` that are suppressed, in one query."""
-    unique = sorted(set(emails))
-    found: set[str] = set()
-    for start in range(0, len(unique), 500):
-        found.update(conn.execute(sa.select(SUPPRESSIONS.c.email)
-                                  .where(SUPPRESSIONS.c.email.in_(unique[start:start + 500]))).scalars())
-    return found
+    status: Literal["sent", "retry", "failed"]
+    #: tries so far, this one included
+    attempts: int
+    at: dt.datetime
+    #: the server's reply, kept for a retry or a failure
+    reply: str | None = None
+    #: when to try again, for a retry
+    retry_at: dt.datetime | None = None
+    #: a refusal that concerns the address itself: suppress it and mark the lead bounced
+    bounced: bool = False
 
 
 def suppress(conn: Connection, email: str, reason: str, now: dt.datetime) -> None:
+    """Keep marketing email from ``email`` for good (an unsubscribe, a complaint, a bounce)."""
     insert_ignoring(conn, SUPPRESSIONS, [{"email": email, "reason": reason[:2000], "created_at": now}], "email")
-
-
-def record(conn: Connection, row, result: SendResult, now: dt.datetime, worker: str,
-           rng: random.Random) -> str:
-    """Store a send's outcome; returns "sent", "retry" or "failed"."""
-    attempts = row.attempts + 1
-    if result.status == "sent":
-        update_leased(conn, row.id, worker, status="sent", sent_at=now, attempts=attempts, leased_by=None,
-                      leased_until=None, last_error=None)
-        return "sent"
-    reply = f"{result.code or ''} {result.reply}".strip()[:2000]
-    if result.status == "temporary" and attempts < MAX_ATTEMPTS:
-        update_leased(conn, row.id, worker, attempts=attempts, last_error=reply, leased_by=None, leased_until=None,
-                      due_at=now + dt.timedelta(seconds=retry_delay(attempts, rng)))
-        return "retry"
-    update_leased(conn, row.id, worker, status="failed", attempts=attempts, last_error=reply, leased_by=None,
-                  leased_until=None)
-    if row.kind == "marketing" and result.about_recipient:  # not when the server refuses our own sender
-        suppress(conn, row.to_address, f"bounced: {reply}", now)
-        conn.execute(LEADS.update().where(LEADS.c.id == row.lead_id).values(suppressed_reason=f"bounced: {reply}"))
-    return "failed"
 
 
 class Outbox(Repository):
@@ -145,3 +83,96 @@ class Outbox(Repository):
     def set_body_once(self, key: str, data: bytes) -> None:
         """The bytes of a message taken when it was queued (a webhook's JSON), unless it has them already."""
         self.conn.execute(OUTBOX.update().where(OUTBOX.c.key == key, OUTBOX.c.data.is_(None)).values(data=data))
+
+    def claim(self, worker: str, limit: int, lease: dt.timedelta, clock: Clock) -> list[int]:
+        """Lease up to ``limit`` due messages to ``worker``; returns their ids.
+
+        The lease runs from the clock read once this transaction holds the store, not from when the
+        caller began its work, so a claim made late in a long tick is not born expired. A daemon that
+        dies holding a lease blocks nobody for longer than the lease.
+        """
+        now = clock.now()
+        query = (sa.select(OUTBOX.c.id).where(OUTBOX.c.status == "queued", OUTBOX.c.due_at <= now,
+                                               sa.or_(OUTBOX.c.leased_until.is_(None), OUTBOX.c.leased_until < now))
+                 .order_by(OUTBOX.c.due_at, OUTBOX.c.id).limit(limit))
+        if self.postgres:
+            query = query.with_for_update(skip_locked=True)
+        ids = list(self.conn.execute(query).scalars())
+        if ids:
+            self.conn.execute(OUTBOX.update().where(OUTBOX.c.id.in_(ids))
+                              .values(leased_by=worker, leased_until=now + lease))
+        return ids
+
+    def load(self, ids: list[int]) -> list[QueuedMessage]:
+        """These messages, in id order."""
+        found: list[QueuedMessage] = []
+        for part in chunks(sorted(ids)):
+            found += [QueuedMessage._make(row) for row in self.conn.execute(
+                sa.select(*_QUEUED_COLUMNS).where(OUTBOX.c.id.in_(part)).order_by(OUTBOX.c.id))]
+        return found
+
+    def update_leased(self, message_id: int, worker: str, **values: Any) -> bool:
+        """Set ``values`` on a message if ``worker`` still holds its lease; False when it no longer does."""
+        return self.conn.execute(_LEASED, {"_id": message_id, "_worker": worker, **values}).rowcount > 0
+
+    def hold(self, message_id: int, worker: str, until: dt.datetime, data: bytes | None = None) -> bool:
+        """Renew the lease just before a send (keeping the composed ``data`` if given); False when lost."""
+        values: dict[str, Any] = {"leased_until": until} | ({"data": data} if data is not None else {})
+        return self.update_leased(message_id, worker, **values)
+
+    def defer(self, message_id: int, worker: str, due_at: dt.datetime, deferrals: int) -> bool:
+        """Put a message back until ``due_at`` (quiet hours, frequency caps)."""
+        return self.update_leased(message_id, worker, due_at=due_at, deferrals=deferrals, **_RELEASED)
+
+    def drop(self, message_id: int, worker: str, status: Literal["suppressed", "failed"], reason: str) -> bool:
+        """Give a message up before sending it: suppressed (no consent) or failed (it cannot be composed)."""
+        return self.update_leased(message_id, worker, status=status, last_error=reason[:2000], **_RELEASED)
+
+    def record(self, message: QueuedMessage, worker: str, outcome: SendOutcome) -> bool:
+        """Keep a send's outcome and release the lease; False when the lease was lost before the answer
+        came (another daemon holds the message now, so the outcome is not ours to record)."""
+        if outcome.status == "sent":
+            values: dict[str, Any] = {"status": "sent", "sent_at": outcome.at, "last_error": None}
+        elif outcome.status == "retry":
+            values = {"due_at": outcome.retry_at, "last_error": outcome.reply}
+        else:
+            values = {"status": "failed", "last_error": outcome.reply}
+        if not self.update_leased(message.id, worker, attempts=outcome.attempts, **values, **_RELEASED):
+            return False
+        if outcome.bounced:
+            reason = f"bounced: {outcome.reply}"
+            self.suppress(message.to_address, reason, outcome.at)
+            self.conn.execute(LEADS.update().where(LEADS.c.id == message.lead_id).values(suppressed_reason=reason))
+        return True
+
+    def recent_sends(self, lead_ids: list[int], since: dt.datetime) -> dict[int, list[dt.datetime]]:
+        """Marketing emails sent to these leads after ``since``, per lead (what frequency caps count)."""
+        found: dict[int, list[dt.datetime]] = {}
+        for part in chunks(sorted(set(lead_ids))):
+            for lead_id, sent_at in self.conn.execute(sa.select(OUTBOX.c.lead_id, OUTBOX.c.sent_at).where(
+                    OUTBOX.c.lead_id.in_(part), OUTBOX.c.kind == "marketing", OUTBOX.c.status == "sent",
+                    OUTBOX.c.sent_at > since)):
+                found.setdefault(lead_id, []).append(sent_at)
+        return found
+
+    def suppressed_among(self, emails: list[str]) -> set[str]:
+        """Those of ``emails`` that are suppressed, in one query per 500."""
+        found: set[str] = set()
+        for part in chunks(sorted(set(emails))):
+            found.update(self.conn.execute(sa.select(SUPPRESSIONS.c.email)
+                                           .where(SUPPRESSIONS.c.email.in_(part))).scalars())
+        return found
+
+    def suppress(self, email: str, reason: str, now: dt.datetime) -> None:
+        """Suppress ``email`` (a bounce found at send time); kept here until suppressions have their own home."""
+        suppress(self.conn, email, reason, now)
+
+    def newest(self, limit: int, *, failed_only: bool = False) -> list[dict[str, Any]]:
+        """The latest messages, newest first, as `nurture outbox list` shows them."""
+        columns = [OUTBOX.c.id, OUTBOX.c.to_address, OUTBOX.c.kind, OUTBOX.c.journey, OUTBOX.c.step,
+                   OUTBOX.c.template, OUTBOX.c.status, OUTBOX.c.due_at, OUTBOX.c.sent_at, OUTBOX.c.attempts,
+                   OUTBOX.c.deferrals, OUTBOX.c.last_error, OUTBOX.c.message_id]
+        query = sa.select(*columns).order_by(OUTBOX.c.id.desc()).limit(limit)
+        if failed_only:
+            query = query.where(OUTBOX.c.status == "failed")
+        return [dict(row._mapping) for row in self.conn.execute(query)]

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from engine.config import Config
 from engine.core.clock import VirtualClock
-from engine.daemon.worker import Daemon
+from engine.daemon.build import daemon_for, router_for
 from engine.delivery.smtp import SmtpMailer
 from engine.ingest.rows import Row
 from engine.service import Nurture
@@ -35,7 +35,7 @@ class Harness:
                                       secret_key="test-key", **settings), self.clock)
         self.nurture.apply()
         self.mailer = SmtpMailer("127.0.0.1", port, concurrency=4, timeout=5)
-        self.daemon = Daemon(self.nurture, self.mailer, worker="test", seed=1)
+        self.daemon = daemon_for(self.nurture, router_for(self.nurture.config, self.mailer), worker="test", seed=1)
         self._line = 0
 
     def leads(self, *rows: dict[str, Any]) -> None:

@@ -11,7 +11,9 @@ import datetime as dt
 import json
 import os
 import random
+import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -21,12 +23,18 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 
 from engine.config import Config
 from engine.core.clock import SystemClock
-from engine.delivery.smtp import LocalController
+from engine.daemon.build import daemon_for, router_for
+from engine.daemon.prepare import DeliveryStats
+from engine.daemon.tick import Daemon
+from engine.delivery.smtp import SmtpMailer
 from engine.ingest.rows import Row
+from engine.lab.capture import LocalController
 from engine.service import Nurture
+from engine.store.tables import OUTBOX
 
 from .daemon_helpers import CAMPAIGN, parse
 
@@ -62,17 +70,26 @@ class SlowSink:
             return Counter(self.ids)
 
 
-def _seed(url: str, leads: int) -> None:
+def _seed(url: str, leads: int, *, sign_up: bool = True) -> None:
+    """The campaign applied and ``leads`` leads imported; with ``sign_up`` each signs up now (one email due each)."""
     nurture = Nurture(Config(database_url=url, campaign_dir=CAMPAIGN / "journeys",
                              template_dir=CAMPAIGN / "templates"), SystemClock())
     nurture.apply()
     now = dt.datetime.now(dt.UTC)
     rows = [Row(i, "", {"email": f"lead{i}@crash.example", "first_name": f"L{i}", "timezone": _awake_zone(now)})
             for i in range(leads)]
-    processor = nurture.processor()
-    processor.import_leads(rows, "leads")
+    nurture.processor().import_leads(rows, "leads")
+    nurture.db.dispose()
+    if sign_up:
+        _sign_up(url, leads)
+
+
+def _sign_up(url: str, leads: int) -> None:
+    nurture = Nurture(Config(database_url=url, campaign_dir=CAMPAIGN / "journeys",
+                             template_dir=CAMPAIGN / "templates"), SystemClock())
+    now = dt.datetime.now(dt.UTC)
     events = [{"lead": f"lead{i}@crash.example", "type": "signed.up", "at": now.isoformat()} for i in range(leads)]
-    processor.ingest_events([Row(i, json.dumps(e), e) for i, e in enumerate(events, 1)], "events")
+    nurture.processor().ingest_events([Row(i, json.dumps(e), e) for i, e in enumerate(events, 1)], "events")
     nurture.db.dispose()
 
 
@@ -89,16 +106,9 @@ def _daemon(url: str, port: int, concurrency: int = 1, log: Path | None = None) 
            "NURTURE_TEMPLATE_DIR": str(CAMPAIGN / "templates"), "NURTURE_SMTP_HOST": "127.0.0.1",
            "NURTURE_SMTP_PORT": str(port), "NURTURE_SMTP_CONCURRENCY": str(concurrency),
            "NURTURE_SECRET_KEY": "crash-test", "NURTURE_LEASE_SECONDS": "3"}
-    return subprocess.Popen([sys.executable, "-m", "engine", "run", "--tick", "0.2", "--no-http"] if _has_http_flag()
-                            else [sys.executable, "-m", "engine", "run", "--tick", "0.2"],
+    return subprocess.Popen([sys.executable, "-m", "engine", "run", "--tick", "0.2", "--no-http"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=open(log, "ab") if log else subprocess.DEVNULL)  # noqa: SIM115
-
-
-def _has_http_flag() -> bool:
-    result = subprocess.run([sys.executable, "-m", "engine", "run", "--help"], cwd=ROOT, capture_output=True,
-                            text=True, env={**os.environ, "COLUMNS": "200"})
-    return "--no-http" in result.stdout
 
 
 def _wait_for(predicate, timeout: float) -> bool:
@@ -174,17 +184,29 @@ def test_second_daemon_on_sqlite_refuses(tmp_path):
         first.wait(timeout=30)
 
 
+def _sent_by(log: Path) -> int:
+    """Emails a daemon reports as sent in its tick lines."""
+    return sum(int(n) for n in re.findall(r"\bsent=(\d+)", log.read_text()))
+
+
+def _started(log: Path) -> bool:
+    return log.exists() and "daemon started" in log.read_text()
+
+
 @pytest.mark.postgres
-def test_two_daemons_on_one_postgres_share_the_work(postgres_url):
-    leads = 40
-    _seed(postgres_url, leads)
+def test_two_daemons_on_one_postgres_share_the_work(postgres_url, tmp_path):
+    leads = 120
+    _seed(postgres_url, leads, sign_up=False)
     sink = SlowSink(delay=0.02)
     server = LocalController(sink, hostname="127.0.0.1", port=0)
     server.start()
-    daemons = [_daemon(postgres_url, server.port, concurrency=4) for _ in range(2)]
+    logs = [tmp_path / f"daemon{i}.log" for i in range(2)]
+    daemons = [_daemon(postgres_url, server.port, concurrency=1, log=log) for log in logs]
     try:
+        # both run before there is work, so both can take part in it (and a SIGTERM meets running daemons)
+        assert _wait_for(lambda: all(_started(log) for log in logs), timeout=60), [p.poll() for p in daemons]
+        _sign_up(postgres_url, leads)
         assert _wait_for(lambda: len(sink.count()) >= leads, timeout=90)
-        time.sleep(1.0)  # anything sent twice would have arrived by now
     finally:
         for process in daemons:
             process.send_signal(signal.SIGTERM)
@@ -193,3 +215,106 @@ def test_two_daemons_on_one_postgres_share_the_work(postgres_url):
     counts = sink.count()
     assert codes == [0, 0]
     assert len(counts) == leads and max(counts.values()) == 1
+    sent = [_sent_by(log) for log in logs]
+    assert sum(sent) == leads and min(sent) > 0, sent  # both did work
+
+
+def test_sigterm_lets_the_sends_under_way_finish_and_be_recorded(tmp_path):
+    leads = 40
+    url = f"sqlite:///{tmp_path / 'term.db'}"
+    _seed(url, leads)
+    sink = SlowSink(delay=0.2)  # a batch of 16 over two connections takes ~1.6 s: the signal lands mid-batch
+    server = LocalController(sink, hostname="127.0.0.1", port=0)
+    server.start()
+    log = tmp_path / "daemon.log"
+    process = _daemon(url, server.port, concurrency=2, log=log)
+    try:
+        assert _wait_for(lambda: len(sink.count()) >= 1, timeout=60), log.read_text()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=30)
+        server.stop()
+    assert code == 0, log.read_text()
+    accepted = set(sink.count())
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(OUTBOX.c.message_id, OUTBOX.c.status, OUTBOX.c.leased_by)).all()
+    engine.dispose()
+    assert {r.message_id for r in rows if r.status == "sent"} == accepted  # every accepted send recorded
+    assert [r for r in rows if r.leased_by is not None] == []  # nothing left leased, to be sent again later
+    assert len(accepted) < leads  # it stopped claiming
+
+
+def _handles(pid: int, sig: signal.Signals) -> bool:
+    """Whether process ``pid`` has a handler for ``sig`` installed (Linux: SigCgt in /proc/<pid>/status)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    caught = int(re.search(r"^SigCgt:\s*([0-9a-f]+)", status, re.MULTILINE).group(1), 16)
+    return bool(caught & (1 << (sig - 1)))
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc to see the handler installed")
+def test_sigterm_while_starting_up_is_a_clean_exit(tmp_path):
+    """The signal arrives while the daemon waits for the store (held by this test): still exit 0, nothing sent."""
+    path = tmp_path / "busy.db"
+    url = f"sqlite:///{path}"
+    _seed(url, 3)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # the daemon's start-up waits for this write lock
+    log = tmp_path / "daemon.log"
+    process = _daemon(url, 9, log=log)
+    try:
+        assert _wait_for(lambda: _handles(process.pid, signal.SIGTERM) or process.poll() is not None, timeout=30)
+        process.send_signal(signal.SIGTERM)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert process.wait(timeout=30) == 0, log.read_text()
+    assert "daemon started" not in log.read_text() and "Traceback" not in log.read_text()
+
+
+@pytest.mark.postgres
+def test_a_long_delivery_never_lets_another_daemon_take_messages_in_flight(postgres_url):
+    """Two daemons in one store, a backlog, a slow server and a short lease: each batch is claimed under a
+    lease that runs from the claim (not from the start of a tick that has been delivering for longer than a
+    lease), so no message is ever taken over while it is being sent."""
+    leads, lease = 160, 3
+    _seed(postgres_url, leads)
+    sink = SlowSink(delay=0.1)  # two connections each: a claimed batch of 16 takes ~0.8 s, the backlog ~4 s
+    server = LocalController(sink, hostname="127.0.0.1", port=0)
+    server.start()
+
+    def daemon(name: str) -> Daemon:
+        config = Config(database_url=postgres_url, campaign_dir=CAMPAIGN / "journeys",
+                        template_dir=CAMPAIGN / "templates", secret_key="lease-test", lease_seconds=lease,
+                        smtp_concurrency=2)
+        nurture = Nurture(config, SystemClock())
+        return daemon_for(nurture, router_for(config, SmtpMailer("127.0.0.1", server.port, concurrency=2)),
+                          worker=name)
+
+    async def keep_ticking(d: Daemon) -> DeliveryStats:
+        total = DeliveryStats()
+        deadline = time.monotonic() + 120
+        while len(sink.count()) < leads and time.monotonic() < deadline:
+            stats = await d.tick()
+            total.add(stats.delivery)
+            if not any(stats.as_dict().values()):
+                await asyncio.sleep(0.05)  # nothing due for this one now: let the other work
+        await d.tick()  # anything taken over would be sent again now
+        await d.close()
+        return total
+
+    async def both() -> list[DeliveryStats]:
+        return list(await asyncio.gather(keep_ticking(daemon("first")), keep_ticking(daemon("second"))))
+
+    try:
+        first, second = asyncio.run(both())
+    finally:
+        server.stop()
+    counts = sink.count()
+    assert len(counts) == leads
+    assert [m for m, n in counts.items() if n > 1] == []  # no duplicates
+    assert first.sent > 0 and second.sent > 0 and first.sent + second.sent == leads
+    assert first.lost == second.lost == 0

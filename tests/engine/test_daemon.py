@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from engine.core.journeys import Enqueue, MessageKind
 from engine.daemon.journeys import JourneyRunner
-from engine.delivery.smtp import CaptureServer, LocalController
+from engine.lab.capture import CaptureServer, LocalController
 from engine.store.tables import ENROLLMENTS, LEADS, SUPPRESSIONS
 
 from .daemon_helpers import CAMPAIGN, T0, Harness, message_ids, parse
@@ -112,8 +112,8 @@ def test_unsubscribed_between_enqueue_and_send_is_not_sent(db_url, capture):
         h = Harness(db_url, capture.port)
         h.leads(ANN)
         h.events(("ann@acme.example", "signed.up", T0, {}))
-        h.daemon.react(T0)
-        h.daemon.run_steps(T0)
+        h.daemon.journeys.react(T0)
+        h.daemon.journeys.run_steps(T0)
         assert [row.status for row in h.outbox()] == ["queued"]
         with h.nurture.db.begin() as conn:
             conn.execute(LEADS.update().values(unsubscribed_at=T0))

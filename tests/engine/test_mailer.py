@@ -20,15 +20,10 @@ import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from engine.delivery.message import build_message, message_id
-from engine.delivery.smtp import (
-    MAX_ATTEMPTS,
-    MAX_DELAY,
-    CaptureServer,
-    LocalController,
-    SendResult,
-    SmtpMailer,
-    retry_delay,
-)
+from engine.delivery.retry import MAX_ATTEMPTS, MAX_DELAY, retry_delay
+from engine.delivery.smtp import SmtpMailer
+from engine.delivery.transport import Message, SendResult
+from engine.lab.capture import CaptureServer, LocalController
 
 T = TypeVar("T")
 SENDER = "maya@acme-analytics.example"
@@ -42,6 +37,10 @@ def _message(n: int = 1, to: str = LEAD) -> bytes:
         date=dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC),
         list_unsubscribe_url="https://acme-analytics.example/u/token",
     )
+
+
+def _send(mailer: SmtpMailer, recipients: list[str], data: bytes) -> Coroutine[Any, Any, SendResult]:
+    return mailer.send(Message("marketing", "key", SENDER, tuple(recipients), data))
 
 
 @dataclass
@@ -131,7 +130,7 @@ def _send_one(port: int, recipients: list[str] | None = None, data: bytes | None
     """One message through a fresh mailer, closed afterwards."""
     async def send() -> SendResult:
         async with SmtpMailer("127.0.0.1", port, **options) as mailer:
-            return await mailer.send(SENDER, recipients or [LEAD], data or _message())
+            return await _send(mailer, recipients or [LEAD], data or _message())
 
     return _run(send())
 
@@ -139,8 +138,8 @@ def _send_one(port: int, recipients: list[str] | None = None, data: bytes | None
 async def _send_all(mailer: SmtpMailer, count: int, *, together: bool) -> list[SendResult]:
     async with mailer:
         if together:
-            return await asyncio.gather(*(mailer.send(SENDER, [LEAD], _message(n)) for n in range(count)))
-        return [await mailer.send(SENDER, [LEAD], _message(n)) for n in range(count)]
+            return await asyncio.gather(*(_send(mailer, [LEAD], _message(n)) for n in range(count)))
+        return [await _send(mailer, [LEAD], _message(n)) for n in range(count)]
 
 
 # ----- outcomes ---------------------------------------------------------------------------------------
@@ -206,8 +205,8 @@ def test_a_refused_message_does_not_spoil_the_connection_for_the_next() -> None:
 
     async def scenario(port: int) -> list[SendResult]:
         async with SmtpMailer("127.0.0.1", port, concurrency=1) as mailer:
-            first = await mailer.send(SENDER, ["gone@northwind.example"], _message(1))
-            second = await mailer.send(SENDER, [LEAD], _message(2))
+            first = await _send(mailer, ["gone@northwind.example"], _message(1))
+            second = await _send(mailer, [LEAD], _message(2))
             return [first, second]
 
     with smtp_server(handler) as server:
@@ -256,9 +255,9 @@ def test_a_connection_the_server_closed_while_idle_is_replaced_transparently() -
 
     async def scenario(port: int) -> list[SendResult]:
         async with SmtpMailer("127.0.0.1", port, concurrency=1) as mailer:
-            first = await mailer.send(SENDER, [LEAD], _message(1))
+            first = await _send(mailer, [LEAD], _message(1))
             await asyncio.sleep(0.6)  # longer than the server's idle timeout
-            second = await mailer.send(SENDER, [LEAD], _message(2))
+            second = await _send(mailer, [LEAD], _message(2))
             return [first, second]
 
     with smtp_server(handler, timeout=0.3) as server:
@@ -277,10 +276,10 @@ def test_a_pooled_connection_answering_421_is_retried_on_a_fresh_one() -> None:
 
 def test_invalid_recipient_is_permanent_and_invalid_sender_is_a_configuration_error() -> None:
     mailer = SmtpMailer("127.0.0.1", 9)
-    result = _run(mailer.send(SENDER, ["dana@example.com>\r\nRCPT TO:<x@evil.example"], _message()))
+    result = _run(_send(mailer, ["dana@example.com>\r\nRCPT TO:<x@evil.example"], _message()))
     assert result.status == "permanent"
     with pytest.raises(ValueError, match="sender address"):
-        _run(mailer.send("not an address", [LEAD], _message()))
+        _run(mailer.send(Message("marketing", "k", "not an address", (LEAD,), _message())))
 
 
 def test_non_ascii_address_uses_smtputf8() -> None:
@@ -385,7 +384,7 @@ def test_failed_login_is_temporary_and_never_shows_the_password(server_tls: ssl.
                      authenticator=handler.authenticate) as server:
         mailer = SmtpMailer("127.0.0.1", server.port, tls="starttls", tls_context=client_tls,
                             username="nurture", password="wrong-pw")
-        result = _run(mailer.send(SENDER, [LEAD], _message()))
+        result = _run(_send(mailer, [LEAD], _message()))
     # the relay refusing our credentials says nothing about the lead's address, so it must not suppress it
     assert result.status == "temporary" and result.code == 535
     assert "SMTP login as nurture failed" in result.reply
@@ -418,7 +417,7 @@ def test_capture_server_writes_eml_files_that_parse_back(tmp_path: Path) -> None
 
     async def send(port: int) -> list[SendResult]:
         async with SmtpMailer("127.0.0.1", port) as mailer:
-            return [await mailer.send(SENDER, [LEAD], _message(n)) for n in (1, 2)]
+            return [await _send(mailer, [LEAD], _message(n)) for n in (1, 2)]
 
     with CaptureServer(outbox) as capture:
         results = _run(send(capture.port))

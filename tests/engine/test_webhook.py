@@ -12,8 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from engine.delivery.smtp import CaptureServer
 from engine.errors import EngineError
+from engine.lab.capture import CaptureServer
 
 from .daemon_helpers import T0, Harness
 

@@ -17,9 +17,10 @@ import orjson
 import pytest
 import sqlalchemy as sa
 
-from engine.daemon.worker import Daemon
-from engine.delivery.smtp import CaptureServer, SmtpMailer
+from engine.daemon.build import daemon_for, router_for
+from engine.delivery.smtp import SmtpMailer
 from engine.delivery.tokens import sign
+from engine.lab.capture import CaptureServer
 from engine.store.tables import EVENTS, LEADS, OUTBOX, SUPPRESSIONS
 
 from .live import Live, event
@@ -36,7 +37,7 @@ def capture() -> Iterator[CaptureServer]:
 def tick(live: Live, capture: CaptureServer) -> None:
     async def run() -> None:
         async with SmtpMailer("127.0.0.1", capture.port, timeout=5) as mailer:
-            await Daemon(live.nurture, mailer, worker="test", seed=1).tick()
+            await daemon_for(live.nurture, router_for(live.config, mailer), worker="test", seed=1).tick()
 
     asyncio.run(run())
 

@@ -15,8 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from engine.daemon.worker import Daemon
-from engine.delivery.smtp import SmtpMailer
+from engine.daemon.build import daemon_for
 
 from ..engine.helpers import CAMPAIGN
 from .live import ROOT, TOKENS, Live, event
@@ -31,7 +30,7 @@ def test_health_without_a_daemon_is_still_ok(live: Live) -> None:
 
 
 def test_health_reports_the_daemons_heartbeat_lag(live: Live) -> None:
-    daemon = Daemon(live.nurture, SmtpMailer("127.0.0.1", 1), worker="worker-1")
+    daemon = daemon_for(live.nurture, worker="worker-1")
     daemon.register()
     try:
         live.clock.advance(dt.timedelta(seconds=42))

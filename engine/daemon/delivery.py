@@ -1,0 +1,133 @@
+"""The delivery loop: claim due messages -> prepare them (consent, pacing, compose) -> send -> record.
+
+Claiming, preparing and recording are store work and run in the daemon's store thread; sends run
+on the event loop, many at once. Outcomes are recorded as the answers come in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import random
+from collections.abc import Callable
+
+from engine.core.clock import Clock
+from engine.core.rules import Rules
+from engine.daemon.prepare import DeliveryStats, Preparer, Ready
+from engine.daemon.thread import StoreThread
+from engine.delivery import retry
+from engine.delivery.compose import Compose, Templates
+from engine.delivery.transport import Message, SendResult, TransportRouter
+from engine.store import Store
+from engine.store.outbox import QueuedMessage, SendOutcome
+
+log = logging.getLogger("nurture.daemon")
+
+
+class Recorder:
+    """Writes outcomes as sends finish: those that finish while a write is under way go together in the
+    next one (a group commit), so a busy batch costs a few transactions, not one per message."""
+
+    def __init__(self, store: Store, thread: StoreThread, worker: str) -> None:
+        self.store = store
+        self.thread = thread
+        self.worker = worker
+        self._waiting: list[tuple[QueuedMessage, SendOutcome, asyncio.Future[bool]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def record(self, message: QueuedMessage, outcome: SendOutcome) -> bool:
+        """Keep ``outcome``; False when the lease was lost, so the outcome was not ours to keep."""
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiting.append((message, outcome, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write())
+        return await done
+
+    async def _write(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                held = await self.thread.run(self._write_batch, [(m, o) for m, o, _ in batch])
+            except Exception as err:  # the senders waiting on this batch see the error
+                for *_, done in batch:
+                    if not done.done():
+                        done.set_exception(err)
+                continue
+            for (*_, done), kept in zip(batch, held, strict=True):
+                if not done.done():
+                    done.set_result(kept)
+
+    def _write_batch(self, batch: list[tuple[QueuedMessage, SendOutcome]]) -> list[bool]:
+        with self.store.transaction() as tx:
+            return [tx.outbox.record(message, self.worker, outcome) for message, outcome in batch]
+
+
+class DeliveryLoop:
+    """Claims what the transports can send well within a lease, sends it, records it; again until nothing
+    is due or the daemon is stopping."""
+
+    def __init__(self, store: Store, thread: StoreThread, clock: Clock, router: TransportRouter,
+                 composer: Compose, *, worker: str, claim_limit: int, lease: dt.timedelta,
+                 stopping: Callable[[], bool], rng: random.Random) -> None:
+        self.store = store
+        self.thread = thread
+        self.clock = clock
+        self.router = router
+        self.worker = worker
+        self.claim_limit = claim_limit
+        self.lease = lease
+        self.stopping = stopping
+        self.rng = rng
+        self.preparer = Preparer(store, composer, clock, worker, lease)
+        self.recorder = Recorder(store, thread, worker)
+
+    async def deliver(self, rules: Rules, templates: Templates) -> DeliveryStats:
+        stats = DeliveryStats()
+        sender = str(rules.symbols.settings.get("sender address"))
+        while not self.stopping():
+            ready = await self.thread.run(self._claim_and_prepare, rules, templates, stats)
+            if ready is None:
+                return stats
+            await asyncio.gather(*(self._send(item, sender, stats) for item in ready))
+        return stats
+
+    def _claim_and_prepare(self, rules: Rules, templates: Templates, stats: DeliveryStats) -> list[Ready] | None:
+        """Claim a batch and clear it for sending; None when nothing is due."""
+        with self.store.transaction() as tx:
+            ids = tx.outbox.claim(self.worker, self.claim_limit, self.lease, self.clock)
+        if not ids:
+            return None
+        return self.preparer.prepare(ids, rules, templates, self.clock.now(), stats)
+
+    async def _send(self, item: Ready, sender: str, stats: DeliveryStats) -> None:
+        message = item.message
+        result = await self.router.for_kind(message.kind).send(
+            Message(message.kind, message.key, sender, (message.to_address,), item.data))
+        outcome = self._outcome(message, result)
+        if not await self.recorder.record(message, outcome):
+            stats.lost += 1
+            log.warning("lease lost while sending: the outcome is left to the daemon holding the message now",
+                        extra={"fields": {"message": message.id, "status": outcome.status}})
+        elif outcome.status == "sent":
+            stats.sent += 1
+        elif outcome.status == "retry":
+            stats.retried += 1
+        else:
+            stats.failed += 1
+            stats.errors.append(f"{message.to_address} {message.template}: {result.code} {result.reply}")
+
+    def _outcome(self, message: QueuedMessage, result: SendResult) -> SendOutcome:
+        now = self.clock.now()
+        attempts = message.attempts + 1
+        status = retry.outcome(result.status, attempts)
+        if status == "sent":
+            return SendOutcome("sent", attempts, now)
+        reply = f"{result.code or ''} {result.reply}".strip()[:2000]
+        if status == "retry":
+            return SendOutcome("retry", attempts, now, reply,
+                               now + dt.timedelta(seconds=retry.retry_delay(attempts, self.rng)))
+        # a refusal of our own sender says nothing about the lead's address: only marketing to a bad
+        # address is suppressed
+        return SendOutcome("failed", attempts, now, reply,
+                           bounced=message.kind == "marketing" and result.about_recipient)
