@@ -30,6 +30,7 @@ from engine.errors import EngineError
 from engine.ingest.rows import LeadIn
 from engine.journeys import JourneyRuntime, LeadView, active_enrollments, load_lead, load_leads
 from engine.service import Nurture
+from engine.store import Tx
 from engine.store.meta import set_meta
 from engine.store.outbox import (
     DeliveryStats,
@@ -157,7 +158,7 @@ class Daemon:
         processor = self.nurture.processor()
 
         def set_attribute(lead: LeadView, name: str, value: Any) -> None:
-            processor.update_leads(conn, [LeadIn(0, lead.email, {name: value})])
+            processor.update_leads(Tx(conn), [LeadIn(0, lead.email, {name: value})])
 
         return JourneyRuntime(conn, rules, version_id, now, set_attribute)
 
