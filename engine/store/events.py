@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -40,7 +41,8 @@ class Events(Repository):
         if not rows:
             return set()
         if self.postgres:  # concurrent writers: let the unique index decide
-            return set(insert_ignoring(self.conn, EVENTS, list(rows), "key", EVENTS.c.key))
+            # in key order, so two writers inserting the same keys wait for each other, never deadlock
+            return set(insert_ignoring(self.conn, EVENTS, sorted(rows, key=itemgetter("key")), "key", EVENTS.c.key))
         # SQLite: this transaction holds the write lock (BEGIN IMMEDIATE), so a lookup is exact
         seen = set(self.conn.execute(_KEYS, {"keys": [r["key"] for r in rows]}).scalars())
         new = [r for r in rows if r["key"] not in seen]

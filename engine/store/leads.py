@@ -38,7 +38,8 @@ class Leads(Repository):
     def ensure(self, emails: Sequence[str], now: dt.datetime) -> tuple[dict[str, int], int]:
         """Ids of these leads, creating the missing ones; returns the ids and how many were created."""
         ids = self.ids_by_email(emails)
-        missing = [m for m in emails if m not in ids]
+        # in email order, so two writers creating the same leads wait for each other, never deadlock
+        missing = sorted({m for m in emails if m not in ids})
         if not missing:
             return ids, 0
         insert_many(self.conn, LEADS, [{"email": m, "attributes": {}, "state": {}, "source": "unknown",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Protocol
 
 from engine.store.base import Repository
@@ -28,6 +29,7 @@ class Quarantine(Repository):
 
     def keep(self, origin: str, rejected: Sequence[RejectedRow], now: dt.datetime) -> None:
         """Keep each rejected row; the same row rejected for the same reason from the same origin is kept once."""
-        insert_ignoring(self.conn, QUARANTINE, [
-            {"key": hashlib.sha256(f"{origin}\n{r.raw}\n{r.reason}".encode()).hexdigest(), "origin": origin,
-             "line": r.line, "raw": r.raw, "reason": r.reason, "received_at": now} for r in rejected], "key")
+        rows = [{"key": hashlib.sha256(f"{origin}\n{r.raw}\n{r.reason}".encode()).hexdigest(), "origin": origin,
+                 "line": r.line, "raw": r.raw, "reason": r.reason, "received_at": now} for r in rejected]
+        rows.sort(key=itemgetter("key"))  # in key order, so concurrent writers never deadlock on the same rows
+        insert_ignoring(self.conn, QUARANTINE, rows, "key")
