@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from typing import TYPE_CHECKING
 
 from dsl.campaign import Campaign, load_campaign, parse_sources
 from dsl.diagnostics import render
@@ -15,12 +14,13 @@ from engine.config import Config
 from engine.core.clock import Clock, SystemClock
 from engine.core.rules import Rules, compile_rules
 from engine.errors import CampaignError
-from engine.ingest.processor import Processor, Progress, Report, transaction
-from engine.store import Store, Tx
-from engine.store.db import open_store
-from engine.store.models import Lead
-from engine.store.tables import VERSIONS
+from engine.ingest.processor import Processor, Progress, Report
+from engine.store import Store
+from engine.store.versions import Version
 from engine.versions import Migration, describe_changes, migrate_enrollments
+
+if TYPE_CHECKING:  # only for the type of `Nurture.db`, which goes once no caller needs it
+    from sqlalchemy.engine import Engine
 
 
 @dataclass
@@ -37,23 +37,21 @@ class Nurture:
     def __init__(self, config: Config, clock: Clock | None = None) -> None:
         self.config = config
         self.clock = clock or SystemClock()
-        self._db: Engine | None = None
         self._store: Store | None = None
         self._rules: tuple[int, Rules] | None = None
         self._files: dict[str, str] = {}
 
     @property
-    def db(self) -> Engine:
-        if self._db is None:
-            self._db = open_store(self.config.database_url)
-        return self._db
-
-    @property
     def store(self) -> Store:
         """The store, opened (and created or upgraded) on first use."""
         if self._store is None:
-            self._store = Store(self.db)
+            self._store = Store.open(self.config.database_url)
         return self._store
+
+    @property
+    def db(self) -> Engine:
+        """The store's SQLAlchemy engine, for the callers that do not go through `store` yet."""
+        return self.store.engine
 
     # ----- campaign versions -----------------------------------------------------------------
 
@@ -77,35 +75,32 @@ class Nurture:
                         path.read_text(encoding="utf-8", errors="replace")
         return files
 
-    def latest_version(self) -> tuple[int, dict[str, str], str, str] | None:
-        """(id, files, rules hash, hash) of the version applied last."""
-        with self.db.connect() as conn:
-            row = conn.execute(sa.select(VERSIONS.c.id, VERSIONS.c.files, VERSIONS.c.rules_hash, VERSIONS.c.hash)
-                               .order_by(VERSIONS.c.id.desc()).limit(1)).first()
-        return None if row is None else (row.id, row.files, row.rules_hash, row.hash)
+    def latest_version(self) -> Version | None:
+        """The version applied last, if any."""
+        with self.store.transaction() as tx:
+            return tx.versions.latest()
 
-    def apply(self, progress: Progress | None = None, before_rescore=None, dry_run: bool = False) -> Applied:
+    def apply(self, progress: Progress | None = None, before_rescore: Callable[[int], None] | None = None,
+              dry_run: bool = False) -> Applied:
         """Store the campaign on disk as a new version: rescore leads when rules changed, and move
         in-flight journeys to it. With ``dry_run`` nothing is kept: the result says what would change."""
         campaign = self.load_campaign()
         files = self.campaign_files(campaign)
         digest = hashlib.sha256(repr(sorted(files.items())).encode()).hexdigest()
         latest = self.latest_version()
-        if latest is not None and latest[3] == digest:
-            return Applied(latest[0], created=False, rules_changed=False)
-        old_campaign = parse_sources(latest[1]) if latest else None
+        if latest is not None and latest.hash == digest:
+            return Applied(latest.id, created=False, rules_changed=False)
+        old_campaign = parse_sources(latest.files) if latest else None
         new_rules = compile_rules(campaign)
-        applied = Applied(0, created=True, rules_changed=latest is None or latest[2] != new_rules.rules_hash,
+        applied = Applied(0, created=True, rules_changed=latest is None or latest.rules_hash != new_rules.rules_hash,
                           changes=describe_changes(old_campaign, campaign))
-        with transaction(self.db, dry_run) as conn:
-            applied.version_id = conn.execute(VERSIONS.insert().values(
-                hash=digest, rules_hash=new_rules.rules_hash, created_at=self.clock.now(), files=files)
-            ).inserted_primary_key[0]
-            applied.migration = migrate_enrollments(Tx(conn), compile_rules(old_campaign) if old_campaign else None,
+        with self.store.transaction(dry_run=dry_run) as tx:
+            applied.version_id = tx.versions.insert(digest, new_rules.rules_hash, files, self.clock.now())
+            applied.migration = migrate_enrollments(tx, compile_rules(old_campaign) if old_campaign else None,
                                                     new_rules, applied.version_id)
             if dry_run and applied.rules_changed and latest is not None:
-                processor = Processor(self.db, new_rules, applied.version_id, self.clock, self.config.batch_size)
-                applied.rescored = processor.rescore(conn=conn)
+                processor = Processor(self.store, new_rules, applied.version_id, self.clock, self.config.batch_size)
+                applied.rescored = processor.rescore(tx=tx)
         self._rules = None
         if not dry_run and applied.rules_changed and latest is not None:
             if before_rescore:
@@ -125,9 +120,9 @@ class Nurture:
             self.apply()
             latest = self.latest_version()
             assert latest is not None
-        if self._rules is None or self._rules[0] != latest[0]:
-            self._rules = (latest[0], compile_rules(parse_sources(latest[1])))
-            self._files = latest[1]
+        if self._rules is None or self._rules[0] != latest.id:
+            self._rules = (latest.id, compile_rules(parse_sources(latest.files)))
+            self._files = latest.files
         return self._rules
 
     @property
@@ -138,8 +133,8 @@ class Nurture:
 
     def processor(self) -> Processor:
         version_id, rules = self.rules()
-        return Processor(self.db, rules, version_id, self.clock, self.config.batch_size)
+        return Processor(self.store, rules, version_id, self.clock, self.config.batch_size)
 
     def lead_count(self) -> int:
-        with self.db.connect() as conn:
-            return conn.execute(sa.select(sa.func.count()).select_from(Lead.__table__)).scalar_one()
+        with self.store.transaction() as tx:
+            return tx.leads.count()

@@ -115,7 +115,7 @@ class JourneyPhases:
         processor = self.nurture.processor()
 
         def set_attribute(lead: LeadView, name: str, value: Any) -> None:
-            processor.update_leads(tx.conn, [LeadIn(0, lead.email, {name: value})])
+            processor.update_leads(tx, [LeadIn(0, lead.email, {name: value})])
 
         return JourneyRunner(tx, rules, version_id, now, set_attribute)
 

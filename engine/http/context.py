@@ -96,7 +96,7 @@ class AppContext:
 
     def processor(self) -> Processor:
         version_id, rules = self.rules()
-        return Processor(self.store.engine, rules, version_id, self.clock, self.nurture.config.batch_size)
+        return Processor(self.nurture.store, rules, version_id, self.clock, self.nurture.config.batch_size)
 
     def write_gate(self) -> contextlib.AbstractContextManager[object]:
         """One writer at a time in this process on SQLite (its lock waits sleep); PostgreSQL needs no gate."""

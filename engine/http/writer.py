@@ -13,21 +13,16 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-
-import sqlalchemy as sa
 
 from engine.core.rules import Rules
 from engine.ingest.processor import Processor
 from engine.ingest.rows import InvalidRow, Row, validate_event
-from engine.store.tables import EVENTS
 
 log = logging.getLogger("nurture.http")
 #: at most this many rows are taken into one pass (more requests wait for the next one)
 PASS_ROWS = 5000
-#: keys looked up per query (well under SQLite's variable limit)
-CHUNK = 500
 #: a pass that starts this soon after the last one is under load: it waits GATHER seconds for company
 BUSY_WINDOW = 0.02
 GATHER = 0.002
@@ -110,7 +105,8 @@ class EventWriter:
         return job.outcome
 
     def _take(self, own: _Job) -> list[_Job]:
-        jobs, rows = [], 0
+        jobs: list[_Job] = []
+        rows = 0
         for j in self._queue:
             if jobs and rows + len(j.rows) > PASS_ROWS and j is not own:
                 continue
@@ -163,16 +159,5 @@ class EventWriter:
 
     @staticmethod
     def _existing(processor: Processor, keys: list[str], received_at: dt.datetime | None = None) -> set[str]:
-        found: set[str] = set()
-        with processor.db.connect() as conn:
-            for chunk in _chunks(keys, CHUNK):
-                query = sa.select(EVENTS.c.key).where(EVENTS.c.key.in_(chunk))
-                if received_at is not None:
-                    query = query.where(EVENTS.c.received_at == received_at)
-                found.update(conn.execute(query).scalars())
-        return found
-
-
-def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
+        with processor.store.transaction() as tx:
+            return tx.events.existing_keys(keys, received_at)

@@ -3,16 +3,57 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection, Sequence
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from engine.store.base import Repository
-from engine.store.tables import ACTIONS
+from engine.store.bulk import insert_ignoring, insert_many
+from engine.store.tables import ACTIONS, TURNS
 
 
 class Actions(Repository):
     """Stage entry actions (owner assignment, sales notifications) and round-robin turns."""
+
+    def __init__(self, conn: Connection) -> None:
+        super().__init__(conn)
+        #: round-robin counters this transaction holds (locked on PostgreSQL), by stage
+        self._turns: dict[str, int] = {}
+
+    def insert_pending(self, actions: Sequence[dict[str, Any]]) -> None:
+        """Record actions as the evaluator writes them; a key already recorded is left as it is."""
+        insert_many(self.conn, ACTIONS, actions, ignore_conflicts_on="key")
+
+    def cancel_replaced(self, lead_ids: Sequence[int], keep: Collection[str]) -> None:
+        """Cancel these leads' pending actions except ``keep``: transitions a replay no longer makes."""
+        if lead_ids:
+            self.conn.execute(ACTIONS.update().where(ACTIONS.c.lead_id.in_(lead_ids), ACTIONS.c.status == "pending",
+                                                     ACTIONS.c.key.not_in(keep)).values(status="cancelled"))
+
+    def next_turn(self, stage: str) -> int:
+        """The round-robin counter of ``stage``, then counted up: whose turn it is among its owners.
+
+        On PostgreSQL the counter's row stays locked until the transaction ends, so two writers
+        never hand out the same turn.
+        """
+        if stage not in self._turns:
+            self._turns[stage] = self._read_turn(stage)
+        turn = self._turns[stage]
+        self._turns[stage] = turn + 1
+        self.conn.execute(TURNS.update().where(TURNS.c.stage == stage).values(counter=turn + 1))
+        return turn
+
+    def _read_turn(self, stage: str) -> int:
+        query = sa.select(TURNS.c.counter).where(TURNS.c.stage == stage)
+        if self.postgres:
+            query = query.with_for_update()
+        current = self.conn.execute(query).scalar()
+        if current is None:  # the stage's first turn ever; another writer may be creating it too
+            insert_ignoring(self.conn, TURNS, [{"stage": stage, "counter": 0}], "stage")
+            current = self.conn.execute(query).scalar()  # whichever insert won, now locked as well
+        return current or 0
 
     def pending_notifications(self, limit: int) -> list[ActionRow]:
         """Sales notifications not yet queued, oldest first; locked for this transaction on PostgreSQL."""

@@ -2,24 +2,94 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
+from engine.core.clock import epoch, from_epoch
+from engine.core.evaluator import LeadRecord
+from engine.core.scoring import LeadState
 from engine.store.base import Repository, chunks
+from engine.store.bulk import insert_many, update_many
 from engine.store.tables import LEADS
 
+#: the attribute the funnel report breaks leads down by (kept in its own indexed column)
+SOURCE_ATTRIBUTE = "lead_source"
+# Built once: SQLAlchemy compiles a statement it has seen before from its cache, but building one
+# costs more than running it on a small batch.
+_LOAD = sa.select(LEADS.c.id, LEADS.c.email, LEADS.c.attributes, LEADS.c.stage, LEADS.c.stage_since,
+                  LEADS.c.owner, LEADS.c.state, LEADS.c.last_event_at, LEADS.c.review_at, LEADS.c.created_at) \
+    .where(LEADS.c.id.in_(sa.bindparam("ids", expanding=True))).order_by(LEADS.c.id)
+_LOAD_FOR_UPDATE = _LOAD.with_for_update()  # ordered by id, so two writers never deadlock
+_IDS = sa.select(LEADS.c.email, LEADS.c.id).where(LEADS.c.email.in_(sa.bindparam("emails", expanding=True)))
 
 class Leads(Repository):
     """The leads table: ids by email, lead state loaded for an update and saved back, views of leads."""
 
-    # ----- what journeys read ------------------------------------------------------------------
+    def ids_by_email(self, emails: Sequence[str]) -> dict[str, int]:
+        """The ids of those of ``emails`` (normalised) that are leads."""
+        if not emails:
+            return {}
+        return dict(self.conn.execute(_IDS, {"emails": list(emails)}).all())
+
+    def ensure(self, emails: Sequence[str], now: dt.datetime) -> tuple[dict[str, int], int]:
+        """Ids of these leads, creating the missing ones; returns the ids and how many were created."""
+        ids = self.ids_by_email(emails)
+        # in email order, so two writers creating the same leads wait for each other, never deadlock
+        missing = sorted({m for m in emails if m not in ids})
+        if not missing:
+            return ids, 0
+        insert_many(self.conn, LEADS, [{"email": m, "attributes": {}, "state": {}, "source": "unknown",
+                                        "stage": "lead", "stage_since": now, "created_at": now, "updated_at": now}
+                                       for m in missing],
+                    ignore_conflicts_on="email")  # another writer may create the same lead meanwhile
+        ids.update(self.ids_by_email(missing))
+        return ids, len(missing)
+
+    def load_for_update(self, ids: Sequence[int]) -> dict[int, LeadRecord]:
+        """These leads as the evaluator sees them, by id; on PostgreSQL their rows stay locked until commit."""
+        if not ids:
+            return {}
+        leads = {}
+        for row in self.conn.execute(_LOAD_FOR_UPDATE if self.postgres else _LOAD, {"ids": list(ids)}):
+            leads[row.id] = LeadRecord(
+                row.id, row.email, dict(row.attributes or {}), row.stage, epoch(row.stage_since), row.owner,
+                LeadState(row.state), row.last_event_at and epoch(row.last_event_at),
+                row.review_at and epoch(row.review_at), epoch(row.created_at))
+        return leads
+
+    def save(self, leads: Sequence[LeadRecord], now: dt.datetime) -> None:
+        """Write the leads' stage, owner and scoring state back; attributes too for those whose changed."""
+        rows = [{"id": lead.id, "stage": lead.stage, "stage_since": from_epoch(lead.stage_since),
+                 "owner": lead.owner, "state": lead.state.to_json(),
+                 "last_event_at": lead.last_event_at and from_epoch(lead.last_event_at),
+                 "review_at": lead.review_at and from_epoch(lead.review_at),
+                 "created_at": from_epoch(lead.created_at), "updated_at": now} for lead in leads]
+        # two statements, each with the same columns in every row, so each is one executemany
+        update_many(self.conn, LEADS, [row for row, lead in zip(rows, leads, strict=True)
+                                       if not lead.attributes_changed])
+        update_many(self.conn, LEADS, [{**row, "attributes": lead.attributes,
+                                        "source": str(lead.attributes.get(SOURCE_ATTRIBUTE) or "unknown")[:200]}
+                                       for row, lead in zip(rows, leads, strict=True) if lead.attributes_changed])
+
+    def count(self) -> int:
+        return self.conn.execute(sa.select(sa.func.count()).select_from(LEADS)).scalar_one()
+
+    def due_for_review(self, until: dt.datetime, limit: int, among: Sequence[int] | None = None) -> list[int]:
+        """Ids (ascending, at most ``limit``) of leads whose stage time alone may have changed by ``until``."""
+        query = sa.select(LEADS.c.id).where(LEADS.c.review_at <= until)
+        if among is not None:
+            query = query.where(LEADS.c.id.in_(among))
+        return list(self.conn.execute(query.order_by(LEADS.c.id).limit(limit)).scalars())
 
     def ids_after(self, cursor: int, limit: int) -> list[int]:
-        """Lead ids after ``cursor`` in id order: walking every lead a batch at a time."""
-        return list(self.conn.execute(sa.select(LEADS.c.id).where(LEADS.c.id > cursor).order_by(LEADS.c.id)
-                                      .limit(limit)).scalars())
+        """The next ``limit`` lead ids above ``cursor``, ascending: a walk over every lead."""
+        return list(self.conn.execute(sa.select(LEADS.c.id).where(LEADS.c.id > cursor)
+                                      .order_by(LEADS.c.id).limit(limit)).scalars())
+
+    # ----- what journeys read ------------------------------------------------------------------
 
     def journey_views(self, lead_ids: Sequence[int]) -> dict[int, LeadRow]:
         """Many leads in one query: the daemon's batches read hundreds at a time, and a query per lead

@@ -7,13 +7,16 @@ import json
 import os
 import subprocess
 import sys
+import threading
+from collections import Counter
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from engine.ingest.processor import Processor, Report
 from engine.ingest.rows import open_input, read_rows
-from engine.store.tables import EVENTS, LEADS, QUARANTINE
+from engine.store.tables import EVENTS, LEADS, QUARANTINE, TURNS
 
 from .helpers import CAMPAIGN, make_nurture
 
@@ -141,3 +144,52 @@ def test_timestamps_are_stored_as_utc(clock, sqlite_url, stamp):
     with nurture.db.connect() as conn:
         at = conn.execute(sa.select(EVENTS.c.at)).scalar_one()
     assert at == dt.datetime(2026, 3, 1, 8, 30, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize("batch_size", [10, 120])
+def test_concurrent_writers_store_each_event_once_and_hand_out_each_turn_once(db_url, clock, batch_size):
+    """Two processes ingesting the same events in opposite orders: no event counts twice, no
+    round-robin turn is given twice, and neither writer deadlocks the other (known leads, so
+    neither waits for the other's new leads before its events)."""
+    from engine.ingest.rows import Row
+
+    from .helpers import event
+
+    t0 = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
+    leads = 120
+    rows: list[Row] = [event(f"l{i:03}@x.example", "demo.requested", t0 + dt.timedelta(minutes=i))
+                       for i in range(leads)]
+    # each writer with its own engine, as another process would have; opened (store upgraded,
+    # campaign applied) one after the other here, since schema upgrades are not thread-safe
+    writers = [make_nurture(db_url, clock, batch_size=batch_size) for _ in range(2)]
+    processors = [nurture.processor() for nurture in writers]
+    processors[0].import_leads([Row(i, "", {"email": f"l{i:03}@x.example"}) for i in range(leads)], "leads.csv")
+    start = threading.Barrier(2, timeout=60)
+    reports: list[Report] = []
+    errors: list[BaseException] = []
+
+    def write(processor: Processor, batch: list[Row]) -> None:
+        try:
+            start.wait()
+            reports.append(processor.ingest_events(batch, "events.jsonl"))
+        except BaseException as err:  # reraised below, in the test's own thread
+            errors.append(err)
+
+    threads = [threading.Thread(target=write, args=(processor, order))
+               for processor, order in zip(processors, (rows, rows[::-1]), strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for nurture in writers:
+        nurture.store.dispose()
+    assert not errors, errors
+    assert sum(r.accepted for r in reports) == leads
+    assert sum(r.accepted + r.duplicates for r in reports) == 2 * leads
+    nurture = make_nurture(db_url, clock)
+    with nurture.db.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(EVENTS)).scalar() == leads
+        owners = Counter(conn.execute(sa.select(LEADS.c.owner)).scalars())
+        turns = conn.execute(sa.select(TURNS.c.counter).where(TURNS.c.stage == "sql")).scalar_one()
+    assert turns == leads  # every lead entered sql once, each taking the next turn
+    assert owners == {"ann@test.example": leads // 2, "bob@test.example": leads // 2}
