@@ -22,6 +22,7 @@ from engine.store.quarantine import Quarantine
 from engine.store.reports import Reports
 from engine.store.signals import Signals
 from engine.store.suppressions import Suppressions
+from engine.store.tallies import Tallies
 from engine.store.versions import Versions
 
 
@@ -86,6 +87,10 @@ class Tx:
     @cached_property
     def history(self) -> History:
         return History(self.conn)
+
+    @cached_property
+    def tallies(self) -> Tallies:
+        return Tallies(self.conn)
 
 
 class Store:
