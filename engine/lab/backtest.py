@@ -354,12 +354,12 @@ def evidence(run: VirtualRun, outcomes: dict[str, Outcome], end: dt.datetime) ->
             labels.append(converted)
     total, converted_total = len(labels), sum(labels)
     base = rate(converted_total, total)
-    rule_rows = [{"kind": kind, "score": score, "rule": rule, "fired": fired[(kind, score, rule)],
-                  "converted": fired_converted[(kind, score, rule)],
-                  "conversion_rate": rate(fired_converted[(kind, score, rule)], fired[(kind, score, rule)]),
-                  "lift": lift(fired_converted[(kind, score, rule)], fired[(kind, score, rule)], converted_total,
-                               total)}
-                 for kind, score, rule in sorted(known_rules | set(fired))]
+    rule_rows: list[dict[str, Any]] = [
+        {"kind": kind, "score": score, "rule": rule, "fired": fired[(kind, score, rule)],
+         "converted": fired_converted[(kind, score, rule)],
+         "conversion_rate": rate(fired_converted[(kind, score, rule)], fired[(kind, score, rule)]),
+         "lift": lift(fired_converted[(kind, score, rule)], fired[(kind, score, rule)], converted_total, total)}
+        for kind, score, rule in sorted(known_rules | set(fired))]
     rule_rows.sort(key=lambda r: (r["lift"] is None, -(r["lift"] or 0), -r["fired"], r["rule"]))
     stage_rows = []
     for stage, pairs in stage_pairs.items():

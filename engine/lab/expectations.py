@@ -55,10 +55,10 @@ def judge(play: Play, check: a.Check, now: dt.datetime) -> list[str] | None:
 
 def plain(value: a.Value) -> Any:
     """A literal as the engine takes it in (dates as ISO text, as in a JSON file)."""
-    if value.kind == "list":
-        return [plain(v) for v in value.value]  # type: ignore[union-attr]
-    if value.kind == "date":
-        return value.value.isoformat()  # type: ignore[union-attr]
+    if isinstance(value.value, tuple):  # a list
+        return [plain(v) for v in value.value]
+    if isinstance(value.value, dt.date):
+        return value.value.isoformat()
     return value.value
 
 
@@ -87,7 +87,10 @@ def _value(state: Snapshot, check: a.ExpectValue | a.ExpectBetween) -> list[str]
             holds = False
     if holds:
         return None
-    shown = "not set" if value is None else text_of(a.Value("text", value)) if isinstance(value, str) else f"{value}"
+    if value is None:
+        shown = "not set"
+    else:
+        shown = text_of(a.Value(kind="text", value=value)) if isinstance(value, str) else f"{value}"
     return [f"`{name}` is {shown}"]
 
 
