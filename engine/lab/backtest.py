@@ -15,7 +15,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 from dsl.campaign import default_template_dir
 from engine.core.clock import epoch, parse_instant
@@ -377,25 +377,20 @@ def evidence(run: VirtualRun, outcomes: dict[str, Outcome], end: dt.datetime) ->
             "rules": rule_rows, "stages": stage_rows, "models": models}
 
 
-class _ByLead(Protocol):
-    @property
-    def lead_id(self) -> int: ...
-
-
-R = TypeVar("R", bound=_ByLead)
+R = TypeVar("R", LedgerLine, StageReached)
 
 
 class _grouped(Generic[R]):
     """Rows ordered by lead id, handed out lead by lead without holding more than one lead's."""
 
     def __init__(self, rows: Iterable[R]) -> None:
-        self._rows = iter(rows)
-        self._next = next(self._rows, None)
+        self._rows: Iterator[R] = iter(rows)
+        self._next: R | None = next(self._rows, None)
 
     def get(self, lead_id: int) -> list[R]:
         while self._next is not None and self._next.lead_id < lead_id:
             self._next = next(self._rows, None)
-        found = []
+        found: list[R] = []
         while self._next is not None and self._next.lead_id == lead_id:
             found.append(self._next)
             self._next = next(self._rows, None)
