@@ -386,7 +386,7 @@ def run_simulation(*, campaign_dir: Path, template_dir: Path, leads: int, days: 
         _sends(run, result)
         _mailing(run, result, examples)
         _stuck(run, result, end, examples)
-        run.nurture.db.dispose()
+        run.nurture.store.dispose()
         return result
     finally:
         shutil.rmtree(temp, ignore_errors=True)
