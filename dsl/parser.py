@@ -181,8 +181,13 @@ def _syntax_diagnostic(err: UnexpectedInput, source: SourceFile) -> Diagnostic:
                            label="unexpected here", help=help_)
 
 
+@functools.lru_cache(maxsize=256)
 def parse_source(source: SourceFile) -> a.File:
-    """Parse one file's text into an AST, or raise DslSyntaxError with one diagnostic."""
+    """Parse one file's text into an AST, or raise DslSyntaxError with one diagnostic.
+
+    The tree is immutable, so the same text at the same path is parsed once per process: scenario
+    tests read the same campaign again for every scenario (checking it, applying it, compiling it).
+    """
     comments: list[tuple[int, int, str]] = []
     token = _comments.set(comments)
     with _collector_paused():

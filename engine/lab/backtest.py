@@ -12,12 +12,10 @@ import subprocess
 import tarfile
 import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import sqlalchemy as sa
+from typing import Any, Generic, TypeVar
 
 from dsl.campaign import default_template_dir
 from engine.core.clock import epoch, parse_instant
@@ -25,11 +23,10 @@ from engine.core.rules import Rules
 from engine.delivery.memory import MemoryTransport
 from engine.errors import ConfigError
 from engine.ingest.rows import InvalidRow, Row, normalise_email, open_input, read_rows
-from engine.lab.simulate import DAEMON_BATCH, throwaway_store
+from engine.lab.simulate import DAEMON_BATCH
 from engine.lab.stats import auc, confusion, lift, rate, roc_points
 from engine.lab.virtual import VirtualRun
-from engine.store.reports import funnel
-from engine.store.tables import CHANGES, LEADS, LEDGER, OUTBOX, QUARANTINE
+from engine.store.tallies import LedgerLine, StageReached
 
 Progress = Callable[[int], None]
 
@@ -249,7 +246,7 @@ def replay(version: Version, source: EventSource, *, leads_file: str | None, sto
                      transport=MemoryTransport(keep_data=False), tick=tick, seed=seed, worker="backtest",
                      batch=DAEMON_BATCH, render_sample=render_sample, base_url="https://nurture.backtest.example",
                      secret_key=f"backtest-{seed}", journey_sweep_seconds=86400.0, batch_size=5000)
-    throwaway_store(run.nurture.db)
+    run.nurture.store.tune_for_throwaway()
     result = Replay(version)
     if leads_file is not None:
         try:
@@ -263,27 +260,23 @@ def replay(version: Version, source: EventSource, *, leads_file: str | None, sto
     result.accepted, result.quarantined = accepted, result.quarantined + quarantined
     _, rules = run.nurture.rules()
     result.stages = list(rules.symbols.stages)
-    with run.nurture.db.connect() as conn:
-        shown = funnel(conn, rules)
+    with run.nurture.store.transaction() as tx:
+        shown = tx.reports.funnel(rules)
         result.reached = {row["stage"]: row["reached"] for row in shown["stages"]}
         result.current = {row["stage"]: row["current"] for row in shown["stages"]}
-        result.leads = conn.execute(sa.select(sa.func.count()).select_from(LEADS)).scalar_one()
+        result.leads = tx.tallies.lead_count()
         sent: Counter[str] = Counter()
-        for kind, journey, step, template, count in conn.execute(
-                sa.select(OUTBOX.c.kind, OUTBOX.c.journey, OUTBOX.c.step, OUTBOX.c.template, sa.func.count())
-                .where(OUTBOX.c.status == "sent")
-                .group_by(OUTBOX.c.kind, OUTBOX.c.journey, OUTBOX.c.step, OUTBOX.c.template)):
+        for kind, journey, step, template, count in tx.tallies.sent_per_step():
             result.sends[(journey or "(stage alerts)", step or "", template)] = count
             sent[kind] += count
         result.sent = {"marketing": sent["marketing"], "sales": sent["sales"]}
     return result, run
 
 
+
 def quarantine_reasons(run: VirtualRun, limit: int = 5) -> list[str]:
-    with run.nurture.db.connect() as conn:
-        return [f"{origin}:{line}: {reason}" for origin, line, reason in conn.execute(
-            sa.select(QUARANTINE.c.origin, QUARANTINE.c.line, QUARANTINE.c.reason)
-            .order_by(QUARANTINE.c.id).limit(limit))]
+    with run.nurture.store.transaction() as tx:
+        return [f"{origin}:{line}: {reason}" for origin, line, reason in tx.tallies.quarantined(limit)]
 
 
 # ----- evidence from outcomes --------------------------------------------------------------------
@@ -320,16 +313,12 @@ def evidence(run: VirtualRun, outcomes: dict[str, Outcome], end: dt.datetime) ->
     end_at = epoch(end)
     known_rules = {("event", model.name, rule.text) for model in rules.scores.values() for rule in model.event_rules}
     known_rules |= {("fit", model.name, rule.text) for model in rules.scores.values() for rule in model.attribute_rules}
-    # three result streams on one connection (each its own cursor): a second connection would wait
-    # for the first one's transaction, as every SQLite transaction here takes the write lock
-    with run.nurture.db.connect() as conn:
-        ledger = _grouped(conn.execute(sa.select(LEDGER.c.lead_id, LEDGER.c.score, LEDGER.c.rule,
-                                                        LEDGER.c.points, LEDGER.c.at)
-                                              .order_by(LEDGER.c.lead_id, LEDGER.c.at, LEDGER.c.id)))
-        changes = _grouped(conn.execute(sa.select(CHANGES.c.lead_id, CHANGES.c.to_stage, CHANGES.c.at)
-                                                .order_by(CHANGES.c.lead_id, CHANGES.c.at, CHANGES.c.id)))
-        for lead in conn.execute(sa.select(LEADS.c.id, LEADS.c.email, LEADS.c.attributes, LEADS.c.owner)
-                                       .order_by(LEADS.c.id)):
+    # three result streams in one transaction (each its own cursor): a second transaction would wait
+    # for the first one, as every SQLite transaction here takes the write lock
+    with run.nurture.store.transaction() as tx:
+        ledger: _grouped[LedgerLine] = _grouped(tx.tallies.ledger())
+        changes: _grouped[StageReached] = _grouped(tx.tallies.stages_reached())
+        for lead in tx.tallies.leads():
             outcome = outcomes.get(lead.email)
             converted = outcome is not None
             if converted:
@@ -357,12 +346,12 @@ def evidence(run: VirtualRun, outcomes: dict[str, Outcome], end: dt.datetime) ->
             labels.append(converted)
     total, converted_total = len(labels), sum(labels)
     base = rate(converted_total, total)
-    rule_rows = [{"kind": kind, "score": score, "rule": rule, "fired": fired[(kind, score, rule)],
-                  "converted": fired_converted[(kind, score, rule)],
-                  "conversion_rate": rate(fired_converted[(kind, score, rule)], fired[(kind, score, rule)]),
-                  "lift": lift(fired_converted[(kind, score, rule)], fired[(kind, score, rule)], converted_total,
-                               total)}
-                 for kind, score, rule in sorted(known_rules | set(fired))]
+    rule_rows: list[dict[str, Any]] = [
+        {"kind": kind, "score": score, "rule": rule, "fired": fired[(kind, score, rule)],
+         "converted": fired_converted[(kind, score, rule)],
+         "conversion_rate": rate(fired_converted[(kind, score, rule)], fired[(kind, score, rule)]),
+         "lift": lift(fired_converted[(kind, score, rule)], fired[(kind, score, rule)], converted_total, total)}
+        for kind, score, rule in sorted(known_rules | set(fired))]
     rule_rows.sort(key=lambda r: (r["lift"] is None, -(r["lift"] or 0), -r["fired"], r["rule"]))
     stage_rows = []
     for stage, pairs in stage_pairs.items():
@@ -380,17 +369,20 @@ def evidence(run: VirtualRun, outcomes: dict[str, Outcome], end: dt.datetime) ->
             "rules": rule_rows, "stages": stage_rows, "models": models}
 
 
-class _grouped:
+R = TypeVar("R", LedgerLine, StageReached)
+
+
+class _grouped(Generic[R]):
     """Rows ordered by lead id, handed out lead by lead without holding more than one lead's."""
 
-    def __init__(self, rows) -> None:
-        self._rows = iter(rows)
-        self._next = next(self._rows, None)
+    def __init__(self, rows: Iterable[R]) -> None:
+        self._rows: Iterator[R] = iter(rows)
+        self._next: R | None = next(self._rows, None)
 
-    def get(self, lead_id: int) -> list:
+    def get(self, lead_id: int) -> list[R]:
         while self._next is not None and self._next.lead_id < lead_id:
             self._next = next(self._rows, None)
-        found = []
+        found: list[R] = []
         while self._next is not None and self._next.lead_id == lead_id:
             found.append(self._next)
             self._next = next(self._rows, None)
@@ -434,16 +426,16 @@ class BacktestResult:
 
 def _compare(first: VirtualRun, second: VirtualRun, result: BacktestResult, limit: int) -> None:
     """Leads whose final stage differs, by walking both stores in email order side by side."""
-    query = sa.select(LEADS.c.email, LEADS.c.stage).order_by(LEADS.c.email)
-    with first.nurture.db.connect() as a, second.nurture.db.connect() as b:
-        left, right = iter(a.execute(query)), iter(b.execute(query))
+    with first.nurture.store.transaction() as a, second.nurture.store.transaction() as b:
+        left, right = a.tallies.stages_by_email(), b.tallies.stages_by_email()
         x, y = next(left, None), next(right, None)
         while x is not None or y is not None:
-            if y is None or (x is not None and x.email < y.email):
+            if x is not None and (y is None or x.email < y.email):
                 pair, email, x = (x.stage, "(absent)"), x.email, next(left, None)
-            elif x is None or y.email < x.email:
+            elif y is not None and (x is None or y.email < x.email):
                 pair, email, y = ("(absent)", y.stage), y.email, next(right, None)
-            else:
+            else:  # the same lead in both stores
+                assert x is not None and y is not None
                 pair, email = (x.stage, y.stage), x.email
                 x, y = next(left, None), next(right, None)
             if pair[0] != pair[1]:
@@ -491,7 +483,7 @@ def run_backtest(*, campaign_dir: Path, template_dir: Path, events: str, leads: 
         if len(runs) == 2:
             _compare(runs[0], runs[1], result, examples)
         for run in runs:
-            run.nurture.db.dispose()
+            run.nurture.store.dispose()
         return result
     finally:
         shutil.rmtree(temp, ignore_errors=True)

@@ -13,14 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import sqlalchemy as sa
-
 from engine.delivery.smtp import SmtpMailer
 from engine.errors import ConfigError
 from engine.lab.synthetic import Population
 from engine.lab.virtual import VirtualRun
 from engine.service import Nurture
-from engine.store.tables import ACTIONS, EVENTS, LEADS, OUTBOX
 
 START = dt.datetime(2026, 3, 2, 6, 0, tzinfo=dt.UTC)  # a Monday
 TICK = dt.timedelta(hours=1)
@@ -62,18 +59,15 @@ async def _play(run: VirtualRun, leads: int, days: int, seed: int, progress: Cal
         run.schedule(_sales_feedback(run.nurture, population, today))
         progress(1)
     run.daemon.unregister()
-    with run.nurture.db.connect() as conn:
-        return conn.execute(sa.select(sa.func.count()).select_from(EVENTS)).scalar()
+    with run.nurture.store.transaction() as tx:
+        return tx.tallies.event_count()
 
 
 def _reactions(nurture: Nurture, population: Population, since: dt.datetime, until: dt.datetime) -> list:
     """Readers open and click the marketing emails sent since the last look (not the whole outbox again)."""
-    with nurture.db.connect() as conn:
-        rows = conn.execute(sa.select(OUTBOX.c.to_address, OUTBOX.c.sent_at)
-                            .where(OUTBOX.c.status == "sent", OUTBOX.c.kind == "marketing",
-                                   OUTBOX.c.sent_at > since, OUTBOX.c.sent_at <= until)
-                            .order_by(OUTBOX.c.sent_at, OUTBOX.c.id)).all()
-    return [r for row in rows for r in population.reactions(row.to_address, row.sent_at)]
+    with nurture.store.transaction() as tx:
+        sent = tx.tallies.marketing_sent_between(since, until)
+    return [r for to, at in sent for r in population.reactions(to, at)]
 
 
 def _sales_feedback(nurture: Nurture, population: Population, day: dt.datetime) -> list:
@@ -81,10 +75,8 @@ def _sales_feedback(nurture: Nurture, population: Population, day: dt.datetime) 
     week's buy."""
 
     def qualified(days_ago: int) -> list[str]:
-        with nurture.db.connect() as conn:
-            return conn.execute(sa.select(LEADS.c.email).join(ACTIONS, ACTIONS.c.lead_id == LEADS.c.id).where(
-                ACTIONS.c.kind == "notify", ACTIONS.c.created_at >= day - dt.timedelta(days=days_ago),
-                ACTIONS.c.created_at < day - dt.timedelta(days=days_ago - 1))).scalars().all()
+        with nurture.store.transaction() as tx:
+            return tx.tallies.sales_notified(day - dt.timedelta(days=days_ago), day - dt.timedelta(days=days_ago - 1))
 
     rows = []
     for email in qualified(1):
@@ -133,17 +125,11 @@ def run_demo(*, campaign_dir: Path, template_dir: Path, database_url: str | None
 
 
 def _summary(nurture: Nurture, url: str, outbox_dir: Path | None, events: int, days: int, ticks: int) -> DemoResult:
-    with nurture.db.connect() as conn:
-        leads = conn.execute(sa.text("SELECT count(*) FROM leads")).scalar()
-        status = dict(conn.execute(sa.select(OUTBOX.c.status, sa.func.count()).group_by(OUTBOX.c.status)).all())
-        per_step = conn.execute(sa.select(OUTBOX.c.journey, OUTBOX.c.step, OUTBOX.c.template, sa.func.count())
-                                .where(OUTBOX.c.status == "sent").group_by(OUTBOX.c.journey, OUTBOX.c.step,
-                                                                           OUTBOX.c.template)
-                                .order_by(OUTBOX.c.journey, OUTBOX.c.step)).all()
-        notes = conn.execute(sa.select(LEADS.c.email, OUTBOX.c.to_address, OUTBOX.c.template)
-                             .join(LEADS, LEADS.c.id == OUTBOX.c.lead_id)
-                             .where(OUTBOX.c.kind == "sales", OUTBOX.c.status == "sent")
-                             .order_by(OUTBOX.c.sent_at)).all()
+    with nurture.store.transaction() as tx:
+        leads = tx.tallies.lead_count()
+        status = tx.tallies.outbox_by_status()
+        per_step = tx.tallies.sent_per_step()
+        notes = tx.tallies.sales_notifications_sent()
     return DemoResult(leads, events, days, ticks, status.get("sent", 0), status.get("failed", 0), outbox_dir, url,
-                      [(j or "stage alerts", s or "", t, n) for j, s, t, n in per_step],
-                      [(lead, to, template) for lead, to, template in notes])
+                      [(row.journey or "stage alerts", row.step or "", row.template, row.sent) for row in per_step],
+                      notes)

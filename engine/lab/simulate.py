@@ -14,15 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-
 from engine.core.schedule import zone
 from engine.delivery.memory import MemoryTransport
 from engine.errors import ConfigError
 from engine.lab.synthetic import TEMPERAMENTS, Population
 from engine.lab.virtual import VirtualRun
-from engine.store.reports import funnel
-from engine.store.tables import ACTIONS, ENROLLMENTS, EVENTS, LEADS, OUTBOX
 
 START = dt.datetime(2026, 3, 2, 0, 0, tzinfo=dt.UTC)  # a Monday
 #: every lead is looked at for journey conditions time alone makes true (decay) once a simulated day
@@ -155,8 +151,8 @@ class SimulationResult:
 
 
 def _funnel_now(run: VirtualRun, stages: list[str]) -> dict[str, int]:
-    with run.nurture.db.connect() as conn:
-        counts = dict(conn.execute(sa.select(LEADS.c.stage, sa.func.count()).group_by(LEADS.c.stage)).all())
+    with run.nurture.store.transaction() as tx:
+        counts = tx.tallies.leads_per_stage()
     return {stage: counts.get(stage, 0) for stage in stages} | {s: n for s, n in counts.items() if s not in stages}
 
 
@@ -164,12 +160,8 @@ def _sales_feedback(run: VirtualRun, population: Population, mix: Mix, day: dt.d
     """Sales turns some of yesterday's SQLs back to marketing; some of last week's buy (as in the demo)."""
 
     def notified(days_ago: int) -> list[str]:
-        with run.nurture.db.connect() as conn:
-            return list(conn.execute(
-                sa.select(LEADS.c.email).join(ACTIONS, ACTIONS.c.lead_id == LEADS.c.id)
-                .where(ACTIONS.c.kind == "notify", ACTIONS.c.created_at >= day - dt.timedelta(days=days_ago),
-                       ACTIONS.c.created_at < day - dt.timedelta(days=days_ago - 1))
-                .order_by(ACTIONS.c.id)).scalars())
+        with run.nurture.store.transaction() as tx:
+            return tx.tallies.sales_notified(day - dt.timedelta(days=days_ago), day - dt.timedelta(days=days_ago - 1))
 
     rows = []
     for email in notified(1):
@@ -211,6 +203,7 @@ async def _play(run: VirtualRun, population: Population, result: SimulationResul
         progress(1)
 
 
+
 def _day_index(start: dt.datetime, when: dt.datetime) -> int:
     return (when - start) // dt.timedelta(days=1)
 
@@ -219,19 +212,16 @@ def _sends(run: VirtualRun, result: SimulationResult) -> None:
     """Emails per journey step per day, and totals by kind."""
     per_step: dict[tuple[str, str, str], list[int]] = {}
     sent: Counter[str] = Counter()
-    with run.nurture.db.connect() as conn:
-        rows = conn.execute(sa.select(OUTBOX.c.kind, OUTBOX.c.journey, OUTBOX.c.step, OUTBOX.c.template,
-                                      OUTBOX.c.sent_at).where(OUTBOX.c.status == "sent"))
-        for kind, journey, step, template, sent_at in rows:
+    with run.nurture.store.transaction() as tx:
+        for kind, journey, step, template, sent_at in tx.tallies.sent():
             sent[kind] += 1
             key = (journey or "(stage alerts)", step or "", template)
             days = per_step.setdefault(key, [0] * result.days)
             index = _day_index(result.start, sent_at)
             if 0 <= index < result.days:
                 days[index] += 1
-        status = dict(conn.execute(sa.select(OUTBOX.c.status, sa.func.count()).group_by(OUTBOX.c.status)).all())
-        for template, error in conn.execute(sa.select(OUTBOX.c.template, OUTBOX.c.last_error).where(
-                OUTBOX.c.status == "failed", OUTBOX.c.last_error.like("render:%")).order_by(OUTBOX.c.id)):
+        status = tx.tallies.outbox_by_status()
+        for template, error in tx.tallies.render_failures():
             count, first = result.render_failures.get(template, (0, error))
             result.render_failures[template] = (count + 1, first)
     result.sends_by_step = per_step
@@ -246,12 +236,8 @@ def _mailing(run: VirtualRun, result: SimulationResult, limit: int) -> None:
     caps = rules.symbols.frequency_caps
     per_lead_day: Counter[tuple[str, str]] = Counter()
     templates: dict[tuple[str, str], list[str]] = defaultdict(list)
-    with run.nurture.db.connect() as conn:
-        rows = conn.execute(sa.select(LEADS.c.email, LEADS.c.attributes, OUTBOX.c.sent_at, OUTBOX.c.template)
-                            .join(LEADS, LEADS.c.id == OUTBOX.c.lead_id)
-                            .where(OUTBOX.c.status == "sent", OUTBOX.c.kind == "marketing")
-                            .order_by(OUTBOX.c.sent_at, OUTBOX.c.id))
-        for email, attributes, sent_at, template in rows:
+    with run.nurture.store.transaction() as tx:
+        for email, attributes, sent_at, template in tx.tallies.marketing_sent():
             local = sent_at.astimezone(zone((attributes or {}).get("timezone"), default_zone)).date().isoformat()
             per_lead_day[(email, local)] += 1
             templates[(email, local)].append(template)
@@ -275,14 +261,8 @@ def _stuck(run: VirtualRun, result: SimulationResult, now: dt.datetime, limit: i
     """Open enrolments that have sat at one wait for more than ``stuck_days``, by journey and step."""
     _, rules = run.nurture.rules()
     groups: dict[tuple[str, str, str], dict[str, Any]] = {}
-    with run.nurture.db.connect() as conn:
-        rows = conn.execute(sa.select(ENROLLMENTS.c.journey, ENROLLMENTS.c.status, ENROLLMENTS.c.step,
-                                      ENROLLMENTS.c.waiting_for, ENROLLMENTS.c.marks, ENROLLMENTS.c.entered_at,
-                                      ENROLLMENTS.c.due_at, LEADS.c.email)
-                            .join(LEADS, LEADS.c.id == ENROLLMENTS.c.lead_id)
-                            .where(ENROLLMENTS.c.status.in_(("active", "waiting")))
-                            .order_by(ENROLLMENTS.c.id))
-        for row in rows:
+    with run.nurture.store.transaction() as tx:
+        for row in tx.tallies.open_enrollments():
             marks = row.marks or {}
             since = max(marks.values(), default=row.entered_at.timestamp())
             waited = (now.timestamp() - since) / 86400
@@ -309,18 +289,6 @@ def _stuck(run: VirtualRun, result: SimulationResult, now: dt.datetime, limit: i
     result.stuck = sorted(groups.values(), key=lambda g: (-g["enrollments"], g["journey"], g["step"]))
 
 
-def throwaway_store(db: sa.engine.Engine) -> None:
-    """The simulation's store is deleted afterwards: commits need not wait for the disk, and a
-    large page cache keeps its indexes in memory (10,000 leads over 90 days: ~11% faster)."""
-
-    def fast(dbapi_conn, _record) -> None:
-        dbapi_conn.execute("PRAGMA synchronous=OFF")
-        dbapi_conn.execute("PRAGMA cache_size=-262144")  # 256 MB of pages: the whole store, at most
-
-    db.dispose()  # connections opened from now on get the pragma
-    sa.event.listen(db, "connect", fast)
-
-
 def run_simulation(*, campaign_dir: Path, template_dir: Path, leads: int, days: int, seed: int = 7,
                    mix: Mix | None = None, tick_hours: float = 4.0, stuck_days: int = 14, start: dt.datetime = START,
                    progress: Callable[[int], None] = lambda n: None, examples: int = 5,
@@ -339,7 +307,7 @@ def run_simulation(*, campaign_dir: Path, template_dir: Path, leads: int, days: 
                          worker="simulation", batch=DAEMON_BATCH, render_sample=render_sample,
                          base_url="https://nurture.simulation.example", secret_key=f"simulation-{seed}",
                          journey_sweep_seconds=SWEEP.total_seconds(), batch_size=5000)
-        throwaway_store(run.nurture.db)
+        run.nurture.store.tune_for_throwaway()
         _, rules = run.nurture.rules()
         result = SimulationResult(leads, days, seed, tick_hours, start, mix, stuck_days=stuck_days,
                                   stages=list(rules.symbols.stages))
@@ -352,13 +320,13 @@ def run_simulation(*, campaign_dir: Path, template_dir: Path, leads: int, days: 
         population = Population(seed, temperaments=dict(mix.temperaments))
         asyncio.run(_play(run, population, result, progress))
         end = start + dt.timedelta(days=days)
-        with run.nurture.db.connect() as conn:
-            result.events = conn.execute(sa.select(sa.func.count()).select_from(EVENTS)).scalar_one()
-            result.reached = {row["stage"]: row["reached"] for row in funnel(conn, rules)["stages"]}
+        with run.nurture.store.transaction() as tx:
+            result.events = tx.tallies.event_count()
+            result.reached = {row["stage"]: row["reached"] for row in tx.reports.funnel(rules)["stages"]}
         _sends(run, result)
         _mailing(run, result, examples)
         _stuck(run, result, end, examples)
-        run.nurture.db.dispose()
+        run.nurture.store.dispose()
         return result
     finally:
         shutil.rmtree(temp, ignore_errors=True)

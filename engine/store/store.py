@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from engine.store.actions import Actions
 from engine.store.daemons import Daemons
-from engine.store.db import create_db_engine, open_store
+from engine.store.db import create_db_engine, open_store, throwaway_store
 from engine.store.enrollments import Enrollments
 from engine.store.events import Events
 from engine.store.figures import Figures
@@ -23,6 +23,7 @@ from engine.store.quarantine import Quarantine
 from engine.store.reports import Reports
 from engine.store.signals import Signals
 from engine.store.suppressions import Suppressions
+from engine.store.tallies import Tallies
 from engine.store.versions import Versions
 
 
@@ -92,6 +93,10 @@ class Tx:
     def figures(self) -> Figures:
         return Figures(self.conn)
 
+    @cached_property
+    def tallies(self) -> Tallies:
+        return Tallies(self.conn)
+
 
 class Store:
     """The database behind the engine: SQLite (WAL) by default, PostgreSQL for several daemons."""
@@ -133,6 +138,11 @@ class Store:
                 trans.rollback()
             else:
                 trans.commit()
+
+    def tune_for_throwaway(self) -> None:
+        """Trade durability for speed in a store deleted after the run (simulations, backtests)."""
+        if self.dialect == "sqlite":
+            throwaway_store(self.engine)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import textwrap
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from dsl import ast as a
 from dsl.campaign import load_campaign
 from engine.cli import app
 from engine.core.rules import compile_rules
+from engine.store.db import create_sqlite_store, open_store
 from engine.versions import describe_changes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -292,6 +294,46 @@ def test_parallel_and_serial_runs_give_the_same_results(tmp_path, monkeypatch) -
     serial = results("1")
     assert len(serial) == 9
     assert results("3") == serial
+
+
+def test_a_scenario_edited_between_runs_of_one_process_plays_as_edited(tmp_path, monkeypatch) -> None:
+    root = small_campaign(tmp_path, monkeypatch, drip=DRIP)
+    assert nurture("test", "journeys", "-j", "1").exit_code == 0
+    drip = root / "journeys" / "tests" / "drip.nurture"
+    drip.write_text(DRIP.replace('expect at 2d: not sent "tips"', 'expect at 2d: sent "tips"'), encoding="utf-8")
+    result = nurture("test", "journeys", "-j", "1")
+    assert result.exit_code == 1
+    assert failure_blocks(result.stdout)["The drip runs to its end"].splitlines()[0] == \
+        'journeys/tests/drip.nurture:7: expect at 2d: sent "tips"'
+    # and an edited rule, which each scenario's run applies as the campaign
+    campaign = root / "journeys" / "campaign.nurture"
+    drip.write_text(DRIP, encoding="utf-8")
+    text = campaign.read_text(encoding="utf-8")
+    assert text.count("+10 per page.viewed") == 1
+    campaign.write_text(text.replace("+10 per page.viewed", "+15 per page.viewed"), encoding="utf-8")
+    result = nurture("test", "journeys", "-j", "1")
+    assert result.exit_code == 1
+    assert "  `engagement` is 15" in failure_blocks(result.stdout)["The drip runs to its end"].splitlines()
+
+
+def _schema(path: Path) -> list[tuple]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name").fetchall() + \
+            conn.execute("SELECT version_num FROM alembic_version").fetchall()
+
+
+def test_each_scenario_store_is_a_fresh_copy_of_the_migrated_schema(tmp_path) -> None:
+    open_store(f"sqlite:///{tmp_path / 'migrated.db'}").dispose()
+    create_sqlite_store(tmp_path / "first.db")
+    create_sqlite_store(tmp_path / "second.db")
+    assert _schema(tmp_path / "first.db") == _schema(tmp_path / "migrated.db")
+    with sqlite3.connect(tmp_path / "first.db") as conn:
+        conn.execute("INSERT INTO meta (key, value) VALUES ('played', 'yes')")
+    with sqlite3.connect(tmp_path / "second.db") as conn:
+        assert conn.execute("SELECT count(*) FROM meta WHERE key = 'played'").fetchone() == (0,)
+    engine = open_store(f"sqlite:///{tmp_path / 'second.db'}")  # at the latest schema already: opens as it is
+    engine.dispose()
+    assert _schema(tmp_path / "second.db") == _schema(tmp_path / "migrated.db")
 
 
 # ----- the command ----------------------------------------------------------------------------------

@@ -1,0 +1,184 @@
+"""Judging a scenario's expectations against what the engine did, and saying what happened instead."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from dsl import ast as a
+from dsl.formatter import text_of
+from engine.core.journeys import LeadView
+from engine.daemon.journeys import lead_views
+from engine.errors import EngineError
+from engine.store import Tx
+from engine.store.history import Email, JourneyRun, StageChange
+
+if TYPE_CHECKING:
+    from engine.lab.scenarios import Play
+
+
+@dataclass
+class Snapshot:
+    """The lead as the engine left it at one instant, with everything that happened to it so far."""
+
+    lead: LeadView
+    changes: list[StageChange]
+    emails: list[Email]
+    journeys: list[JourneyRun]
+
+
+def snapshot(play: Play, tx: Tx, now: dt.datetime) -> Snapshot:
+    _, rules = play.run.nurture.rules()
+    history = tx.history
+    # the lead as journeys see it, through the daemon's own reader
+    lead = lead_views(tx, rules, [play.lead_id], now)[play.lead_id]
+    return Snapshot(lead, history.stage_changes(play.lead_id), history.emails(play.lead_id),
+                    history.journeys(play.lead_id))
+
+
+def judge(play: Play, check: a.Check, now: dt.datetime) -> list[str] | None:
+    """None when ``check`` holds now; otherwise what happened instead, a sentence a line."""
+    with play.run.nurture.store.transaction() as tx:
+        state = snapshot(play, tx, now)
+    match check:
+        case a.ExpectStage(stage=stage):
+            return None if state.lead.stage == stage else _stage_instead(play, state)
+        case a.ExpectValue() | a.ExpectBetween():
+            return _value(state, check)
+        case a.ExpectEmail():
+            return _email(play, state, check, now)
+        case a.ExpectJourney():
+            return _journey(play, state, check)
+    raise EngineError(f"cannot judge {type(check).__name__}")
+
+
+def plain(value: a.Value) -> Any:
+    """A literal as the engine takes it in (dates as ISO text, as in a JSON file)."""
+    if isinstance(value.value, tuple):  # a list
+        return [plain(v) for v in value.value]
+    if isinstance(value.value, dt.date):
+        return value.value.isoformat()
+    return value.value
+
+
+def _stage_instead(play: Play, state: Snapshot) -> list[str]:
+    if not state.changes:
+        return [f"the lead is still in `{state.lead.stage}`"]
+    last = state.changes[-1]
+    return [f"the lead is in `{state.lead.stage}`, since {play.when(last.at)}: {last.reason}"]
+
+
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    ">=": lambda x, y: x >= y, "<=": lambda x, y: x <= y, ">": lambda x, y: x > y, "<": lambda x, y: x < y,
+    "=": lambda x, y: x == y, "!=": lambda x, y: x != y}
+
+
+def _value(state: Snapshot, check: a.ExpectValue | a.ExpectBetween) -> list[str] | None:
+    name = str(check.name)
+    scores, attrs = state.lead.scores, state.lead.attributes
+    value = scores[name] if name in scores else attrs.get(name)
+    if isinstance(check, a.ExpectBetween):
+        holds = isinstance(value, int | float) and check.low.value <= value <= check.high.value  # type: ignore[operator]
+    else:
+        try:
+            holds = value is not None and _COMPARE[check.op](value, plain(check.value))
+        except TypeError:  # a value of another type than declared never compares
+            holds = False
+    if holds:
+        return None
+    if value is None:
+        shown = "not set"
+    else:
+        shown = text_of(a.Value(kind="text", value=value)) if isinstance(value, str) else f"{value}"
+    return [f"`{name}` is {shown}"]
+
+
+def source(email: Email) -> str:
+    """Where an email came from: `journey.step`, or the stage whose entry notified sales."""
+    return f"{email.journey}.{email.step}" if email.journey else (email.step or "the campaign")
+
+
+def _email(play: Play, state: Snapshot, check: a.ExpectEmail, now: dt.datetime) -> list[str] | None:
+    kind = "marketing" if check.kind == "sent" else "sales"
+    mine = [r for r in state.emails if r.kind == kind]
+    matching = [r for r in mine if r.template == check.template
+                and (check.journey is None or r.journey == check.journey)
+                and (check.step is None or r.step == check.step)]
+    sent = _sent_by(matching, now)
+    what = f'"{check.template}"'
+    if check.negated:
+        if not sent:
+            return None
+        at, first = sent[0]
+        to = "" if kind == "marketing" else f" to {first.to_address}"
+        return [f"{what} was sent{to} at {play.when(at)}, from {source(first)}"]
+    if sent:
+        return None
+    instead = [_unsent(play, row) for row in matching]
+    if not matching:
+        where = "" if check.journey is None else f" from {check.journey}" + (f".{check.step}" if check.step else "")
+        noun = "email" if kind == "marketing" else "sales notification"
+        instead.append(f"no {what} {noun}{where} was queued")
+    done = sorted(_sent_by(mine, now), key=lambda pair: (pair[0], pair[1].id))
+    if done:
+        label = "emails sent" if kind == "marketing" else "sales notifications sent"
+        instead.append(f"{label}: " + ", ".join(f'"{r.template}" from {source(r)} at {play.when(at)}'
+                                                for at, r in done))
+    else:
+        instead.append("no email was sent to the lead" if kind == "marketing" else "sales was not notified")
+    return instead
+
+
+def _sent_by(emails: list[Email], now: dt.datetime) -> list[tuple[dt.datetime, Email]]:
+    """The emails among ``emails`` sent by ``now``, each with when it was sent."""
+    return [(r.sent_at, r) for r in emails if r.status == "sent" and r.sent_at is not None and r.sent_at <= now]
+
+
+def _unsent(play: Play, email: Email) -> str:
+    held = f", held back {times(email.deferrals)} by quiet hours or a frequency cap" if email.deferrals else ""
+    if email.status == "queued":
+        return f'"{email.template}" from {source(email)} is queued for {play.when(email.due_at)}{held}'
+    reason = f": {email.last_error}" if email.last_error else ""
+    return f'"{email.template}" from {source(email)} was {email.status}{reason}'
+
+
+def times(n: int) -> str:
+    return f"{n} time{'' if n == 1 else 's'}"
+
+
+def _journey(play: Play, state: Snapshot, check: a.ExpectJourney) -> list[str] | None:
+    runs = [r for r in state.journeys if r.journey == check.journey]
+    active = [r for r in runs if r.status in ("active", "waiting")]
+    holds = {
+        "in": bool(active),
+        "not in": not active,
+        "exited": any(r.status == "exited" for r in runs),
+        "finished": any(r.status == "done" and r.end_reason == "finished" for r in runs),
+        "goal": any(r.goal_at is not None for r in runs),
+    }[check.state]
+    if holds:
+        return None
+    if not runs:
+        return [f"the lead never entered `{check.journey}`"]
+    return [_journey_run(play, r) for r in runs]
+
+
+def _journey_run(play: Play, run: JourneyRun) -> str:
+    entered = f"`{run.journey}` entered at {play.when(run.entered_at)}"
+    if run.status == "waiting":
+        until = f" until {play.when(run.due_at)}" if run.due_at else ""
+        return f"{entered}, waiting{until} at step `{run.step}`"
+    if run.status == "active":
+        return f"{entered}, next step `{run.step}` at {play.when(run.due_at)}"
+    return f"{entered}, {ended(run)} at {play.when(run.ended_at)}"
+
+
+def ended(run: JourneyRun) -> str:
+    """How an enrolment ended: its goal, its end, or why it was left."""
+    if run.goal_at is not None:
+        return str(run.end_reason or "goal reached")
+    if run.status == "done":
+        return "finished" if run.end_reason == "finished" else str(run.end_reason)
+    return f"exited ({run.end_reason})" if run.end_reason else "exited"
