@@ -168,7 +168,7 @@ def main() -> None:
         daemon.wait(timeout=60)
         stop_sink.set()
         sink.join(timeout=10)
-        nurture.db.dispose()
+        nurture.store.engine.dispose()
     if len(arrived) < args.emails:
         raise SystemExit(f"only {len(arrived)} of {args.emails} emails arrived; see {work / 'run.log'}")
     shutil.rmtree(work, ignore_errors=True)

@@ -69,7 +69,7 @@ def _rescore(nurture: Nurture, campaign: Path) -> dict:
     if changed == text:
         raise SystemExit("bench: the pricing-page rule in journeys/scoring.nurture changed; update _rescore")
     scoring.write_text(changed)
-    with nurture.db.connect() as conn:
+    with nurture.store.engine.connect() as conn:
         events = conn.execute(sa.text("SELECT count(*) FROM events")).scalar()
     started = time.perf_counter()
     applied = nurture.apply()

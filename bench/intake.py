@@ -154,7 +154,7 @@ def _engine_only(work: Path, seconds: float) -> dict:
         counter += 100
         accepted += processor.ingest_events(rows, "bench").accepted
     elapsed = time.perf_counter() - started
-    nurture.db.dispose()
+    nurture.store.engine.dispose()
     return {"events": accepted, "seconds": round(elapsed, 2), "events_per_second": round(accepted / elapsed)}
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from engine.errors import ConfigError
 
@@ -44,23 +46,23 @@ class Config:
 SECRETS = {"smtp_password", "secret_key", "api_token", "webhook_secret"}
 
 
-def _coerce(name: str, raw: object, default: object) -> object:
+def _coerce(name: str, raw: object, default: object) -> Any:
     kind = type(default) if default is not None else str
     try:
         if isinstance(default, Path):
             return Path(str(raw))
         if kind is int:
-            return int(raw)  # type: ignore[arg-type]
+            return int(raw) if isinstance(raw, int | float) else int(str(raw))
         if kind is float:
-            return float(raw)  # type: ignore[arg-type]
+            return float(raw) if isinstance(raw, int | float) else float(str(raw))
         return str(raw)
     except (TypeError, ValueError):
         raise ConfigError(f"setting `{name}` must be a {kind.__name__}, got {raw!r}") from None
 
 
-def load_config(path: Path | None = None, env: dict[str, str] | None = None) -> Config:
+def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) -> Config:
     """Read ``path`` (or ./nurture.toml when present), then apply NURTURE_<KEY> overrides."""
-    env = os.environ if env is None else env
+    environment: Mapping[str, str] = os.environ if env is None else env
     values: dict[str, object] = {}
     file = path or (Path("nurture.toml") if Path("nurture.toml").is_file() else None)
     if path is not None and not path.is_file():
@@ -84,6 +86,6 @@ def load_config(path: Path | None = None, env: dict[str, str] | None = None) -> 
         raise ConfigError(f"unknown setting(s) in {file}: {', '.join(sorted(unknown))}; "
                           f"known settings are {', '.join(sorted(known - SECRETS))}")
     for key in known:
-        if f"NURTURE_{key.upper()}" in env:
-            values[key] = env[f"NURTURE_{key.upper()}"]
+        if f"NURTURE_{key.upper()}" in environment:
+            values[key] = environment[f"NURTURE_{key.upper()}"]
     return dataclasses.replace(defaults, **{k: _coerce(k, v, getattr(defaults, k)) for k, v in values.items()})

@@ -6,7 +6,6 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from dsl.campaign import Campaign, load_campaign, parse_sources
 from dsl.diagnostics import render
@@ -18,9 +17,6 @@ from engine.ingest.processor import Processor, Progress, Report
 from engine.store import Store
 from engine.store.versions import Version
 from engine.versions import Migration, describe_changes, migrate_enrollments
-
-if TYPE_CHECKING:  # only for the type of `Nurture.db`, which goes once no caller needs it
-    from sqlalchemy.engine import Engine
 
 
 @dataclass
@@ -47,11 +43,6 @@ class Nurture:
         if self._store is None:
             self._store = Store.open(self.config.database_url)
         return self._store
-
-    @property
-    def db(self) -> Engine:
-        """The store's SQLAlchemy engine, for the callers that do not go through `store` yet."""
-        return self.store.engine
 
     # ----- campaign versions -----------------------------------------------------------------
 

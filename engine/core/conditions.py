@@ -70,7 +70,7 @@ class Compiler:
             case a.Compare():
                 return self._compare(node)
             case a.Member(name=name, values=values, negated=negated):
-                wanted = self.const(frozenset(_fold(v) for v in values.python()))  # type: ignore[union-attr]
+                wanted = self.const(frozenset(_fold(v.python()) for v in values.items))
                 v = self.fresh()
                 if self._is_list(name):
                     test = f"any(_fold(x) in {wanted} for x in {v})"

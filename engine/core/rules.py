@@ -5,13 +5,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dsl import ast as a
 from dsl.campaign import Campaign
 from dsl.symbols import Symbols, collect
 from engine.core.conditions import HappenedAtom, Scope, attribute_scope, compile_function, names_in, property_scope
-from engine.core.journey_plan import JourneyPlan, PlanCompiler
+from engine.core.journey_plan import JourneyPlan, PlanCompiler, Test
 from engine.core.scoring import AttributeRuleC, EventRuleC, ScoreModel
 from engine.core.stages import Notification, StageMachine, StageRule
 
@@ -120,7 +121,7 @@ class _Builder:
         return compile_function(cond, self.stage_scope(), "A, S, H, stage")
 
     def journey(self, node: a.Journey) -> JourneyPlan:
-        def test(cond: a.Condition, register) -> object:
+        def test(cond: a.Condition, register: Callable[[HappenedAtom], int]) -> Test:
             scope = self.stage_scope()
             scope.register_atom = register
             return compile_function(cond, scope, "A, S, H, stage")

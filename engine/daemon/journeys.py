@@ -157,6 +157,7 @@ class JourneyPhases:
                 if started is not None and (now - started).total_seconds() < self.nurture.config.journey_sweep_seconds:
                     return 0
                 cursor, started = 0, now
+            started = started or now  # a cursor left without its start (an older store): restart the clock
             ids = tx.leads.ids_after(cursor, self.batch)
             runner = self._runner(tx, now)
             leads, active = runner.leads(ids), tx.enrollments.open_of(ids)  # once per batch

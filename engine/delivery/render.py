@@ -48,7 +48,9 @@ class RenderedEmail:
 class _NamedDictLoader(DictLoader):
     """A DictLoader that reports each template's name as its file name, so tracebacks carry it."""
 
-    def get_source(self, environment: Environment, template: str) -> tuple[str, str, Callable[[], bool]]:
+    # Jinja's DictLoader says it has no file name; this one names the template, as FileSystemLoader does.
+    def get_source(  # type: ignore[override]
+            self, environment: Environment, template: str) -> tuple[str, str, Callable[[], bool]]:
         source, _, uptodate = super().get_source(environment, template)
         return source, template, uptodate
 
@@ -94,9 +96,9 @@ class Renderer:
             # One context for the page and the subject block, so both see the same imports and variables.
             ctx = compiled.new_context(context)
             try:
-                page = self._env.concat(compiled.root_render_func(ctx))  # type: ignore[attr-defined]
+                page = self._env.concat(compiled.root_render_func(ctx))
                 blocks = ctx.blocks.get("subject")
-                raw = self._env.concat(blocks[0](ctx)) if blocks else ""  # type: ignore[attr-defined]
+                raw = self._env.concat(blocks[0](ctx)) if blocks else ""
             except Exception:
                 self._env.handle_exception()  # re-raises with the traceback pointing at template lines
             return page, raw
@@ -123,6 +125,7 @@ class Renderer:
             raise self._error(err, name) from err
 
     def _error(self, err: Exception, name: str) -> RenderError:
+        line: int | None
         if isinstance(err, TemplateSyntaxError):
             where, line = err.name or err.filename or name, err.lineno
         else:

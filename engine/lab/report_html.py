@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 PALETTE = ["#3566c8", "#e07b39", "#3a9d5d", "#c0392b", "#8e5ac8", "#2aa1b3", "#b8a21f", "#7f7f7f", "#d45594",
@@ -104,7 +104,7 @@ def _legend(names: Sequence[str]) -> list[str]:
             f"{esc(name[:20])}</text>" for i, name in enumerate(names)]
 
 
-def line_chart(series: dict[str, Sequence[float]], x_labels: Sequence[str], title: str) -> str:
+def line_chart(series: Mapping[str, Sequence[float]], x_labels: Sequence[str], title: str) -> str:
     """One line per series over shared x positions."""
     top = _nice_max(max((max(v, default=0) for v in series.values()), default=0))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
@@ -119,7 +119,7 @@ def line_chart(series: dict[str, Sequence[float]], x_labels: Sequence[str], titl
     return "".join(parts) + "</svg>"
 
 
-def stacked_bars(series: dict[str, Sequence[float]], x_labels: Sequence[str], title: str) -> str:
+def stacked_bars(series: Mapping[str, Sequence[float]], x_labels: Sequence[str], title: str) -> str:
     """Bars per x position, one stacked segment per series."""
     n = max(1, len(x_labels))
     totals = [sum(values[k] for values in series.values()) for k in range(len(x_labels))]

@@ -75,11 +75,11 @@ def mix_from(data: dict[str, Any], where: str = "mix") -> Mix:
         if not isinstance(given, dict) or not given:
             raise ConfigError(f"{where}: `temperaments` must be a table of named temperaments, e.g. [temperaments.hot]")
         temperaments = {}
-        for name, values in given.items():
+        for name, overrides in given.items():
             base = dict(zip(TEMPERAMENT_FIELDS, TEMPERAMENTS.get(name, TEMPERAMENTS["cold"]), strict=True))
-            if not isinstance(values, dict) or set(values) - set(TEMPERAMENT_FIELDS):
+            if not isinstance(overrides, dict) or set(overrides) - set(TEMPERAMENT_FIELDS):
                 raise ConfigError(f"{where}: temperament {name!r} takes {', '.join(TEMPERAMENT_FIELDS)}")
-            merged = {**base, **values}
+            merged = {**base, **overrides}
             for key, value in merged.items():
                 if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                     raise ConfigError(f"{where}: {name}.{key} must be a number >= 0, got {value!r}")
@@ -196,7 +196,8 @@ async def _play(run: VirtualRun, population: Population, result: SimulationResul
             run.import_leads({"email": lead.email, **lead.attributes} for lead in cohort)
         # a webinar every `webinar_every_days` (with the default 14, on days 9, 23, ... as in the demo)
         webinar = bool(mix.webinar_every_days) and (day + 5) % mix.webinar_every_days == 0
-        run.schedule(r for r in population.day_of_activity(today, webinar_day=webinar) if r.data["type"] in declared)
+        run.schedule(r for r in population.day_of_activity(today, webinar_day=webinar)
+                     if r.data is not None and r.data["type"] in declared)
         result.ticks += len(await run.advance(today + dt.timedelta(days=1), after_tick=readers_react))
         run.schedule(r for r in _sales_feedback(run, population, mix, today) if r.data["type"] in declared)
         result.funnel_by_day.append(_funnel_now(run, result.stages))

@@ -109,7 +109,7 @@ class Population:
                                            minutes=rng.randint(10, 55)))
             if demo and rng.random() < demo:
                 rows.append(self.event(lead, "demo.requested", day + dt.timedelta(hours=rng.uniform(9, 17))))
-        return sorted(rows, key=lambda r: r.data["at"])
+        return sorted(rows, key=_at)
 
     def reactions(self, email: str, sent_at: dt.datetime, link: str | None = None) -> list[Row]:
         """Opens and clicks a delivered email draws from its reader."""
@@ -133,3 +133,9 @@ def _poisson(rng: random.Random, mean: float) -> int:
         count += 1
         product *= rng.random()
     return count
+
+
+def _at(row: Row) -> str:
+    """When a generated event happens (every generated row has its data)."""
+    assert row.data is not None
+    return str(row.data["at"])

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+from sqlmodel import SQLModel
+
 from engine.store.models import (
     CampaignVersion,
     DaemonLock,
@@ -19,17 +22,25 @@ from engine.store.models import (
     Suppression,
 )
 
-VERSIONS = CampaignVersion.__table__
-LEADS = Lead.__table__
-EVENTS = Event.__table__
-LEDGER = ScoreEntry.__table__
-CHANGES = StageChange.__table__
-ACTIONS = PendingAction.__table__
-QUARANTINE = Quarantine.__table__
-TURNS = RoundRobin.__table__
-SIGNALS = Signal.__table__
-ENROLLMENTS = Enrollment.__table__
-OUTBOX = OutboxMessage.__table__
-SUPPRESSIONS = Suppression.__table__
-DAEMONS = DaemonLock.__table__
-META = Meta.__table__
+
+def _table(model: type[SQLModel]) -> sa.Table:
+    """The Core table of a model (SQLModel sets ``__table__`` in its metaclass, which type checkers cannot see)."""
+    table = model.__table__  # type: ignore[attr-defined]  # set by SQLModel's metaclass for table=True models
+    assert isinstance(table, sa.Table)
+    return table
+
+
+VERSIONS = _table(CampaignVersion)
+LEADS = _table(Lead)
+EVENTS = _table(Event)
+LEDGER = _table(ScoreEntry)
+CHANGES = _table(StageChange)
+ACTIONS = _table(PendingAction)
+QUARANTINE = _table(Quarantine)
+TURNS = _table(RoundRobin)
+SIGNALS = _table(Signal)
+ENROLLMENTS = _table(Enrollment)
+OUTBOX = _table(OutboxMessage)
+SUPPRESSIONS = _table(Suppression)
+DAEMONS = _table(DaemonLock)
+META = _table(Meta)

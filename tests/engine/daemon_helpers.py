@@ -56,11 +56,11 @@ class Harness:
         return await self.daemon.tick()
 
     def outbox(self) -> list[Any]:
-        with self.nurture.db.connect() as conn:
+        with self.nurture.store.engine.connect() as conn:
             return conn.execute(sa.select(OUTBOX).order_by(OUTBOX.c.id)).all()
 
     def query(self, statement) -> list[Any]:
-        with self.nurture.db.connect() as conn:
+        with self.nurture.store.engine.connect() as conn:
             return conn.execute(statement).all()
 
 

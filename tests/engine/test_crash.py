@@ -79,7 +79,7 @@ def _seed(url: str, leads: int, *, sign_up: bool = True) -> None:
     rows = [Row(i, "", {"email": f"lead{i}@crash.example", "first_name": f"L{i}", "timezone": _awake_zone(now)})
             for i in range(leads)]
     nurture.processor().import_leads(rows, "leads")
-    nurture.db.dispose()
+    nurture.store.engine.dispose()
     if sign_up:
         _sign_up(url, leads)
 
@@ -90,7 +90,7 @@ def _sign_up(url: str, leads: int) -> None:
     now = dt.datetime.now(dt.UTC)
     events = [{"lead": f"lead{i}@crash.example", "type": "signed.up", "at": now.isoformat()} for i in range(leads)]
     nurture.processor().ingest_events([Row(i, json.dumps(e), e) for i, e in enumerate(events, 1)], "events")
-    nurture.db.dispose()
+    nurture.store.engine.dispose()
 
 
 def _awake_zone(now: dt.datetime) -> str:

@@ -115,7 +115,7 @@ def test_unsubscribed_between_enqueue_and_send_is_not_sent(db_url, capture):
         h.daemon.journeys.react(T0)
         h.daemon.journeys.run_steps(T0)
         assert [row.status for row in h.outbox()] == ["queued"]
-        with h.nurture.db.begin() as conn:
+        with h.nurture.store.engine.begin() as conn:
             conn.execute(LEADS.update().values(unsubscribed_at=T0))
         await h.tick()
         assert capture.messages == []

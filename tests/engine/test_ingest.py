@@ -50,7 +50,7 @@ def test_each_bad_row_kind_is_quarantined_with_its_reason(db_url, clock, tmp_pat
         assert expected in reasons[line]
     assert reasons[len(lines) - 1].startswith("not valid JSON")
     assert reasons[len(lines)] == "expected a JSON object"
-    with nurture.db.connect() as conn:
+    with nurture.store.engine.connect() as conn:
         kept = conn.execute(sa.select(QUARANTINE.c.line, QUARANTINE.c.raw, QUARANTINE.c.reason)).all()
         assert conn.execute(sa.select(sa.func.count()).select_from(EVENTS)).scalar() == 1
     assert {k.line: k.raw for k in kept} == {i: lines[i - 1] for i in range(2, len(lines) + 1)}
@@ -85,7 +85,7 @@ def test_lead_import_coerces_types_and_rejects_bad_values(db_url, clock, tmp_pat
     assert report.accepted == 2 and report.leads_created == 2
     assert [(r.line, r.reason) for r in report.rejected] == [
         (4, "`company_size` must be a number, got 'many'"), (5, "has 5 columns, the header has 4")]
-    with nurture.db.connect() as conn:
+    with nurture.store.engine.connect() as conn:
         leads = dict(conn.execute(sa.select(LEADS.c.email, LEADS.c.attributes)).all())
     assert leads == {"ann@acme.example": {"job_title": "VP Sales", "company_size": 500, "country": "DE"},
                      "bob@x.example": {"company_size": 12.5}}
@@ -141,7 +141,7 @@ def test_timestamps_are_stored_as_utc(clock, sqlite_url, stamp):
     from engine.ingest.rows import Row
 
     nurture.processor().ingest_events([Row(1, "", {**GOOD, "at": stamp})], "t")
-    with nurture.db.connect() as conn:
+    with nurture.store.engine.connect() as conn:
         at = conn.execute(sa.select(EVENTS.c.at)).scalar_one()
     assert at == dt.datetime(2026, 3, 1, 8, 30, tzinfo=dt.UTC)
 
@@ -187,7 +187,7 @@ def test_concurrent_writers_store_each_event_once_and_hand_out_each_turn_once(db
     assert sum(r.accepted for r in reports) == leads
     assert sum(r.accepted + r.duplicates for r in reports) == 2 * leads
     nurture = make_nurture(db_url, clock)
-    with nurture.db.connect() as conn:
+    with nurture.store.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(EVENTS)).scalar() == leads
         owners = Counter(conn.execute(sa.select(LEADS.c.owner)).scalars())
         turns = conn.execute(sa.select(TURNS.c.counter).where(TURNS.c.stage == "sql")).scalar_one()

@@ -36,7 +36,7 @@ def _outcome(rows: list[list[Row]]) -> dict:
         for batch in rows:
             processor.ingest_events(batch, "events")
         processor.sweep()
-        with nurture.db.connect() as conn:
+        with nurture.store.engine.connect() as conn:
             result = {}
             for email in LEADS:
                 try:
@@ -44,7 +44,7 @@ def _outcome(rows: list[list[Row]]) -> dict:
                 except LookupError:
                     continue
                 result[email] = (lead["stage"], lead["scores"], [(c["at"], c["to"]) for c in lead["stage_history"]])
-        nurture.db.dispose()
+        nurture.store.engine.dispose()
         return result
 
 

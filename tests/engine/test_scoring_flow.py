@@ -25,7 +25,7 @@ def ingest(nurture, rows):
 
 
 def show(nurture, email):
-    with nurture.db.connect() as conn:
+    with nurture.store.engine.connect() as conn:
         return queries.show_lead(conn, nurture.processor().rules, email, nurture.clock.now())
 
 
@@ -46,7 +46,7 @@ def test_promotion_to_sql_records_reasons_actions_and_owner(db_url, clock):
     assert lead["stage_history"][0]["at"] == (T0 + dt.timedelta(minutes=1)).isoformat()
     assert lead["stage_history"][0]["reason"].startswith("when fit >= 20 and engagement >= 40 (engagement = 40")
     assert lead["owner"] == "ann@test.example"  # first turn of the round robin
-    with nurture.db.connect() as conn:
+    with nurture.store.engine.connect() as conn:
         actions = conn.execute(sa.select(ACTIONS.c.kind, ACTIONS.c.status, ACTIONS.c.payload)).all()
     notify = [a for a in actions if a.kind == "notify"]
     assert len(notify) == 1 and notify[0].status == "pending"
@@ -61,7 +61,7 @@ def test_owner_rule_by_attribute_wins_over_round_robin(db_url, clock):
 
 
 def _dump(nurture):
-    with nurture.db.connect() as conn:
+    with nurture.store.engine.connect() as conn:
         return {
             "leads": conn.execute(sa.select(LEADS.c.email, LEADS.c.stage, LEADS.c.state, LEADS.c.owner)
                                   .order_by(LEADS.c.email)).all(),
@@ -117,7 +117,7 @@ def test_caps_limit_points_in_any_rolling_window(db_url, clock):
     # +5 per open, max 15 per 30 days: four opens in a week earn 15; a fifth 31 days later earns 5 more
     opens = [event("a@x.example", "email.opened", T0 + i * DAY) for i in range(4)]
     ingest(nurture, [*opens, event("a@x.example", "email.opened", T0 + 31 * DAY)])
-    with nurture.db.connect() as conn:
+    with nurture.store.engine.connect() as conn:
         points = conn.execute(sa.select(LEDGER.c.points).order_by(LEDGER.c.at)).scalars().all()
     assert points == [5, 5, 5, 5]
 
@@ -150,7 +150,7 @@ def test_explain_lines_add_up_to_the_scores_shown(db_url, clock):
            + [event("a@gmail.com", "email.unsubscribed", T0 + 6 * DAY)])
     clock.set(T0 + 9 * DAY)
     lead = show(nurture, "a@gmail.com")
-    with nurture.db.connect() as conn:
+    with nurture.store.engine.connect() as conn:
         explained = queries.explain_lead(conn, nurture.processor().rules, "a@gmail.com", clock.now())
     for score in explained["scores"]:
         assert sum(line["now"] for line in score["lines"]) == pytest.approx(score["exact"], abs=1e-3)

@@ -67,11 +67,11 @@ class Live:
         served.config = dataclasses.replace(served.config, **changes)
 
     def scalar(self, statement) -> Any:
-        with self.nurture.db.connect() as conn:
+        with self.nurture.store.engine.connect() as conn:
             return conn.execute(statement).scalar()
 
     def rows(self, statement) -> list[Any]:
-        with self.nurture.db.connect() as conn:
+        with self.nurture.store.engine.connect() as conn:
             return conn.execute(statement).all()
 
     def count(self, table: sa.Table, *where) -> int:

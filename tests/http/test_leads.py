@@ -151,7 +151,7 @@ def cli_env(sqlite_url: str) -> dict[str, str]:
     processor.import_leads([Row(1, "", VP)], "test")
     now = nurture.clock.now()
     processor.ingest_events([Row(1, "", event(VP["email"], "demo.requested", now))], "test")
-    with nurture.db.connect() as conn:
+    with nurture.store.engine.connect() as conn:
         assert conn.execute(sa.select(LEADS.c.stage)).scalar() == "sql"
     return {"NURTURE_DATABASE_URL": sqlite_url, "NURTURE_CAMPAIGN_DIR": str(EXAMPLE / "journeys"),
             "NURTURE_TEMPLATE_DIR": str(EXAMPLE / "templates")}

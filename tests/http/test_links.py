@@ -237,7 +237,7 @@ def test_resubscribe_undoes_an_unsubscribe(live: Live, mail: Mail, capture: Capt
 
 def test_resubscribe_leaves_a_bounce_suppressed(live: Live, mail: Mail) -> None:
     httpx.post(mail.one_click)
-    with live.nurture.db.begin() as conn:
+    with live.nurture.store.engine.begin() as conn:
         conn.execute(SUPPRESSIONS.update().values(reason="bounced: 550 no such user"))
     httpx.post(mail.one_click + "/resubscribe")
     assert unsubscribed_at(live) is None
