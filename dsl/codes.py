@@ -42,6 +42,7 @@ CODES: dict[str, str] = {
     "E406": "an event filter can only test properties of `{event}`",
     "E407": "`back to {target}` must name a stage below `{name}`",
     "E408": "score `{name}` depends on itself",
+    "E414": "a score's `if` rule can only test the lead's attributes",
     # scenarios
     "E409": "`at {when}` is earlier than {previous}",
     "E410": "expected at `{when}`, before {needs} happens",
