@@ -18,7 +18,7 @@ from . import ast as a
 from .diagnostics import Diagnostic
 from .errors import DslSyntaxError
 from .source import SourceFile, Span
-from .transformer import ToAst
+from .transformer import MAX_DIGITS, NumberTooLong, ToAst
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 
@@ -194,6 +194,10 @@ def parse_source(source: SourceFile) -> a.File:
             _comments.reset(token)
         try:
             items = _to_ast(tree, ToAst(source.path), _builders())
+        except NumberTooLong as err:
+            raise DslSyntaxError([Diagnostic.make(
+                "E001", err.span, message=f"a number has more than {MAX_DIGITS} digits", label="too long to read",
+                help="write a number of a sensible size")]) from None
         except RecursionError:  # thousands of nested brackets or `not`s: say so instead of crashing
             raise DslSyntaxError([Diagnostic.make(
                 "E001", Span(source.path, 1, 1, 1, 1), message="the file is nested too deeply to read",

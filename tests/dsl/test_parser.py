@@ -538,3 +538,19 @@ def test_sample_parses_to_the_blocks_it_declares():
     file = parse((Path(__file__).parent / "sample.nurture").read_text(encoding="utf-8"))
     assert [type(i).__name__ for i in file.items] == [
         "Settings", "Attributes", "Events", "Score", "Score", "Stage", "Stage", "Journey"]
+
+
+@pytest.mark.parametrize("source", [
+    "score s {{ +1{digits} if x > 1 }}",
+    "stage s {{ when x > {digits} }}",
+    "stage s {{ when e.v within {digits} days }}",
+    "journey j {{ wait {digits} days }}",
+])
+def test_a_number_too_long_to_read_is_a_located_syntax_error(source: str):
+    text = source.format(digits="9" * 4500)
+    with pytest.raises(DslSyntaxError) as err:
+        parse(text)
+    (diag,) = err.value.diagnostics
+    assert diag.code == "E001" and "more than 4000 digits" in diag.title
+    start = text.index("+1") if "+1" in text else text.index("9")
+    assert (diag.span.line, diag.span.column) == (1, start + 1)
