@@ -22,7 +22,7 @@ from tests.dsl.test_fuzz import block, listed, one, optional, seq, words
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 #: Campaigns `check` rejects are discarded, a good share of them by design.
-RUNS = settings(max_examples=30, deadline=None,
+RUNS = settings(max_examples=20, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 PRELUDE = """
