@@ -6,6 +6,7 @@ import re
 
 from . import ast as a
 from .check_context import Context
+from .regex_risk import nested_repeat
 from .source import Span
 from .values import (
     DATE_LITERAL,
@@ -100,6 +101,14 @@ def _matches(ctx: Context, cond: a.Matches, t: a.TypeRef) -> None:
     if isinstance(compiled, re.error):
         ctx.report("E303", _regex_span(cond, compiled.pos), reason=compiled.msg, label="here",
                    help="Python `re` syntax: escape special characters like `(` and `[` with `\\`")
+    elif (risky := nested_repeat(cond.pattern)) is not None:
+        start, end = risky
+        span = _regex_span(cond, start)
+        if span.end_column == span.column + 1:  # the regex is on one line: underline the whole group
+            span = Span(span.path, span.line, span.column, span.line, span.column + end - start)
+        ctx.report("W106", span, label="a repeated group around a part that repeats too",
+                   help="repeat only one of them (`(a+)+` matches what `a+` does), or make the parts unable to "
+                        "match the same text")
 
 
 def _wrong_op(ctx: Context, cond: a.FieldTest, t: a.TypeRef, label: str, help_: str) -> None:

@@ -56,4 +56,5 @@ CODES: dict[str, str] = {
     "W103": "score `{name}` is never used by a stage, journey or condition",
     "W104": "journey `{name}` has no steps",
     "W105": "scenario `{name}` expects nothing",
+    "W106": "regex may take exponential time on text it almost matches",
 }
