@@ -17,7 +17,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from . import ast as a
 from .diagnostics import Diagnostic
 from .errors import DslSyntaxError
-from .source import SourceFile, Span
+from .source import SourceFile, Span, normalize
 from .transformer import MAX_DIGITS, NumberTooLong, ToAst
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -205,6 +205,11 @@ def parse_source(source: SourceFile) -> a.File:
     return a.File(source.path, tuple(items), comments=tuple(comments), span=Span(source.path, 1, 1, 1, 1))
 
 
+def _line_at(before: str) -> int:
+    """The line a position is on, given the text before it; counted as `SourceFile` counts lines."""
+    return normalize(before).count("\n") + 1
+
+
 def read_source(path: str | Path) -> tuple[SourceFile | None, list[Diagnostic]]:
     """Read a file as UTF-8 text, or explain why it cannot be used."""
     path = str(path)
@@ -219,12 +224,12 @@ def read_source(path: str | Path) -> tuple[SourceFile | None, list[Diagnostic]]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
-        line = data[: err.start].count(b"\n") + 1
+        line = _line_at(data[: err.start].decode("utf-8"))
         return None, [Diagnostic.make("E002", Span(path, line, 1, line, 1),
                                       label=f"byte {err.start} is not valid UTF-8",
                                       help="save the file as UTF-8")]
     if "\x00" in text:
-        line = text[: text.index("\x00")].count("\n") + 1
+        line = _line_at(text[: text.index("\x00")])
         return None, [Diagnostic.make("E002", Span(path, line, 1, line, 1), label="contains NUL bytes",
                                       help="this looks like a binary file; save the campaign as UTF-8 text")]
     return SourceFile(path, text), []
