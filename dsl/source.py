@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,9 +29,11 @@ UNKNOWN = Span("<unknown>", 1, 1, 1, 1)
 
 
 def normalize(text: str) -> str:
-    """Text as the parser reads it: without a leading byte-order mark, and with old Mac line ends (a lone
-    carriage return) as newlines, so every line is counted. Windows line ends are kept; they read as spaces."""
-    return re.sub(r"\r(?!\n)", "\n", text.removeprefix("\ufeff"))
+    """Text as the parser reads it: without a leading byte-order mark, and with old Mac line ends (carriage
+    returns in a file without a single newline) as newlines, so every line is counted. Windows line ends are
+    kept (they read as spaces), and so is a lone carriage return in a file with newlines: it may be in a text."""
+    text = text.removeprefix("\ufeff")
+    return text.replace("\r", "\n") if "\n" not in text else text
 
 
 @dataclass(frozen=True, slots=True)
