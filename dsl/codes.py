@@ -33,6 +33,8 @@ CODES: dict[str, str] = {
     "E306": "template `{template}` has a syntax error: {reason}",
     "E307": "`{name}` is {expected}, but is given {found}",
     "E308": "template `{template}` refers to `{name}`, which does not exist",
+    "E309": "template `{template}` is sent to leads, but has no unsubscribe link",
+    "E310": "template `{template}` can never render: {reason}",
     # logic
     "E401": "step can never run",
     "E402": "condition can never hold",
@@ -57,4 +59,5 @@ CODES: dict[str, str] = {
     "W104": "journey `{name}` has no steps",
     "W105": "scenario `{name}` expects nothing",
     "W106": "regex may take exponential time on text it almost matches",
+    "W107": "template `{template}` shows `{variable}`, which a lead may not have",
 }
