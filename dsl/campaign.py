@@ -15,6 +15,10 @@ from .source import SourceFile, Span
 
 SUFFIX = ".nurture"
 
+#: What a file that could not be read or parsed may cause elsewhere, as it declares and uses nothing: unknown
+#: names, templates "never sent" and scores "never used". These are left out until that file reads again.
+CASCADES = frozenset({"E101", "E102", "E103", "E104", "E106", "E107", "E108", "E411", "E412", "W103"})
+
 
 @dataclass
 class Campaign:
@@ -69,10 +73,12 @@ def load_campaign(paths: Iterable[str | Path], template_dir: str | Path | None =
             "E004", where, path=where.path, reason=f"no `{SUFFIX}` files found",
             help=f"point `nurture check` at a directory of `{SUFFIX}` files, like `journeys/`"))
         return campaign
+    unread = False
     for path in files:
         source, problems = read_source(path)
         campaign.diagnostics += problems
         if source is None:
+            unread = True
             continue
         campaign.sources[source.path] = source
         if not source.text.strip():
@@ -83,7 +89,10 @@ def load_campaign(paths: Iterable[str | Path], template_dir: str | Path | None =
             campaign.files.append(parse_source(source))
         except DslError as err:
             campaign.diagnostics += err.diagnostics
-    campaign.diagnostics += check_files(campaign.files, templates)
+            unread = True
+    # The files' own problems come first: they explain whatever else is reported.
+    found = check_files(campaign.files, templates)
+    campaign.diagnostics += [d for d in found if d.code not in CASCADES] if unread else found
     return campaign
 
 

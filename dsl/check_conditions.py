@@ -62,6 +62,8 @@ def _names(ctx: Context, cond: a.Condition, place: Place) -> None:
         case a.Happened() | a.StageIs() if place.event is not None:
             ctx.report("E406", cond.span, event=place.event, label="not about the event",
                        help="move it outside the parentheses of the filter, joined with `and`")
+        case a.Happened() | a.StageIs() if place.score is not None:
+            _not_in_score(ctx, cond, place.score)
         case a.Happened():
             check_event_ref(ctx, cond.event, place)
             if cond.since is not None:
@@ -76,6 +78,17 @@ def _names(ctx: Context, cond: a.Condition, place: Place) -> None:
                 t = lead_field_type(ctx, cond, name, place.score)
             if t is not None:
                 check_field_test(ctx, cond, t)
+
+
+def _not_in_score(ctx: Context, cond: a.Happened | a.StageIs, score: str) -> None:
+    """`if` rules are scored from the lead's attributes alone: events and stages are not at hand (E414)."""
+    if isinstance(cond, a.Happened):
+        ctx.report("E414", cond.span, label="an event condition",
+                   help=f"score each event with a `per` rule, like `+10 per {cond.event.event}`, "
+                        f"or test it in a stage or journey condition")
+    else:
+        ctx.report("E414", cond.span, label="the lead's stage",
+                   help=f"test the stage in a journey condition instead, or score what moves a lead to `{cond.stage}`")
 
 
 def _since(ctx: Context, label: a.Name, place: Place) -> None:

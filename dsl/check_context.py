@@ -28,6 +28,9 @@ class Context:
     declared: dict[tuple[str, ...], tuple[Span, str]] = field(default_factory=dict)
     #: every template the campaign sends or notifies with, checked once every file has been read
     sends: list[a.Name] = field(default_factory=list)
+    #: templates a journey's `send` step emails to a lead, at their first `send`: marketing email, which must let
+    #: the lead unsubscribe
+    marketing: dict[str, a.Name] = field(default_factory=dict)
     #: how often each score is read by a stage, a journey, a template or another score
     score_uses: Counter[str] = field(default_factory=Counter)
     #: the scores each score's rules read, in the order written

@@ -94,6 +94,7 @@ def _action(ctx: Context, walk: Walk, action: a.Action, place: Place) -> frozens
     match action:
         case a.Send(template=template):
             ctx.sends.append(template)
+            ctx.marketing.setdefault(template, template)
         case a.NotifyAction(recipient=recipient, template=template):
             ctx.sends.append(template)
             check_recipient(ctx, recipient)

@@ -115,6 +115,13 @@ def lead_field_type(ctx: Context, cond: a.Condition, name: a.Name, reader: str |
     """
     if name in ctx.sym.attributes:
         return ctx.sym.attributes[name]
+    if name in ctx.sym.scores and reader is not None and name != reader:
+        # Scores are summed side by side, so a rule cannot wait for another score (E414).
+        ctx.read_score(name, None)
+        ctx.report("E414", cond.span, label=f"`{name}` is another score",
+                   help=f"compare the two scores in a stage or journey condition, like `when {name} >= 10 and "
+                        f"{reader} >= 10`, or repeat the rules of `{name}` here")
+        return None
     if name in ctx.sym.scores:
         ctx.read_score(name, reader)
         if isinstance(cond, a.Compare):

@@ -21,8 +21,15 @@ def check_templates(ctx: Context, library: TemplateLibrary) -> None:
             continue
         report = library.report(template)
         for problem in report.problems:
-            if _first_time(seen, template, f"{problem.path}:{problem.line}"):
+            if _first_time(seen, template, f"{problem.path}:{problem.line}:{problem.message}"):
                 _template_problem(ctx, library, template, problem)
+        if template in ctx.marketing and not any(p.fatal for p in report.problems):
+            for part in report.no_unsubscribe:
+                if _first_time(seen, template, f"unsubscribe {part}"):
+                    ctx.report("E309", ctx.marketing[template].span, template=template,
+                               label=f"`{library.display(part)}` and its layout never show `unsubscribe_url`",
+                               help='add `<a href="{{ unsubscribe_url }}">Unsubscribe</a>`, or extend a layout '
+                                    "that has it")
         for use in report.uses:
             if use.root == "scores" and use.attr in ctx.sym.scores:
                 ctx.read_score(use.attr, None)
@@ -30,6 +37,17 @@ def check_templates(ctx: Context, library: TemplateLibrary) -> None:
             if problem_help is not None and _first_time(seen, template, str(use)):
                 ctx.report("E305", template.span, template=template, variable=str(use),
                            label=f"`{use}` is read at {use.path}:{use.line}", help=problem_help)
+            elif problem_help is None and _optional(ctx.sym, use) and _first_time(seen, template, f"{use}?"):
+                ctx.report("W107", template.span, template=template, variable=str(use),
+                           label=f"`{use}` is shown at {use.path}:{use.line}",
+                           help=f'give it a fallback, like `{{{{ {use} | default("...") }}}}`, show it inside '
+                                f"`{{% if {use} %}}`, or give `{use.attr}` a default in the `attributes` block")
+
+
+def _optional(sym: Symbols, use: VariableUse) -> bool:
+    """A declared attribute without a default, shown with nothing in its place when a lead lacks it."""
+    return (use.root == "lead" and use.attr is not None and use.attr in sym.attributes
+            and use.attr not in sym.defaults and use.attr != "email" and not use.fallback)
 
 
 def _first_time(seen: set[tuple[str, str]], template: str, what: str) -> bool:
@@ -61,13 +79,24 @@ def _unknown_template(ctx: Context, library: TemplateLibrary, names: list[str], 
 
 def _template_problem(ctx: Context, library: TemplateLibrary, template: a.Name, problem: TemplateProblem) -> None:
     where = f"at {problem.path}:{problem.line}"
-    if problem.missing is not None:
+    if problem.fatal:
+        ctx.report("E310", template.span, template=template, reason=problem.message, label=where,
+                   help=_fatal_help(problem.message))
+    elif problem.missing is not None:
         ctx.report("E308", template.span, template=template, name=problem.missing, label=where,
                    help=did_you_mean(problem.missing, library.files())
                    or f"create `{library.root.as_posix()}/{problem.missing}`")
     else:
         ctx.report("E306", template.span, template=template, reason=problem.message, label=where,
                    help="fix the template; Jinja syntax is described at https://jinja.palletsprojects.com")
+
+
+def _fatal_help(reason: str) -> str:
+    if reason == "it has no subject":
+        return "add `{% block subject %}...{% endblock %}` to it or to the layout it extends"
+    if "outside" in reason:
+        return "keep layouts and partials in the template folder and name them from there, like `_layout.html`"
+    return "extend or include a file that does not lead back to this one"
 
 
 def _variable_help(sym: Symbols, use: VariableUse) -> str | None:

@@ -6,6 +6,7 @@ import re
 
 from . import ast as a
 from .check_context import Context
+from .regex_risk import nested_repeat
 from .source import Span
 from .values import (
     DATE_LITERAL,
@@ -25,6 +26,14 @@ from .values import (
     zone_help,
     zone_problem,
 )
+
+#: The longest duration the engine plans with; a longer one is a typo, and days far past it overflow the calendar.
+MAX_DURATION = a.Duration(3650, "day")
+#: The most points one rule or cap may give or take; more would swamp every other rule.
+MAX_POINTS = 1_000_000
+#: The largest number written anywhere: beyond it, numbers are no longer exact when the engine compares them.
+MAX_NUMBER = 10**15
+NUMBER_RANGE = f"numbers lie between -{MAX_NUMBER:,} and {MAX_NUMBER:,}"
 
 #: How a value of each type is written, for help lines.
 EXAMPLES = {"text": '"text"', "number": "100", "bool": "true", "date": "2026-01-31", "timezone": '"Europe/Paris"'}
@@ -92,6 +101,14 @@ def _matches(ctx: Context, cond: a.Matches, t: a.TypeRef) -> None:
     if isinstance(compiled, re.error):
         ctx.report("E303", _regex_span(cond, compiled.pos), reason=compiled.msg, label="here",
                    help="Python `re` syntax: escape special characters like `(` and `[` with `\\`")
+    elif (risky := nested_repeat(cond.pattern)) is not None:
+        start, end = risky
+        span = _regex_span(cond, start)
+        if span.end_column == span.column + 1:  # the regex is on one line: underline the whole group
+            span = Span(span.path, span.line, span.column, span.line, span.column + end - start)
+        ctx.report("W106", span, label="a repeated group around a part that repeats too",
+                   help="repeat only one of them (`(a+)+` matches what `a+` does), or make the parts unable to "
+                        "match the same text")
 
 
 def _wrong_op(ctx: Context, cond: a.FieldTest, t: a.TypeRef, label: str, help_: str) -> None:
@@ -229,6 +246,9 @@ def check_points(ctx: Context, points: int, span: Span) -> None:
     if points == 0:
         ctx.report("E304", span, what="points", reason="a rule worth 0 points changes nothing",
                    label="0 points", help="give the rule a number of points, or delete it")
+    elif abs(points) > MAX_POINTS:
+        ctx.report("E304", span, what="points", reason=f"a rule is worth at most {MAX_POINTS:,} points",
+                   label="too many points", help=f"give the rule between -{MAX_POINTS} and +{MAX_POINTS} points")
 
 
 # ===== literals anywhere =======================================================================
@@ -243,19 +263,42 @@ def check_literals(ctx: Context, file: a.File) -> None:
             case a.Duration(amount=0):
                 ctx.report("E304", node.span, what="duration", reason=f"`{node}` is no time at all",
                            label="zero", help="use at least `1 minute`")
-            case a.Decay(percent=percent) if not 0 < percent <= 100:
-                ctx.report("E304", node.span, what="percentage",
-                           reason="decay 0% changes nothing" if percent == 0 else f"{percent}% is more than 100%",
-                           label=f"{percent}%", help="decay by 1% to 100%")
+            case a.Duration() if node.seconds > MAX_DURATION.seconds:
+                ctx.report("E304", node.span, what="duration", reason=f"`{node}` is longer than 10 years",
+                           label="too long", help=f"use at most `{MAX_DURATION}`")
+            case a.Decay(percent=percent) if not 0 < percent < 100:
+                ctx.report("E304", node.span, what="percentage", reason=_decay_problem(percent),
+                           label=f"{percent}%", help="decay by 1% to 99%, or delete the line to keep points for ever")
             case a.Cap(points=0):
                 ctx.report("E304", node.span, what="cap", reason="`max 0` gives no points",
                            label="the rule can never add anything", help="raise the cap, or delete the rule")
+            case a.Cap(points=points) if points > MAX_POINTS:
+                ctx.report("E304", node.span, what="cap", reason=f"a cap is at most {MAX_POINTS:,} points",
+                           label="too many points", help="lower the cap, or drop it to leave the rule uncapped")
+            case a.EventRule(points=points, cap=a.Cap() as cap) if points < 0:
+                ctx.report("E304", cap.span, what="cap",
+                           reason="a cap limits the points a rule adds, and this rule takes points away",
+                           label="a cap on negative points", help="drop the cap: every such event takes its points")
+            case a.Value(kind="number", value=float() | int() as number) if not abs(number) <= MAX_NUMBER:
+                ctx.report("E304", node.span, what="number", reason=NUMBER_RANGE,
+                           label="too large", help="write a smaller number")
+            case a.Floor(value=value) if not abs(value) <= MAX_NUMBER:
+                ctx.report("E304", node.span, what="floor", reason=NUMBER_RANGE,
+                           label="too large", help="write a smaller floor, like `floor 0`")
             case a.Happened(times=0):
                 ctx.report("E304", node.span, what="count", reason="`at least 0 times` always holds",
                            label="0 times", help="count at least 1 time, or drop `at least ... times`")
             case a.Value() if impossible_date(node):
                 ctx.report("E304", node.span, what="date", reason=f"{node.value} does not exist",
                            label="no such day", help="check the month and day")
+
+
+def _decay_problem(percent: int) -> str:
+    if percent == 0:
+        return "decay 0% changes nothing"
+    if percent == 100:
+        return "decay 100% takes every point away at once"
+    return f"{percent}% is more than 100%"
 
 
 def _time(ctx: Context, time: a.TimeOfDay) -> None:

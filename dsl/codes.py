@@ -33,6 +33,8 @@ CODES: dict[str, str] = {
     "E306": "template `{template}` has a syntax error: {reason}",
     "E307": "`{name}` is {expected}, but is given {found}",
     "E308": "template `{template}` refers to `{name}`, which does not exist",
+    "E309": "template `{template}` is sent to leads, but has no unsubscribe link",
+    "E310": "template `{template}` can never render: {reason}",
     # logic
     "E401": "step can never run",
     "E402": "condition can never hold",
@@ -42,6 +44,7 @@ CODES: dict[str, str] = {
     "E406": "an event filter can only test properties of `{event}`",
     "E407": "`back to {target}` must name a stage below `{name}`",
     "E408": "score `{name}` depends on itself",
+    "E414": "a score's `if` rule can only test the lead's attributes",
     # scenarios
     "E409": "`at {when}` is earlier than {previous}",
     "E410": "expected at `{when}`, before {needs} happens",
@@ -55,4 +58,6 @@ CODES: dict[str, str] = {
     "W103": "score `{name}` is never used by a stage, journey or condition",
     "W104": "journey `{name}` has no steps",
     "W105": "scenario `{name}` expects nothing",
+    "W106": "regex may take exponential time on text it almost matches",
+    "W107": "template `{template}` shows `{variable}`, which a lead may not have",
 }

@@ -17,8 +17,8 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from . import ast as a
 from .diagnostics import Diagnostic
 from .errors import DslSyntaxError
-from .source import SourceFile, Span
-from .transformer import ToAst
+from .source import SourceFile, Span, normalize
+from .transformer import MAX_DIGITS, NumberTooLong, ToAst
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 
@@ -199,11 +199,20 @@ def parse_source(source: SourceFile) -> a.File:
             _comments.reset(token)
         try:
             items = _to_ast(tree, ToAst(source.path), _builders())
+        except NumberTooLong as err:
+            raise DslSyntaxError([Diagnostic.make(
+                "E001", err.span, message=f"a number has more than {MAX_DIGITS} digits", label="too long to read",
+                help="write a number of a sensible size")]) from None
         except RecursionError:  # thousands of nested brackets or `not`s: say so instead of crashing
             raise DslSyntaxError([Diagnostic.make(
                 "E001", Span(source.path, 1, 1, 1, 1), message="the file is nested too deeply to read",
                 help="split deeply nested conditions into simpler ones")]) from None
     return a.File(source.path, tuple(items), comments=tuple(comments), span=Span(source.path, 1, 1, 1, 1))
+
+
+def _line_at(before: str) -> int:
+    """The line a position is on, given the text before it; counted as `SourceFile` counts lines."""
+    return normalize(before).count("\n") + 1
 
 
 def read_source(path: str | Path) -> tuple[SourceFile | None, list[Diagnostic]]:
@@ -220,12 +229,12 @@ def read_source(path: str | Path) -> tuple[SourceFile | None, list[Diagnostic]]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
-        line = data[: err.start].count(b"\n") + 1
+        line = _line_at(data[: err.start].decode("utf-8"))
         return None, [Diagnostic.make("E002", Span(path, line, 1, line, 1),
                                       label=f"byte {err.start} is not valid UTF-8",
                                       help="save the file as UTF-8")]
     if "\x00" in text:
-        line = text[: text.index("\x00")].count("\n") + 1
+        line = _line_at(text[: text.index("\x00")])
         return None, [Diagnostic.make("E002", Span(path, line, 1, line, 1), label="contains NUL bytes",
                                       help="this looks like a binary file; save the campaign as UTF-8 text")]
     return SourceFile(path, text), []

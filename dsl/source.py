@@ -28,16 +28,30 @@ class Span:
 UNKNOWN = Span("<unknown>", 1, 1, 1, 1)
 
 
+def normalize(text: str) -> str:
+    """Text as the parser reads it: without a leading byte-order mark, and with old Mac line ends (carriage
+    returns in a file without a single newline) as newlines, so every line is counted. Windows line ends are
+    kept (they read as spaces), and so is a lone carriage return in a file with newlines: it may be in a text."""
+    text = text.removeprefix("\ufeff")
+    return text.replace("\r", "\n") if "\n" not in text else text
+
+
 @dataclass(frozen=True, slots=True)
 class SourceFile:
-    """A file's name and text, with fast access to its lines."""
+    """A file's name and text (normalized, see `normalize`), with fast access to its lines."""
 
     path: str
     text: str
     lines: tuple[str, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "lines", tuple(self.text.splitlines()))
+        text = normalize(self.text)
+        object.__setattr__(self, "text", text)
+        # Only newlines end a line, as for the parser: `splitlines` would also split at form feeds and others.
+        lines = [line.removesuffix("\r") for line in text.split("\n")]
+        if lines[-1] == "":
+            lines.pop()
+        object.__setattr__(self, "lines", tuple(lines))
 
     def line(self, number: int) -> str:
         """The text of 1-based line ``number``, or '' past the end."""

@@ -21,6 +21,18 @@ _CAP_PERIODS: tuple[a.CapPeriod, ...] = get_args(a.CapPeriod)
 
 Word = TypeVar("Word", bound=str)
 
+#: Python reads at most about this many digits into a whole number; every bound the checker puts on numbers
+#: is far below it, so a longer number is reported where it is written instead of crashing the reader.
+MAX_DIGITS = 4000
+
+
+class NumberTooLong(Exception):
+    """A number with more digits than can be read; the parser reports it at ``span``."""
+
+    def __init__(self, span: Span) -> None:
+        super().__init__(f"{span}: number too long")
+        self.span = span
+
 
 def _word(token: Token | str, choices: tuple[Word, ...]) -> Word:
     """The keyword written, as the AST's literal type; the grammar lets no other word through."""
@@ -63,6 +75,13 @@ class ToAst(Transformer):
     def _name(self, token: Token) -> a.Name:
         return a.Name(str(token), Span.of(self.path, token))
 
+    def _int(self, token: Token, digits: str | None = None) -> int:
+        """A whole number written as ``token`` (or its leading ``digits``)."""
+        text = str(token) if digits is None else digits
+        if len(text) > MAX_DIGITS:
+            raise NumberTooLong(Span.of(self.path, token))
+        return int(text)
+
     def _string_name(self, token: Token) -> a.Name:
         return a.Name(_unquote(token), Span.of(self.path, token))
 
@@ -96,7 +115,7 @@ class ToAst(Transformer):
         return a.QuietHours(self._time(c[0]), self._time(c[1]), span=self._span(meta))
 
     def frequency_cap(self, meta, c):
-        return a.FrequencyCap(int(c[0]), _word(c[2], _CAP_PERIODS), span=self._span(meta))
+        return a.FrequencyCap(self._int(c[0]), _word(c[2], _CAP_PERIODS), span=self._span(meta))
 
     def attributes(self, meta, items):
         return a.Attributes(decls=tuple(items), span=self._span(meta))
@@ -127,16 +146,16 @@ class ToAst(Transformer):
         return a.Score(name=self._name(c[0]), title=title, items=tuple(c[2:]), span=self._span(meta))
 
     def attribute_rule(self, meta, c):
-        return a.AttributeRule(int(c[0]), c[1], span=self._span(meta))
+        return a.AttributeRule(self._int(c[0]), c[1], span=self._span(meta))
 
     def event_rule(self, meta, c):
-        return a.EventRule(int(c[0]), c[1], c[2], span=self._span(meta))
+        return a.EventRule(self._int(c[0]), c[1], c[2], span=self._span(meta))
 
     def cap(self, meta, c):
-        return a.Cap(int(c[0]), c[1], span=self._span(meta))
+        return a.Cap(self._int(c[0]), c[1], span=self._span(meta))
 
     def decay_percent(self, meta, c):
-        return a.Decay(int(str(c[0])[:-1]), c[1], span=self._span(meta))
+        return a.Decay(self._int(c[0], str(c[0])[:-1]), c[1], span=self._span(meta))
 
     def decay_half_life(self, meta, c):
         return a.Decay(50, c[0], half_life=True, span=self._span(meta))
@@ -274,7 +293,7 @@ class ToAst(Transformer):
         digits = text.rstrip("wdhmin")
         unit = _OFFSET_UNITS[text[len(digits):]]
         time = self._time(c[1]) if c[1] is not None else None
-        return a.Moment(int(digits), unit, time, span=self._span(meta))
+        return a.Moment(self._int(c[0], digits), unit, time, span=self._span(meta))
 
     def assignments(self, meta, c):
         return tuple(x for x in c if x is not None)
@@ -386,7 +405,7 @@ class ToAst(Transformer):
         return a.EventRef(self._name(c[0]), c[1], span=self._span(meta))
 
     def times(self, meta, c):
-        return int(c[0])
+        return self._int(c[0])
 
     def within(self, meta, c):
         return c[0]
@@ -401,11 +420,11 @@ class ToAst(Transformer):
 
     def number(self, meta, c):
         text = str(c[0])
-        return a.Value("number", float(text) if "." in text else int(text), span=self._span(meta))
+        return a.Value("number", float(text) if "." in text else self._int(c[0]), span=self._span(meta))
 
     def negative_number(self, meta, c):
         text = str(c[0])
-        return a.Value("number", -(float(text) if "." in text else int(text)), span=self._span(meta))
+        return a.Value("number", -(float(text) if "." in text else self._int(c[0])), span=self._span(meta))
 
     def true(self, meta, c):
         return a.Value("bool", True, span=self._span(meta))
@@ -430,7 +449,7 @@ class ToAst(Transformer):
         return tuple(_unquote(t) for t in c if t is not None)
 
     def duration(self, meta, c):
-        return a.Duration(int(c[0]), _word(str(c[1]).rstrip("s"), _TIME_UNITS), span=self._span(meta))
+        return a.Duration(self._int(c[0]), _word(str(c[1]).rstrip("s"), _TIME_UNITS), span=self._span(meta))
 
     def _time(self, token: Token) -> a.TimeOfDay:
         hour, minute = (int(p) for p in str(token).split(":"))

@@ -39,4 +39,5 @@ def format_file(file: a.File, text: str | None = None) -> str:
 
 def format_source(text: str, path: str = "<string>") -> str:
     """Parse ``text`` and return its canonical layout; raises DslSyntaxError if it does not parse."""
-    return format_file(parse_source(SourceFile(path, text)), text)
+    source = SourceFile(path, text)
+    return format_file(parse_source(source), source.text)

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from dsl import ast as a
 from dsl import parser
+from dsl.campaign import load_campaign
 from dsl.checker import Logic, check_files, score_bounds
 from dsl.codes import CODES
 from dsl.diagnostics import Diagnostic, render
@@ -436,3 +437,10 @@ def test_never_and_always_are_sound(text: str) -> None:
         assert True not in outcomes
     if logic.always(cond, None):
         assert False not in outcomes
+
+
+@pytest.mark.parametrize("bad", [b"\xff", b"\x00"], ids=["not-utf8", "nul"])
+def test_an_unreadable_byte_after_old_mac_line_ends_is_reported_on_its_line(tmp_path: Path, bad: bytes):
+    (tmp_path / "c.nurture").write_bytes(b"\xef\xbb\xbfattributes {\r  x: text\r}\r" + bad + b"\r")
+    (diag,) = load_campaign([tmp_path], tmp_path).diagnostics
+    assert diag.code == "E002" and diag.span.line == 4

@@ -538,3 +538,44 @@ def test_sample_parses_to_the_blocks_it_declares():
     file = parse((Path(__file__).parent / "sample.nurture").read_text(encoding="utf-8"))
     assert [type(i).__name__ for i in file.items] == [
         "Settings", "Attributes", "Events", "Score", "Score", "Stage", "Stage", "Journey"]
+
+
+@pytest.mark.parametrize("source", [
+    "score s {{ +1{digits} if x > 1 }}",
+    "stage s {{ when x > {digits} }}",
+    "stage s {{ when e.v within {digits} days }}",
+    "journey j {{ wait {digits} days }}",
+])
+def test_a_number_too_long_to_read_is_a_located_syntax_error(source: str):
+    text = source.format(digits="9" * 4500)
+    with pytest.raises(DslSyntaxError) as err:
+        parse(text)
+    (diag,) = err.value.diagnostics
+    assert diag.code == "E001" and "more than 4000 digits" in diag.title
+    start = text.index("+1") if "+1" in text else text.index("9")
+    assert (diag.span.line, diag.span.column) == (1, start + 1)
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"], ids=["unix", "windows", "old-mac"])
+@pytest.mark.parametrize("bom", ["", "\ufeff"], ids=["plain", "bom"])
+def test_line_ends_and_a_byte_order_mark_keep_line_numbers(newline: str, bom: str):
+    text = bom + newline.join(["# a comment", "attributes {", "  job_title: text", "}", "stage mql {",
+                               '  when job_title = "x"', "}", ""])
+    source = SourceFile("t.nurture", text)
+    (_, stage) = parse_source(source).items
+    (promote,) = stage.items  # type: ignore[attr-defined]
+    span = promote.condition.span
+    assert (span.line, span.column) == (6, 8)
+    assert source.line(6) == '  when job_title = "x"' and len(source.lines) == 7
+
+
+def test_a_syntax_error_after_old_mac_line_ends_is_on_its_line():
+    with pytest.raises(DslSyntaxError) as err:
+        parse("attributes {\r  job_title: text\r}\r@\r")
+    (diag,) = err.value.diagnostics
+    assert (diag.span.line, diag.span.column) == (4, 1)
+
+
+def test_only_newlines_end_lines_as_the_parser_counts_them():
+    source = SourceFile("t.nurture", 'settings { sender name "A\x0cB" }\n# \u2028 still line 2\nattributes {}\n')
+    assert source.line(3) == "attributes {}"

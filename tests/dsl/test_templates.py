@@ -110,9 +110,10 @@ def test_templates_that_include_each_other_do_not_loop(tmp_path: Path) -> None:
     assert sorted(str(u) for u in library.report("a").uses) == ["lead.x", "lead.y"]
 
 
-def test_references_outside_the_directory_are_missing_not_read(tmp_path: Path) -> None:
+def test_references_outside_the_directory_are_never_rendered_and_not_read(tmp_path: Path) -> None:
     (tmp_path / "outside.html").write_text("{{ lead.secret }}", encoding="utf-8")
     library = _library(tmp_path / "templates", {"a.html": '{% include "../outside.html" %}'})
     report = library.report("a")
-    assert [p.missing for p in report.problems] == ["../outside.html"]
+    assert [(p.fatal, p.message) for p in report.problems] == [
+        (True, "`../outside.html` is outside the template folder")]
     assert report.uses == ()
