@@ -274,7 +274,8 @@ def test_render_error_fails_one_send_and_not_the_others(sqlite_url, capture, tmp
     shutil.copytree(CAMPAIGN, campaign)
     # a template that checks fine but breaks at run time for leads without a plan
     (campaign / "templates" / "hello.html").write_text(
-        '{% block subject %}Hello{% endblock %}<p>Your plan: {{ lead.plan.upper() }}</p>')
+        '{% block subject %}Hello{% endblock %}<p>Your plan: {{ lead.plan.upper() }}</p>'
+        '<a href="{{ unsubscribe_url }}">Unsubscribe</a>')
 
     async def scenario():
         h = Harness(sqlite_url, capture.port, campaign=campaign)
