@@ -8,11 +8,13 @@ so no message the server accepted is left queued under a lease to be sent again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import datetime as dt
 import logging
 import socket
 import threading
 from typing import TYPE_CHECKING
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from engine.daemon.build import daemon_for
 from engine.daemon.startup import STOP_SIGNALS, hold_stop_signals, release_stop_signals
@@ -73,17 +75,19 @@ async def run_ticks(daemon: Daemon, tick_seconds: float, *, once: bool = False,
         if once:
             await _tick(daemon)
             return
-        ticking = asyncio.create_task(_every(daemon, tick_seconds, stop))
+        scheduler, ticking = _schedule(daemon, tick_seconds)
         # the HTTP side shares this loop; should it stop on its own (it cannot serve), the daemon stops with it
         serving = asyncio.create_task(web.serve(sockets=[sock] if sock else None)) if web is not None else None
         stopped = asyncio.create_task(stop.wait())
         log.info("daemon started", extra={"fields": {"worker": daemon.worker, "tick_seconds": tick_seconds}})
-        await asyncio.wait([t for t in (ticking, serving, stopped) if t is not None],
+        await asyncio.wait([t for t in (serving, stopped) if t is not None],
                            return_when=asyncio.FIRST_COMPLETED)
         log.info("stopping: finishing in-flight sends")
         daemon.stop()  # claim nothing more
         stop.set()
-        await ticking  # the tick under way ends by itself, its sends recorded; nothing is cancelled
+        scheduler.pause()  # no new tick starts
+        async with ticking:  # the tick under way ends by itself, its sends recorded; nothing is cancelled
+            scheduler.shutdown(wait=False)  # nothing is running now, so nothing is cancelled
         if serving is not None and web is not None:
             web.should_exit = True  # uvicorn finishes the requests under way, then returns
             await asyncio.gather(serving, return_exceptions=True)
@@ -95,14 +99,23 @@ async def run_ticks(daemon: Daemon, tick_seconds: float, *, once: bool = False,
         await daemon.close()
 
 
-async def _every(daemon: Daemon, seconds: float, stop: asyncio.Event) -> None:
-    """A tick, then a pause until the next is due; a slow tick delays the next one, two never overlap."""
-    loop = asyncio.get_running_loop()
-    while not stop.is_set():
-        started = loop.time()
-        await _tick(daemon)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), max(0.0, seconds - (loop.time() - started)))
+def _schedule(daemon: Daemon, seconds: float) -> tuple[AsyncIOScheduler, asyncio.Lock]:
+    """APScheduler runs a tick every ``seconds`` on this loop; the lock is held while one runs.
+
+    A slow tick delays the next one (coalesced, never two at once). The lock lets a stop wait for
+    the tick under way instead of letting the scheduler's shutdown cancel it half-way.
+    """
+    ticking = asyncio.Lock()
+
+    async def tick() -> None:
+        async with ticking:
+            await _tick(daemon)
+
+    scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
+    scheduler.add_job(tick, "interval", seconds=seconds, max_instances=1, coalesce=True,
+                      next_run_time=dt.datetime.now(dt.UTC), misfire_grace_time=None)
+    scheduler.start()
+    return scheduler, ticking
 
 
 async def _tick(daemon: Daemon) -> None:
