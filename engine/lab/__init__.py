@@ -1,1 +1,12 @@
-"""Everything on a virtual clock: scenarios, simulate, backtest and the demo."""
+"""Everything on a virtual clock: the same core, store and daemon code, with a virtual clock and memory transport.
+
+Modules:
+  virtual       VirtualRun: a campaign, a store and a clock; ticks the real daemon code through time
+  scenarios     `nurture test`: collecting and playing a campaign's scenarios, in parallel
+  expectations  judging a scenario's expectations; timeline: what led to a failure
+  simulate      `nurture simulate`: synthetic leads through the campaign
+  backtest      `nurture backtest`: real history replayed through two versions side by side
+  demo          `nurture demo`; capture: the local SMTP server that keeps the demo's emails
+  synthetic     deterministic synthetic leads and engagement; stats: lift, precision, recall, AUC
+  report_html   self-contained HTML reports
+"""

@@ -1,11 +1,18 @@
 """The store: the only package that imports SQLAlchemy or knows the database dialect.
 
-Open it with `Store.open(url)`; `store.transaction()` yields a `Tx` whose repositories (leads,
-events, ledger, actions, signals, quarantine, enrollments, outbox, suppressions, versions,
-reports, meta, daemons) read and write inside that one transaction.
+`Store.open(url)` creates or upgrades a store; `open_existing(url)` (existing.py) opens one that must
+already be there, for readers. `store.transaction()` yields a `Tx` whose repositories read and write
+inside that one transaction, so what they write commits together or not at all.
 
-Modules: store (Store, Tx), base (Repository), one module per repository, models and tables
-(the schema), db (engines, pragmas, migrations), bulk (executemany helpers), migrations/.
+Modules:
+  store         Store and Tx
+  base          the Repository base class and bounded IN lists
+  models, tables  the schema (SQLModel) and its Core tables; migrations/ holds the Alembic history
+  db, existing  engines, SQLite pragmas, migrations on open, schema checks for readers
+  bulk          executemany inserts and updates for the hot paths
+Repositories (one concern each): leads, events, ledger, actions, signals, quarantine, enrollments,
+outbox, suppressions, versions, meta, daemons; and for reading: reports (people), figures
+(health and metrics), history (one lead's story, for scenarios), tallies (whole runs, for the lab).
 """
 
 from engine.store.store import Store, Tx
