@@ -88,7 +88,7 @@ class Nurture:
         with self.store.transaction(dry_run=dry_run) as tx:
             applied.version_id = tx.versions.insert(digest, new_rules.rules_hash, files, self.clock.now())
             applied.migration = migrate_enrollments(tx, compile_rules(old_campaign) if old_campaign else None,
-                                                    new_rules, applied.version_id)
+                                                    new_rules, applied.version_id, self.clock.now())
             if dry_run and applied.rules_changed and latest is not None:
                 processor = Processor(self.store, new_rules, applied.version_id, self.clock, self.config.batch_size)
                 applied.rescored = processor.rescore(tx=tx)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from dsl import ast as a
 from dsl.campaign import Campaign
+from engine.core.journeys import EnrollmentStatus
 from engine.core.migration import Migration, move
 from engine.core.rules import Rules
 from engine.store import Tx
@@ -34,14 +37,17 @@ def describe_changes(old: Campaign | None, new: Campaign) -> list[str]:
     return sorted(lines, key=lambda line: (line[2:], line[0]))
 
 
-def migrate_enrollments(tx: Tx, old: Rules | None, new: Rules, version_id: int, batch: int = 1000) -> Migration:
+def migrate_enrollments(tx: Tx, old: Rules | None, new: Rules, version_id: int, now: dt.datetime,
+                        batch: int = 1000) -> Migration:
     """Move every in-flight enrolment to ``version_id`` by step label (see engine.core.migration)."""
     result = Migration()
     last = 0
     while enrollments := tx.enrollments.in_flight(last, batch):
         for enrollment in enrollments:
             old_plan = old.journeys.get(enrollment.journey) if old else None
-            values = move(enrollment, old_plan, new.journeys.get(enrollment.journey), version_id, result)
+            values = move(enrollment, old_plan, new.journeys.get(enrollment.journey), version_id, now, result)
             tx.enrollments.move(enrollment.id, **values)
+            if values.get("status") == EnrollmentStatus.EXITED:
+                tx.outbox.cancel_queued(enrollment.id, f"journey {enrollment.journey} removed from the campaign", now)
         last = enrollments[-1].id
     return result

@@ -38,7 +38,8 @@ def _applied_summary(applied: Applied) -> dict[str, Any]:
             "leads_changed": rescored.changed_leads if rescored else [],
             "stage_changes": rescored.stage_changes if rescored else 0,
             "enrollments_kept": applied.migration.kept, "enrollments_moved": applied.migration.moved,
-            "enrollments_exited": applied.migration.exited}
+            "enrollments_exited": applied.migration.exited, "journey_moves": applied.migration.as_json(),
+            "journey_lines": applied.migration.lines()}
 
 
 def _print_applied(summary: dict[str, Any], verb: str) -> None:
@@ -52,10 +53,9 @@ def _print_applied(summary: dict[str, Any], verb: str) -> None:
             console.print(f"    {escape(email)}")
         if len(summary["leads_changed"]) > 20:
             console.print(f"    ... and {len(summary['leads_changed']) - 20:,} more")
-    moved, exited = summary["enrollments_moved"], summary["enrollments_exited"]
-    console.print(f"in-flight journeys: {summary['enrollments_kept']:,} stay at their step, {len(moved):,} move, "
-                  f"{len(exited):,} exit")
-    for line in moved[:20] + exited[:20]:
+    console.print(f"in-flight journeys: {summary['enrollments_kept']:,} stay at their step, "
+                  f"{summary['enrollments_moved']:,} move, {summary['enrollments_exited']:,} exit")
+    for line in summary.pop("journey_lines"):
         console.print(f"    {escape(line)}")
 
 
@@ -68,6 +68,7 @@ def apply(ctx: typer.Context, json: bool = JSON) -> None:
                                 before_rescore=lambda total: bar.update(task, total=total))
     summary = _applied_summary(applied)
     if json:
+        summary.pop("journey_lines")
         print_json(summary)
     elif not applied.created:
         console.print(f"campaign unchanged: version {applied.version_id} is current")
@@ -96,6 +97,7 @@ def plan(ctx: typer.Context, json: bool = JSON,
         summary["scenarios"] = {"passed": len(outcomes) - len(failures), "failed": len(failures),
                                 "failures": failures}
     if json:
+        summary.pop("journey_lines")
         print_json(summary)
     elif not applied.created:
         console.print("no changes: the campaign on disk is the current version")

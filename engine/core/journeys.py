@@ -48,7 +48,8 @@ MAX_COUNTED = 10_000
 class EnrollmentStatus(StrEnum):
     #: runs ``step`` when ``due_at`` comes
     ACTIVE = "active"
-    #: waits for an event (``waiting_for``), at most until ``due_at``
+    #: is in the wait ``step``: until ``due_at``, or (a wait for an event) until the event comes, at most
+    #: until ``due_at`` (None: no timeout); then goes on after it
     WAITING = "waiting"
     DONE = "done"
     EXITED = "exited"
@@ -92,11 +93,13 @@ class Enrollment:
     #: 1 for the first time the lead entered this journey, 2 for a re-entry, ...
     entry: int
     version_id: int
-    #: the label of the step to run next (None: finished)
+    #: the label of the step the lead is in: to run at ``due_at`` (active), or the wait it is in (waiting);
+    #: None: finished
     step: str | None
     status: EnrollmentStatus
     due_at: dt.datetime | None
-    #: while waiting for an event: the wait's index in the journey's source order
+    #: set only by stores written before the position was the wait itself: a waiting lead's wait, as an
+    #: index in its journey's source order, with ``step`` the step after the wait (see `position`)
     waiting_for: int | None
     #: label -> epoch when that step ran, for `since LABEL` conditions
     marks: dict[str, float]
@@ -119,20 +122,19 @@ class End:
 
 @dataclass(frozen=True)
 class Wake:
-    """A waiting enrolment whose event arrived runs its next step now."""
+    """A waiting enrolment whose event arrived leaves its wait: ``step`` runs now."""
 
     enrollment_id: int
+    step: str | None
 
 
 @dataclass(frozen=True)
 class Park:
-    """The enrolment waits: at ``step`` from ``due_at`` (or for event ``waiting_for`` until then)."""
+    """The enrolment is now in the wait ``step`` until ``due_at`` (None: until its event comes)."""
 
     enrollment_id: int
-    step: str | None
-    status: EnrollmentStatus
+    step: str
     due_at: dt.datetime | None
-    waiting_for: int | None
     marks: dict[str, float]
     version_id: int
 
@@ -232,10 +234,10 @@ class JourneyDecisions:
         for trigger in plan.exits:
             if self.fires(trigger, plan, lead, stages, marks):
                 return [End(enrollment.id, EnrollmentStatus.EXITED, f"exit when {trigger.text}")]
-        if enrollment.status == EnrollmentStatus.WAITING:
-            wait = plan.program.get(waiting_label(enrollment, plan) or "")
-            if isinstance(wait, WaitEventStep) and any(wait.matches(etype, props) for etype, props, _ in lead.arrived):
-                return [Wake(enrollment.id)]
+        wait_label, after = position(enrollment, plan)
+        wait = plan.program.get(wait_label or "")
+        if isinstance(wait, WaitEventStep) and any(wait.matches(etype, props) for etype, props, _ in lead.arrived):
+            return [Wake(enrollment.id, after)]
         return []
 
     # ----- running steps ---------------------------------------------------------------------
@@ -250,7 +252,8 @@ class JourneyDecisions:
             if trigger.stage is None and self.holds(trigger.test, plan, lead, marks, edge=False):
                 return [End(enrollment.id, EnrollmentStatus.EXITED, f"exit when {trigger.text}")]
         effects: list[Effect] = []
-        label = enrollment.step
+        # a waiting lead whose time came (its wait ended, or its event wait timed out) goes on after the wait
+        label = position(enrollment, plan)[1]
         cursor = max(self.now, enrollment.due_at or self.now)
         for _ in range(MAX_STEPS):
             if label is None:
@@ -276,8 +279,8 @@ class JourneyDecisions:
     def _run(self, step: AnyStep, enrollment: Enrollment, plan: JourneyPlan, lead: LeadView,
              marks: dict[str, float], cursor: dt.datetime, effects: list[Effect]) -> Park | None:
         """Do one step (its effects appended); returns how the enrolment parks when it must now wait."""
-        def park(status: EnrollmentStatus, due: dt.datetime | None, waiting_for: int | None = None) -> Park:
-            return Park(enrollment.id, step.next, status, due, waiting_for, marks, self.version_id)
+        def park(due: dt.datetime | None) -> Park:
+            return Park(enrollment.id, step.label, due, marks, self.version_id)
 
         match step:
             case SendStep() | NotifyStep():
@@ -292,14 +295,12 @@ class JourneyDecisions:
                 effects.append(SetAttribute(lead, step.name, step.value))
                 lead.attributes[step.name] = step.value
             case WaitStep():
-                return park(EnrollmentStatus.ACTIVE, cursor + dt.timedelta(seconds=step.seconds))
+                return park(cursor + dt.timedelta(seconds=step.seconds))
             case WaitTimeStep():
                 window = step.window
-                return park(EnrollmentStatus.ACTIVE,
-                            next_slot(cursor, self._zone(lead), window.hour, window.minute, window.days))
+                return park(next_slot(cursor, self._zone(lead), window.hour, window.minute, window.days))
             case WaitEventStep():
-                due = cursor + dt.timedelta(seconds=step.timeout) if step.timeout is not None else None
-                return park(EnrollmentStatus.WAITING, due, plan.order.index(step.label))
+                return park(cursor + dt.timedelta(seconds=step.timeout) if step.timeout is not None else None)
         return None
 
     def _zone(self, lead: LeadView) -> Any:
@@ -318,10 +319,20 @@ class JourneyDecisions:
         return address or str(self.settings.get("sales address") or self.settings.get("sender address"))
 
 
-def waiting_label(enrollment: Enrollment, plan: JourneyPlan) -> str | None:
-    """The label of the wait an enrolment is waiting in (None when it is not waiting, or the wait is gone)."""
-    index = enrollment.waiting_for
-    return plan.order[index] if index is not None and index < len(plan.order) else None
+def position(enrollment: Enrollment, plan: JourneyPlan) -> tuple[str | None, str | None]:
+    """Where an enrolment is: (the wait it is in, or None; the step it runs next).
+
+    An active enrolment runs ``step`` next. A waiting one is in the wait ``step`` and runs what follows the
+    wait once it ends. Stores written before the wait itself was the position kept the step after the wait
+    in ``step`` and the wait as an index in ``waiting_for``; both forms read the same here.
+    """
+    if enrollment.status != EnrollmentStatus.WAITING:
+        return None, enrollment.step
+    if enrollment.waiting_for is not None:  # the earlier form
+        index = enrollment.waiting_for
+        return (plan.order[index] if index < len(plan.order) else None), enrollment.step
+    step = plan.program.get(enrollment.step or "")
+    return enrollment.step, step.next if step is not None else None
 
 
 def lead_view(lead_id: int, email: str, attributes: dict[str, Any], state: dict[str, Any], stage: str,

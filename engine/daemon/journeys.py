@@ -14,6 +14,7 @@ from engine.core.journeys import (
     End,
     Enqueue,
     Enrollment,
+    EnrollmentStatus,
     JourneyDecisions,
     LeadView,
     MessageKind,
@@ -91,8 +92,12 @@ class JourneyRunner:
             match effect:
                 case End():
                     enrollments.end(effect, self.now)
+                    if effect.goal or effect.status == EnrollmentStatus.EXITED:  # a finished journey sends its last
+                        journey = enrollments.journey_of(effect.enrollment_id)
+                        self.tx.outbox.cancel_queued(effect.enrollment_id, f"journey {journey} ended: {effect.reason}",
+                                                     self.now)
                 case Wake():
-                    enrollments.wake(effect.enrollment_id, self.now)
+                    enrollments.wake(effect, self.now)
                 case Park():
                     enrollments.park(effect)
                 case Enqueue():

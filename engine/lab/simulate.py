@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.core.journey_plan import WaitEventStep
 from engine.core.schedule import zone
 from engine.delivery.memory import MemoryTransport
 from engine.errors import ConfigError
@@ -271,13 +272,13 @@ def _stuck(run: VirtualRun, result: SimulationResult, now: dt.datetime, limit: i
                 continue
             plan = rules.journeys.get(row.journey)
             label = None
-            if row.status == "waiting" and plan is not None and row.waiting_for is not None \
-                    and row.waiting_for < len(plan.order):
-                label = plan.order[row.waiting_for]
+            if row.status == "waiting":  # in the wait itself
+                label = row.step
             elif marks:  # the step that ran last; a wait runs in the same instant as the steps before it
                 order = {name: i for i, name in enumerate(plan.order)} if plan is not None else {}
                 label = max(marks, key=lambda k: (marks[k], order.get(k, -1)))
-            kind = "waiting for an event" if row.status == "waiting" else "timed wait"
+            step = plan.program.get(label or "") if plan is not None else None
+            kind = "waiting for an event" if isinstance(step, WaitEventStep) else "timed wait"
             if row.due_at is None:
                 kind += ", no timeout"
             group = groups.setdefault((row.journey, label or "(start)", kind),

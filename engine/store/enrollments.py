@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from engine.core.journeys import OPEN_STATUSES, End, Enrollment, EnrollmentStatus, Park
+from engine.core.journeys import OPEN_STATUSES, End, Enrollment, EnrollmentStatus, Park, Wake
 from engine.store.base import Repository, chunks
 from engine.store.bulk import insert_many
 from engine.store.tables import ENROLLMENTS
@@ -60,6 +60,10 @@ class Enrollments(Repository):
             sa.select(ENROLLMENTS).where(ENROLLMENTS.c.status.in_(_OPEN), ENROLLMENTS.c.id > after_id)
             .order_by(ENROLLMENTS.c.id).limit(limit))]
 
+    def journey_of(self, enrollment_id: int) -> str:
+        return str(self.conn.execute(sa.select(ENROLLMENTS.c.journey).where(ENROLLMENTS.c.id == enrollment_id))
+                   .scalar_one())
+
     def last_entered_at(self, lead_id: int, journey: str) -> dt.datetime | None:
         row = self.conn.execute(_LAST_ENTRY, {"_lead": lead_id, "_journey": journey}).first()
         return None if row is None else row.entered_at
@@ -86,15 +90,16 @@ class Enrollments(Repository):
             values["marks"] = end.marks
         self.conn.execute(_UPDATE, {"_id": end.enrollment_id, **values})
 
-    def wake(self, enrollment_id: int, now: dt.datetime) -> None:
-        """A waiting enrolment whose event arrived: due now."""
-        self.conn.execute(_UPDATE, {"_id": enrollment_id, "status": str(EnrollmentStatus.ACTIVE), "due_at": now,
-                                    "waiting_for": None})
+    def wake(self, wake: Wake, now: dt.datetime) -> None:
+        """A waiting enrolment whose event arrived leaves its wait: its next step is due now."""
+        self.conn.execute(_UPDATE, {"_id": wake.enrollment_id, "step": wake.step,
+                                    "status": str(EnrollmentStatus.ACTIVE), "due_at": now, "waiting_for": None})
 
     def park(self, park: Park) -> None:
-        self.conn.execute(_UPDATE, {"_id": park.enrollment_id, "step": park.step, "status": str(park.status),
-                                    "due_at": park.due_at, "waiting_for": park.waiting_for, "marks": park.marks,
-                                    "version_id": park.version_id})
+        """The enrolment is in the wait ``park.step`` until ``park.due_at``."""
+        self.conn.execute(_UPDATE, {"_id": park.enrollment_id, "step": park.step,
+                                    "status": str(EnrollmentStatus.WAITING), "due_at": park.due_at,
+                                    "waiting_for": None, "marks": park.marks, "version_id": park.version_id})
 
     def move(self, enrollment_id: int, **values: Any) -> None:
         """Set columns of one enrolment (moving it to a new campaign version)."""

@@ -21,7 +21,6 @@ from engine.core.journeys import (
     SetAttribute,
     Wake,
 )
-from engine.core.migration import Migration, move
 from engine.core.rules import Rules, compile_rules
 
 CAMPAIGN = """
@@ -86,7 +85,11 @@ def lead(**attributes: Any) -> LeadView:
     return LeadView(7, "ann@acme.example", {"segment": "smb", **attributes}, {"engagement": 10}, "mql", None, False)
 
 
-def enrollment(step: str | None, due: dt.datetime = T0, marks: dict[str, float] | None = None,
+def waiting(step: str, due: dt.datetime | None = T0, marks: dict[str, float] | None = None) -> Enrollment:
+    return enrollment(step, due, marks, EnrollmentStatus.WAITING)  # type: ignore[arg-type]
+
+
+def enrollment(step: str | None, due: dt.datetime | None = T0, marks: dict[str, float] | None = None,
                status: EnrollmentStatus = EnrollmentStatus.ACTIVE, waiting_for: int | None = None) -> Enrollment:
     return Enrollment(3, 7, "welcome", 1, 1, step, status, due, waiting_for, marks or {}, T0)
 
@@ -95,14 +98,14 @@ def decide(now: dt.datetime, history: History | None = None) -> JourneyDecisions
     return JourneyDecisions(RULES, 2, now, history or History())
 
 
-def test_the_first_step_queues_the_email_and_parks_after_the_wait() -> None:
+def test_the_first_step_queues_the_email_and_the_lead_is_then_in_the_wait() -> None:
     effects = decide(T0).advance(enrollment(PLAN.start), lead())
     send, park = effects
     assert send == Enqueue("3:intro:1", 7, MessageKind.MARKETING, "ann@acme.example", "welcome", T0, "welcome",
                            "intro", 3)
     assert isinstance(park, Park)
     assert park.due_at == T0 + dt.timedelta(days=2)
-    assert park.step == "check" and park.status == EnrollmentStatus.ACTIVE and park.version_id == 2
+    assert park.step == "wait_2_days" and park.version_id == 2
     assert set(park.marks) == {"intro", "wait_2_days"}
 
 
@@ -115,8 +118,7 @@ def test_a_branch_reads_history_since_a_step_and_a_window_waits_for_weekday_ten_
     assert isinstance(send, Enqueue) and send.template == "case_study"
     assert send.due == dt.datetime(2026, 3, 4, 9, 0, tzinfo=dt.UTC)  # 10:00 in Berlin (UTC+1)
     park = effects[-1]
-    assert isinstance(park, Park) and park.status == EnrollmentStatus.WAITING
-    assert park.waiting_for == PLAN.order.index("waiting")
+    assert isinstance(park, Park) and park.step == "waiting"
     # the timeout counts from when the email goes, not from when the step was decided
     assert park.due_at == send.due + dt.timedelta(days=3)
 
@@ -155,14 +157,30 @@ def test_goal_exit_and_wake_up_on_a_change() -> None:
     assert decisions.check_running(PLAN, enrollment("check"), goal, []) == [
         End(3, EnrollmentStatus.DONE, "goal reached: demo.requested", goal=True)]
 
-    waiting = enrollment(PLAN.program["waiting"].next, status=EnrollmentStatus.WAITING,
-                         waiting_for=PLAN.order.index("waiting"))
+    in_wait = waiting("waiting")
     pricing = lead()
     pricing.arrived = [("page.viewed", {"url": "/pricing"}, T0.timestamp())]
-    assert decisions.check_running(PLAN, waiting, pricing, []) == [Wake(3)]
+    assert decisions.check_running(PLAN, in_wait, pricing, []) == [Wake(3, PLAN.program["waiting"].next)]
     blog = lead()
     blog.arrived = [("page.viewed", {"url": "/blog"}, T0.timestamp())]
-    assert decisions.check_running(PLAN, waiting, blog, []) == []
+    assert decisions.check_running(PLAN, in_wait, blog, []) == []
+
+
+def test_a_wait_that_ends_goes_on_after_it() -> None:
+    later = T0 + dt.timedelta(days=2)
+    effects = decide(later).advance(waiting("wait_2_days", later, {"intro": T0.timestamp()}), lead())
+    assert isinstance(effects[0], Enqueue) and effects[0].step in ("send_case_study", "send_reminder")
+    timed_out = decide(later).advance(waiting("waiting", later), lead())
+    assert timed_out[0] == SetAttribute(timed_out[0].lead, "segment", "nurtured")  # type: ignore[union-attr]
+
+
+def test_an_earlier_store_form_of_a_wait_reads_the_same() -> None:
+    """Stores written before kept the step after an event wait in ``step`` and the wait's index aside."""
+    after = PLAN.program["waiting"].next
+    legacy = enrollment(after, status=EnrollmentStatus.WAITING, waiting_for=PLAN.order.index("waiting"))
+    pricing = lead()
+    pricing.arrived = [("page.viewed", {"url": "/pricing"}, T0.timestamp())]
+    assert decide(T0).check_running(PLAN, legacy, pricing, []) == [Wake(3, after)]
 
 
 @pytest.mark.parametrize(("policy", "last", "expected"), [
@@ -178,17 +196,3 @@ def test_reentry_policies(policy: str, last: dt.datetime | None, expected: bool)
     decisions = JourneyDecisions(rules, 1, T0, History())
     assert decisions.enters(rules.journeys["welcome"], lead(), ["mql"])
     assert decisions.may_enter(rules.journeys["welcome"], last) is expected
-
-
-def test_moving_an_enrolment_keeps_its_label_or_takes_the_next_surviving_one() -> None:
-    edited = rules_of(CAMPAIGN.replace('  set segment = "nurtured"\n', ""))
-    result = Migration()
-    kept = move(enrollment("check"), PLAN, edited.journeys["welcome"], 5, result)
-    assert kept == {"version_id": 5} and result.kept == 1
-    removed = PLAN.program["waiting"].next
-    assert removed is not None
-    moved = move(enrollment(removed), PLAN, edited.journeys["welcome"], 5, result)
-    assert moved["step"] == edited.journeys["welcome"].program["waiting"].next
-    assert result.moved == [f"welcome#3: {removed} -> {moved['step']}"]
-    gone = move(enrollment("check"), PLAN, None, 5, result)
-    assert gone["status"] == EnrollmentStatus.EXITED and result.exited == ["welcome#3"]

@@ -303,16 +303,17 @@ def test_journey_edited_mid_flight_moves_leads_by_label(sqlite_url, capture, tmp
         h.events(("ann@acme.example", "signed.up", T0, {}))
         await h.tick()
         [enrollment] = h.query(sa.select(ENROLLMENTS))
-        assert enrollment.step == "tips"  # after `wait 2 days`, the branch labelled tips runs next
+        # in the wait: the branch labelled tips runs after it
+        assert (enrollment.step, enrollment.status) == ("wait_2_days", "waiting")
         source = campaign / "journeys" / "campaign.nurture"
         text = source.read_text()
         start, end = text.index("  tips: if"), text.index("  wait up to 3 days")
         source.write_text(text[:start] + '  send "nudge"\n' + text[end:])  # the branch is gone
         plan = h.nurture.apply(dry_run=True)
-        assert plan.migration.moved == [f"onboarding#{enrollment.id}: tips -> send_nudge"]
+        assert plan.migration.lines() == ["onboarding: 1 lead stays at `wait_2_days`"]
         assert len(h.query(sa.select(ENROLLMENTS).where(ENROLLMENTS.c.version_id == plan.version_id))) == 0
         applied = h.nurture.apply()
-        assert applied.migration.moved == plan.migration.moved and "~ journey onboarding" in applied.changes
+        assert applied.migration.moves == plan.migration.moves and "~ journey onboarding" in applied.changes
         await h.tick(T0 + 2 * DAY)
         assert [parse(m[2])["Subject"] for m in capture.messages] == ["Hello for Ann", "Nudge for Ann"]
         await h.mailer.close()
@@ -357,3 +358,26 @@ def test_a_refused_sender_fails_the_message_but_never_suppresses_the_lead(sqlite
 
     with serving(handler) as port:
         run(scenario(port))
+
+
+def test_a_step_inserted_right_after_the_wait_a_lead_is_in_runs(sqlite_url, capture, tmp_path):
+    """A lead waiting in `wait 2 days` is in the wait: a step added right after it is not skipped."""
+    campaign = tmp_path / "campaign"
+    shutil.copytree(CAMPAIGN, campaign)
+
+    async def scenario():
+        h = Harness(sqlite_url, capture.port, campaign=campaign)
+        h.leads(ANN)
+        h.events(("ann@acme.example", "signed.up", T0, {}))
+        await h.tick()
+        source = campaign / "journeys" / "campaign.nurture"
+        source.write_text(source.read_text().replace("  wait 2 days\n", '  wait 2 days\n  inserted: send "nudge"\n'))
+        plan = h.nurture.apply(dry_run=True)
+        assert plan.migration.lines() == ["onboarding: 1 lead stays at `wait_2_days`"]
+        h.nurture.apply()
+        await h.tick(T0 + 2 * DAY)
+        steps = [r.step for r in h.outbox()]
+        assert steps[:2] == ["hello", "inserted"]
+        await h.mailer.close()
+
+    run(scenario())

@@ -239,8 +239,8 @@ def test_each_kind_of_expectation_says_what_happened_instead(tmp_path, monkeypat
         "Sent after all": (22, "0d Mon 09:00", ['"hello" was sent at 0d Mon 09:00, from onboarding.hello']),
         "Sales heard": (28, "1d Tue 09:00", ['"sql_alert" was sent to sales@test.example at 1d Tue 09:00, from '
                                              "stage sql"]),
-        "Still in the journey": (34, "1d Tue 09:00", ["`onboarding` entered at 0d Mon 09:00, next step `tips` at "
-                                                      "2d Wed 09:00"]),
+        "Still in the journey": (34, "1d Tue 09:00", ["`onboarding` entered at 0d Mon 09:00, waiting until "
+                                                      "2d Wed 09:00 at step `wait_2_days`"]),
         "Quiet hours hold the hello": (40, "0d Mon 23:00", [
             '"hello" from onboarding.hello is queued for 1d Tue 07:00, held back 1 time by quiet hours or a '
             "frequency cap", "no email was sent to the lead"]),
