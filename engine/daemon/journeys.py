@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -108,12 +109,28 @@ class JourneyRunner:
 
 class JourneyPhases:
     """The tick's journey work, each phase a batch at a time in its own transaction: reacting to changed
-    leads, the periodic sweep, due steps, and sales notifications into the outbox."""
+    leads, the periodic sweep, due steps, and sales notifications into the outbox.
 
-    def __init__(self, nurture: Nurture, batch: int, stopping: Callable[[], bool] = lambda: False) -> None:
+    Each phase works through its backlog batch after batch until it is done, the daemon stops, or the
+    tick's budget (``budget_seconds`` of processing time, None: no limit) is spent; what is left is the
+    first work of the next tick. So the daemon keeps up with any intake its store keeps up with.
+    """
+
+    def __init__(self, nurture: Nurture, batch: int, stopping: Callable[[], bool] = lambda: False,
+                 budget_seconds: float | None = None) -> None:
         self.nurture = nurture
         self.batch = batch
         self.stopping = stopping
+        self.budget_seconds = budget_seconds
+        self._deadline: float | None = None
+
+    def start_tick(self) -> None:
+        """The budget starts now (a processing budget: it reads the monotonic timer, not the campaign's clock)."""
+        self._deadline = None if self.budget_seconds is None else time.monotonic() + self.budget_seconds
+
+    def _more(self, full: bool) -> bool:
+        """Whether to take another batch: the last one was full, and neither a stop nor the budget says no."""
+        return full and not self.stopping() and (self._deadline is None or time.monotonic() < self._deadline)
 
     def _runner(self, tx: Tx, now: dt.datetime) -> JourneyRunner:
         version_id, rules = self.nurture.rules()
@@ -126,6 +143,14 @@ class JourneyPhases:
 
     def react(self, now: dt.datetime) -> int:
         """Journeys react to leads that changed: exits, goals, wake-ups, entries."""
+        done = 0
+        while True:
+            taken = self._react_batch(now)
+            done += taken
+            if not self._more(taken == self.batch):
+                return done
+
+    def _react_batch(self, now: dt.datetime) -> int:
         with self.nurture.store.transaction() as tx:
             signals = tx.signals.take(self.batch)
             if not signals:
@@ -174,9 +199,11 @@ class JourneyPhases:
     def run_steps(self, now: dt.datetime) -> int:
         """Due steps of open enrolments, batch after batch until none is due."""
         done = 0
-        while not self.stopping():
+        full = True
+        while self._more(full):
             with self.nurture.store.transaction() as tx:
                 due = tx.enrollments.due(now, self.batch)
+                full = len(due) == self.batch
                 if not due:
                     return done
                 runner = self._runner(tx, now)
@@ -191,6 +218,14 @@ class JourneyPhases:
 
     def queue_notifications(self, now: dt.datetime) -> int:
         """Stage entry notifications become sales emails in the outbox, exactly once each."""
+        done = 0
+        while True:
+            taken = self._notification_batch(now)
+            done += taken
+            if not self._more(taken == self.batch):
+                return done
+
+    def _notification_batch(self, now: dt.datetime) -> int:
         config = self.nurture.config
         with self.nurture.store.transaction() as tx:
             actions = tx.actions.pending_notifications(self.batch)

@@ -137,6 +137,7 @@ class Daemon:
         return now, rules, (version_id, self.campaign.version_files)
 
     def _journey_phases(self, now: dt.datetime, stats: TickStats) -> None:
+        self.journeys.start_tick()
         stats.stage_changes = self.campaign.processor().sweep(now)
         stats.signals = self.journeys.react(now)
         stats.signals += self.journeys.sweep(now)

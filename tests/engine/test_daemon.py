@@ -15,9 +15,10 @@ import pytest
 import sqlalchemy as sa
 
 from engine.core.journeys import Enqueue, MessageKind
+from engine.daemon.build import daemon_for, router_for
 from engine.daemon.journeys import JourneyRunner
 from engine.lab.capture import CaptureServer, LocalController
-from engine.store.tables import ENROLLMENTS, LEADS, SUPPRESSIONS
+from engine.store.tables import ENROLLMENTS, LEADS, SIGNALS, SUPPRESSIONS
 
 from .daemon_helpers import CAMPAIGN, T0, Harness, message_ids, parse
 
@@ -378,6 +379,27 @@ def test_a_step_inserted_right_after_the_wait_a_lead_is_in_runs(sqlite_url, capt
         await h.tick(T0 + 2 * DAY)
         steps = [r.step for r in h.outbox()]
         assert steps[:2] == ["hello", "inserted"]
+        await h.mailer.close()
+
+    run(scenario())
+
+
+def test_a_burst_much_larger_than_a_batch_is_reacted_to_in_one_tick(sqlite_url, capture):
+    """Journeys react to every changed lead of a burst in the next tick, batch after batch, not a batch a tick."""
+
+    async def scenario():
+        h = Harness(sqlite_url, capture.port)
+        daemon = daemon_for(h.nurture, router_for(h.nurture.config, h.mailer), worker="burst", batch=20)
+        leads = [{**ANN, "email": f"lead{i}@acme.example"} for i in range(150)]
+        h.leads(*leads)
+        h.events(*((lead["email"], "signed.up", T0, {}) for lead in leads))
+        h.clock.set(T0)
+        stats = await daemon.tick()
+        assert stats.signals >= 150  # 150 leads changed; batches of 20 would take 8 ticks
+        assert h.query(sa.select(sa.func.count()).select_from(SIGNALS)) == [(0,)]
+        enrolled = h.query(sa.select(sa.func.count()).select_from(ENROLLMENTS))
+        assert enrolled == [(150,)]
+        await daemon.close()
         await h.mailer.close()
 
     run(scenario())
