@@ -46,8 +46,9 @@ class Nurture:
 
     # ----- campaign versions -----------------------------------------------------------------
 
-    def load_campaign(self) -> Campaign:
-        campaign = load_campaign([self.config.campaign_dir], self.config.template_dir)
+    def load_campaign(self, checked: Campaign | None = None) -> Campaign:
+        """The campaign on disk, parsed and checked (``checked``: one the caller has just loaded itself)."""
+        campaign = checked or load_campaign([self.config.campaign_dir], self.config.template_dir)
         if campaign.has_errors:
             shown = "\n\n".join(render(d, campaign.sources) for d in campaign.diagnostics
                                 if d.severity.value == "error")
@@ -72,10 +73,11 @@ class Nurture:
             return tx.versions.latest()
 
     def apply(self, progress: Progress | None = None, before_rescore: Callable[[int], None] | None = None,
-              dry_run: bool = False) -> Applied:
+              dry_run: bool = False, checked: Campaign | None = None) -> Applied:
         """Store the campaign on disk as a new version: rescore leads when rules changed, and move
-        in-flight journeys to it. With ``dry_run`` nothing is kept: the result says what would change."""
-        campaign = self.load_campaign()
+        in-flight journeys to it. With ``dry_run`` nothing is kept: the result says what would change.
+        ``checked`` is the campaign on disk when the caller has loaded it already (scenario runs do, often)."""
+        campaign = self.load_campaign(checked)
         files = self.campaign_files(campaign)
         digest = hashlib.sha256(repr(sorted(files.items())).encode()).hexdigest()
         latest = self.latest_version()

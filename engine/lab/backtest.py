@@ -245,8 +245,8 @@ def replay(version: Version, source: EventSource, *, leads_file: str | None, sto
     run = VirtualRun(version.campaign_dir, version.template_dir, start, database_url=f"sqlite:///{store}",
                      transport=MemoryTransport(keep_data=False), tick=tick, seed=seed, worker="backtest",
                      batch=DAEMON_BATCH, render_sample=render_sample, base_url="https://nurture.backtest.example",
-                     secret_key=f"backtest-{seed}", journey_sweep_seconds=86400.0, batch_size=5000)
-    run.nurture.store.tune_for_throwaway()
+                     secret_key=f"backtest-{seed}", journey_sweep_seconds=86400.0, batch_size=5000,
+                     throwaway=True)
     result = Replay(version)
     if leads_file is not None:
         try:

@@ -231,7 +231,7 @@ async def _play(ref: ScenarioRef) -> Failure | None:
         create_sqlite_store(database)
         run = VirtualRun(Path(ref.campaign_dir), Path(ref.template_dir), start, database_url=f"sqlite:///{database}",
                          tick=TICK, seed=0, base_url="https://nurture.scenario.example",
-                         secret_key="scenario-tests")
+                         secret_key="scenario-tests", throwaway=True, checked=campaign)
         try:
             play = Play(run, scenario, tz, start, str(lead.email).lower(), events, sym)
             return await _timeline_loop(play, lead, expects)

@@ -308,8 +308,7 @@ def run_simulation(*, campaign_dir: Path, template_dir: Path, leads: int, days: 
                          transport=MemoryTransport(keep_data=False), tick=dt.timedelta(hours=tick_hours), seed=seed,
                          worker="simulation", batch=DAEMON_BATCH, render_sample=render_sample,
                          base_url="https://nurture.simulation.example", secret_key=f"simulation-{seed}",
-                         journey_sweep_seconds=SWEEP.total_seconds(), batch_size=5000)
-        run.nurture.store.tune_for_throwaway()
+                         journey_sweep_seconds=SWEEP.total_seconds(), batch_size=5000, throwaway=True)
         _, rules = run.nurture.rules()
         result = SimulationResult(leads, days, seed, tick_hours, start, mix, stuck_days=stuck_days,
                                   stages=list(rules.symbols.stages))

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from dsl.campaign import Campaign
 from engine.config import Config
 from engine.core.clock import VirtualClock
 from engine.daemon.build import composer_for, daemon_for
@@ -36,11 +37,15 @@ class VirtualRun:
     def __init__(self, campaign_dir: Path, template_dir: Path, start: dt.datetime, *, database_url: str,
                  transport: Transport | None = None, tick: dt.timedelta = dt.timedelta(hours=1), seed: int = 0,
                  worker: str = "virtual", batch: int = BATCH, render_sample: int | None = None,
-                 **settings: Any) -> None:
+                 throwaway: bool = False, checked: Campaign | None = None, **settings: Any) -> None:
+        """``throwaway``: the store is deleted after the run, so its commits need not wait for the disk;
+        ``checked``: the campaign in ``campaign_dir``, already loaded and checked by the caller."""
         self.clock = VirtualClock(start)
         self.nurture = Nurture(Config(database_url=database_url, campaign_dir=campaign_dir,
                                       template_dir=template_dir, **settings), self.clock)
-        self.nurture.apply()
+        if throwaway:
+            self.nurture.store.tune_for_throwaway()
+        self.nurture.apply(checked=checked)
         self.transport: Transport = transport if transport is not None else MemoryTransport()
         self.webhooks = MemoryTransport()
         self.composer: Compose = composer_for(self.nurture)
