@@ -123,8 +123,6 @@ def _address(name: str, value: str) -> str:
         raise ComposeError("an address must not contain a line break")
     if _CONTROL.search(value):
         raise ComposeError(f"the address {value!r} contains a control character; no message can carry it")
-    if len(name) > MAX_HEADER_CHARS:
-        raise ComposeError(f"the display name is {len(name):,} characters long; at most {MAX_HEADER_CHARS:,} fit")
     parsed, address = parseaddr(value)
     name = name or parsed
     if "@" not in address or any(c in address for c in "<>, "):
@@ -137,7 +135,12 @@ def _address(name: str, value: str) -> str:
             raise ComposeError(f"the domain of {value!r} is not a valid domain name: {err}") from None
     if not local.isascii():
         raise ComposeError(f"the address {address!r} is not ASCII; this message format cannot carry it")
-    return formataddr((name, address), charset="utf-8") if name else address
+    if not name:
+        return address
+    mailbox = formataddr((name, address), charset="utf-8")
+    if len(mailbox) > MAX_LINE - len("Reply-To: "):  # one encoded word: it is not folded, so it must fit a line
+        raise ComposeError(f"the display name {name[:40]!r}... is too long for an email header; shorten it")
+    return mailbox
 
 
 def _list_unsubscribe(url: str, mailto: str | None) -> str:

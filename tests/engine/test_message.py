@@ -188,3 +188,13 @@ def test_an_address_the_message_cannot_carry_is_refused(to: str) -> None:
 
     with pytest.raises(ComposeError, match="address"):
         _build(to=to)
+
+
+def test_a_display_name_too_long_for_a_header_line_is_refused() -> None:
+    from engine.delivery.message import ComposeError
+
+    name = "Équipe Relations Clients d’Acme Analytics — Région Île-de-France"
+    sender = _parse(_build(sender_name=name))["From"].addresses[0]
+    assert sender.display_name == name
+    with pytest.raises(ComposeError, match="display name .* too long"):
+        _build(sender_name=name * 10)
