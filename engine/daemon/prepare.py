@@ -181,7 +181,9 @@ class Preparer:
         data = message.data
         if data is None:
             def context_for(unsubscribe: str) -> dict[str, Any]:
-                try:
+                if marketing:  # built from the batch's reads: what fails here is this lead's data
+                    return self._context(rules, lead, now, unsubscribe, message)
+                try:  # a sales alert's context reads the store
                     return self._context(rules, lead, now, unsubscribe, message)
                 except Exception as err:
                     raise _StoreFailed() from err
