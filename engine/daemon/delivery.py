@@ -1,16 +1,21 @@
-"""The delivery loop: claim due messages -> prepare them (consent, pacing, compose) -> send -> record.
+"""The delivery loop: claim due messages -> prepare them (journey, consent, pacing, compose) -> send -> record.
 
 Claiming, preparing and recording are store work and run in the daemon's store thread; sends run
-on the event loop, many at once. Outcomes are recorded as the answers come in.
+on the event loop, many at once. Outcomes are recorded as the answers come in; a refusal of the
+reader's address is also recorded as an `email.bounced` event of the lead, ingested like any other.
+Whatever goes wrong with one message (an address no transport can take, an exception from a
+transport) fails that message alone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import logging
 import random
 from collections.abc import Callable
+from typing import Any
 
 from engine.core.clock import Clock
 from engine.core.rules import Rules
@@ -19,6 +24,8 @@ from engine.daemon.thread import StoreThread
 from engine.delivery import retry
 from engine.delivery.compose import Compose, Templates
 from engine.delivery.transport import Message, SendResult, TransportRouter
+from engine.ingest.processor import Processor
+from engine.ingest.rows import Row
 from engine.store import Store
 from engine.store.outbox import QueuedMessage, SendOutcome
 
@@ -33,13 +40,15 @@ class Recorder:
         self.store = store
         self.thread = thread
         self.worker = worker
-        self._waiting: list[tuple[QueuedMessage, SendOutcome, asyncio.Future[bool]]] = []
+        #: ingests the bounce events, under the rules of the version being delivered
+        self.processor: Processor | None = None
+        self._waiting: list[tuple[Ready, SendOutcome, asyncio.Future[bool]]] = []
         self._writer: asyncio.Task[None] | None = None
 
-    async def record(self, message: QueuedMessage, outcome: SendOutcome) -> bool:
+    async def record(self, item: Ready, outcome: SendOutcome) -> bool:
         """Keep ``outcome``; False when the lease was lost, so the outcome was not ours to keep."""
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._waiting.append((message, outcome, done))
+        self._waiting.append((item, outcome, done))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write())
         return await done
@@ -58,9 +67,25 @@ class Recorder:
                 if not done.done():
                     done.set_result(kept)
 
-    def _write_batch(self, batch: list[tuple[QueuedMessage, SendOutcome]]) -> list[bool]:
+    def _write_batch(self, batch: list[tuple[Ready, SendOutcome]]) -> list[bool]:
+        # Bounces first, as events keyed by their message: a daemon that dies before the outcome is kept sends
+        # the message again when its lease expires, and the same bounce then finds its event already there.
+        bounces = [bounce_row(item, outcome, line) for line, (item, outcome) in enumerate(batch, 1)
+                   if outcome.bounced and item.lead_email]
+        if bounces and self.processor is not None:
+            report = self.processor.ingest_events(bounces, "delivery")
+            for rejected in report.rejected:  # a campaign cannot undeclare a built-in event: never expected
+                log.warning("bounce not recorded", extra={"fields": {"reason": rejected.reason}})
         with self.store.transaction() as tx:
-            return [tx.outbox.record(message, self.worker, outcome) for message, outcome in batch]
+            return [tx.outbox.record(item.message, self.worker, outcome) for item, outcome in batch]
+
+
+def bounce_row(item: Ready, outcome: SendOutcome, line: int) -> Row:
+    """The `email.bounced` event of a refused message, keyed by the message so it is recorded once."""
+    key = item.message.key if len(item.message.key) <= 180 else hashlib.sha256(item.message.key.encode()).hexdigest()
+    data: dict[str, Any] = {"id": f"bounce:{key}", "lead": item.lead_email, "type": "email.bounced",
+                            "at": outcome.at.isoformat(), "props": {"reason": outcome.reply or ""}}
+    return Row(line, "", data)
 
 
 class DeliveryLoop:
@@ -85,6 +110,7 @@ class DeliveryLoop:
     async def deliver(self, rules: Rules, templates: Templates) -> DeliveryStats:
         stats = DeliveryStats()
         sender = str(rules.symbols.settings.get("sender address"))
+        self.recorder.processor = Processor(self.store, rules, templates[0], self.clock)
         while not self.stopping():
             ready = await self.thread.run(self._claim_and_prepare, rules, templates, stats)
             if ready is None:
@@ -102,10 +128,14 @@ class DeliveryLoop:
 
     async def _send(self, item: Ready, sender: str, stats: DeliveryStats) -> None:
         message = item.message
-        result = await self.router.for_kind(message.kind).send(
-            Message(message.kind, message.key, sender, (message.to_address,), item.data))
+        try:
+            result = await self.router.for_kind(message.kind).send(
+                Message(message.kind, message.key, sender, (message.to_address,), item.data))
+        except Exception as err:  # a transport that raised instead of answering: this message alone fails
+            log.warning("send raised", exc_info=True, extra={"fields": {"message": message.id}})
+            result = SendResult("permanent", None, f"could not be sent: {type(err).__name__}: {err}")
         outcome = self._outcome(message, result)
-        if not await self.recorder.record(message, outcome):
+        if not await self.recorder.record(item, outcome):
             stats.lost += 1
             log.warning("lease lost while sending: the outcome is left to the daemon holding the message now",
                         extra={"fields": {"message": message.id, "status": outcome.status}})

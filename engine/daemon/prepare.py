@@ -1,7 +1,9 @@
-"""Before a send: consent, pacing (quiet hours, frequency caps) and composing, for a claimed batch at once.
+"""Before a send: the journey still under way, consent, pacing (quiet hours, frequency caps) and composing,
+for a claimed batch at once.
 
-What these checks read is read for the whole batch in three queries instead of three per message;
-nothing they change is read back (outcomes are recorded after the sends).
+What these checks read is read for the whole batch in four queries instead of four per message;
+nothing they change is read back (outcomes are recorded after the sends). A message that cannot be
+composed fails alone, with the reason.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from engine.core.schedule import capped_until, quiet_until, zone
 from engine.daemon.journeys import lead_views
 from engine.delivery.compose import Compose, Templates
 from engine.delivery.context import email_context
+from engine.delivery.message import ComposeError
 from engine.delivery.render import RenderError
 from engine.store import Store, Tx
 from engine.store.outbox import QueuedMessage
@@ -36,10 +39,12 @@ class DeliveryStats:
     suppressed: int = 0
     #: messages whose lease another daemon took over before this one sent or recorded them
     lost: int = 0
+    #: marketing messages not sent because their journey ended before they were due (an exit, a goal)
+    cancelled: int = 0
     errors: list[str] = field(default_factory=list)
 
     def add(self, other: DeliveryStats) -> None:
-        for name in ("sent", "failed", "retried", "deferred", "suppressed", "lost"):
+        for name in ("sent", "failed", "retried", "deferred", "suppressed", "lost", "cancelled"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.errors += other.errors
 
@@ -50,6 +55,8 @@ class Ready:
 
     message: QueuedMessage
     data: bytes
+    #: the lead's address now (for a marketing message, where a bounce is recorded)
+    lead_email: str | None = None
 
 
 @dataclass
@@ -58,6 +65,8 @@ class _Batch:
     suppressed: set[str]
     #: lead -> marketing emails sent to it within the longest cap window
     sent: dict[int, list[dt.datetime]]
+    #: message -> why its journey ended before it was sent
+    ended: dict[int, str] = field(default_factory=dict)
     #: lead -> marketing emails of this batch already cleared for it
     going: dict[int, list[dt.datetime]] = field(default_factory=dict)
 
@@ -81,7 +90,19 @@ class _Verdict:
 
     data: bytes | None = None
     due_at: dt.datetime | None = None
-    drop: tuple[Literal["suppressed", "failed"], str] | None = None
+    drop: tuple[Literal["suppressed", "failed", "cancelled"], str] | None = None
+
+
+class _StoreFailed(Exception):
+    """Reading a sales alert's context failed: the store's trouble, not the message's."""
+
+
+def _compose_failure(err: Exception) -> str:
+    if isinstance(err, RenderError):
+        return f"render: {err}"
+    if isinstance(err, ComposeError):
+        return f"compose: {err}"
+    return f"compose: {type(err).__name__}: {err}"
 
 
 class Preparer:
@@ -109,7 +130,11 @@ class Preparer:
         with self.store.transaction() as tx:
             for message, verdict in zip(messages, verdicts, strict=True):
                 if verdict.drop is not None:
-                    tx.outbox.drop(message.id, self.worker, *verdict.drop)
+                    status, reason = verdict.drop
+                    if status == "cancelled":
+                        tx.outbox.cancel(message.id, self.worker, reason)
+                    else:
+                        tx.outbox.drop(message.id, self.worker, status, reason)
                 elif verdict.due_at is not None:
                     tx.outbox.defer(message.id, self.worker, verdict.due_at, message.deferrals + 1)
                 elif verdict.data is not None:
@@ -117,7 +142,8 @@ class Preparer:
                     # daemon has taken (this one was too slow) is left to it: never sent by two.
                     kept = verdict.data if message.data is None else None
                     if tx.outbox.hold(message.id, self.worker, self.clock.now() + self.lease, kept):
-                        ready.append(Ready(message, verdict.data))
+                        lead = batch.leads.get(message.lead_id)
+                        ready.append(Ready(message, verdict.data, lead.email if lead is not None else None))
                     else:
                         stats.lost += 1
                         log.warning("lease lost before sending", extra={"fields": {"message": message.id}})
@@ -129,7 +155,8 @@ class Preparer:
         since = now - dt.timedelta(days=7 if "week" in caps else 1)
         return _Batch(lead_views(tx, rules, [m.lead_id for m in messages if m.kind != "webhook"], now),
                       tx.outbox.suppressed_among([m.to_address for m in marketing]),
-                      tx.outbox.recent_sends([m.lead_id for m in marketing], since) if caps and marketing else {})
+                      tx.outbox.recent_sends([m.lead_id for m in marketing], since) if caps and marketing else {},
+                      tx.outbox.ended_journeys([m.id for m in marketing]) if marketing else {})
 
     def _clear(self, message: QueuedMessage, rules: Rules, templates: Templates, now: dt.datetime,
                stats: DeliveryStats, batch: _Batch) -> _Verdict:
@@ -137,6 +164,9 @@ class Preparer:
             return _Verdict(data=message.data)
         lead = batch.leads[message.lead_id]
         marketing = message.kind == "marketing"
+        if marketing and message.id in batch.ended:  # an exit or the goal came after it was queued
+            stats.cancelled += 1
+            return _Verdict(drop=("cancelled", batch.ended[message.id]))
         if marketing and (lead.unsubscribed or message.to_address in batch.suppressed):
             stats.suppressed += 1
             return _Verdict(drop=("suppressed", "unsubscribed or suppressed at send time"))
@@ -150,13 +180,22 @@ class Preparer:
                 return _Verdict(due_at=allowed)
         data = message.data
         if data is None:
+            def context_for(unsubscribe: str) -> dict[str, Any]:
+                if marketing:  # built from the batch's reads: what fails here is this lead's data
+                    return self._context(rules, lead, now, unsubscribe, message)
+                try:  # a sales alert's context reads the store
+                    return self._context(rules, lead, now, unsubscribe, message)
+                except Exception as err:
+                    raise _StoreFailed() from err
+
             try:
-                data = self.composer.compose(message, rules.symbols.settings, templates, now,
-                                             lambda unsubscribe: self._context(rules, lead, now, unsubscribe, message))
-            except RenderError as err:
+                data = self.composer.compose(message, rules.symbols.settings, templates, now, context_for)
+            except _StoreFailed as failed:  # not this message's fault: the batch is tried again after its lease
+                raise failed.__cause__ or failed from None
+            except Exception as err:  # this message's template or data: it fails alone, with the reason
                 stats.failed += 1
                 stats.errors.append(f"{message.to_address} {message.template}: {err}")
-                return _Verdict(drop=("failed", f"render: {err}"))
+                return _Verdict(drop=("failed", _compose_failure(err)))
         if marketing:  # counts against the caps of the lead's next messages in this batch
             batch.going.setdefault(message.lead_id, []).append(now)
         return _Verdict(data=data)

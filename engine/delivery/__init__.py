@@ -3,6 +3,7 @@
 Modules:
   context    what a template sees (the lead, scores, settings; why a lead qualified, for sales alerts)
   render     a campaign version's Jinja2 templates, sandboxed and bounded, into subject, HTML and text
+  limits     the bounds on rendering one email: time, output size, loops, growth; missing values print as nothing
   tokens     signed tokens for unsubscribe and tracking links
   message    RFC 5322 bytes with RFC 8058 one-click unsubscribe headers
   compose    a message composed for a lead: rendered, links signed, pixel added, MIME built

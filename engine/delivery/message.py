@@ -11,8 +11,19 @@ from email.utils import format_datetime, formataddr, parseaddr
 
 #: RFC 5322's hard limit on a line, CRLF excluded
 MAX_LINE = 998
+#: RFC 5322's recommended limit on a line: headers are folded to it
+FOLD_AT = 78
+#: the longest header value (a subject, a display name) a message may carry, in characters; a longer one is
+#: a template's or a campaign's mistake, and servers refuse such headers
+MAX_HEADER_CHARS = 1000
 
 _URI_FORBIDDEN = re.compile(r"[\s<>\"]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class ComposeError(ValueError):
+    """A message that cannot be written as RFC 5322 bytes (an address or header it cannot carry): our side's
+    fault or the data's, never the reader's mailbox."""
 
 
 def message_id(key: str, sender_address: str) -> str:
@@ -48,8 +59,8 @@ def build_message(
 
     def put(name: str, value: str, raw: bool = False) -> None:
         if not raw and ("\r" in value or "\n" in value):
-            raise ValueError(f"header {name} must not contain a line break")
-        fields[name.lower()] = (name, value if raw else _encode(value, len(name) + 2))
+            raise ComposeError(f"header {name} must not contain a line break")
+        fields[name.lower()] = (name, value if raw else _encode(name, value))
 
     put("From", _address(sender_name, sender_address), raw=True)
     put("To", _address("", to), raw=True)
@@ -84,27 +95,52 @@ def _part(subtype: str, content: str) -> bytes:
             "Content-Transfer-Encoding: quoted-printable\r\n\r\n").encode("ascii") + encoded + b"\r\n"
 
 
-def _encode(value: str, offset: int) -> str:
-    """A header value as RFC 2047 encoded words when it is not ASCII, folded to keep lines short."""
-    if value.isascii() and offset + len(value) <= 76:
+def _encode(name: str, value: str) -> str:
+    """A header value folded to lines of at most 78 characters: as it is when it is short printable ASCII,
+    else as RFC 2047 encoded words (which, unlike a long word, can always be split)."""
+    if len(value) > MAX_HEADER_CHARS:
+        raise ComposeError(f"the {name.lower()} is {len(value):,} characters long; at most "
+                           f"{MAX_HEADER_CHARS:,} fit in an email header (shorten it in the template)")
+    offset = len(name) + 2
+    plain = value.isascii() and not _CONTROL.search(value)
+    if plain and offset + len(value) <= FOLD_AT - 2:
         return value
-    return Header(value, "utf-8" if not value.isascii() else "us-ascii", maxlinelen=76,
-                  header_name=" " * (offset - 2)).encode(linesep="\r\n")
+    folded = Header(value, "us-ascii" if plain else "utf-8", maxlinelen=FOLD_AT - 2,
+                    header_name=" " * (offset - 2)).encode(linesep="\r\n")
+    if plain and _too_long(folded, offset):  # a word longer than a line: encoded words split anywhere
+        folded = Header(value, "utf-8", maxlinelen=FOLD_AT - 2, header_name=" " * (offset - 2)).encode(linesep="\r\n")
+    return folded
+
+
+def _too_long(folded: str, offset: int) -> bool:
+    first, *rest = folded.split("\r\n")
+    return offset + len(first) > FOLD_AT or any(len(line) > FOLD_AT for line in rest)
 
 
 def _address(name: str, value: str) -> str:
     """``value`` (``addr`` or ``Name <addr>``) as a header mailbox; ``name`` overrides the display name."""
     if any(c in value + name for c in "\r\n"):
-        raise ValueError("an address must not contain a line break")
+        raise ComposeError("an address must not contain a line break")
+    if _CONTROL.search(value):
+        raise ComposeError(f"the address {value!r} contains a control character; no message can carry it")
     parsed, address = parseaddr(value)
     name = name or parsed
     if "@" not in address or any(c in address for c in "<>, "):
-        raise ValueError(f"{value!r} is not an email address")
+        raise ComposeError(f"{value!r} is not an email address")
     local, _, domain = address.rpartition("@")
-    address = f"{local}@{domain.encode('idna').decode('ascii')}" if not domain.isascii() else address
+    if not domain.isascii():
+        try:
+            address = f"{local}@{domain.encode('idna').decode('ascii')}"
+        except UnicodeError as err:
+            raise ComposeError(f"the domain of {value!r} is not a valid domain name: {err}") from None
     if not local.isascii():
-        raise ValueError(f"{address!r} is not ASCII; this message format cannot carry it")
-    return formataddr((name, address), charset="utf-8") if name else address
+        raise ComposeError(f"the address {address!r} is not ASCII; this message format cannot carry it")
+    if not name:
+        return address
+    mailbox = formataddr((name, address), charset="utf-8")
+    if len(mailbox) > MAX_LINE - len("Reply-To: "):  # one encoded word: it is not folded, so it must fit a line
+        raise ComposeError(f"the display name {name[:40]!r}... is too long for an email header; shorten it")
+    return mailbox
 
 
 def _list_unsubscribe(url: str, mailto: str | None) -> str:
@@ -112,8 +148,8 @@ def _list_unsubscribe(url: str, mailto: str | None) -> str:
     uris = [url] + ([mailto if mailto.startswith("mailto:") else f"mailto:{mailto}"] if mailto else [])
     for uri in uris:
         if _URI_FORBIDDEN.search(uri):
-            raise ValueError(f"unsubscribe URI {uri!r} contains whitespace, quotes or angle brackets")
+            raise ComposeError(f"unsubscribe URI {uri!r} contains whitespace, quotes or angle brackets")
     value = ",\r\n ".join(f"<{uri}>" for uri in uris)
     if any(len(line) > MAX_LINE - len("List-Unsubscribe: ") for line in value.splitlines()):
-        raise ValueError(f"unsubscribe URI is longer than a header line may be ({MAX_LINE} characters)")
+        raise ComposeError(f"unsubscribe URI is longer than a header line may be ({MAX_LINE} characters)")
     return value

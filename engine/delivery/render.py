@@ -1,11 +1,16 @@
-"""Email rendering: a campaign version's Jinja2 templates, sandboxed, into subject, HTML and plain text."""
+"""Email rendering: a campaign version's Jinja2 templates, sandboxed and bounded, into subject, HTML and plain text.
+
+A value a lead does not have prints as nothing, and ``default`` replaces it
+(``{{ lead.first_name | default("there") }}``), so a sparse lead reads "Hi there," rather than "Hi None,".
+Each email renders within the limits of `limits`.
+"""
 
 from __future__ import annotations
 
 import difflib
 import html as htmllib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TypeVar
@@ -21,7 +26,8 @@ from jinja2 import (
     TemplateSyntaxError,
     select_autoescape,
 )
-from jinja2.sandbox import SandboxedEnvironment
+
+from engine.delivery.limits import MAX_OUTPUT, TIME_LIMIT, BoundedEnvironment, budget
 
 HTML = ".html"
 TEXT = ".txt"
@@ -58,10 +64,13 @@ class _NamedDictLoader(DictLoader):
 class Renderer:
     """Renders the templates of one campaign version; each file is compiled once, on first use."""
 
-    def __init__(self, templates: dict[str, str]) -> None:
+    def __init__(self, templates: dict[str, str], *, time_limit: float = TIME_LIMIT,
+                 max_output: int = MAX_OUTPUT) -> None:
         self._sources = dict(templates)
+        self.time_limit = time_limit
+        self.max_output = max_output
         # Whitespace is left as authored: templates control it with `{%-`/`-%}` where it matters (.txt parts).
-        self._env = SandboxedEnvironment(
+        self._env = BoundedEnvironment(
             loader=_NamedDictLoader(self._sources),
             undefined=StrictUndefined,
             autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
@@ -75,15 +84,17 @@ class Renderer:
         return sorted(n[: -len(HTML)] for n in self._sources if n.endswith(HTML) and not _is_partial(n))
 
     def render(self, template: str, context: dict, rewrite_link: Callable[[str], str] | None = None) -> RenderedEmail:
-        """Subject, HTML and plain text of ``<template>.html`` (and ``<template>.txt`` when present)."""
+        """Subject, HTML and plain text of ``<template>.html`` (and ``<template>.txt`` when present), within
+        one time budget and a size limit per part."""
         html_name, text_name = template + HTML, template + TEXT
         if html_name not in self._sources:
             raise RenderError(self._not_found(template), template=html_name)
-        html, subject = self._render_html(html_name, context)
-        if text_name in self._sources:
-            text = self._run(text_name, lambda: self._get(text_name).render(context))
-        else:
-            text = html_to_text(html)
+        with budget(self.time_limit, self.max_output):
+            html, subject = self._render_html(html_name, context)
+            if text_name in self._sources:
+                text = self._run(text_name, lambda: self._collect(text_name, self._get(text_name).generate(context)))
+            else:
+                text = html_to_text(html)
         if rewrite_link is not None:
             keep = context.get("unsubscribe_url")
             html = rewrite_html_links(html, rewrite_link, keep=keep)
@@ -96,9 +107,9 @@ class Renderer:
             # One context for the page and the subject block, so both see the same imports and variables.
             ctx = compiled.new_context(context)
             try:
-                page = self._env.concat(compiled.root_render_func(ctx))
+                page = self._collect(name, compiled.root_render_func(ctx))
                 blocks = ctx.blocks.get("subject")
-                raw = self._env.concat(blocks[0](ctx)) if blocks else ""
+                raw = self._collect(name, blocks[0](ctx)) if blocks else ""
             except Exception:
                 self._env.handle_exception()  # re-raises with the traceback pointing at template lines
             return page, raw
@@ -110,6 +121,19 @@ class Renderer:
             reason = "renders an empty subject" if defined else "has no {% block subject %}"
             raise RenderError(f"template {name} {reason}; every email needs a subject line", template=name)
         return page, subject
+
+    def _collect(self, name: str, chunks: Iterable[str]) -> str:
+        """The output of a template as it streams, stopped once it is bigger than an email may be."""
+        parts: list[str] = []
+        size = 0
+        for chunk in chunks:
+            size += len(chunk)
+            if size > self.max_output:
+                raise RenderError(f"template {name}: renders more than {self.max_output:,} characters, the limit "
+                                  "for one part of an email; look for a loop that repeats without end",
+                                  template=name)
+            parts.append(chunk)
+        return "".join(parts)
 
     def _get(self, name: str) -> Template:
         if name not in self._compiled:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from typing import Literal
 
 #: what one attempt came to: accepted, worth another try, or never deliverable as it is
@@ -16,8 +17,16 @@ BASE_DELAY = 60.0
 MAX_DELAY = 6 * 3600.0
 JITTER = 0.2
 
-#: the SMTP commands whose refusal is about this recipient or message, not about our sender or server
+#: the SMTP commands whose refusal can be about this recipient (never MAIL: that one is about our sender)
 RECIPIENT_STAGES = ("rcpt", "data")
+#: an RFC 3463 enhanced status code at the start of a reply: class.subject.detail
+_ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})(?!\d)")
+#: enhanced codes of the address and mailbox subjects (5.1.x, 5.2.x) that are about our sender or our
+#: message rather than the recipient's mailbox: bad sender syntax or system, message too big for it
+_NOT_THE_RECIPIENT = {(1, 7), (1, 8), (2, 3)}
+#: basic codes that, at RCPT and without an enhanced code, mean the mailbox is refused (unknown, not local,
+#: name not allowed)
+_MAILBOX_REFUSED = (550, 551, 553)
 
 
 def retry_delay(attempts: int, rng: random.Random | None = None) -> float:
@@ -49,10 +58,27 @@ def http_status(code: int) -> Status:
     return "temporary" if code in (408, 429) or code >= 500 else "permanent"
 
 
-def concerns_recipient(status: Status, stage: str | None) -> bool:
-    """A permanent refusal at RCPT or DATA says the address is bad, so it is suppressed; a refusal of our
-    own sender at MAIL says nothing about the lead."""
-    return status == "permanent" and stage in RECIPIENT_STAGES
+def enhanced_code(reply: str) -> tuple[int, int, int] | None:
+    """The RFC 3463 enhanced status code a reply starts with (``5.1.1 user unknown``), if any."""
+    match = _ENHANCED.match(reply)
+    return None if match is None else (int(match[1]), int(match[2]), int(match[3]))
+
+
+def concerns_recipient(status: Status, stage: str | None, code: int | None = None, reply: str = "") -> bool:
+    """A permanent refusal that says the reader's address or mailbox is bad, so it is suppressed.
+
+    Only the recipient's own faults count: an enhanced code of the address or mailbox status (5.1.x, 5.2.x)
+    at RCPT or DATA, or, at RCPT from a server that gives no enhanced code, 550/551/553. Never a refusal of our
+    sender (MAIL, 5.1.7, 5.1.8), of our message (line too long, 5.2.3 too big, syntax) or a policy refusal
+    (5.7.x spam, relaying): those are our faults or our reputation's, and suppressing the reader would lose
+    a lead for them.
+    """
+    if status != "permanent" or stage not in RECIPIENT_STAGES:
+        return False
+    enhanced = enhanced_code(reply)
+    if enhanced is not None:
+        return enhanced[0] == 5 and enhanced[1] in (1, 2) and enhanced[1:] not in _NOT_THE_RECIPIENT
+    return stage == "rcpt" and code in _MAILBOX_REFUSED
 
 
 def outcome(status: Status, attempts: int) -> Outcome:

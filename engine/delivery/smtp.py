@@ -164,6 +164,11 @@ class SmtpMailer:
         except asyncio.CancelledError:
             conn.close()  # shutting down mid-transaction: the connection's state is unknown
             raise
+        except _Stale:
+            raise
+        except Exception as err:  # anything else is about this message alone (the client refused what it got)
+            conn.close()
+            return SendResult("permanent", None, f"could not be sent: {type(err).__name__}: {err}")
         self._release(conn)
         reply = response.message + (f" (refused: {_refusals(refused, named=True)})" if refused else "")
         return SendResult("sent", response.code, reply)
@@ -264,11 +269,14 @@ def _refusals(refusals: list[aiosmtplib.SMTPRecipientRefused], *, named: bool = 
 
 
 _FORBIDDEN = re.compile(r"[\s<>\"]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _address_problem(address: str) -> str | None:
     if not address or _FORBIDDEN.search(address) or "@" not in address:
         return f"{address!r} is not a deliverable email address"
+    if _CONTROL.search(address):
+        return f"{address!r} is not a deliverable email address: it contains a control character"
     return None
 
 

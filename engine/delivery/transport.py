@@ -33,7 +33,7 @@ class SendResult:
     @property
     def about_recipient(self) -> bool:
         """A permanent refusal that says something about the recipient, so the address should be suppressed."""
-        return concerns_recipient(self.status, self.stage)
+        return concerns_recipient(self.status, self.stage, self.code, self.reply)
 
 
 class Transport(Protocol):

@@ -43,6 +43,9 @@ class WebhookTransport:
             # connections across the event loops of virtual runs
             async with httpx.AsyncClient(timeout=self._timeout) as client:
                 response = await client.post(url, content=message.data, headers=headers)
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as err:  # no retry can fix the configuration
+            return SendResult("permanent", None, f"the webhook URL {url!r} cannot be posted to: {err}; "
+                                                 "set sales_webhook_url to an http(s) URL")
         except httpx.HTTPError as err:
             return SendResult("temporary", None, f"webhook unreachable: {type(err).__name__}: {err}")
         reply = f"HTTP {response.status_code} {response.text[:200]}".strip()

@@ -15,10 +15,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from engine.core.clock import Clock
-from engine.core.journeys import Enqueue
+from engine.core.journeys import Enqueue, EnrollmentStatus
 from engine.store.base import Repository, chunks
 from engine.store.bulk import insert_ignoring, insert_many
-from engine.store.tables import LEADS, OUTBOX, SUPPRESSIONS
+from engine.store.tables import ENROLLMENTS, LEADS, OUTBOX, SUPPRESSIONS
 
 # A message leased to a worker, updated only while that worker holds it; built once (SQLAlchemy
 # builds a statement in ~150 us, six times executing it) and given the columns to set.
@@ -187,3 +187,24 @@ class Outbox(Repository):
             OUTBOX.c.enrollment_id == enrollment_id, OUTBOX.c.status == "queued",
             sa.or_(OUTBOX.c.leased_until.is_(None), OUTBOX.c.leased_until < now),
         ).values(status="cancelled", last_error=reason[:2000])).rowcount
+
+    def ended_journeys(self, message_ids: list[int]) -> dict[int, str]:
+        """Those of these marketing messages whose journey enrolment has ended early (an exit, its goal, the
+        journey removed), with why: message id -> "journey welcome ended: goal reached: demo.requested".
+
+        A journey that ran to its end ("finished") still sends what its last steps queued.
+        """
+        found: dict[int, str] = {}
+        ended = sa.or_(ENROLLMENTS.c.status == str(EnrollmentStatus.EXITED),
+                       sa.and_(ENROLLMENTS.c.status == str(EnrollmentStatus.DONE), ENROLLMENTS.c.goal_at.is_not(None)))
+        for part in chunks(sorted(set(message_ids))):
+            for message_id, journey, reason in self.conn.execute(
+                    sa.select(OUTBOX.c.id, ENROLLMENTS.c.journey, ENROLLMENTS.c.end_reason)
+                    .join(ENROLLMENTS, ENROLLMENTS.c.id == OUTBOX.c.enrollment_id)
+                    .where(OUTBOX.c.id.in_(part), OUTBOX.c.kind == "marketing", ended)):
+                found[message_id] = f"journey {journey} ended: {reason or 'ended'}"
+        return found
+
+    def cancel(self, message_id: int, worker: str, reason: str) -> bool:
+        """Give a message up for good before sending it, because what queued it no longer wants it sent."""
+        return self.update_leased(message_id, worker, status="cancelled", last_error=reason[:2000], **_RELEASED)

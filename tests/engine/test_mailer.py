@@ -459,3 +459,46 @@ def test_settings_are_checked_up_front() -> None:
         SmtpMailer("127.0.0.1", 25, concurrency=0)
     with pytest.raises(ValueError, match="rate_per_second"):
         SmtpMailer("127.0.0.1", 25, rate_per_second=-1)
+
+
+# ----- what a refusal says about the recipient -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("handler, about_recipient", [
+    (Handler(rcpt_replies={LEAD: "550 5.1.1 <dana.ruiz@northwind.example>: user unknown"}), True),
+    (Handler(rcpt_replies={LEAD: "552 5.2.2 Mailbox full"}), True),
+    (Handler(rcpt_replies={LEAD: "550 No such user here"}), True),  # no enhanced code: a refused mailbox
+    (Handler(rcpt_replies={LEAD: "550 5.7.1 Relaying denied"}), False),  # policy about us, not the reader
+    (Handler(rcpt_replies={LEAD: "553 5.1.7 Bad sender address syntax"}), False),
+    (Handler(data_reply="500 Line too long"), False),  # our message's fault
+    (Handler(data_reply="554 5.7.1 Message rejected as spam"), False),
+    (Handler(data_reply="552 5.2.3 Message size exceeds fixed limit"), False),
+    (Handler(data_reply="550 5.1.1 Recipient address rejected: user unknown"), True),
+    (Handler(mail_reply="553 5.1.8 Sender domain does not resolve"), False),
+], ids=["5.1.1-at-rcpt", "5.2.2-at-rcpt", "550-at-rcpt", "5.7.1-at-rcpt", "5.1.7-at-rcpt", "500-at-data",
+        "5.7.1-at-data", "5.2.3-at-data", "5.1.1-at-data", "5.1.8-at-mail"])
+def test_only_refusals_about_the_recipient_count_against_the_address(handler: Handler, about_recipient: bool) -> None:
+    with smtp_server(handler) as server:
+        result = _send_one(server.port)
+    assert result.status == "permanent"
+    assert result.about_recipient is about_recipient
+
+
+@pytest.mark.parametrize("recipient", ["dana\x01@northwind.example", "da\x00na@northwind.example",
+                                       "dana\x7f@northwind.example"], ids=["soh", "nul", "del"])
+def test_an_address_with_control_characters_fails_alone_and_the_connection_stays_usable(recipient: str) -> None:
+    handler = Handler()
+
+    async def scenario(port: int) -> list[SendResult]:
+        async with SmtpMailer("127.0.0.1", port, concurrency=1) as mailer:
+            first = await _send(mailer, [LEAD], _message(1))
+            bad = await _send(mailer, [recipient], _message(2))
+            after = await _send(mailer, [LEAD], _message(3))
+            return [first, bad, after]
+
+    with smtp_server(handler) as server:
+        first, bad, after = _run(scenario(server.port))
+    assert (first.status, after.status) == ("sent", "sent")
+    assert bad.status == "permanent" and "not a deliverable email address" in bad.reply
+    assert not bad.about_recipient  # never reached the server: nothing is known about the reader
+    assert len(handler.received) == 2

@@ -149,3 +149,52 @@ def test_date_in_another_zone_keeps_its_offset() -> None:
     msg = _parse(_build(date=SENT_AT.astimezone(berlin)))
     assert msg["Date"] == "Mon, 02 Mar 2026 15:30:05 +0100"
     assert msg["Date"].datetime == SENT_AT
+
+
+def _subject_lines(data: bytes) -> list[bytes]:
+    """The lines of the Subject header as written: its first line and the folded ones after it."""
+    lines = data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    start = next(i for i, line in enumerate(lines) if line.startswith(b"Subject: "))
+    end = next(i for i in range(start + 1, len(lines)) if not lines[i].startswith((b" ", b"\t")))
+    return lines[start:end]
+
+
+@pytest.mark.parametrize("subject", [
+    ("Your pricing questions, answered " * 28).strip(),  # ~950 characters of words
+    "x" * 990,  # one word longer than a line may be
+    ("Grüße " * 150).strip(),
+    ("tab\there and a control \x07 character " * 20).strip(),
+], ids=["words", "one-long-word", "non-ascii", "control-characters"])
+def test_a_long_subject_is_folded_within_78_characters_a_line(subject: str) -> None:
+    data = _build(subject=subject)
+    assert len(_subject_lines(data)) > 1 and all(len(line) <= 78 for line in _subject_lines(data))
+    assert max(len(line) for line in data.split(b"\r\n")) <= 998
+    assert data.isascii()
+    assert _parse(data)["Subject"] == subject
+
+
+def test_a_subject_longer_than_a_thousand_characters_is_refused_as_our_fault() -> None:
+    from engine.delivery.message import ComposeError
+
+    _build(subject="y" * 1000)
+    with pytest.raises(ComposeError, match=r"subject is 100,000 characters long; at most 1,000"):
+        _build(subject="y" * 100_000)
+
+
+@pytest.mark.parametrize("to", ["dana\x01@northwind.example", "da\x00na@northwind.example",
+                                "dana\x7f@northwind.example", "josé@northwind.example"])
+def test_an_address_the_message_cannot_carry_is_refused(to: str) -> None:
+    from engine.delivery.message import ComposeError
+
+    with pytest.raises(ComposeError, match="address"):
+        _build(to=to)
+
+
+def test_a_display_name_too_long_for_a_header_line_is_refused() -> None:
+    from engine.delivery.message import ComposeError
+
+    name = "Équipe Relations Clients d’Acme Analytics — Région Île-de-France"
+    sender = _parse(_build(sender_name=name))["From"].addresses[0]
+    assert sender.display_name == name
+    with pytest.raises(ComposeError, match="display name .* too long"):
+        _build(sender_name=name * 10)

@@ -278,3 +278,79 @@ def test_rendering_uses_only_the_given_sources(symbols: Symbols) -> None:
     sources["x.html"] = "{% block subject %}v2{% endblock %}"  # the deployed version does not change underneath
     assert renderer.render("x", _context(symbols, _lead(symbols, full=True))).subject == "v1"
     assert renderer.names() == ["x"]
+
+
+# ----- missing data ------------------------------------------------------------------------------------
+
+
+def test_a_missing_value_renders_as_nothing_and_default_replaces_it(symbols: Symbols) -> None:
+    renderer = _one('{% block subject %}Pricing for {{ lead.company }}{% endblock %}\n'
+                    '<p>Hi {{ lead.first_name }},</p><p>Hello {{ lead.first_name | default("there") }}.</p>'
+                    '<p>{{ lead.company | d("your team") }} / {{ owner }} / {{ lead.company | upper }}.</p>',
+                    **{"x.txt": 'Hi {{ lead.first_name }}, from {{ lead.company | default("us") }}\n'})
+    lead = _lead(symbols, full=False)  # first_name and company are None
+    rendered = renderer.render("x", _context(symbols, {**lead, "owner": None}))
+    assert rendered.subject == "Pricing for"
+    assert "<p>Hi ,</p><p>Hello there.</p><p>your team /  / .</p>" in rendered.html
+    assert rendered.text == "Hi , from us"
+    assert "None" not in rendered.html + rendered.text + rendered.subject
+
+
+def test_default_keeps_a_present_value_and_only_replaces_falsy_ones_when_asked(symbols: Symbols) -> None:
+    renderer = _one('{% block subject %}S{% endblock %}'
+                    '{{ lead.first_name | default("there") }}|{{ lead.company_size | default(5) }}|'
+                    '{{ lead.last_name | default("x", true) }}|{{ lead.job_title | default("y") }}')
+    lead = {**_lead(symbols, full=True), "company_size": 0, "last_name": "", "job_title": ""}
+    assert renderer.render("x", _context(symbols, lead)).html == "SDana|0|x|"
+
+
+# ----- bounded rendering -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("body", [
+    "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",  # silent, endless
+    "{% for i in range(100000) %}{% for j in range(100000) %}{{ j }}{% endfor %}{% endfor %}",
+    "{% for i in range(10 ** 9) %}{{ i }}{% endfor %}",
+], ids=["silent-nested-loops", "printing-nested-loops", "huge-range"])
+def test_a_template_that_loops_for_ever_is_stopped(symbols: Symbols, body: str) -> None:
+    renderer = _one("{% block subject %}Hi{% endblock %}\n" + body)
+    with pytest.raises(RenderError, match=r"^template x\.html( line 2)?: .*(loop|range|limit)"):
+        renderer.render("x", _context(symbols, _lead(symbols, full=True)))
+
+
+@pytest.mark.parametrize("body", [
+    "{{ 'x' * 100000000 }}",
+    "{{ [1, 2] * 100000000 }}",
+    "{{ (7 ** 100000000) % 10 }}",
+    "{{ 'x' | center(100000000) }}",
+    "{{ 'x'.ljust(100000000) }}",
+    "{% for i in range(1000) %}{{ lead.first_name * 100000 }}{% endfor %}",  # 400 MB, a chunk at a time
+], ids=["string-repeat", "list-repeat", "power", "center-filter", "ljust-method", "streamed"])
+def test_a_template_that_renders_too_much_is_stopped(symbols: Symbols, body: str) -> None:
+    renderer = _one("{% block subject %}Hi{% endblock %}\n" + body)
+    with pytest.raises(RenderError, match=r"^template x\.html( line 2)?: .*limit"):
+        renderer.render("x", _context(symbols, _lead(symbols, full=True)))
+
+
+def test_the_output_limit_counts_as_the_output_streams(symbols: Symbols) -> None:
+    renderer = Renderer({"x.html": "{% block subject %}Hi{% endblock %}{% for i in range(100) %}"
+                                   "{{ 'y' * 1000 }}{% endfor %}"}, max_output=50_000)
+    with pytest.raises(RenderError, match=r"^template x\.html: renders more than 50,000 characters"):
+        renderer.render("x", _context(symbols, _lead(symbols, full=True)))
+    assert len(Renderer({"x.html": "{% block subject %}Hi{% endblock %}{{ 'y' * 40000 }}"},
+                        max_output=50_000).render("x", _context(symbols, _lead(symbols, full=True))).html) == 40_002
+
+
+def test_a_template_over_its_time_budget_is_stopped(symbols: Symbols) -> None:
+    renderer = Renderer({"x.html": "{% block subject %}Hi{% endblock %}{% for i in range(10) %}{{ i }}{% endfor %}"},
+                        time_limit=0.0)  # every check finds the budget spent
+    with pytest.raises(RenderError, match=r"^template x\.html.*: took longer than 0 seconds"):
+        renderer.render("x", _context(symbols, _lead(symbols, full=True)))
+
+
+def test_limits_are_per_render_and_ordinary_templates_are_untouched(renderer: Renderer, symbols: Symbols) -> None:
+    bounded = _one("{% block subject %}Hi{% endblock %}{% for i in range(60000) %}{% endfor %}ok")
+    for _ in range(3):  # each render has its own budget
+        assert bounded.render("x", _context(symbols, _lead(symbols, full=True))).html.endswith("ok")
+    for name in _sendable():
+        renderer.render(name, _context(symbols, _lead(symbols, full=True)))

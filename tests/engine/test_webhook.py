@@ -82,3 +82,14 @@ def test_a_webhook_without_a_secret_stops_the_daemon_at_start(sqlite_url, receiv
     h = Harness(sqlite_url, 9, sales_webhook_url=receiver)
     with pytest.raises(EngineError, match="NURTURE_WEBHOOK_SECRET"):
         h.daemon.register()
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "ftp://crm.example/hooks"], ids=["unparsable", "not-http"])
+def test_a_webhook_url_that_cannot_be_posted_to_is_a_permanent_failure(url):
+    from engine.delivery.transport import Message
+    from engine.delivery.webhook import WebhookTransport
+
+    result = asyncio.run(WebhookTransport(SECRET).send(Message("webhook", "k", "", (url,), b"{}")))
+    assert result.status == "permanent" and not result.about_recipient
+    assert result.reply.startswith(f"the webhook URL {url!r} cannot be posted to: ")
+    assert "sales_webhook_url" in result.reply
