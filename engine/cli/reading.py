@@ -87,7 +87,7 @@ def leads_list(ctx: typer.Context, stage: str = typer.Option(None, help="Only le
         return
     table = Table("email", "stage", "owner", "source", *rules.scores)
     for lead in leads:
-        table.add_row(lead["email"], lead["stage"], lead["owner"] or "-", lead["source"],
+        table.add_row(escape(lead["email"]), lead["stage"], escape(lead["owner"] or "-"), escape(lead["source"]),
                       *(f"{v:g}" for v in lead["scores"].values()))
     console.print(table)
 
