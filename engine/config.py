@@ -33,6 +33,11 @@ class Config:
     secret_key: str | None = field(default=None, repr=False)
     api_token: str | None = field(default=None, repr=False)
     tick_seconds: float = 1.0
+    #: signals, journey steps and notifications the daemon takes per batch (and the most messages it claims at once)
+    daemon_batch_size: int = 500
+    #: how long one tick's phases may keep taking batches before leaving the rest to the next tick
+    #: (None: 0.8 x tick_seconds)
+    tick_budget_seconds: float | None = None
     #: also POST each sales notification, signed, to this URL (needs NURTURE_WEBHOOK_SECRET)
     sales_webhook_url: str | None = None
     webhook_secret: str | None = field(default=None, repr=False)
@@ -41,13 +46,32 @@ class Config:
     #: how often every lead is looked at for journey conditions that time alone can make true
     journey_sweep_seconds: float = 3600.0
 
+    @property
+    def tick_budget(self) -> float:
+        """Seconds a tick's phases may spend taking batches: tick_budget_seconds, else 0.8 x tick_seconds."""
+        return self.tick_budget_seconds if self.tick_budget_seconds is not None else 0.8 * self.tick_seconds
+
+
+#: settings whose default is None, and the type of a value given for them
+_OPTIONAL: dict[str, type] = {"tick_budget_seconds": float}
 
 #: keys that may only come from the environment, never from a file in the repository
 SECRETS = {"smtp_password", "secret_key", "api_token", "webhook_secret"}
 
 
+#: settings that must be above zero: a batch of none, or a tick of no time, would never get anything done
+POSITIVE = {"batch_size", "daemon_batch_size", "tick_seconds", "tick_budget_seconds", "lease_seconds"}
+
+
 def _coerce(name: str, raw: object, default: object) -> Any:
-    kind = type(default) if default is not None else str
+    kind: type = type(default) if default is not None else _OPTIONAL.get(name, str)
+    value = _convert(name, raw, default, kind)
+    if name in POSITIVE and value is not None and value <= 0:
+        raise ConfigError(f"setting `{name}` must be more than 0, got {raw!r}")
+    return value
+
+
+def _convert(name: str, raw: object, default: object, kind: type) -> Any:
     try:
         if isinstance(default, Path):
             return Path(str(raw))
