@@ -45,6 +45,8 @@ class Config:
     lease_seconds: float = 120.0
     #: how often every lead is looked at for journey conditions that time alone can make true
     journey_sweep_seconds: float = 3600.0
+    #: the settings the file or the environment gave (the rest are defaults); not a setting itself
+    given: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
     @property
     def tick_budget(self) -> float:
@@ -104,7 +106,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
                                   "environment instead of writing it in a file")
             values[key] = raw
     defaults = Config()
-    known = {f.name for f in dataclasses.fields(Config)}
+    known = {f.name for f in dataclasses.fields(Config)} - {"given"}
     unknown = set(values) - known
     if unknown:
         raise ConfigError(f"unknown setting(s) in {file}: {', '.join(sorted(unknown))}; "
@@ -112,4 +114,5 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     for key in known:
         if f"NURTURE_{key.upper()}" in environment:
             values[key] = environment[f"NURTURE_{key.upper()}"]
-    return dataclasses.replace(defaults, **{k: _coerce(k, v, getattr(defaults, k)) for k, v in values.items()})
+    return dataclasses.replace(defaults, **{k: _coerce(k, v, getattr(defaults, k)) for k, v in values.items()},
+                               given=frozenset(values))
