@@ -33,6 +33,11 @@ class Config:
     secret_key: str | None = field(default=None, repr=False)
     api_token: str | None = field(default=None, repr=False)
     tick_seconds: float = 1.0
+    #: signals, journey steps and notifications the daemon takes per batch (and the most messages it claims at once)
+    daemon_batch_size: int = 500
+    #: how long one tick's phases may keep taking batches before leaving the rest to the next tick
+    #: (None: 0.8 x tick_seconds)
+    tick_budget_seconds: float | None = None
     #: also POST each sales notification, signed, to this URL (needs NURTURE_WEBHOOK_SECRET)
     sales_webhook_url: str | None = None
     webhook_secret: str | None = field(default=None, repr=False)
@@ -40,14 +45,35 @@ class Config:
     lease_seconds: float = 120.0
     #: how often every lead is looked at for journey conditions that time alone can make true
     journey_sweep_seconds: float = 3600.0
+    #: the settings the file or the environment gave (the rest are defaults); not a setting itself
+    given: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
+    @property
+    def tick_budget(self) -> float:
+        """Seconds a tick's phases may spend taking batches: tick_budget_seconds, else 0.8 x tick_seconds."""
+        return self.tick_budget_seconds if self.tick_budget_seconds is not None else 0.8 * self.tick_seconds
+
+
+#: settings whose default is None, and the type of a value given for them
+_OPTIONAL: dict[str, type] = {"tick_budget_seconds": float}
 
 #: keys that may only come from the environment, never from a file in the repository
 SECRETS = {"smtp_password", "secret_key", "api_token", "webhook_secret"}
 
 
+#: settings that must be above zero: a batch of none, or a tick of no time, would never get anything done
+POSITIVE = {"batch_size", "daemon_batch_size", "tick_seconds", "tick_budget_seconds", "lease_seconds"}
+
+
 def _coerce(name: str, raw: object, default: object) -> Any:
-    kind = type(default) if default is not None else str
+    kind: type = type(default) if default is not None else _OPTIONAL.get(name, str)
+    value = _convert(name, raw, default, kind)
+    if name in POSITIVE and value is not None and value <= 0:
+        raise ConfigError(f"setting `{name}` must be more than 0, got {raw!r}")
+    return value
+
+
+def _convert(name: str, raw: object, default: object, kind: type) -> Any:
     try:
         if isinstance(default, Path):
             return Path(str(raw))
@@ -80,7 +106,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
                                   "environment instead of writing it in a file")
             values[key] = raw
     defaults = Config()
-    known = {f.name for f in dataclasses.fields(Config)}
+    known = {f.name for f in dataclasses.fields(Config)} - {"given"}
     unknown = set(values) - known
     if unknown:
         raise ConfigError(f"unknown setting(s) in {file}: {', '.join(sorted(unknown))}; "
@@ -88,4 +114,5 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     for key in known:
         if f"NURTURE_{key.upper()}" in environment:
             values[key] = environment[f"NURTURE_{key.upper()}"]
-    return dataclasses.replace(defaults, **{k: _coerce(k, v, getattr(defaults, k)) for k, v in values.items()})
+    return dataclasses.replace(defaults, **{k: _coerce(k, v, getattr(defaults, k)) for k, v in values.items()},
+                               given=frozenset(values))

@@ -29,8 +29,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-console = Console()
-err_console = Console(stderr=True)
+# Paths, lines and user text are printed as they are: no `:100:` turned into an emoji, no guessing at colours
+# for numbers and URLs. Markup is only what the commands write themselves (user text in it is escaped).
+console = Console(emoji=False, highlight=False)
+err_console = Console(stderr=True, emoji=False, highlight=False)
 JSON = typer.Option(False, "--json", help="Machine-readable output")
 
 
@@ -91,5 +93,5 @@ def print_json(data: Any) -> None:
 
 def progress_bar(description: str, total: int | None, enabled: bool = True) -> Progress:
     """A rich progress bar on stderr (so `--json` output on stdout stays clean)."""
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                    console=err_console, transient=True, disable=not enabled)
+    return Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
+                    TimeRemainingColumn(), console=err_console, transient=True, disable=not enabled)

@@ -135,7 +135,7 @@ def _load(ctx: typer.Context, path: str, what: str, json: bool, run: Load) -> No
     processor = nurture.processor()
     origin = "stdin" if path == "-" else path
     with stream, progress_bar(f"{what} {origin}", None, enabled=not json) as bar:
-        task = bar.add_task(f"{what} {escape(origin)}", total=_count_lines(path))
+        task = bar.add_task(f"{what} {origin}", total=_count_lines(path))
         report: Report = run(processor, read_rows(stream, kind), origin, kind == "csv",
                              lambda n: bar.advance(task, n))
     for bad in report.rejected:

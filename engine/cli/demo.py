@@ -34,7 +34,8 @@ def demo(
         task = bar.add_task("simulating days", total=days)
         result = run_demo(campaign_dir=config.campaign_dir, template_dir=config.template_dir,
                           database_url=database_url, outbox_dir=outbox, smtp_host=smtp_host, smtp_port=smtp_port,
-                          leads=leads, days=days, seed=seed, progress=lambda n: bar.advance(task, n))
+                          leads=leads, days=days, seed=seed, progress=lambda n: bar.advance(task, n),
+                          base_url=config.base_url if "base_url" in config.given else None)
     console.print(f"\n{result.leads:,} leads, {result.events:,} engagement events, {result.ticks:,} daemon ticks; "
                   f"{result.sent:,} emails sent, {result.failed:,} failed")
     with reading(result.database_url) as view:
@@ -58,6 +59,9 @@ def demo(
         files = sorted(result.outbox_dir.glob("*.eml"))
         console.print(f"\n[bold]{len(files):,} .eml files[/] in {escape(str(result.outbox_dir.resolve()))}/"
                       + (f", e.g. {escape(files[0].name)}" if files else ""))
+    console.print(f"Links in the emails point at {escape(result.base_url)}"
+                  + ("" if "base_url" in config.given else " (set NURTURE_BASE_URL to the address of a "
+                     "`nurture serve` on this store to follow them)"))
     url = escape(result.database_url)
     console.print(f"Store: {url}. Look inside with `NURTURE_DATABASE_URL={url} .venv/bin/nurture leads list` "
                   "(or `report funnel`); those commands read today's date, so scores will have decayed since the "

@@ -5,6 +5,8 @@ They open the store as it is: none is created or upgraded, no campaign is applie
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -53,10 +55,25 @@ def leads_show(ctx: typer.Context, email: str, json: bool = JSON) -> None:
         console.print("stage history:")
         for c in lead["stage_history"]:
             console.print(f"  {c['at']}  {c['from']} -> {c['to']}  {escape(c['reason'])}", highlight=False)
+    if lead["journeys"]:
+        console.print("journeys:")
+        for j in lead["journeys"]:
+            console.print(f"  {escape(_enrollment_line(j))}", highlight=False)
     if lead["recent_events"]:
         console.print("recent events:")
         for e in lead["recent_events"]:
             console.print(f"  {e['at']}  {e['type']}  {escape(str(e['props'] or ''))}", highlight=False)
+
+
+def _enrollment_line(j: dict[str, Any]) -> str:
+    """One enrolment on one line: journey (entry), version, step, status, and its due time or how it ended."""
+    entry = f" (entry {j['entry']})" if j["entry"] > 1 else ""
+    where = f"  step {j['step']}" if j["step"] else ""
+    if j["ended_at"]:
+        return (f"{j['journey']}{entry}  version {j['version_id']}{where}  {j['status']} at {j['ended_at']}"
+                + (f": {j['end_reason']}" if j["end_reason"] else ""))
+    due = f"  due {j['due_at']}" if j["due_at"] else "  no due time"
+    return f"{j['journey']}{entry}  version {j['version_id']}{where}  {j['status']}{due}"
 
 
 def leads_list(ctx: typer.Context, stage: str = typer.Option(None, help="Only leads in this stage"),
@@ -70,7 +87,7 @@ def leads_list(ctx: typer.Context, stage: str = typer.Option(None, help="Only le
         return
     table = Table("email", "stage", "owner", "source", *rules.scores)
     for lead in leads:
-        table.add_row(lead["email"], lead["stage"], lead["owner"] or "-", lead["source"],
+        table.add_row(escape(lead["email"]), lead["stage"], escape(lead["owner"] or "-"), escape(lead["source"]),
                       *(f"{v:g}" for v in lead["scores"].values()))
     console.print(table)
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 from enum import StrEnum
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from engine.cli.app import console, print_json, service
+from engine.cli.app import config_of, console, print_json, service
 from engine.daemon.process import run_process
 from engine.daemon.startup import hold_stop_signals
 from engine.logs import setup_logging
+from engine.service import Nurture
 
 outbox_app = typer.Typer(help="Inspect outgoing email.", no_args_is_help=True)
 
@@ -39,9 +41,11 @@ def run(
     unsubscribe, intake) unless --no-http. Stops on SIGTERM/SIGINT."""
     hold_stop_signals()  # already held when started as `nurture run`; here for other ways in
     setup_logging(log_format.value)
-    nurture = service(ctx)
-    run_process(nurture, tick_seconds=tick or nurture.config.tick_seconds, once=once, http=http, host=host,
-                port=port)
+    config = config_of(ctx)
+    if tick:  # --tick is tick_seconds for this run, and the tick's budget follows it unless set
+        config = dataclasses.replace(config, tick_seconds=tick)
+    nurture = Nurture(config)
+    run_process(nurture, tick_seconds=config.tick_seconds, once=once, http=http, host=host, port=port)
 
 
 @outbox_app.command("list")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import os
 import socket
 import threading
+from urllib.parse import urlsplit
 
 from engine.config import Config
 from engine.daemon.journeys import JourneyPhases
@@ -38,21 +40,59 @@ def composer_for(nurture: Nurture) -> Composer:
     return Composer(nurture.config.base_url, lambda: secret_key(nurture.store, nurture.config.secret_key))
 
 
-def settings_for(config: Config, *, worker: str | None = None, batch: int = 500) -> DaemonSettings:
-    refuse = None
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def base_url_problem(base_url: str) -> str | None:
+    """Why links to ``base_url`` would not work in mail clients, with the fix; None when they would.
+
+    One-click unsubscribe (RFC 8058) needs an https URL; plain http is for development on this machine only.
+    """
+    url = urlsplit(base_url)
+    fix = ("set base_url (NURTURE_BASE_URL) to the https address this server is reached at, "
+           "e.g. https://nurture.example.com")
+    if url.scheme not in ("http", "https") or not url.hostname:
+        return f"base_url {base_url!r} is not an http(s) URL, so the links in emails would not work: {fix}"
+    if url.scheme == "http" and not _is_loopback(url.hostname):
+        return (f"base_url {base_url!r} is plain http: mail clients offer one-click unsubscribe (List-Unsubscribe, "
+                f"RFC 8058) only over https, and readers' links would travel unencrypted - {fix} "
+                "(http is accepted only for 127.0.0.1 or localhost, for development and the demo)")
+    return None
+
+
+def start_refusals(config: Config) -> list[str]:
+    """What in ``config`` keeps a daemon from starting, each as a sentence with the fix."""
+    refusals = []
     if config.sales_webhook_url and not config.webhook_secret:
-        refuse = ("sales_webhook_url is set but NURTURE_WEBHOOK_SECRET is not: set it to the secret the receiver "
-                  "uses to check the X-Nurture-Signature header")
-    return DaemonSettings(worker or f"{socket.gethostname()}:{os.getpid()}", batch,
+        refusals.append("sales_webhook_url is set but NURTURE_WEBHOOK_SECRET is not: set it to the secret the "
+                        "receiver uses to check the X-Nurture-Signature header")
+    problem = base_url_problem(config.base_url)
+    if problem:
+        refusals.append(problem)
+    return refusals
+
+
+def settings_for(config: Config, *, worker: str | None = None, batch: int | None = None) -> DaemonSettings:
+    """The daemon's settings from ``config``; ``batch`` overrides daemon_batch_size (the lab's runs)."""
+    refuse = "; and ".join(start_refusals(config)) or None
+    return DaemonSettings(worker or f"{socket.gethostname()}:{os.getpid()}", batch or config.daemon_batch_size,
                           CLAIM_PER_CONNECTION * config.smtp_concurrency,
-                          dt.timedelta(seconds=config.lease_seconds), refuse)
+                          dt.timedelta(seconds=config.lease_seconds), refuse,
+                          tick_budget=dt.timedelta(seconds=config.tick_budget))
 
 
 def daemon_for(nurture: Nurture, router: TransportRouter | None = None, *, composer: Compose | None = None,
-               worker: str | None = None, batch: int = 500, seed: int | None = None) -> Daemon:
+               worker: str | None = None, batch: int | None = None, seed: int | None = None) -> Daemon:
     """The daemon over ``nurture``'s store, campaign and clock; transports and composer as configured unless
     given (the lab passes memory transports and a sampling composer)."""
     stop = threading.Event()
+    settings = settings_for(nurture.config, worker=worker, batch=batch)
     return Daemon(nurture.store, nurture, nurture.clock, router or router_for(nurture.config),
-                  composer or composer_for(nurture), JourneyPhases(nurture, batch, stop.is_set),
-                  settings_for(nurture.config, worker=worker, batch=batch), stop, seed=seed)
+                  composer or composer_for(nurture), JourneyPhases(nurture, settings.batch, stop.is_set),
+                  settings, stop, seed=seed)

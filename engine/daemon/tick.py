@@ -48,6 +48,8 @@ class DaemonSettings:
     lease: dt.timedelta = dt.timedelta(seconds=120)
     #: why the daemon must not start, found in its configuration
     refuse_to_start: str | None = None
+    #: how long one tick's phases may keep taking batches (tick_budget_seconds; 0.8 x tick_seconds by default)
+    tick_budget: dt.timedelta = dt.timedelta(seconds=0.8)
 
 
 @dataclass

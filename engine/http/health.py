@@ -47,15 +47,18 @@ def healthz(request: Request) -> Any:
     "/metrics",
     summary="Prometheus metrics",
     description="Text exposition format: this process's request and intake counters, and totals from the store "
-                "(events, quarantine, emails sent, failed, suppressed and deferred, queue depth, scheduler lag).",
+                "(events, quarantine, emails sent, failed, suppressed and deferred, queue depth, scheduler lag), "
+                "and how far behind the daemons are: the age of the oldest unreacted lead change, due journey "
+                "step and due email.",
     response_class=Response,
     responses={200: {"content": {"text/plain": {}}, "description": "Metrics"}},
 )
 def metrics(request: Request) -> Response:
     ctx: AppContext = request.app.state.ctx
     try:
+        now = ctx.clock.now()
         with ctx.store.transaction() as tx:
-            figures = figures_of(tx.figures.totals(), ctx.clock.now())
+            figures = figures_of(tx.figures.totals(), now, tx.figures.backlog(now))
     except Exception as err:
         log.warning("metrics: store unreachable", extra={"fields": {"error": type(err).__name__}})
         figures = None

@@ -78,8 +78,9 @@ def _find_lead(ctx: AppContext, email: str) -> LeadRef:
 @router.get(
     "/v1/leads/{email}",
     summary="Read a lead",
-    description="Attributes, scores, stage, owner, recent events, stage history, and the explanation of every "
-                "score: the rules and events behind it, decayed to now, adding up to the total.",
+    description="Attributes, scores, stage, owner, recent events, stage history, every journey enrolment (journey, "
+                "version, step label, status, when the step is next due, and how it ended), and the explanation "
+                "of every score: the rules and events behind it, decayed to now, adding up to the total.",
     response_model=LeadView,
     responses={404: {"model": ErrorBody, "description": "No such lead"}, **AUTH},
 )

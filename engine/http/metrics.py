@@ -7,7 +7,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 
-from engine.store.figures import Totals
+from engine.store.figures import Backlog, Totals
 
 
 class Counters:
@@ -69,10 +69,20 @@ def _number(value: float | int | None) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def figures_of(totals: Totals, now: dt.datetime) -> dict[str, float | int | None]:
-    """The store's totals as the metrics below name them; the scheduler lag is seconds since the newest heartbeat."""
+def _age(at: dt.datetime | None, now: dt.datetime) -> float:
+    """Seconds ``at`` lies in the past; 0 when nothing waits."""
+    return 0.0 if at is None else max(0.0, (now - at).total_seconds())
+
+
+def figures_of(totals: Totals, now: dt.datetime, backlog: Backlog | None = None) -> dict[str, float | int | None]:
+    """The store's totals as the metrics below name them; the scheduler lag is seconds since the newest heartbeat,
+    the backlog ages seconds since the oldest waiting work became due (0: none waits)."""
     newest = totals.newest_heartbeat
+    backlog = backlog or Backlog(None, None, None)
     return {
+        "signal_age": _age(backlog.oldest_signal_at, now),
+        "step_age": _age(backlog.oldest_due_step_at, now),
+        "message_age": _age(backlog.oldest_due_message_at, now),
         "events": totals.events,
         "quarantined": totals.quarantined,
         "sent": totals.messages.get("sent", 0),
@@ -95,6 +105,12 @@ STORE = [
     ("nurture_outbox_queue_depth", "gauge", "queued", "Emails queued for sending"),
     ("nurture_daemons", "gauge", "daemons", "Daemons registered in the store"),
     ("nurture_scheduler_lag_seconds", "gauge", "lag", "Seconds since the newest daemon heartbeat (NaN: no daemon)"),
+    ("nurture_oldest_signal_age_seconds", "gauge", "signal_age",
+     "Age of the oldest lead change journeys have not reacted to yet (0: none waits)"),
+    ("nurture_oldest_due_step_age_seconds", "gauge", "step_age",
+     "Seconds since the oldest due journey step that has not run became due (0: none is due)"),
+    ("nurture_oldest_due_email_age_seconds", "gauge", "message_age",
+     "Seconds since the oldest due email that is not sent yet became due (0: none is due)"),
 ]
 
 

@@ -69,6 +69,24 @@ class FeedbackResult(BaseModel):
     stage: str = Field(description="The lead's stage after the campaign's rules saw the feedback")
 
 
+class JourneyEnrollment(BaseModel):
+    """One of the lead's journey enrolments, as the store has it."""
+
+    journey: str = Field(description="The journey's name", examples=["welcome"])
+    entry: int = Field(description="1 the first time the lead entered this journey, 2 on a re-entry, ...")
+    version_id: int = Field(description="The campaign version the enrolment runs on")
+    step: str | None = Field(description="The label of the step it is at; null once it has ended",
+                             examples=["intro"])
+    status: str = Field(description="active: the step runs when due; waiting: for an event or until due; done: "
+                                    "finished the journey; exited: left it (an exit rule, its goal, or the "
+                                    "journey was removed)", examples=["waiting"])
+    due_at: str | None = Field(description="When the step is next due (ISO 8601, UTC); null when it waits "
+                                           "without a deadline or has ended")
+    entered_at: str
+    ended_at: str | None = Field(description="When it ended; null while it runs")
+    end_reason: str | None = Field(description="How it ended, e.g. the exit rule or goal that fired")
+
+
 class LeadView(BaseModel):
     email: str
     stage: str
@@ -80,6 +98,7 @@ class LeadView(BaseModel):
     created_at: str
     recent_events: list[dict[str, Any]]
     stage_history: list[dict[str, Any]]
+    journeys: list[JourneyEnrollment] = Field(description="Every journey enrolment of the lead, oldest first")
     explanation: list[dict[str, Any]] = Field(description="Every score with the rules and events that make it up")
 
 

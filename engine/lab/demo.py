@@ -20,6 +20,8 @@ from engine.lab.virtual import VirtualRun
 from engine.service import Nurture
 
 START = dt.datetime(2026, 3, 2, 6, 0, tzinfo=dt.UTC)  # a Monday
+#: where the demo's links point when no base_url is configured: a made-up host, as the emails are only to look at
+DEMO_BASE_URL = "https://nurture.acme-analytics.example"
 TICK = dt.timedelta(hours=1)
 
 
@@ -36,6 +38,8 @@ class DemoResult:
     per_step: list[tuple[str, str, str, int]] = field(default_factory=list)
     #: (lead, recipient, template) of every sales notification sent
     notifications: list[tuple[str, str, str]] = field(default_factory=list)
+    #: where the links in the emails point
+    base_url: str = DEMO_BASE_URL
 
 
 async def _play(run: VirtualRun, leads: int, days: int, seed: int, progress: Callable[[int], None]) -> int:
@@ -92,7 +96,10 @@ def _sales_feedback(nurture: Nurture, population: Population, day: dt.datetime) 
 
 def run_demo(*, campaign_dir: Path, template_dir: Path, database_url: str | None, outbox_dir: Path,
              smtp_host: str | None, smtp_port: int | None, leads: int, days: int, seed: int,
-             progress: Callable[[int], None]) -> DemoResult:
+             progress: Callable[[int], None], base_url: str | None = None) -> DemoResult:
+    """The demo; the emails' links (unsubscribe, clicks, the open pixel) point at ``base_url`` when given, so a
+    `nurture serve` there answers them."""
+    base_url = base_url or DEMO_BASE_URL
     if database_url is None:
         for suffix in ("", "-wal", "-shm"):
             Path(f"demo.db{suffix}").unlink(missing_ok=True)
@@ -110,7 +117,7 @@ def run_demo(*, campaign_dir: Path, template_dir: Path, database_url: str | None
     try:
         mailer = SmtpMailer(smtp_host, smtp_port or 25, concurrency=8)
         run = VirtualRun(campaign_dir, template_dir, START, database_url=database_url, transport=mailer, tick=TICK,
-                         seed=seed, base_url="https://nurture.acme-analytics.example",
+                         seed=seed, base_url=base_url,
                          journey_sweep_seconds=6 * 3600)
 
         async def play() -> int:
@@ -121,7 +128,9 @@ def run_demo(*, campaign_dir: Path, template_dir: Path, database_url: str | None
     finally:
         if capture is not None:
             capture.stop()
-    return _summary(run.nurture, database_url, outbox_dir if capture else None, events, days, days * 24)
+    result = _summary(run.nurture, database_url, outbox_dir if capture else None, events, days, days * 24)
+    result.base_url = base_url
+    return result
 
 
 def _summary(nurture: Nurture, url: str, outbox_dir: Path | None, events: int, days: int, ticks: int) -> DemoResult:

@@ -33,6 +33,10 @@ class TrackedMessage(NamedTuple):
     template: str | None
 
 
+def _iso(at: dt.datetime | None) -> str | None:
+    return None if at is None else at.isoformat()
+
+
 def scores_of(rules: Rules, state: dict[str, Any], now: dt.datetime) -> dict[str, int]:
     lead_state = LeadState(state)
     return {name: lead_state.score(model, epoch(now)) for name, model in rules.scores.items()}
@@ -90,7 +94,20 @@ class Reports(Repository):
             "recent_events": [{"type": e.type, "at": e.at.isoformat(), "props": e.props} for e in recent],
             "stage_history": [{"at": c.at.isoformat(), "from": c.from_stage, "to": c.to_stage, "reason": c.reason}
                               for c in history],
+            "journeys": self.enrollments_of(row.id),
         }
+
+    def enrollments_of(self, lead_id: int) -> list[dict[str, Any]]:
+        """Every journey enrolment of the lead, as stored, in the order it entered them: where it is
+        (step label, status, when that step is next due) or how it ended."""
+        rows = self.conn.execute(
+            sa.select(ENROLLMENTS.c.journey, ENROLLMENTS.c.entry, ENROLLMENTS.c.version_id, ENROLLMENTS.c.step,
+                      ENROLLMENTS.c.status, ENROLLMENTS.c.due_at, ENROLLMENTS.c.entered_at, ENROLLMENTS.c.ended_at,
+                      ENROLLMENTS.c.end_reason)
+            .where(ENROLLMENTS.c.lead_id == lead_id).order_by(ENROLLMENTS.c.entered_at, ENROLLMENTS.c.id))
+        return [{"journey": r.journey, "entry": r.entry, "version_id": r.version_id, "step": r.step,
+                 "status": r.status, "due_at": _iso(r.due_at), "entered_at": _iso(r.entered_at),
+                 "ended_at": _iso(r.ended_at), "end_reason": r.end_reason} for r in rows]
 
     def list_leads(self, rules: Rules, now: dt.datetime, stage: str | None = None,
                    limit: int = 50) -> list[dict[str, Any]]:

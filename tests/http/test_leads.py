@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -14,8 +16,10 @@ from typer.testing import CliRunner
 
 from engine.cli import app
 from engine.config import Config
+from engine.daemon.build import daemon_for, router_for
+from engine.delivery.memory import MemoryTransport
 from engine.service import Nurture
-from engine.store.tables import EVENTS, LEADS, QUARANTINE
+from engine.store.tables import EVENTS, LEADS, QUARANTINE, VERSIONS
 
 from .live import EXAMPLE, ROOT, Live, event
 
@@ -175,3 +179,50 @@ def test_cli_reject_needs_a_reason_and_a_known_lead(cli_env: dict[str, str]) -> 
     assert unknown.returncode == 1
     assert "no lead with email 'ghost@acme.example'" in unknown.stderr
     assert "Traceback" not in unknown.stderr
+
+
+# ----- where a lead is in its journeys ---------------------------------------------------------
+
+
+def _tick(live: Live) -> None:
+    """One daemon tick over the served store; email goes to memory."""
+    router = router_for(live.config, MemoryTransport())
+    asyncio.run(daemon_for(live.nurture, router, worker="test", seed=1).tick())
+
+
+def test_a_lead_shows_each_journey_enrolment_over_http_and_the_cli(live: Live, sqlite_url: str) -> None:
+    live.client.post("/v1/events", json=event("ann@acme.example", "newsletter.subscribed", live.clock.now()))
+    _tick(live)  # enters http_test and sends hello; now in the wait
+    running = live.client.get("/v1/leads/ann@acme.example").json()["journeys"]
+    assert len(running) == 1
+    first = running[0]
+    assert (first["journey"], first["entry"], first["ended_at"], first["end_reason"]) == ("http_test", 1, None, None)
+    assert first["version_id"] == live.rows(sa.select(VERSIONS.c.id))[0][0]
+    assert first["status"] in ("active", "waiting") and first["step"] and first["due_at"]
+    assert dt.datetime.fromisoformat(first["due_at"]) > live.clock.now()
+    env = {"NURTURE_DATABASE_URL": sqlite_url, "COLUMNS": "200"}
+    text = CliRunner().invoke(app, ["leads", "show", "ann@acme.example"], env=env)
+    assert text.exit_code == 0, text.output
+    assert "journeys:" in text.output
+    assert f"http_test  version {first['version_id']}  step {first['step']}  {first['status']}  " \
+           f"due {first['due_at']}" in text.output
+
+    for _ in range(3):  # past the wait: the second email, then the end of the journey
+        live.clock.advance(dt.timedelta(days=1, hours=1))
+        _tick(live)
+    ended = live.client.get("/v1/leads/ann@acme.example").json()["journeys"]
+    assert len(ended) == 1
+    assert (ended[0]["status"], ended[0]["step"], ended[0]["due_at"]) == ("done", None, None)
+    assert ended[0]["ended_at"] and ended[0]["end_reason"]
+    shown = CliRunner().invoke(app, ["leads", "show", "ann@acme.example", "--json"], env=env)
+    assert json.loads(shown.output)["journeys"] == ended
+    text = CliRunner().invoke(app, ["leads", "show", "ann@acme.example"], env=env)
+    assert f"http_test  version {first['version_id']}  done at {ended[0]['ended_at']}: " in text.output
+
+
+def test_the_openapi_document_describes_a_leads_journeys(live: Live) -> None:
+    spec = live.anonymous.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    assert "journeys" in schemas["LeadView"]["required"]
+    assert set(schemas["JourneyEnrollment"]["properties"]) == {
+        "journey", "entry", "version_id", "step", "status", "due_at", "entered_at", "ended_at", "end_reason"}

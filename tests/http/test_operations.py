@@ -15,7 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from engine.daemon.build import daemon_for
+from engine.daemon.build import daemon_for, router_for
+from engine.delivery.memory import MemoryTransport
 
 from ..engine.helpers import CAMPAIGN
 from .live import ROOT, TOKENS, Live, event
@@ -81,6 +82,37 @@ def test_metrics_count_intake_and_the_store(live: Live) -> None:
     assert 'nurture_http_requests_total{method="POST",route="/v1/events",status="422"} 1' in text
     assert "nurture_scheduler_lag_seconds NaN" in text
     assert "# TYPE nurture_emails_failed_total counter" in text
+
+
+BACKLOG = ("nurture_oldest_signal_age_seconds", "nurture_oldest_due_step_age_seconds",
+           "nurture_oldest_due_email_age_seconds")
+
+
+def _backlog(live: Live) -> tuple[float, float, float]:
+    text = live.anonymous.get("/metrics").text
+    for name in BACKLOG:
+        assert f"# TYPE {name} gauge" in text
+    return tuple(_metric(text, name) for name in BACKLOG)  # type: ignore[return-value]
+
+
+def test_metrics_show_how_far_behind_the_daemons_are(serve: Callable[..., Live], db_url: str) -> None:
+    live = serve(db_url)
+    assert _backlog(live) == (0, 0, 0)  # nothing waits
+    start = live.clock.now()
+    live.client.post("/v1/events", json=event("ann@acme.example", "newsletter.subscribed", start))
+    live.clock.advance(dt.timedelta(seconds=30))
+    assert _backlog(live) == (30, 0, 0)  # a lead changed 30 s ago and no daemon has reacted
+
+    daemon = daemon_for(live.nurture, router_for(live.config, MemoryTransport()))
+    live.nurture.rules()  # as a tick begins: the campaign read before the phases' transactions
+    daemon.journeys.react(live.clock.now())  # enters the journey: its first step is due now
+    live.clock.advance(dt.timedelta(seconds=20))
+    assert _backlog(live) == (0, 20, 0)
+    daemon.journeys.run_steps(live.clock.now())  # the step queues its email, due now; the next step in a day
+    live.clock.advance(dt.timedelta(seconds=45))
+    assert _backlog(live) == (0, 0, 45)
+    live.clock.advance(dt.timedelta(days=1, seconds=100))  # the second step fell due a day after the first ran
+    assert _backlog(live) == (0, 145, 86400 + 145)
 
 
 def test_unknown_paths_and_methods_answer_json(live: Live) -> None:
