@@ -88,11 +88,14 @@ def settings_for(config: Config, *, worker: str | None = None, batch: int | None
 
 
 def daemon_for(nurture: Nurture, router: TransportRouter | None = None, *, composer: Compose | None = None,
-               worker: str | None = None, batch: int | None = None, seed: int | None = None) -> Daemon:
+               worker: str | None = None, batch: int | None = None, seed: int | None = None,
+               budgeted: bool = True) -> Daemon:
     """The daemon over ``nurture``'s store, campaign and clock; transports and composer as configured unless
-    given (the lab passes memory transports and a sampling composer)."""
+    given (the lab passes memory transports and a sampling composer). Without ``budgeted`` each tick works
+    through all its backlog: a virtual run must not depend on how fast the machine is."""
     stop = threading.Event()
     settings = settings_for(nurture.config, worker=worker, batch=batch)
+    budget = settings.tick_budget.total_seconds() if budgeted else None
     return Daemon(nurture.store, nurture, nurture.clock, router or router_for(nurture.config),
-                  composer or composer_for(nurture), JourneyPhases(nurture, settings.batch, stop.is_set),
+                  composer or composer_for(nurture), JourneyPhases(nurture, settings.batch, stop.is_set, budget),
                   settings, stop, seed=seed)

@@ -10,6 +10,7 @@ transport) fails that message alone.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -115,8 +116,33 @@ class DeliveryLoop:
             ready = await self.thread.run(self._claim_and_prepare, rules, templates, stats)
             if ready is None:
                 return stats
-            await asyncio.gather(*(self._send(item, sender, stats) for item in ready))
+            unsent = {item.message.id for item in ready}
+            keeper = asyncio.create_task(self._keep_leases(unsent))
+            try:
+                await asyncio.gather(*(self._send(item, sender, stats, unsent) for item in ready))
+            finally:
+                keeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await keeper
         return stats
+
+    async def _keep_leases(self, unsent: set[int]) -> None:
+        """Renew the leases of the batch's messages not yet sent, a third of a lease at a time.
+
+        A batch may take longer than one lease to get through the transports (a slow server, many
+        messages per connection); without renewals another daemon would take over messages still
+        queued here and both would send them. A message whose lease was lost all the same is dropped
+        from ``unsent``, and so never sent by this daemon.
+        """
+        while unsent:
+            await asyncio.sleep(self.lease.total_seconds() / 3)
+            asked = sorted(unsent)
+            held = await self.thread.run(self._renew, asked)
+            unsent.difference_update(set(asked) - held)
+
+    def _renew(self, ids: list[int]) -> set[int]:
+        with self.store.transaction() as tx:
+            return tx.outbox.renew(ids, self.worker, self.clock.now() + self.lease)
 
     def _claim_and_prepare(self, rules: Rules, templates: Templates, stats: DeliveryStats) -> list[Ready] | None:
         """Claim a batch and clear it for sending; None when nothing is due."""
@@ -126,19 +152,25 @@ class DeliveryLoop:
             return None
         return self.preparer.prepare(ids, rules, templates, self.clock.now(), stats)
 
-    async def _send(self, item: Ready, sender: str, stats: DeliveryStats) -> None:
+    async def _send(self, item: Ready, sender: str, stats: DeliveryStats, unsent: set[int]) -> None:
         message = item.message
+        if message.id not in unsent:  # its lease ran out before its turn came: another daemon has it now
+            stats.lost += 1
+            log.warning("lease lost before sending: the daemon holding the message now sends it",
+                        extra={"fields": {"message_id": message.id}})
+            return
         try:
             result = await self.router.for_kind(message.kind).send(
                 Message(message.kind, message.key, sender, (message.to_address,), item.data))
         except Exception as err:  # a transport that raised instead of answering: this message alone fails
-            log.warning("send raised", exc_info=True, extra={"fields": {"message": message.id}})
+            log.warning("send raised", exc_info=True, extra={"fields": {"message_id": message.id}})
             result = SendResult("permanent", None, f"could not be sent: {type(err).__name__}: {err}")
         outcome = self._outcome(message, result)
+        unsent.discard(message.id)
         if not await self.recorder.record(item, outcome):
             stats.lost += 1
             log.warning("lease lost while sending: the outcome is left to the daemon holding the message now",
-                        extra={"fields": {"message": message.id, "status": outcome.status}})
+                        extra={"fields": {"message_id": message.id, "status": outcome.status}})
         elif outcome.status == "sent":
             stats.sent += 1
         elif outcome.status == "retry":

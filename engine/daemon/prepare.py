@@ -146,7 +146,7 @@ class Preparer:
                         ready.append(Ready(message, verdict.data, lead.email if lead is not None else None))
                     else:
                         stats.lost += 1
-                        log.warning("lease lost before sending", extra={"fields": {"message": message.id}})
+                        log.warning("lease lost before sending", extra={"fields": {"message_id": message.id}})
         return ready
 
     def _batch(self, tx: Tx, rules: Rules, messages: list[QueuedMessage], now: dt.datetime) -> _Batch:

@@ -52,7 +52,7 @@ class VirtualRun:
         if render_sample is not None:
             self.composer = SampledComposer(composer_for(self.nurture), render_sample)
         self.daemon = daemon_for(self.nurture, TransportRouter(self.transport, self.webhooks), composer=self.composer,
-                                 worker=worker, batch=batch, seed=seed)
+                                 worker=worker, batch=batch, seed=seed, budgeted=False)
         self.tick = tick
         self._line = 0
         self._pending: list[Row] = []

@@ -120,6 +120,20 @@ class Outbox(Repository):
         values: dict[str, Any] = {"leased_until": until} | ({"data": data} if data is not None else {})
         return self.update_leased(message_id, worker, **values)
 
+    def renew(self, message_ids: list[int], worker: str, until: dt.datetime) -> set[int]:
+        """Extend ``worker``'s leases on these messages to ``until``; returns those it still held (the rest
+        another daemon took after their lease ran out, so they are no longer ``worker``'s to send)."""
+        held: set[int] = set()
+        for part in chunks(sorted(message_ids)):
+            query = sa.select(OUTBOX.c.id).where(OUTBOX.c.id.in_(part), OUTBOX.c.leased_by == worker)
+            if self.postgres:
+                query = query.with_for_update()
+            mine = list(self.conn.execute(query).scalars())
+            if mine:
+                self.conn.execute(OUTBOX.update().where(OUTBOX.c.id.in_(mine)).values(leased_until=until))
+            held.update(mine)
+        return held
+
     def defer(self, message_id: int, worker: str, due_at: dt.datetime, deferrals: int) -> bool:
         """Put a message back until ``due_at`` (quiet hours, frequency caps)."""
         return self.update_leased(message_id, worker, due_at=due_at, deferrals=deferrals, **_RELEASED)

