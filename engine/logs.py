@@ -14,7 +14,8 @@ class JsonFormatter(logging.Formatter):
         when = dt.datetime.fromtimestamp(record.created, dt.UTC)
         entry = {"time": when.isoformat(), "level": record.levelname.lower(), "logger": record.name,
                  "message": record.getMessage()}
-        entry.update(getattr(record, "fields", {}))
+        # a field never hides the line's own keys (a field named "message" would replace the message)
+        entry.update({k: v for k, v in getattr(record, "fields", {}).items() if k not in entry})
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
         return orjson.dumps(entry, default=str).decode()
@@ -32,8 +33,11 @@ class TextFormatter(logging.Formatter):
 def setup_logging(fmt: str = "text", level: int = logging.INFO) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
-    root = logging.getLogger("nurture")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    for name in ("nurture", "apscheduler"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.propagate = False
+    logging.getLogger("nurture").setLevel(level)
+    # A tick that outlasts the interval makes the scheduler skip a run, on purpose (ticks never overlap):
+    # that is not worth a warning a second. Its errors still show, in the same format as ours.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
