@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import email
 import json
+from collections.abc import Coroutine, Iterator
 from email import policy
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -16,12 +19,18 @@ from engine.core.clock import VirtualClock
 from engine.daemon.build import daemon_for, router_for
 from engine.delivery.smtp import SmtpMailer
 from engine.ingest.rows import Row
+from engine.lab.capture import LocalController
 from engine.service import Nurture
 from engine.store.tables import OUTBOX
 
 CAMPAIGN = Path(__file__).parent / "daemon_campaign"
+HOUR = dt.timedelta(hours=1)
+DAY = dt.timedelta(days=1)
+ANN = {"email": "ann@acme.example", "first_name": "Ann", "timezone": "America/New_York"}
+BOB = {**ANN, "email": "bob@acme.example", "first_name": "Bob"}
 # Monday 2026-03-02 14:00 UTC is 09:00 in New York
 T0 = dt.datetime(2026, 3, 2, 14, 0, tzinfo=dt.UTC)
+T = TypeVar("T")
 
 
 class Harness:
@@ -70,3 +79,18 @@ def parse(data: bytes) -> email.message.EmailMessage:
 
 def message_ids(messages: list[tuple[str, list[str], bytes]]) -> list[str]:
     return [parse(data)["Message-ID"] for _, _, data in messages]
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+@contextlib.contextmanager
+def serving(handler: Any) -> Iterator[int]:
+    """A real SMTP server on loopback answering with ``handler``; yields its port."""
+    controller = LocalController(handler, hostname="127.0.0.1", port=0)
+    controller.start()
+    try:
+        yield controller.port
+    finally:
+        controller.stop()

@@ -5,11 +5,8 @@ Every test delivers over SMTP to a real aiosmtpd server on 127.0.0.1 and reads w
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import shutil
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -17,23 +14,9 @@ import sqlalchemy as sa
 from engine.core.journeys import Enqueue, MessageKind
 from engine.daemon.build import daemon_for, router_for
 from engine.daemon.journeys import JourneyRunner
-from engine.lab.capture import CaptureServer, LocalController
 from engine.store.tables import ENROLLMENTS, LEADS, SIGNALS, SUPPRESSIONS
 
-from .daemon_helpers import CAMPAIGN, T0, Harness, message_ids, parse
-
-DAY = dt.timedelta(days=1)
-ANN = {"email": "ann@acme.example", "first_name": "Ann", "timezone": "America/New_York"}
-
-
-@pytest.fixture
-def capture():
-    with CaptureServer() as server:
-        yield server
-
-
-def run(coro):
-    return asyncio.run(coro)
+from .daemon_helpers import ANN, CAMPAIGN, DAY, T0, Harness, message_ids, parse, run, serving
 
 
 def test_journey_sends_waits_branches_and_finishes(db_url, capture):
@@ -213,15 +196,6 @@ class Flaky:
         return "250 OK"
 
 
-@contextlib.contextmanager
-def serving(handler: Any):
-    """A real SMTP server on loopback answering with ``handler``; yields its port."""
-    controller = LocalController(handler, hostname="127.0.0.1", port=0)
-    controller.start()
-    try:
-        yield controller.port
-    finally:
-        controller.stop()
 
 
 @pytest.mark.parametrize("reply", ["451 4.3.0 try again later", "421 4.7.0 too busy", "drop"])

@@ -3,12 +3,8 @@ one bad message among good ones, bounces recorded as events, and our own faults 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import datetime as dt
 import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -17,25 +13,10 @@ from engine.core.journeys import Enqueue, MessageKind
 from engine.daemon.build import daemon_for
 from engine.daemon.journeys import JourneyRunner
 from engine.delivery.transport import TransportRouter
-from engine.lab.capture import CaptureServer, LocalController
+from engine.lab.capture import CaptureServer
 from engine.store.tables import ENROLLMENTS, EVENTS, LEDGER, OUTBOX, SUPPRESSIONS
 
-from .daemon_helpers import CAMPAIGN, T0, Harness, parse
-
-HOUR = dt.timedelta(hours=1)
-DAY = dt.timedelta(days=1)
-ANN = {"email": "ann@acme.example", "first_name": "Ann", "timezone": "America/New_York"}
-BOB = {**ANN, "email": "bob@acme.example", "first_name": "Bob"}
-
-
-@pytest.fixture
-def capture():
-    with CaptureServer() as server:
-        yield server
-
-
-def run(coro):
-    return asyncio.run(coro)
+from .daemon_helpers import ANN, BOB, CAMPAIGN, DAY, HOUR, T0, Harness, parse, run, serving
 
 
 def subjects(capture: CaptureServer) -> list[str]:
@@ -238,14 +219,6 @@ class Refusing:
         return "250 OK"
 
 
-@contextlib.contextmanager
-def serving(handler: Any):
-    controller = LocalController(handler, hostname="127.0.0.1", port=0)
-    controller.start()
-    try:
-        yield controller.port
-    finally:
-        controller.stop()
 
 
 def test_a_bounce_is_recorded_once_as_an_event_that_scoring_sees(db_url, tmp_path):
