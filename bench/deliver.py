@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import aiosmtplib
 
@@ -110,12 +111,29 @@ def sample_message() -> bytes:
                          list_unsubscribe_mailto="mailto:u@b.example")
 
 
+def awake_zone(now: dt.datetime) -> str:
+    """A timezone where it is daytime now: the campaign's quiet hours (20:00 to 08:00) defer nothing."""
+    for name in ("Europe/London", "Asia/Tokyo", "America/Los_Angeles", "Asia/Kolkata", "America/New_York"):
+        if 9 <= now.astimezone(ZoneInfo(name)).hour < 19:
+            return name
+    return "Pacific/Honolulu"
+
+
 def queue_sends(nurture: Nurture, count: int) -> None:
     """`count` leads, each with one welcome email due now (what a journey step would queue)."""
-    processor = nurture.processor()
-    processor.import_leads([Row(i, "", {"email": f"lead{i}@bench.example", "first_name": f"Lead{i}",
-                                        "timezone": "America/New_York", "company": "Bench Co"})
-                            for i in range(count)], "bench leads")
+    import_leads(nurture, count, "America/New_York")
+    queue_welcome(nurture, count)
+
+
+def import_leads(nurture: Nurture, count: int, zone: str, domain: str = "bench.example") -> None:
+    """`count` leads in ``zone``, ids 1 to ``count`` in a fresh store."""
+    nurture.processor().import_leads([Row(i, "", {"email": f"lead{i}@{domain}", "first_name": f"Lead{i}",
+                                                  "timezone": zone, "company": "Bench Co"})
+                                      for i in range(count)], "bench leads")
+
+
+def queue_welcome(nurture: Nurture, count: int) -> None:
+    """One welcome email due now for each of leads 1 to ``count``."""
     now = nurture.clock.now()
     version_id, rules = nurture.rules()
     with nurture.store.transaction() as tx:

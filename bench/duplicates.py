@@ -9,8 +9,8 @@ says how many it sent. Writes bench/results/duplicates.json.
     python bench/duplicates.py [--messages N] [--delay S] [--lease S] [--concurrency N] [--out FILE]
 
 A claimed batch (8 messages per connection) takes 8 x delay to send: 2 s with the defaults, well
-within the 5 s lease. `--lease 1.5 --out duplicates-short-lease.json` shows what a lease shorter than
-that does.
+within the 5 s lease. `--lease 1.5 --out duplicates-short-lease.json` runs with a lease shorter than
+a batch takes, which the daemon must renew while the batch is sent.
 
 Needs PostgreSQL (NURTURE_TEST_PG_URL, default postgresql+psycopg://postgres@127.0.0.1:5432/test).
 """
@@ -33,18 +33,17 @@ import uuid
 from collections import Counter
 from email import message_from_bytes
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from deliver import awake_zone, import_leads, queue_welcome  # noqa: E402
 
 from engine.config import Config  # noqa: E402
 from engine.core.clock import SystemClock  # noqa: E402
-from engine.core.journeys import Enqueue, MessageKind  # noqa: E402
-from engine.daemon.journeys import JourneyRunner  # noqa: E402
-from engine.ingest.rows import Row  # noqa: E402
 from engine.lab.capture import LocalController  # noqa: E402
 from engine.service import Nurture  # noqa: E402
 from engine.store.tables import OUTBOX  # noqa: E402
@@ -75,30 +74,14 @@ def _server(delay: float, port_out, accepted, stop) -> None:
     controller.stop()
 
 
-def _awake_zone(now: dt.datetime) -> str:
-    """A timezone where it is daytime now, so quiet hours defer nothing."""
-    for name in ("Europe/London", "Asia/Tokyo", "America/Los_Angeles", "Asia/Kolkata", "America/New_York"):
-        if 9 <= now.astimezone(ZoneInfo(name)).hour < 18:
-            return name
-    return "Pacific/Honolulu"
-
 
 def queue_backlog(url: str, count: int) -> None:
     """The example campaign applied, ``count`` leads, and one marketing email due now for each."""
     nurture = Nurture(Config(database_url=url, campaign_dir=ROOT / "journeys", template_dir=ROOT / "templates"),
                       SystemClock())
     nurture.apply()
-    zone = _awake_zone(dt.datetime.now(dt.UTC))
-    nurture.processor().import_leads([Row(i, "", {"email": f"lead{i}@dup.example", "first_name": f"Lead{i}",
-                                                  "timezone": zone, "company": "Dup Co"})
-                                      for i in range(count)], "bench leads")
-    now = nurture.clock.now()
-    version_id, rules = nurture.rules()
-    with nurture.store.transaction() as tx:
-        runner = JourneyRunner(tx, rules, version_id, now, lambda *args: None)
-        for lead in runner.leads(range(1, count + 1)).values():
-            runner.enqueue(Enqueue(f"dup:{lead.id}", lead.id, MessageKind.MARKETING, lead.email, "welcome", now,
-                                   "welcome", "intro", None))
+    import_leads(nurture, count, awake_zone(dt.datetime.now(dt.UTC)), domain="dup.example")
+    queue_welcome(nurture, count)
     nurture.store.engine.dispose()
 
 

@@ -29,7 +29,6 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -37,22 +36,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from deliver import drain, start_sink  # noqa: E402
+from deliver import awake_zone, drain, import_leads, queue_welcome, start_sink  # noqa: E402
 
 from engine.config import Config  # noqa: E402
 from engine.core.clock import SystemClock  # noqa: E402
-from engine.core.journeys import Enqueue, MessageKind  # noqa: E402
-from engine.daemon.journeys import JourneyRunner  # noqa: E402
-from engine.ingest.rows import Row  # noqa: E402
 from engine.service import Nurture  # noqa: E402
-
-
-def _awake_zone(now: dt.datetime) -> str:
-    """A timezone where it is daytime now: the campaign's quiet hours (20:00 to 08:00) defer nothing."""
-    for name in ("Europe/London", "Asia/Tokyo", "America/Los_Angeles", "Asia/Kolkata", "America/New_York"):
-        if 9 <= now.astimezone(ZoneInfo(name)).hour < 19:
-            return name
-    return "Pacific/Honolulu"
 
 
 def _free_port() -> int:
@@ -66,22 +54,6 @@ def _engine(work: Path, url: str) -> Nurture:
                           template_dir=work / "templates", base_url="https://n.bench.example"), SystemClock())
 
 
-def _import_leads(nurture: Nurture, count: int) -> None:
-    zone = _awake_zone(dt.datetime.now(dt.UTC))
-    nurture.processor().import_leads([Row(i, "", {"email": f"lead{i}@bench.example", "first_name": f"Lead{i}",
-                                                   "timezone": zone, "company": "Bench Co"})
-                                      for i in range(count)], "bench leads")
-
-
-def _queue(nurture: Nurture, count: int) -> None:
-    """One welcome email due now for each lead (what a journey step would queue)."""
-    now = nurture.clock.now()
-    version_id, rules = nurture.rules()
-    with nurture.store.transaction() as tx:
-        runner = JourneyRunner(tx, rules, version_id, now, lambda *args: None)
-        for lead in runner.leads(range(1, count + 1)).values():
-            runner.enqueue(Enqueue(f"bench:{lead.id}", lead.id, MessageKind.MARKETING, lead.email, "welcome", now,
-                                   "welcome", "intro", None))
 
 
 def _start_daemon(work: Path, url: str, port: int, smtp_port: int) -> subprocess.Popen:
@@ -142,7 +114,7 @@ def main() -> None:
     store = "PostgreSQL" if url.startswith("postgresql") else "SQLite (WAL) in a temp dir"
     nurture = _engine(work, url)
     nurture.apply()
-    _import_leads(nurture, args.emails)
+    import_leads(nurture, args.emails, awake_zone(dt.datetime.now(dt.UTC)))
     sink, smtp_port, arrivals, stop_sink = start_sink()
     port = _free_port()
     daemon = _start_daemon(work, url, port, smtp_port)
@@ -160,7 +132,7 @@ def main() -> None:
             collector = threading.Thread(target=collect)
             collector.start()
             queued = time.perf_counter()
-            _queue(nurture, args.emails)
+            queue_welcome(nurture, args.emails)
             busy = _time_healthz(client, args.per_second, lambda: not collector.is_alive())
             delivered_in = time.perf_counter() - queued
     finally:
