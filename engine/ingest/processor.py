@@ -95,6 +95,8 @@ class Processor:
                     good.append(validate(row))
                 except InvalidRow as err:
                     bad.append(Rejected(row.line, row.raw, str(err)))
+                except (ValueError, OverflowError) as err:  # a value no check foresaw: this row only
+                    bad.append(Rejected(row.line, row.raw, f"cannot be read: {err}"))
             with self.store.transaction() as tx:
                 part = store(tx, good)
                 if bad:
