@@ -70,7 +70,8 @@ def test_numbers_beyond_64_bits_and_huge_csv_fields_are_quarantined(db_url, cloc
                     f"d@x.example,{'x' * 200_000},10\n"
                     f"\"e@x.example\",\"{'y' * 150_000}\nstill the same field\",10\n"
                     "f@x.example,CTO,9223372036854775807\n"
-                    "g@x.example,CTO,1e3\n")
+                    "g@x.example,CTO,1e3\n"
+                    "h@x.example,V\x00P,10\n")
     nurture = make_nurture(db_url, clock)
     report = _load(nurture, path, "leads")
     reasons = {r.line: r.reason for r in report.rejected}
@@ -78,6 +79,7 @@ def test_numbers_beyond_64_bits_and_huge_csv_fields_are_quarantined(db_url, cloc
     assert reasons[3] == "`company_size` must be a finite number, got inf"
     assert reasons[4] == "`company_size` must be a finite number, got nan"
     assert reasons[5] == reasons[7] == "a field is longer than 128 KB; shorten it or leave it out"
+    assert reasons[10] == "`job_title` contains the control character U+0000; remove it"
     assert report.accepted == 2
     with nurture.store.engine.connect() as conn:
         sizes = dict(conn.execute(sa.select(LEADS.c.email, LEADS.c.attributes)).all())
