@@ -40,6 +40,12 @@ class LeadRecord:
     ledger: list[dict[str, Any]] = field(default_factory=list)
     changes: list[dict[str, Any]] = field(default_factory=list)
     actions: list[dict[str, Any]] = field(default_factory=list)
+    #: for a replay: what the lead's earlier entries into each stage did, in order of entry
+    prior: dict[str, list[PriorEntry]] = field(default_factory=dict)
+    #: keys of earlier actions a replay found its own entries in (they stay as they are)
+    kept: list[str] = field(default_factory=list)
+    #: entries into each stage made since the lead was loaded (or its replay began)
+    entered: dict[str, int] = field(default_factory=dict)
 
     @property
     def settled_until(self) -> float:
@@ -48,6 +54,15 @@ class LeadRecord:
 
     def scope(self, rules: Rules, at: float) -> dict[str, int]:
         return {name: self.state.score(model, at) for name, model in rules.scores.items()}
+
+
+@dataclass
+class PriorEntry:
+    """What one earlier entry into a stage did: the owner it assigned and its notifications, by index."""
+
+    owner: str | None = None
+    #: notification index -> (action key, "pending" or "done")
+    notes: dict[int, tuple[str, str]] = field(default_factory=dict)
 
 
 class Evaluator:
@@ -123,14 +138,26 @@ class Evaluator:
         lead.state.settled_at = max(lead.state.settled_at, at)
         stage = self.rules.stages.by_name[move.to]
         stamp = f"{lead.id}:{move.to}:{round(at * 1000)}"
-        owner = self.rules.stages.owner_for(move.to, attrs, scores, hit, self.next_turn)
-        if owner is not None:
+        # A replay re-making the n-th entry into this stage finds what that entry did before: its
+        # owner stays unless a rule now assigns another, a notification sent or queued is not queued again.
+        occurrence = lead.entered.get(move.to, 0)
+        lead.entered[move.to] = occurrence + 1
+        earlier = lead.prior.get(move.to, [])
+        prior = earlier[occurrence] if occurrence < len(earlier) else None
+        owner = self.rules.stages.owner_for(move.to, attrs, scores, hit, self.next_turn,
+                                            keep=prior.owner if prior else None)
+        if owner is not None and prior is not None and prior.owner == owner[0]:
+            lead.owner = owner[0]  # assigned before, and recorded then
+        elif owner is not None:
             lead.owner = owner[0]
             lead.actions.append({"key": f"{stamp}:owner", "lead_id": lead.id, "kind": "assign_owner",
                                  "payload": {"stage": move.to, "owner": owner[0], "reason": owner[1]},
                                  "status": "done", "created_at": from_epoch(at), "done_at": from_epoch(at),
                                  "attempts": 0})
         for i, note in enumerate(stage.notifications):
+            if prior is not None and i in prior.notes:
+                lead.kept.append(prior.notes[i][0])
+                continue
             lead.actions.append({"key": f"{stamp}:notify:{i}", "lead_id": lead.id, "kind": "notify",
                                  "payload": {"stage": move.to, "recipient": note.recipient,
                                              "address": note.address, "template": note.template,

@@ -74,12 +74,18 @@ class StageMachine:
         return None
 
     def owner_for(self, stage: str, attrs: dict, scores: dict, hit: Callable[[int], bool],
-                  counter: Callable[[str], int]) -> tuple[str, str] | None:
-        """The owner a lead entering ``stage`` is assigned, and why (first matching rule wins)."""
+                  counter: Callable[[str], int], keep: str | None = None) -> tuple[str, str] | None:
+        """The owner a lead entering ``stage`` is assigned, and why (first matching rule wins).
+
+        ``keep`` is the owner an earlier entry into the stage assigned (a replay making it again):
+        a matching rule still decides, but the round robin keeps that owner instead of taking a turn.
+        """
         rule = self.by_name[stage]
         for owner, test, text in rule.owner_rules:
             if test(attrs, scores, hit, stage):
                 return owner, f"assign owner {owner!r} when {text}"
+        if rule.round_robin and keep is not None:
+            return keep, "assign owner round robin (kept from before)"
         if rule.round_robin:
             owner = rule.round_robin[counter(stage) % len(rule.round_robin)]
             return owner, "assign owner round robin"

@@ -12,7 +12,7 @@ from engine.http.errors import ApiError
 from engine.ingest.rows import InvalidRow, Row, normalise_email
 
 _PROPERTY = re.compile(r"^property '([^']+)'")
-_FIELD = re.compile(r"^`([^`]+)` must be")
+_FIELD = re.compile(r"^`([^`]+)` (?:must be|contains|is too large)")
 _ATTRIBUTE = re.compile(r"^unknown attribute '([^']+)'")
 
 
@@ -51,6 +51,8 @@ def event_field(reason: str) -> str | None:
         return "at"
     if reason.startswith("`props`"):
         return "props"
+    if reason.startswith("`id`"):
+        return "id"
     match = _PROPERTY.match(reason) or _FIELD.match(reason)
     return f"props.{match.group(1)}" if match else None
 

@@ -156,6 +156,9 @@ class EventWriter:
             except InvalidRow as err:
                 job.keys.append("")
                 job.outcome.rejected.append((index, str(err)))
+            except (ValueError, OverflowError) as err:  # as the processor words it when it quarantines the row
+                job.keys.append("")
+                job.outcome.rejected.append((index, f"cannot be read: {err}"))
 
     @staticmethod
     def _existing(processor: Processor, keys: list[str], received_at: dt.datetime | None = None) -> set[str]:

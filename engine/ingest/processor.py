@@ -95,6 +95,8 @@ class Processor:
                     good.append(validate(row))
                 except InvalidRow as err:
                     bad.append(Rejected(row.line, row.raw, str(err)))
+                except (ValueError, OverflowError) as err:  # a value no check foresaw: this row only
+                    bad.append(Rejected(row.line, row.raw, f"cannot be read: {err}"))
             with self.store.transaction() as tx:
                 part = store(tx, good)
                 if bad:
@@ -179,11 +181,10 @@ class Processor:
                 if leads[lead_id].stage == "lead" and not leads[lead_id].changes:
                     leads[lead_id].stage_since = first
         evaluator = self._evaluator(tx)
+        # an event older than what the lead has seen: replay that lead from the start
         late = [i for i, evs in fresh.items() if min(epoch(e.at) for e in evs) < leads[i].settled_until]
+        earlier = self._prepare_replay(tx, leads, late)
         history = tx.events.histories(late)
-        if late:  # an event older than what the lead has seen: replay that lead from the start
-            tx.ledger.delete_lines(late)
-            tx.ledger.delete_changes(late)
         for lead_id, evs in fresh.items():
             lead = leads[lead_id]
             if lead_id in history:
@@ -191,12 +192,13 @@ class Processor:
             else:
                 if lead.state.fit is None:  # created by an event: its fit was never computed
                     evaluator.refresh_fit(lead)
+                    evaluator.evaluate(lead, lead.created_at)  # and holds from the lead's start
                 for e in sorted(evs, key=lambda e: (e.at, e.key)):
                     at = epoch(e.at)
                     evaluator.advance(lead, at)
                     if evaluator.apply_event(lead, e.type, e.props, at, e.key):
                         evaluator.evaluate(lead, at)
-        report.stage_changes += self._save(tx, leads.values(), evaluator, replayed=late)
+        report.stage_changes += self._save(tx, leads.values(), evaluator, replayed=earlier)
         return report
 
     def update_leads(self, tx: Tx, leads_in: list[LeadIn]) -> Report:
@@ -216,22 +218,50 @@ class Processor:
         leads = tx.leads.load_for_update(sorted(ids.values()))
         evaluator = self._evaluator(tx)
         at = epoch(now)
+        refit: list[int] = []
         for incoming in leads_in:
             lead = leads[ids[incoming.email]]
             lead.attributes = {**lead.attributes, **incoming.attributes}
             lead.owner = incoming.owner or lead.owner
             lead.attributes_changed = True
-            evaluator.advance(lead, at)
+            fit = lead.state.fit
             evaluator.refresh_fit(lead)
+            if lead.last_event_at is not None and lead.state.fit != fit:
+                # Fit follows the attributes over the lead's whole history, so its events are
+                # replayed with the new fit: the outcome is the same whichever came first.
+                refit.append(lead.id)
+                continue
+            evaluator.advance(lead, at)
             evaluator.evaluate(lead, at)
-        report.stage_changes += self._save(tx, leads.values(), evaluator)
+        earlier = self._prepare_replay(tx, leads, refit)
+        for lead_id, events in tx.events.histories(refit).items():
+            self._replay(evaluator, leads[lead_id], events)
+            evaluator.advance(leads[lead_id], at)
+        report.stage_changes += self._save(tx, leads.values(), evaluator, replayed=earlier)
         return report
 
+    def _prepare_replay(self, tx: Tx, leads: dict[int, LeadRecord],
+                        ids: Sequence[int]) -> dict[int, set[tuple[dt.datetime, str, str]]]:
+        """Forget these leads' points and stage history before their replay; returns that history, and
+        lets each lead know what its earlier stage entries did (owners, notifications)."""
+        if not ids:
+            return {}
+        before = tx.ledger.changes_of(ids)
+        for lead_id, entries in tx.actions.entries_of(ids).items():
+            leads[lead_id].prior = entries
+        tx.ledger.delete_lines(ids)
+        tx.ledger.delete_changes(ids)
+        return {i: before.get(i, set()) for i in ids}
+
     def _replay(self, evaluator: Evaluator, lead: LeadRecord, events: list[StoredEvent]) -> None:
-        """Recompute a lead from its first event, as if its events had arrived in order."""
+        """Recompute a lead from its start, as if its events had arrived in order and its current
+        attributes had been known from the start (so a stage it holds on fit alone is never lost)."""
         lead.state = LeadState()
         lead.stage, lead.stage_since, lead.review_at, lead.last_event_at = "lead", lead.stage_since, None, None
+        lead.entered = {}
         evaluator.refresh_fit(lead)
+        start = min([lead.created_at, *(epoch(e.at) for e in events[:1])])
+        evaluator.evaluate(lead, start)
         for key, etype, at, props in events:
             t = epoch(at)
             evaluator.advance(lead, t)
@@ -247,9 +277,12 @@ class Processor:
     def _evaluator(self, tx: Tx) -> Evaluator:
         return Evaluator(self.rules, self.version_id, tx.actions.next_turn)
 
-    def _save(self, tx: Tx, leads: Iterable[LeadRecord], evaluator: Evaluator, replayed: Sequence[int] = ()) -> int:
-        """Write leads back with their ledger lines, stage changes and actions; returns changes."""
+    def _save(self, tx: Tx, leads: Iterable[LeadRecord], evaluator: Evaluator,
+              replayed: dict[int, set[tuple[dt.datetime, str, str]]] | None = None) -> int:
+        """Write leads back with their ledger lines, stage changes and actions; returns the changes made
+        (for a replayed lead: the entries its stage history gained or lost)."""
         now = self.clock.now()
+        replayed = replayed or {}
         leads = list(leads)
         tx.leads.save(leads, now)
         changes = [c for lead in leads for c in lead.changes]
@@ -257,10 +290,20 @@ class Processor:
         tx.ledger.insert_lines([line for lead in leads for line in lead.ledger])
         tx.ledger.insert_changes(changes)
         if replayed:  # actions of transitions a replay no longer makes will not be delivered
-            tx.actions.cancel_replaced(replayed, keep=[a["key"] for a in actions])
+            kept = [a["key"] for a in actions] + [key for lead in leads for key in lead.kept]
+            tx.actions.cancel_replaced(list(replayed), keep=kept, reason=(
+                f"cancelled {now.isoformat(timespec='seconds')}: with its events in time order the lead no "
+                "longer makes this stage change, so nothing was sent"))
         tx.actions.insert_pending(actions)
         if self.rules.journeys:  # the daemon's journeys look once at every lead that changed
             tx.signals.insert_lead_changes([
                 (lead.id, {"events": lead.arrived, "stages": [(c["to_stage"], epoch(c["at"])) for c in lead.changes]})
                 for lead in leads if lead.arrived or lead.changes or lead.ledger or lead.attributes_changed], now)
-        return len(changes)
+        made = 0
+        for lead in leads:
+            if lead.id in replayed:
+                after = {(c["at"], c["from_stage"], c["to_stage"]) for c in lead.changes}
+                made += len(after ^ replayed[lead.id])
+            else:
+                made += len(lead.changes)
+        return made

@@ -9,23 +9,39 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import difflib
+import functools
 import hashlib
 import io
 import json
+import math
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
+from email_validator import EmailNotValidError, validate_email
 
 from dsl import ast as a
 from engine.core.clock import parse_instant
 
-_EMAIL = re.compile(r"^[^@\s,;<>()\[\]\"]+@[^@\s,;<>()\[\]\"]+\.[A-Za-z0-9-]{2,}$")
+#: event times outside these years are placeholders or typos (0001-01-01, 9999-12-31), never engagement
+EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+#: numbers are stored as JSON and compared as 64-bit values: larger ones are refused, not rounded
+LARGEST = 2**63 - 1
+#: an event id is kept as given up to this length; a longer one is kept as a hash of all of it
+ID_LENGTH = 190
+#: control characters (NUL breaks PostgreSQL text; the others are never meant in a field)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_BOM = "\ufeff"
+#: the longest CSV field taken (the csv module's default limit); a longer one is refused with its line
+FIELD_LIMIT = 128 * 1024
+_CSV_READ_LIMIT = 64 * 1024 * 1024
+_TOO_LONG = f"a field is longer than {FIELD_LIMIT // 1024} KB; shorten it or leave it out"
 _TRUE = {"true", "yes", "1", "y"}
 _FALSE = {"false", "no", "0", "n"}
 
@@ -76,15 +92,19 @@ def open_input(path: str) -> tuple[TextIO, str]:
     kind = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv"}.get(suffix)
     if kind is None:
         raise InvalidRow(f"{path}: unknown file type {suffix or '(none)'}; use .jsonl or .csv")
-    return open(path, encoding="utf-8", errors="replace", newline=""), kind
+    # utf-8-sig: a byte order mark (as Excel writes) is read past, never taken for part of the data
+    return open(path, encoding="utf-8-sig", errors="replace", newline=""), kind
 
 
 def read_rows(stream: TextIO, kind: str) -> Iterator[Row]:
-    """Rows with their 1-based line numbers; unreadable rows come back with an error."""
+    """Rows with their 1-based line numbers; unreadable rows come back with an error.
+
+    Lines may end in LF, CRLF or CR alone (old Mac exports); a byte order mark is skipped.
+    """
     if kind == "csv":
-        yield from _csv_rows(stream)
+        yield from _csv_rows(_without_bom(stream))
         return
-    for number, line in enumerate(stream, start=1):
+    for number, line in enumerate(_without_bom(stream), start=1):
         text = line.rstrip("\r\n")
         if not text.strip():
             continue
@@ -99,14 +119,70 @@ def read_rows(stream: TextIO, kind: str) -> Iterator[Row]:
         yield Row(number, text, data)
 
 
-def _csv_rows(stream: TextIO) -> Iterator[Row]:
-    reader = csv.reader(stream)
-    header = next(reader, None)
+def _without_bom(stream: Iterable[str]) -> Iterator[str]:
+    """The lines of ``stream`` with a byte order mark at the start removed (stdin keeps it)."""
+    lines = iter(stream)
+    first = next(lines, None)
+    if first is None:
+        return
+    yield first.removeprefix(_BOM)
+    yield from lines
+
+
+class _Recorder:
+    """Feeds lines to the CSV reader and remembers those of the record being read, for a row it rejects."""
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self.lines = iter(lines)
+        self.taken: list[str] = []
+
+    def __iter__(self) -> _Recorder:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self.lines)
+        self.taken.append(line)
+        return line
+
+
+def _clip(text: str, limit: int = 2000) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters in all)"
+
+
+def _csv_rows(stream: Iterable[str]) -> Iterator[Row]:
+    # The csv module's own limit (128 KB) raises mid-record and loses track of a quoted field over
+    # several lines; with a wider one each record is read whole and a long field refused below.
+    if csv.field_size_limit() < _CSV_READ_LIMIT:
+        csv.field_size_limit(_CSV_READ_LIMIT)
+    recorder = _Recorder(stream)
+    reader = csv.reader(recorder)
+    try:
+        header = next(reader, None)
+    except csv.Error as err:
+        yield Row(reader.line_num, _clip("".join(recorder.taken).rstrip("\r\n")), None,
+                  f"the header cannot be read ({err}); nothing was read from this file")
+        return
     if header is None:
         return
     header = [h.strip() for h in header]
-    for fields in reader:
+    problem = _header_problem(header)
+    if problem:  # one message about the header, not one per row
+        yield Row(reader.line_num, ",".join(header), None, problem)
+        return
+    while True:
+        recorder.taken.clear()
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:  # a field over even the wide limit, or a NUL: this row only
+            reason = _TOO_LONG if "field larger" in str(err) else f"cannot be read as CSV: {err}"
+            yield Row(reader.line_num, _clip("".join(recorder.taken).rstrip("\r\n")), None, reason)
+            continue
         number = reader.line_num
+        if any(len(f) > FIELD_LIMIT for f in fields):
+            yield Row(number, _clip("".join(recorder.taken).rstrip("\r\n")), None, _TOO_LONG)
+            continue
         buffer = io.StringIO()
         csv.writer(buffer, lineterminator="").writerow(fields)
         raw = buffer.getvalue()
@@ -118,13 +194,44 @@ def _csv_rows(stream: TextIO) -> Iterator[Row]:
         yield Row(number, raw, {h: f for h, f in zip(header, fields, strict=True) if f != ""})
 
 
+def _header_problem(header: list[str]) -> str | None:
+    """Why the rows under this header cannot be read, or None."""
+    seen: dict[str, int] = {}
+    for column, name in enumerate(header, start=1):
+        if not name:
+            continue
+        if name in seen:
+            return (f"the header names `{name}` twice (columns {seen[name]} and {column}), so it is unclear "
+                    "which value to take; rename or remove one and load the file again. Nothing was read "
+                    "from this file")
+        seen[name] = column
+    return None
+
+
 def normalise_email(value: object) -> str:
+    """The address as leads are keyed by: lower case, its domain in ASCII (IDNA); InvalidRow otherwise."""
     if not isinstance(value, str) or not value.strip():
         raise InvalidRow("missing `lead` email")
-    email = value.strip().lower()
-    if not _EMAIL.match(email):
-        raise InvalidRow(f"invalid email {value!r}")
+    return _normalise(value.strip())
+
+
+@functools.lru_cache(maxsize=65536)
+def _normalise(text: str) -> str:
+    try:
+        # allow_smtputf8=False: an address the sender can deliver through any mail server. A
+        # non-ASCII local part needs SMTPUTF8 of every server on the way and is refused here; an
+        # international domain is kept in its ASCII form (xn--...), which every server delivers to.
+        checked = validate_email(text, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as err:
+        raise InvalidRow(f"invalid email {text!r}: {_sentence(str(err))}") from None
+    email = (checked.ascii_email or checked.normalized).lower()
+    if len(email) > 254:
+        raise InvalidRow(f"invalid email {text!r}: longer than the 254 characters mail allows")
     return email
+
+
+def _sentence(text: str) -> str:
+    return text[:1].lower() + text[1:].rstrip(".")
 
 
 def _suggest(word: str, choices: list[str]) -> str:
@@ -137,23 +244,31 @@ def coerce(name: str, value: Any, ref: a.TypeRef, *, from_text: bool) -> Any:
     """``value`` as the declared type, or InvalidRow. CSV cells arrive as text."""
     if ref.is_list:
         if from_text and isinstance(value, str):
-            value = json.loads(value) if value.startswith("[") else [v.strip() for v in re.split(r"[;|]", value)]
+            try:
+                value = orjson.loads(value) if value.startswith("[") else [v.strip() for v in re.split(r"[;|]", value)]
+            except orjson.JSONDecodeError:
+                raise InvalidRow(f"`{name}` must be a list of text like [\"a\", \"b\"] or a;b, "
+                                 f"got {_clip(repr(value), 200)}") from None
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise InvalidRow(f"`{name}` must be a list of text, got {value!r}")
+            raise InvalidRow(f"`{name}` must be a list of text, got {_clip(repr(value), 200)}")
+        for item in value:
+            _no_control(name, item)
         return value
     kind = ref.name
     if kind == "number":
         if isinstance(value, bool):
             raise InvalidRow(f"`{name}` must be a number, got {value!r}")
-        if isinstance(value, int | float):
-            return value
         if isinstance(value, str):
+            text = value.strip()
             try:
-                number = float(value.strip())
+                value = int(text) if re.fullmatch(r"[+-]?\d+", text) else float(text)
             except ValueError:
-                raise InvalidRow(f"`{name}` must be a number, got {value!r}") from None
-            return int(number) if number.is_integer() and "." not in value else number
-        raise InvalidRow(f"`{name}` must be a number, got {value!r}")
+                raise InvalidRow(f"`{name}` must be a number, got {_clip(repr(value), 200)}") from None
+            if isinstance(value, float) and value.is_integer() and "." not in text and abs(value) <= LARGEST:
+                value = int(value)  # 1e3 is 1000
+        if isinstance(value, int | float):
+            return _in_range(name, value)
+        raise InvalidRow(f"`{name}` must be a number, got {_clip(repr(value), 200)}")
     if kind == "bool":
         if isinstance(value, bool):
             return value
@@ -161,7 +276,8 @@ def coerce(name: str, value: Any, ref: a.TypeRef, *, from_text: bool) -> Any:
             return value.strip().lower() in _TRUE
         raise InvalidRow(f"`{name}` must be true or false, got {value!r}")
     if not isinstance(value, str):
-        raise InvalidRow(f"`{name}` must be {kind}, got {value!r}")
+        raise InvalidRow(f"`{name}` must be {kind}, got {_clip(repr(value), 200)}")
+    _no_control(name, value)
     if kind == "date":
         try:
             return dt.date.fromisoformat(value.strip()[:10]).isoformat()
@@ -176,11 +292,45 @@ def coerce(name: str, value: Any, ref: a.TypeRef, *, from_text: bool) -> Any:
     return value
 
 
+def _in_range(name: str, value: int | float) -> int | float:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidRow(f"`{name}` must be a finite number, got {value!r}")
+    if abs(value) > LARGEST:
+        raise InvalidRow(f"`{name}` is too large: {_clip(str(value), 60)} is beyond the 64-bit range "
+                         f"(at most {LARGEST:,} either side of zero)")
+    return value
+
+
+def _no_control(name: str, text: str) -> None:
+    found = _CONTROL.search(text)
+    if found:
+        raise InvalidRow(f"`{name}` contains the control character U+{ord(found.group()):04X}; remove it")
+
+
+def event_time(value: object) -> dt.datetime:
+    """An event's ``at`` as UTC, within the years events can have; InvalidRow otherwise."""
+    hint = "use ISO 8601 like 2026-03-01T09:30:00Z"
+    try:
+        at = parse_instant(str(value))
+    except (ValueError, OverflowError) as err:  # OverflowError: a time zone shift past year 1 or 9999
+        reason = "it lies outside the calendar once moved to UTC" if isinstance(err, OverflowError) else err
+        raise InvalidRow(f"bad timestamp {_clip(repr(value), 100)}: {reason}; {hint}") from None
+    if not EARLIEST <= at < LATEST:
+        raise InvalidRow(f"bad timestamp {_clip(repr(value), 100)}: outside the years {EARLIEST.year} to "
+                         f"{LATEST.year - 1}, so probably a placeholder; {hint}")
+    return at
+
+
 def event_key(data: dict[str, Any], email: str, etype: str, at: dt.datetime, props: dict) -> str:
     """The event's own id, or a stable hash of what it says (so re-sending it changes nothing)."""
     given = data.get("id")
     if given is not None and str(given).strip():
-        return f"id:{str(given).strip()[:190]}"
+        text = str(given).strip()
+        _no_control("id", text)
+        if len(text) <= ID_LENGTH:
+            return f"id:{text}"
+        # a long id is kept whole as its hash: a prefix would make different events false duplicates
+        return "idh:" + hashlib.sha256(text.encode()).hexdigest()
     canonical = json.dumps([email, etype, at.isoformat(), props], sort_keys=True, separators=(",", ":"))
     return "h:" + hashlib.sha256(canonical.encode()).hexdigest()[:40]
 
@@ -196,11 +346,7 @@ def validate_event(row: Row, events: dict[str, dict[str, a.TypeRef]], from_text:
                          "(declare it in an `events` block)")
     if "at" not in data:
         raise InvalidRow("missing `at` timestamp")
-    try:
-        at = parse_instant(str(data["at"]))
-    except ValueError as err:
-        raise InvalidRow(f"bad timestamp {data['at']!r}: {err}; use ISO 8601 like "
-                         "2026-03-01T09:30:00Z") from None
+    at = event_time(data["at"])
     props = data.get("props", {})
     if from_text:
         props = {k[6:]: v for k, v in data.items() if k.startswith("props.")}

@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from engine.core.evaluator import PriorEntry
 from engine.store.base import Repository
 from engine.store.bulk import insert_ignoring, insert_many
 from engine.store.tables import ACTIONS, TURNS
@@ -26,11 +27,35 @@ class Actions(Repository):
         """Record actions as the evaluator writes them; a key already recorded is left as it is."""
         insert_many(self.conn, ACTIONS, actions, ignore_conflicts_on="key")
 
-    def cancel_replaced(self, lead_ids: Sequence[int], keep: Collection[str]) -> None:
-        """Cancel these leads' pending actions except ``keep``: transitions a replay no longer makes."""
+    def cancel_replaced(self, lead_ids: Sequence[int], keep: Collection[str], reason: str = "") -> None:
+        """Cancel these leads' pending actions except ``keep``: transitions a replay no longer makes.
+
+        The reason is kept with each (``last_error``), so the store says why it was never sent.
+        """
         if lead_ids:
             self.conn.execute(ACTIONS.update().where(ACTIONS.c.lead_id.in_(lead_ids), ACTIONS.c.status == "pending",
-                                                     ACTIONS.c.key.not_in(keep)).values(status="cancelled"))
+                                                     ACTIONS.c.key.not_in(keep))
+                              .values(status="cancelled", last_error=reason[:2000] or None))
+
+    def entries_of(self, lead_ids: Sequence[int]) -> dict[int, dict[str, list[PriorEntry]]]:
+        """What these leads' earlier stage entries did (owner, notifications sent or queued), by stage in
+        order of entry: what a replay finds when it makes an entry again. Cancelled actions are left out."""
+        found: dict[int, dict[str, dict[str, PriorEntry]]] = {}
+        if not lead_ids:
+            return {}
+        rows = self.conn.execute(sa.select(ACTIONS.c.key, ACTIONS.c.lead_id, ACTIONS.c.kind, ACTIONS.c.status,
+                                           ACTIONS.c.payload)
+                                 .where(ACTIONS.c.lead_id.in_(list(lead_ids)), ACTIONS.c.status != "cancelled"))
+        for key, lead_id, kind, status, payload in rows:
+            # key: "<lead>:<stage>:<milliseconds>:owner" or "...:notify:<index>"
+            lead, stage, millis, *rest = key.split(":")
+            entry = found.setdefault(lead_id, {}).setdefault(stage, {}).setdefault(millis, PriorEntry())
+            if kind == "assign_owner":
+                entry.owner = (payload or {}).get("owner")
+            elif kind == "notify" and len(rest) == 2 and rest[1].isdigit():
+                entry.notes[int(rest[1])] = (key, status)
+        return {lead_id: {stage: [entries[m] for m in sorted(entries, key=int)] for stage, entries in stages.items()}
+                for lead_id, stages in found.items()}
 
     def next_turn(self, stage: str) -> int:
         """The round-robin counter of ``stage``, then counted up: whose turn it is among its owners.

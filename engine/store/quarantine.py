@@ -28,8 +28,19 @@ class Quarantine(Repository):
     """Rejected input rows, kept once each with origin, line and reason."""
 
     def keep(self, origin: str, rejected: Sequence[RejectedRow], now: dt.datetime) -> None:
-        """Keep each rejected row; the same row rejected for the same reason from the same origin is kept once."""
-        rows = [{"key": hashlib.sha256(f"{origin}\n{r.raw}\n{r.reason}".encode()).hexdigest(), "origin": origin,
-                 "line": r.line, "raw": r.raw, "reason": r.reason, "received_at": now} for r in rejected]
+        """Keep each rejected row; the same line of the same origin rejected for the same reason is kept once.
+
+        Every occurrence of a repeated bad line is kept (its line number is part of the key), while
+        loading the same file again adds nothing.
+        """
+        rows = [{"key": hashlib.sha256(f"{origin}\n{r.line}\n{r.raw}\n{r.reason}".encode()).hexdigest(),
+                 "origin": _text(origin)[:1000], "line": r.line, "raw": _text(r.raw),
+                 "reason": _text(r.reason)[:2000],
+                 "received_at": now} for r in rejected]
         rows.sort(key=itemgetter("key"))  # in key order, so concurrent writers never deadlock on the same rows
         insert_ignoring(self.conn, QUARANTINE, rows, "key")
+
+
+def _text(value: str) -> str:
+    """``value`` as every database stores it: PostgreSQL refuses NUL in text, so it is shown as \\x00."""
+    return value.replace("\x00", "\\x00")
