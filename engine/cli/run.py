@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from engine.cli.app import config_of, console, print_json, service
+from engine.cli.app import config_of, console, print_json, reading
 from engine.daemon.process import run_process
 from engine.daemon.startup import hold_stop_signals
 from engine.logs import setup_logging
@@ -53,8 +53,8 @@ def outbox_list(ctx: typer.Context, failed: bool = typer.Option(False, "--failed
                 limit: int = typer.Option(50, help="Show at most this many"),
                 json: bool = typer.Option(False, "--json", help="Machine-readable output")) -> None:
     """Messages in the outbox, newest first: status, attempts and the server's last reply."""
-    with service(ctx).store.transaction() as tx:
-        rows = tx.outbox.newest(limit, failed_only=failed)
+    with reading(config_of(ctx).database_url) as view:  # a look: nothing is created, upgraded or written
+        rows = view.tx.outbox.newest(limit, failed_only=failed)
     if json:
         print_json(rows)
         return

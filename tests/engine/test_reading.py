@@ -25,7 +25,7 @@ from ..http.live import EXAMPLE, ROOT, snapshot
 from .helpers import event, rows_of
 
 READS = [["leads", "show", "vp@bigco.example"], ["leads", "list"], ["leads", "explain", "vp@bigco.example"],
-         ["report", "funnel"], ["events", "quarantine"]]
+         ["report", "funnel"], ["events", "quarantine"], ["outbox", "list"]]
 VP = {"email": "vp@bigco.example", "job_title": "VP Engineering", "company_size": 1000, "country": "US"}
 
 
