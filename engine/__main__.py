@@ -1,7 +1,31 @@
-"""`python -m engine` runs the `nurture` command line."""
+"""`nurture` and `python -m engine`: the command line, with stop signals held from the start for `nurture run`."""
 
 from __future__ import annotations
 
-from engine.daemon.startup import main
+import sys
 
-main()
+from engine.daemon.signals import hold_stop_signals
+
+
+def command_of(argv: list[str]) -> str | None:
+    """The command named in ``argv`` (the first word that is not an option or the --config value)."""
+    words = iter(argv)
+    for word in words:
+        if word == "--config":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def main() -> None:
+    """`nurture`: the command line, with stop signals held from the start when it runs the daemon."""
+    if command_of(sys.argv[1:]) == "run":
+        hold_stop_signals()
+    from engine.cli import main as command_line  # the heavy imports come after the signals are held
+
+    command_line()
+
+
+if __name__ == "__main__":
+    main()

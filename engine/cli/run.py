@@ -11,7 +11,7 @@ from rich.table import Table
 
 from engine.cli.app import config_of, console, print_json, reading
 from engine.daemon.process import run_process
-from engine.daemon.startup import hold_stop_signals
+from engine.daemon.signals import hold_stop_signals
 from engine.logs import setup_logging
 from engine.service import Nurture
 

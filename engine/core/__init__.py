@@ -10,5 +10,6 @@ Modules:
   journey_plan  a journey as labelled, typed steps with explicit jumps
   journeys      journey decisions: enter, exit, goal, wake, advance -> effects for the caller to carry out
   migration     moving an in-flight enrolment to a new campaign version by step label
+  addresses     email addresses checked and normalised as leads are keyed by
   schedule      send windows, quiet hours and frequency caps in the lead's own timezone
 """

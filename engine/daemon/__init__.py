@@ -1,7 +1,7 @@
 """The process that runs a campaign unattended, and the tick it repeats.
 
 Modules:
-  startup   the `nurture` entry point: stop signals are held from the first instant
+  signals   stop signals held from the first instant, so a daemon stopped while starting exits cleanly
   process   the process loop: APScheduler ticks, the HTTP API on the same loop, a clean stop on a signal
   build     a daemon built from the configuration (transports, composer, settings); nothing swapped later
   tick      Daemon: the phases of one tick, each one's store work in the store thread

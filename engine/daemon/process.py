@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from engine.daemon.build import daemon_for
-from engine.daemon.startup import STOP_SIGNALS, hold_stop_signals, release_stop_signals
+from engine.daemon.signals import STOP_SIGNALS, hold_stop_signals, release_stop_signals
 from engine.daemon.tick import Daemon
 from engine.service import Nurture
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import difflib
-import functools
 import hashlib
 import io
 import json
@@ -23,9 +22,9 @@ from typing import Any, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
-from email_validator import EmailNotValidError, validate_email
 
 from dsl import ast as a
+from engine.core.addresses import InvalidAddress, normalise_address
 from engine.core.clock import parse_instant
 
 #: event times outside these years are placeholders or typos (0001-01-01, 9999-12-31), never engagement
@@ -209,29 +208,11 @@ def _header_problem(header: list[str]) -> str | None:
 
 
 def normalise_email(value: object) -> str:
-    """The address as leads are keyed by: lower case, its domain in ASCII (IDNA); InvalidRow otherwise."""
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidRow("missing `lead` email")
-    return _normalise(value.strip())
-
-
-@functools.lru_cache(maxsize=65536)
-def _normalise(text: str) -> str:
+    """The address as leads are keyed by (see engine.core.addresses); InvalidRow with the reason otherwise."""
     try:
-        # allow_smtputf8=False: an address the sender can deliver through any mail server. A
-        # non-ASCII local part needs SMTPUTF8 of every server on the way and is refused here; an
-        # international domain is kept in its ASCII form (xn--...), which every server delivers to.
-        checked = validate_email(text, check_deliverability=False, allow_smtputf8=False)
-    except EmailNotValidError as err:
-        raise InvalidRow(f"invalid email {text!r}: {_sentence(str(err))}") from None
-    email = (checked.ascii_email or checked.normalized).lower()
-    if len(email) > 254:
-        raise InvalidRow(f"invalid email {text!r}: longer than the 254 characters mail allows")
-    return email
-
-
-def _sentence(text: str) -> str:
-    return text[:1].lower() + text[1:].rstrip(".")
+        return normalise_address(value)
+    except InvalidAddress as err:
+        raise InvalidRow(str(err)) from None
 
 
 def _suggest(word: str, choices: list[str]) -> str:

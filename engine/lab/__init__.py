@@ -2,7 +2,7 @@
 
 Modules:
   virtual       VirtualRun: a campaign, a store and a clock; ticks the real daemon code through time
-  scenarios     `nurture test`: collecting and playing a campaign's scenarios, in parallel
+  scenarios     `nurture test`: collecting and playing a campaign's scenarios, in parallel; play: one being played
   expectations  judging a scenario's expectations; timeline: what led to a failure
   simulate      `nurture simulate`: synthetic leads through the campaign
   backtest      `nurture backtest`: real history replayed through two versions side by side

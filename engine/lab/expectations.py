@@ -5,18 +5,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dsl import ast as a
 from dsl.formatter import text_of
 from engine.core.journeys import LeadView
 from engine.daemon.journeys import lead_views
 from engine.errors import EngineError
+from engine.lab.play import Play
 from engine.store import Tx
 from engine.store.history import Email, JourneyRun, StageChange
-
-if TYPE_CHECKING:
-    from engine.lab.scenarios import Play
 
 
 @dataclass

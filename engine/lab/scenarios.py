@@ -26,9 +26,10 @@ from dsl.diagnostics import Diagnostic, Severity
 from dsl.formatter import text_of
 from dsl.scenario_facts import Facts
 from dsl.symbols import Symbols, collect
-from dsl.timeline import describe, instant, lead_zone, start_instant
+from dsl.timeline import instant, lead_zone, start_instant
 from engine.errors import EngineError
 from engine.lab.expectations import judge, plain, source
+from engine.lab.play import Play
 from engine.lab.timeline import Entry, timeline
 from engine.lab.virtual import VirtualRun
 from engine.store.db import create_sqlite_store
@@ -173,26 +174,9 @@ def run_scenario(ref: ScenarioRef) -> Outcome:
 # ===== playing a scenario ======================================================================
 
 
-@dataclass
-class Play:
-    """One scenario being played: its clock, its store, and how to read times back."""
-
-    run: VirtualRun
-    scenario: a.Scenario
-    tz: zoneinfo.ZoneInfo
-    start: dt.datetime
-    email: str
-    events: list[tuple[dt.datetime, a.ScenarioEvent]]
-    sym: Symbols
-    lead_id: int = 0
-
-    def when(self, at: dt.datetime | None) -> str:
-        """An instant as the scenario writes it (`2d Wed 10:00`), in the lead's zone."""
-        return "never" if at is None else describe(at, self.start, self.tz)
-
-    def fail(self, node: a.Node, expectation: str, at: dt.datetime, instead: list[str]) -> Failure:
-        return Failure(node.span.path, node.span.line, expectation, self.when(at), instead, timeline(self, at),
-                       self.tz.key, f"{self.start.astimezone(self.tz):%a %Y-%m-%d %H:%M}")
+def _fail(play: Play, node: a.Node, expectation: str, at: dt.datetime, instead: list[str]) -> Failure:
+    return Failure(node.span.path, node.span.line, expectation, play.when(at), instead, timeline(play, at),
+                   play.tz.key, f"{play.start.astimezone(play.tz):%a %Y-%m-%d %H:%M}")
 
 
 def _scenario(campaign: Campaign, ref: ScenarioRef) -> a.Scenario:
@@ -256,7 +240,7 @@ async def _timeline_loop(play: Play, lead: a.ScenarioLead,
     run = play.run
     report = run.import_leads([{"email": str(lead.email), **{str(x.name): plain(x.value) for x in lead.attributes}}])
     if report.rejected:
-        return play.fail(lead, f'lead "{lead.email}"', play.start, [r.reason for r in report.rejected])
+        return _fail(play, lead, f'lead "{lead.email}"', play.start, [r.reason for r in report.rejected])
     with run.nurture.store.transaction() as tx:
         play.lead_id = tx.history.lead_id(play.email)
     events, ingested = play.events, 0
@@ -273,7 +257,7 @@ async def _timeline_loop(play: Play, lead: a.ScenarioLead,
             ingested += len(due)
             if report.rejected:
                 event = due[0][1]
-                return play.fail(event, text_of(event), now, [r.reason for r in report.rejected])
+                return _fail(play, event, text_of(event), now, [r.reason for r in report.rejected])
         stats = await run.daemon.tick()
         if stats.delivery.errors:
             return _render_failure(play, now, stats.delivery.errors)
@@ -281,7 +265,7 @@ async def _timeline_loop(play: Play, lead: a.ScenarioLead,
             expect = expects[judged][1]
             instead = judge(play, expect.check, now)
             if instead is not None:
-                return play.fail(expect, text_of(expect), now, instead)
+                return _fail(play, expect, text_of(expect), now, instead)
             judged += 1
         if now >= end:
             return None
@@ -294,9 +278,9 @@ def _render_failure(play: Play, now: dt.datetime, errors: list[str]) -> Failure:
     with play.run.nurture.store.transaction() as tx:
         email = tx.history.first_failed_email(play.lead_id)
     if email is None:  # another lead's email: cannot happen with one lead, but say what failed
-        return play.fail(play.scenario, "every email renders", now, errors)
+        return _fail(play, play.scenario, "every email renders", now, errors)
     noun = "email" if email.kind == "marketing" else "sales notification"
-    return play.fail(_sender(play, email), f'the {noun} "{email.template}" from {source(email)} renders', now,
+    return _fail(play, _sender(play, email), f'the {noun} "{email.template}" from {source(email)} renders', now,
                      [str(email.last_error or "").removeprefix("render: ")])
 
 

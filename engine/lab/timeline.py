@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from dsl.formatter import text_of
 from engine.lab.expectations import ended, snapshot, source, times
+from engine.lab.play import Play
 from engine.store.history import Email
-
-if TYPE_CHECKING:
-    from engine.lab.scenarios import Play
 
 
 @dataclass

@@ -11,11 +11,11 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from engine.core.addresses import InvalidAddress, normalise_address
 from engine.core.clock import epoch
 from engine.core.rules import Rules
 from engine.core.scoring import LeadState
 from engine.errors import LeadNotFound
-from engine.ingest.rows import InvalidRow, normalise_email
 from engine.store.base import Repository
 from engine.store.tables import CHANGES, ENROLLMENTS, EVENTS, LEADS, LEDGER, OUTBOX, QUARANTINE, VERSIONS
 
@@ -65,8 +65,8 @@ class Reports(Repository):
 
     def _lead_row(self, email: str) -> Row[Any]:
         try:
-            email = normalise_email(email)
-        except InvalidRow:
+            email = normalise_address(email)
+        except InvalidAddress:
             raise LeadNotFound(email) from None
         row = self.conn.execute(sa.select(LEADS).where(LEADS.c.email == email)).first()
         if row is None:
