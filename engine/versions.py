@@ -17,8 +17,8 @@ _KINDS = {a.Score: "score", a.Stage: "stage", a.Journey: "journey"}
 def _named(campaign: Campaign | None) -> dict[str, str]:
     found: dict[str, str] = {}
     for item in campaign.items() if campaign else ():
-        if type(item) in _KINDS:
-            found[f"{_KINDS[type(item)]} {item.name}"] = repr(item)  # type: ignore[attr-defined]
+        if isinstance(item, a.Score | a.Stage | a.Journey):
+            found[f"{_KINDS[type(item)]} {item.name}"] = repr(item)
         elif isinstance(item, a.Events):
             found.update({f"event {d.name}": repr(d) for d in item.decls})
         elif isinstance(item, a.Attributes):

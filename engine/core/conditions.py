@@ -149,7 +149,7 @@ def _number(value: object) -> float | None:
     if isinstance(value, int | float):
         return value
     try:
-        return float(value)  # type: ignore[arg-type]
+        return float(str(value))  # text that reads as a number (an attribute imported from CSV)
     except (TypeError, ValueError):
         return None
 

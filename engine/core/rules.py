@@ -156,8 +156,8 @@ class _Builder:
         for node in self.symbols.stage_nodes.values():
             for cmp in node.walk():
                 if isinstance(cmp, a.Compare) and cmp.name in self.symbols.scores \
-                        and cmp.value.kind == "number":
-                    found.add((str(cmp.name), float(cmp.value.value)))  # type: ignore[arg-type]
+                        and cmp.value.kind == "number" and isinstance(cmp.value.value, int | float):
+                    found.add((str(cmp.name), float(cmp.value.value)))
         return sorted(found)
 
     def build(self) -> Rules:

@@ -96,8 +96,8 @@ class LeadState:
     def award(self, model: ScoreModel, rule: EventRuleC, at: float) -> float:
         """Add ``rule``'s points at ``at``, within its cap; returns the points awarded."""
         points = float(rule.points)
-        if rule.cap is not None and points > 0:
-            window = [w for w in self.caps.get(rule.key, ()) if w[0] > at - rule.cap_window]  # type: ignore[operator]
+        if rule.cap is not None and rule.cap_window is not None and points > 0:  # the checker pairs cap and window
+            window = [w for w in self.caps.get(rule.key, ()) if w[0] > at - rule.cap_window]
             points = min(points, rule.cap - sum(w[1] for w in window))
             if points > 0:
                 window.append([at, points])

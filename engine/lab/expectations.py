@@ -78,7 +78,8 @@ def _value(state: Snapshot, check: a.ExpectValue | a.ExpectBetween) -> list[str]
     scores, attrs = state.lead.scores, state.lead.attributes
     value = scores[name] if name in scores else attrs.get(name)
     if isinstance(check, a.ExpectBetween):
-        holds = isinstance(value, int | float) and check.low.value <= value <= check.high.value  # type: ignore[operator]
+        low, high = check.low.value, check.high.value
+        holds = all(isinstance(v, int | float) for v in (value, low, high)) and low <= value <= high  # type: ignore[operator]  # checked just before: all numbers
     else:
         try:
             holds = value is not None and _COMPARE[check.op](value, plain(check.value))

@@ -70,7 +70,7 @@ def mix_from(data: dict[str, Any], where: str = "mix") -> Mix:
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known keys are {', '.join(sorted(known))}")
-    temperaments = dict(default.temperaments)
+    temperaments: dict[str, tuple[float, float, float, float, float]] = dict(default.temperaments)
     given = data.get("temperaments")
     if given is not None:
         if not isinstance(given, dict) or not given:
@@ -86,7 +86,8 @@ def mix_from(data: dict[str, Any], where: str = "mix") -> Mix:
                     raise ConfigError(f"{where}: {name}.{key} must be a number >= 0, got {value!r}")
             if merged["open_rate"] > 1 or merged["click_rate"] > merged["open_rate"]:
                 raise ConfigError(f"{where}: {name}: rates need 0 <= click_rate <= open_rate <= 1")
-            temperaments[name] = tuple(float(merged[k]) for k in TEMPERAMENT_FIELDS)  # type: ignore[assignment]
+            share, visits, demos, opens, clicks = (float(merged[k]) for k in TEMPERAMENT_FIELDS)
+            temperaments[name] = (share, visits, demos, opens, clicks)
         if not sum(v[0] for v in temperaments.values()):
             raise ConfigError(f"{where}: the temperaments' shares add up to 0")
     values: dict[str, Any] = {}
