@@ -19,3 +19,7 @@ class LeadNotFound(EngineError, LookupError):
     def __init__(self, email: str) -> None:
         super().__init__(f"no lead with email {email!r}; list leads with `nurture leads list`")
         self.email = email
+
+
+class StoreNotReady(EngineError):
+    """There is no Nurture store at the URL, or its schema is not the one this version of Nurture uses."""

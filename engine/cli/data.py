@@ -26,7 +26,7 @@ def register(app: typer.Typer, *, leads: typer.Typer, events: typer.Typer, db: t
 
 def db_upgrade(ctx: typer.Context) -> None:
     """Create or upgrade the store's tables to the latest schema."""
-    store = Store.open(config_of(ctx).database_url)
+    store = Store.open(config_of(ctx).database_url, upgrade=True)
     console.print(f"database {escape(location(store))} is up to date")
     store.dispose()
 

@@ -64,7 +64,7 @@ class TickStats:
         d = self.delivery
         return {"stage_changes": self.stage_changes, "signals": self.signals, "steps": self.steps,
                 "notifications": self.notifications, "sent": d.sent, "failed": d.failed, "retried": d.retried,
-                "deferred": d.deferred, "suppressed": d.suppressed, "lost": d.lost}
+                "deferred": d.deferred, "suppressed": d.suppressed, "cancelled": d.cancelled, "lost": d.lost}
 
 
 class Daemon:

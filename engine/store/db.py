@@ -13,9 +13,10 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy.engine import Engine
 
-from engine.errors import ConfigError
+from engine.errors import ConfigError, StoreNotReady
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # JSON columns (lead state, event props) are read and written on every batch: use the fast codec.
@@ -64,22 +65,43 @@ def _head() -> str | None:
     return ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
 
-def upgrade(engine: Engine) -> None:
-    """Bring the schema to the latest migration (a no-op when it is already there)."""
+def upgrade(engine: Engine, *, existing: bool = True) -> None:
+    """Bring the schema to the latest migration (a no-op when it is already there).
+
+    An empty database gets the whole schema. A store at an older schema is upgraded only with
+    ``existing``: an upgrade is a step its operator takes on purpose (after a backup), with
+    `nurture db upgrade`, never a side effect of another command.
+    """
     with engine.begin() as conn:
         # a store already at the latest schema is told apart without loading every migration script
-        if MigrationContext.configure(conn).get_current_revision() != _head():
+        current = MigrationContext.configure(conn).get_current_revision()
+        if current == _head():
+            return
+        shown = engine.url.render_as_string(hide_password=True)
+        if current is not None and not existing:
+            raise StoreNotReady(f"the Nurture store at {shown} has an older schema ({current}; this version uses "
+                                f"{_head()}) - back it up, then run `nurture db upgrade`")
+        try:
             command.upgrade(_alembic_config(conn), "head")
+        except CommandError:  # a revision the scripts do not know: a newer Nurture made this store
+            raise StoreNotReady(f"the Nurture store at {shown} has schema {current}, newer than this version of "
+                                "Nurture knows - upgrade Nurture first") from None
 
 
-def open_store(url: str) -> Engine:
-    """Create the engine and upgrade the schema: every command starts here."""
+def open_store(url: str, *, upgrade_existing: bool = False) -> Engine:
+    """Create the engine, and the schema in an empty database: commands that write start here.
+
+    An existing store at an older schema is refused with the fix, unless ``upgrade_existing``.
+    """
     engine = create_db_engine(url)
     try:
-        upgrade(engine)
+        upgrade(engine, existing=upgrade_existing)
     except sa.exc.OperationalError as err:
         raise ConfigError(f"cannot open the database {engine.url.render_as_string()}: "
                           f"{err.orig}") from None
+    except StoreNotReady:
+        engine.dispose()
+        raise
     return engine
 
 

@@ -8,13 +8,11 @@ from pathlib import Path
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 
-from engine.errors import EngineError
+from engine.errors import StoreNotReady
 from engine.store.db import MIGRATIONS
 from engine.store.store import Store
 
-
-class StoreNotReady(EngineError):
-    """There is no Nurture store at the URL, or its schema is not the one this version of Nurture reads."""
+__all__ = ["StoreNotReady", "latest_revision", "location", "open_existing"]
 
 
 @cache

@@ -105,9 +105,10 @@ class Store:
         self.engine = engine
 
     @classmethod
-    def open(cls, url: str) -> Store:
-        """Open ``url``, creating the store and upgrading its schema when needed."""
-        return cls(open_store(url))
+    def open(cls, url: str, *, upgrade: bool = False) -> Store:
+        """Open ``url``, creating the store when the database is empty; an older schema is upgraded only
+        with ``upgrade`` (`nurture db upgrade`), and refused with the fix otherwise."""
+        return cls(open_store(url, upgrade_existing=upgrade))
 
     @classmethod
     def connect(cls, url: str) -> Store:
