@@ -26,6 +26,8 @@ class Config:
     smtp_username: str | None = None
     smtp_password: str | None = field(default=None, repr=False)
     smtp_tls: str = "none"
+    #: a PEM file of certificate authorities to trust for the SMTP server (default: the system's)
+    smtp_ca_file: str | None = None
     #: open SMTP connections (and messages in flight) at most
     smtp_concurrency: int = 8
     #: messages per second at most (0: no limit)

@@ -6,6 +6,7 @@ import datetime as dt
 import ipaddress
 import os
 import socket
+import ssl
 import threading
 from urllib.parse import urlsplit
 
@@ -17,6 +18,7 @@ from engine.delivery.smtp import SmtpMailer
 from engine.delivery.tokens import secret_key
 from engine.delivery.transport import Transport, TransportRouter
 from engine.delivery.webhook import WebhookTransport
+from engine.errors import ConfigError
 from engine.service import Nurture
 
 #: messages claimed at once per SMTP connection: enough to keep the pool busy, few enough to send well
@@ -27,7 +29,18 @@ CLAIM_PER_CONNECTION = 8
 def smtp_transport(config: Config) -> SmtpMailer:
     return SmtpMailer(config.smtp_host, config.smtp_port, tls=config.smtp_tls, username=config.smtp_username,
                       password=config.smtp_password, concurrency=config.smtp_concurrency,
-                      rate_per_second=config.smtp_rate or None)
+                      rate_per_second=config.smtp_rate or None, tls_context=_tls_context(config.smtp_ca_file))
+
+
+def _tls_context(ca_file: str | None) -> ssl.SSLContext | None:
+    """Trust the certificate authorities in ``ca_file`` (a private relay's own CA); None: the system's."""
+    if ca_file is None:
+        return None
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError) as err:
+        raise ConfigError(f"smtp_ca_file {ca_file!r} cannot be read as PEM certificates ({err}); point it at the "
+                          "CA file of your SMTP relay, or leave it unset to trust the system's CAs") from None
 
 
 def router_for(config: Config, email: Transport | None = None) -> TransportRouter:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import email
 import random
@@ -19,10 +20,13 @@ from typing import Any, TypeVar
 import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from engine.config import Config
+from engine.daemon.build import smtp_transport
 from engine.delivery.message import build_message, message_id
 from engine.delivery.retry import MAX_ATTEMPTS, MAX_DELAY, retry_delay
 from engine.delivery.smtp import SmtpMailer
 from engine.delivery.transport import Message, SendResult
+from engine.errors import ConfigError
 from engine.lab.capture import CaptureServer, LocalController
 
 T = TypeVar("T")
@@ -502,3 +506,19 @@ def test_an_address_with_control_characters_fails_alone_and_the_connection_stays
     assert bad.status == "permanent" and "not a deliverable email address" in bad.reply
     assert not bad.about_recipient  # never reached the server: nothing is known about the reader
     assert len(handler.received) == 2
+
+
+def test_smtp_ca_file_trusts_a_private_relays_certificate_authority(server_tls: ssl.SSLContext, ca: Any,
+                                                                     tmp_path: Path) -> None:
+    ca_file = tmp_path / "relay-ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    handler = Handler()
+    with smtp_server(handler, tls_context=server_tls, require_starttls=True) as server:
+        base = Config(smtp_host="127.0.0.1", smtp_port=server.port, smtp_tls="starttls")
+        trusted = smtp_transport(dataclasses.replace(base, smtp_ca_file=str(ca_file)))
+        assert [r.status for r in _run(_send_all(trusted, 1, together=False))] == ["sent"]
+        untrusted = smtp_transport(base)  # the system's CAs do not know this relay
+        [refused] = _run(_send_all(untrusted, 1, together=False))
+        assert refused.status == "temporary" and "certificate" in refused.reply.lower()
+    with pytest.raises(ConfigError, match="smtp_ca_file .* cannot be read as PEM certificates"):
+        smtp_transport(dataclasses.replace(base, smtp_ca_file=str(tmp_path / "missing.pem")))
