@@ -7,8 +7,11 @@ with zoneinfo, so "09:00" stays 09:00 local across daylight-saving changes.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dsl.ast import QuietHours
 
 UTC = dt.UTC
 ALL_DAYS = (0, 1, 2, 3, 4, 5, 6)
@@ -73,4 +76,17 @@ def capped_until(at: dt.datetime, sent: list[dt.datetime], caps: dict[str, int])
                 # wait until enough of the earliest sends leave the window
                 at = inside[len(inside) - limit] + window  # that send no longer counts then
                 moved = True
+    return at
+
+
+def next_allowed(settings: Mapping[str, Any], caps: dict[str, int], quiet: QuietHours | None, now: dt.datetime,
+                 tz_name: str | None, sent: list[dt.datetime]) -> dt.datetime:
+    """When a marketing email may go: after quiet hours, and within the lead's frequency caps given the
+    emails ``sent`` to it (recently, and earlier in this batch)."""
+    at = now
+    if caps:
+        at = capped_until(at, sent, caps)
+    if quiet is not None:
+        tz = zone(tz_name, str(settings.get("default timezone") or "UTC"))
+        at = quiet_until(at, tz, (quiet.start.hour, quiet.start.minute), (quiet.end.hour, quiet.end.minute))
     return at

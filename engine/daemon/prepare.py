@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from dsl.ast import QuietHours
 from engine.core.clock import Clock
 from engine.core.journeys import LeadView
 from engine.core.rules import Rules
-from engine.core.schedule import capped_until, quiet_until, zone
+from engine.core.schedule import next_allowed
 from engine.daemon.journeys import lead_views
 from engine.delivery.compose import Compose, Templates
 from engine.delivery.context import email_context
@@ -69,19 +67,6 @@ class _Batch:
     ended: dict[int, str] = field(default_factory=dict)
     #: lead -> marketing emails of this batch already cleared for it
     going: dict[int, list[dt.datetime]] = field(default_factory=dict)
-
-
-def next_allowed(settings: Mapping[str, Any], caps: dict[str, int], quiet: QuietHours | None, now: dt.datetime,
-                 tz_name: str | None, sent: list[dt.datetime]) -> dt.datetime:
-    """When a marketing email may go: after quiet hours, and within the lead's frequency caps given the
-    emails ``sent`` to it (recently, and earlier in this batch)."""
-    at = now
-    if caps:
-        at = capped_until(at, sent, caps)
-    if quiet is not None:
-        tz = zone(tz_name, str(settings.get("default timezone") or "UTC"))
-        at = quiet_until(at, tz, (quiet.start.hour, quiet.start.minute), (quiet.end.hour, quiet.end.minute))
-    return at
 
 
 @dataclass(frozen=True)

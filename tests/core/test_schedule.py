@@ -12,7 +12,8 @@ import datetime as dt
 
 import pytest
 
-from engine.core.schedule import capped_until, next_slot, quiet_until, zone
+from dsl.ast import QuietHours, TimeOfDay
+from engine.core.schedule import capped_until, next_allowed, next_slot, quiet_until, zone
 
 UTC = dt.UTC
 WEEKDAYS = (0, 1, 2, 3, 4)
@@ -195,3 +196,16 @@ def test_the_cap_result_is_the_first_moment_that_keeps_every_cap():
     at = capped_until(utc(2026, 4, 8, 18, 0), SENT, {"day": 2, "week": 4})
     assert _keeps_caps(at)
     assert not _keeps_caps(at - SECOND)
+
+
+def test_next_allowed_applies_the_caps_then_the_quiet_hours_of_the_leads_zone() -> None:
+    quiet = QuietHours(TimeOfDay(20, 0), TimeOfDay(8, 0))
+    settings = {"default timezone": "Europe/Berlin"}
+    # two sends today already in New York: the day cap frees a slot 24 h after the first, at 22:00 local...
+    sent = [utc(2026, 4, 7, 2, 0), utc(2026, 4, 7, 14, 0)]
+    at = next_allowed(settings, {"day": 2}, quiet, utc(2026, 4, 7, 16, 0), "America/New_York", sent)
+    # ...which is quiet there: the email waits for 08:00 New York time (12:00 UTC in April)
+    assert at == utc(2026, 4, 8, 12, 0)
+    # no zone of its own: the campaign's default zone decides the quiet hours (21:00 UTC is 23:00 in Berlin)
+    assert next_allowed(settings, {}, quiet, utc(2026, 4, 7, 21, 0), None, []) == utc(2026, 4, 8, 6, 0)
+    assert next_allowed(settings, {}, None, utc(2026, 4, 7, 21, 0), None, []) == utc(2026, 4, 7, 21, 0)
