@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import typer
 from rich.markup import escape
 
+from dsl.ast import TypeRef
 from engine.cli.app import JSON, config_of, console, err_console, print_json, progress_bar, service
+from engine.core.rules import compile_rules
+from engine.ingest.mapping import ColumnMapping
 from engine.ingest.processor import Processor, Report
-from engine.ingest.rows import InvalidRow, Row, open_input, read_rows
+from engine.ingest.rows import InvalidRow, Rejected, Row, open_input, read_rows, validate_lead
 from engine.service import Applied
 from engine.store import Store
 from engine.store.existing import location
@@ -125,19 +129,28 @@ def _count_lines(path: str) -> int | None:
 Load = Callable[[Processor, Iterable[Row], str, bool, Callable[[int], None]], Report]
 
 
-def _load(ctx: typer.Context, path: str, what: str, json: bool, run: Load) -> None:
+def _load(ctx: typer.Context, path: str, what: str, json: bool, run: Load,
+          mapping: ColumnMapping | None = None, dry_run: bool = False) -> None:
     try:
         stream, kind = open_input(path)
     except (InvalidRow, OSError) as err:
         err_console.print(f"[bold red]error:[/] {escape(str(err))}")
         raise typer.Exit(1) from None
     nurture = service(ctx)
-    processor = nurture.processor()
     origin = "stdin" if path == "-" else path
     with stream, progress_bar(f"{what} {origin}", None, enabled=not json) as bar:
         task = bar.add_task(f"{what} {origin}", total=_count_lines(path))
-        report: Report = run(processor, read_rows(stream, kind), origin, kind == "csv",
-                             lambda n: bar.advance(task, n))
+        rows: Iterable[Row] = read_rows(stream, kind, mapping.header_problem if mapping else None)
+        if dry_run:  # the campaign on disk checks the rows; the store is not opened
+            rules = compile_rules(nurture.load_campaign())
+            if mapping:
+                rows = mapping.apply(rows, rules.attribute_types)
+            report = _would_import(rows, rules.attribute_types, kind == "csv", lambda n: bar.advance(task, n))
+        else:
+            processor = nurture.processor()
+            if mapping:
+                rows = mapping.apply(rows, processor.rules.attribute_types)
+            report = run(processor, rows, origin, kind == "csv", lambda n: bar.advance(task, n))
     for bad in report.rejected:
         err_console.print(f"{escape(origin)}:{bad.line}: {escape(bad.reason)}", highlight=False)
     summary = {"rows": report.rows, "accepted": report.accepted, "duplicates": report.duplicates,
@@ -161,7 +174,40 @@ def events_ingest(ctx: typer.Context, file: str = typer.Argument(..., help=".jso
 
 def leads_import(ctx: typer.Context, file: str = typer.Argument(..., help=".csv or .jsonl file with an email "
                                                                       "column, or - for stdin"),
-                 json: bool = JSON) -> None:
+                 json: bool = JSON,
+                 map_columns: list[str] = typer.Option([], "--map", metavar="COLUMN=FIELD",
+                                                       help="Read a column as an attribute, e.g. --map \"Lead "
+                                                            "Source=lead_source\" (FIELD empty: drop it); repeatable"),
+                 mapping_file: Path = typer.Option(None, "--mapping",
+                                                   help="A TOML mapping file with columns, placeholder values and "
+                                                        "the date format (see docs/importing.md)"),
+                 ignore_unknown: bool = typer.Option(False, "--ignore-unknown",
+                                                     help="Drop columns no attribute is declared for"),
+                 date_format: str = typer.Option(None, "--date-format", metavar="FORMAT",
+                                                 help="How dates are written in the file, e.g. %d-%m-%Y"),
+                 dry_run: bool = typer.Option(False, "--dry-run",
+                                              help="Check every row and say what would be imported; change nothing")
+                 ) -> None:
     """Upsert leads by email. Exit 0 all accepted, 3 some quarantined, 1 none read."""
+    base = ColumnMapping.from_file(mapping_file) if mapping_file else ColumnMapping()
+    mapping = base.overridden(map_columns, ignore_unknown=ignore_unknown, date_format=date_format)
     _load(ctx, file, "leads", json,
-          lambda p, rows, origin, text, prog: p.import_leads(rows, origin, text, prog))
+          lambda p, rows, origin, text, prog: p.import_leads(rows, origin, text, prog), mapping, dry_run)
+
+
+def _would_import(rows: Iterable[Row], attributes: dict[str, TypeRef], from_text: bool,
+                  progress: Callable[[int], None]) -> Report:
+    """What importing ``rows`` would do, checked against the campaign's attributes only."""
+    report = Report()
+    emails: set[str] = set()
+    for row in rows:
+        report.rows += 1
+        try:
+            if row.data is None:
+                raise InvalidRow(row.error or "unreadable row")
+            emails.add(validate_lead(row, attributes, from_text).email)
+        except InvalidRow as err:
+            report.rejected.append(Rejected(row.line, row.raw, str(err)))
+        progress(1)
+    report.accepted = report.leads_updated = len(emails)
+    return report

@@ -15,7 +15,7 @@ import json
 import math
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -83,6 +83,10 @@ class InvalidRow(ValueError):
     """A row that cannot be accepted; the message is the reason shown to the user."""
 
 
+#: why no row under a CSV header can be read (None: it can)
+HeaderCheck = Callable[[list[str]], "str | None"]
+
+
 def open_input(path: str) -> tuple[TextIO, str]:
     """The file (or stdin for ``-``) and its format, from the suffix; stdin is JSON Lines."""
     if path == "-":
@@ -95,13 +99,14 @@ def open_input(path: str) -> tuple[TextIO, str]:
     return open(path, encoding="utf-8-sig", errors="replace", newline=""), kind
 
 
-def read_rows(stream: TextIO, kind: str) -> Iterator[Row]:
+def read_rows(stream: TextIO, kind: str, header_check: HeaderCheck | None = None) -> Iterator[Row]:
     """Rows with their 1-based line numbers; unreadable rows come back with an error.
 
-    Lines may end in LF, CRLF or CR alone (old Mac exports); a byte order mark is skipped.
+    Lines may end in LF, CRLF or CR alone (old Mac exports); a byte order mark is skipped. A CSV header
+    that ``header_check`` finds no row can be read under is reported once, and nothing is read.
     """
     if kind == "csv":
-        yield from _csv_rows(_without_bom(stream))
+        yield from _csv_rows(_without_bom(stream), header_check)
         return
     for number, line in enumerate(_without_bom(stream), start=1):
         text = line.rstrip("\r\n")
@@ -148,7 +153,7 @@ def _clip(text: str, limit: int = 2000) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters in all)"
 
 
-def _csv_rows(stream: Iterable[str]) -> Iterator[Row]:
+def _csv_rows(stream: Iterable[str], header_check: HeaderCheck | None = None) -> Iterator[Row]:
     # The csv module's own limit (128 KB) raises mid-record and loses track of a quoted field over
     # several lines; with a wider one each record is read whole and a long field refused below.
     if csv.field_size_limit() < _CSV_READ_LIMIT:
@@ -164,7 +169,7 @@ def _csv_rows(stream: Iterable[str]) -> Iterator[Row]:
     if header is None:
         return
     header = [h.strip() for h in header]
-    problem = _header_problem(header)
+    problem = _header_problem(header) or (header_check(header) if header_check else None)
     if problem:  # one message about the header, not one per row
         yield Row(reader.line_num, ",".join(header), None, problem)
         return
