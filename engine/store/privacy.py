@@ -59,6 +59,12 @@ def _rows(result: Iterable[sa.Row[Any]]) -> list[dict[str, Any]]:
     return [{key: _plain(value) for key, value in row._mapping.items()} for row in result]
 
 
+def _is_text(column: sa.Column[Any]) -> bool:
+    """A text column, SQLModel's strings (a decorator over String) included."""
+    kind = column.type
+    return isinstance(kind, sa.String) or isinstance(getattr(kind, "impl_instance", None), sa.String)
+
+
 def address_hash(salt: str, email: str) -> str:
     """The hash an erased address is kept as: SHA-256 of the store's salt and the normalised address."""
     return hashlib.sha256(f"{salt}\n{email}".encode()).hexdigest()
@@ -101,8 +107,8 @@ class Privacy(Repository):
 
     def _mentions(self, table: sa.Table, email: str) -> sa.ColumnElement[bool]:
         """Rows of ``table`` whose text holds ``email`` anywhere, in any case (a raw text search)."""
-        return sa.or_(*(sa.func.lower(column).contains(email, autoescape=True)
-                        for column in table.c if isinstance(column.type, sa.String)))
+        return sa.or_(sa.false(), *(sa.func.lower(column).contains(email, autoescape=True)
+                                    for column in table.c if _is_text(column)))
 
     def export(self, email: str, rules: Rules | None, now: dt.datetime) -> dict[str, Any] | None:
         """One document with everything held about ``email`` (normalised); None when there is no such lead.
