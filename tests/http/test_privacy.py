@@ -144,7 +144,8 @@ def test_export_holds_everything_about_the_person_and_erase_leaves_only_the_hash
     refused = live.client.post("/v1/leads", json=[{"email": ANN.upper(), "job_title": "VP"}, {"email": "cy@x.example"}])
     assert refused.status_code == 422
     assert refused.json()["rejected"] == [{"index": 0, "field": None, "error": REFUSED}]
-    live.client.post("/v1/events", json=[event(ANN, "demo.requested", AT + dt.timedelta(days=1))])
+    late = live.client.post("/v1/events", json=[event(ANN, "demo.requested", AT + dt.timedelta(days=1))])
+    assert late.json() == {"accepted": 0, "duplicates": 1, "rejected": []}  # not stored, as documented
     leads_file = tmp_path / "old.csv"
     leads_file.write_text(f"email,job_title\n{ANN},VP Sales\n", encoding="utf-8")
     events_file = tmp_path / "old.jsonl"
