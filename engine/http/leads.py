@@ -1,4 +1,4 @@
-"""Leads over HTTP: upsert, read with the explanation of each score, and sales feedback."""
+"""Leads over HTTP: upsert, read with the explanation of each score, sales feedback, and erasure."""
 
 from __future__ import annotations
 
@@ -13,7 +13,16 @@ from engine.http.body import lead_field, read_items, rows_of
 from engine.http.context import AppContext
 from engine.http.errors import ApiError, JsonResponse
 from engine.http.recording import VERDICTS, feedback_row
-from engine.http.schemas import ErrorBody, Feedback, FeedbackResult, LeadItem, LeadsResult, LeadView, one_or_many
+from engine.http.schemas import (
+    ErasureResult,
+    ErrorBody,
+    Feedback,
+    FeedbackResult,
+    LeadItem,
+    LeadsResult,
+    LeadView,
+    one_or_many,
+)
 from engine.ingest.processor import Report
 from engine.ingest.rows import InvalidRow, normalise_email
 from engine.store.reports import LeadRef
@@ -126,3 +135,36 @@ def post_feedback(request: Request, feedback: Feedback, email: str = EMAIL) -> d
     after = _find_lead(ctx, email).stage
     return {"lead": email, "event": VERDICTS[feedback.verdict], "duplicate": outcome.accepted == 0,
             "previous_stage": before, "stage": after}
+
+
+#: who the audit record of an erasure over HTTP names
+ERASED_BY = "api"
+
+
+@router.delete(
+    "/v1/leads/{email}",
+    summary="Erase a lead (data subject request)",
+    description="Removes everything held about the address in one transaction: the lead, its events, score "
+                "ledger, stage changes, pending actions, signals, journey enrolments, outbox messages and their "
+                "bodies (sales notifications and webhooks about it too), quarantined rows that mention the "
+                "address, and its suppression entries. Only a salted hash of the address is kept, so imports and "
+                "intake refuse it from then on and it is never mailed again, with an audit record (when, \"api\", "
+                "rows per table) that does not hold the address. It cannot be undone.",
+    response_model=ErasureResult,
+    responses={404: {"model": ErrorBody, "description": "No such lead (or it was erased before)"}, **AUTH},
+)
+def delete_lead(request: Request, email: str = EMAIL) -> dict[str, Any]:
+    ctx: AppContext = request.app.state.ctx
+    try:
+        address = normalise_email(email)
+    except InvalidRow:
+        raise ApiError(404, f"no lead with email {email!r}: that is not an email address") from None
+    with ctx.write_gate(), ctx.store.transaction() as tx:
+        counts = tx.privacy.erase(address, ERASED_BY, ctx.clock.now())
+        erasure = tx.privacy.erasure_of(address) if counts is None else None
+    if erasure is not None:
+        raise ApiError(404, f"no lead with email {address!r}: it was erased on {erasure['erased_at']}, and nothing "
+                            "is held about it any more")
+    if counts is None:
+        raise ApiError(404, f"no lead with email {address!r}; nothing is held about it")
+    return {"lead": address, "erased": counts}

@@ -122,3 +122,11 @@ def one_or_many(model: type[BaseModel]) -> dict[str, Any]:
     item = model.model_json_schema()
     return {"requestBody": {"required": True, "content": {"application/json": {
         "schema": {"oneOf": [item, {"type": "array", "items": item}]}}}}}
+
+
+class ErasureResult(BaseModel):
+    """What an erasure removed; the address itself is kept only as a salted hash."""
+
+    lead: str = Field(description="The address that was erased (normalised)", examples=["ann@example.com"])
+    erased: dict[str, int] = Field(description="Rows removed per table (and other leads whose owner it was)",
+                                   examples=[{"events": 12, "outbox": 3, "leads": 1}])

@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from engine.core.clock import Clock, epoch
 from engine.core.evaluator import Evaluator, LeadRecord
@@ -22,6 +22,7 @@ from engine.core.scoring import LeadState
 from engine.ingest.rows import EventIn, InvalidRow, LeadIn, Rejected, Row, validate_event, validate_lead
 from engine.store import Store, Tx
 from engine.store.events import StoredEvent
+from engine.store.privacy import REFUSED, WITHHELD
 
 Progress = Callable[[int], None]
 T = TypeVar("T")
@@ -54,6 +55,27 @@ def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield batch
 
 
+class _Addressed(Protocol):
+    @property
+    def line(self) -> int: ...
+    @property
+    def email(self) -> str: ...
+
+
+A = TypeVar("A", bound=_Addressed)
+
+
+def _refuse_erased(tx: Tx, good: list[A], bad: list[Rejected]) -> list[A]:
+    """Rows whose address was erased at the person's request are refused: kept in quarantine without
+    their text (which would hold the address again), with a reason that does not name it."""
+    erased = tx.privacy.erased_among(row.email for row in good)
+    if not erased:
+        return good
+    bad += [Rejected(row.line, WITHHELD, REFUSED) for row in good if row.email in erased]
+    bad.sort(key=lambda r: r.line)
+    return [row for row in good if row.email not in erased]
+
+
 class Processor:
     def __init__(self, store: Store, rules: Rules, version_id: int | None, clock: Clock,
                  batch_size: int = 5000) -> None:
@@ -81,12 +103,12 @@ class Processor:
         return self._in_batches(rows, origin, lambda row: validate_lead(row, self.rules.attribute_types, from_text),
                                 self.update_leads, progress)
 
-    def _in_batches(self, rows: Iterable[Row], origin: str, validate: Callable[[Row], T],
-                    store: Callable[[Tx, list[T]], Report], progress: Progress | None) -> Report:
+    def _in_batches(self, rows: Iterable[Row], origin: str, validate: Callable[[Row], A],
+                    store: Callable[[Tx, list[A]], Report], progress: Progress | None) -> Report:
         """Each batch in one transaction: its good rows stored, its bad rows quarantined."""
         report = Report()
         for batch in _batches(rows, self.batch_size):
-            good: list[T] = []
+            good: list[A] = []
             bad: list[Rejected] = []
             for row in batch:
                 try:
@@ -98,6 +120,7 @@ class Processor:
                 except (ValueError, OverflowError) as err:  # a value no check foresaw: this row only
                     bad.append(Rejected(row.line, row.raw, f"cannot be read: {err}"))
             with self.store.transaction() as tx:
+                good = _refuse_erased(tx, good, bad)
                 part = store(tx, good)
                 if bad:
                     tx.quarantine.keep(origin, bad, self.clock.now())

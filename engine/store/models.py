@@ -245,3 +245,20 @@ class Meta(SQLModel, table=True):
     __tablename__ = "meta"
     key: str = Field(primary_key=True, max_length=100)
     value: str = Field(max_length=2000)
+
+
+class Erasure(SQLModel, table=True):
+    """An address erased at the person's request: kept only as a salted hash, with what was erased.
+
+    The hash keeps the person out for good (imports and intake refuse the address, so the daemon can
+    never mail it again); the row is also the audit record, which never holds the address in clear.
+    """
+
+    __tablename__ = "erasures"
+    #: SHA-256 of the store's erasure salt and the normalised address (engine.store.privacy)
+    address_hash: str = Field(primary_key=True, max_length=64)
+    erased_at: dt.datetime = _when()
+    #: who asked: the command line's user name, or "api"
+    erased_by: str = Field(max_length=200)
+    #: rows removed or anonymised, per table
+    counts: dict[str, Any] = _json()

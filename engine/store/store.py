@@ -19,6 +19,7 @@ from engine.store.leads import Leads
 from engine.store.ledger import Ledger
 from engine.store.meta import MetaValues
 from engine.store.outbox import Outbox
+from engine.store.privacy import Privacy
 from engine.store.quarantine import Quarantine
 from engine.store.reports import Reports
 from engine.store.signals import Signals
@@ -96,6 +97,10 @@ class Tx:
     @cached_property
     def tallies(self) -> Tallies:
         return Tallies(self.conn)
+
+    @cached_property
+    def privacy(self) -> Privacy:
+        return Privacy(self.conn)
 
 
 class Store:

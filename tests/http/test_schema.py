@@ -14,7 +14,8 @@ from schemathesis.specs.openapi.checks import ignored_auth, positive_data_accept
 
 from .live import TOKENS, Live
 
-OPERATIONS = ["POST /v1/events", "POST /v1/leads", "GET /v1/leads/{email}", "POST /v1/leads/{email}/feedback",
+OPERATIONS = ["POST /v1/events", "POST /v1/leads", "GET /v1/leads/{email}", "DELETE /v1/leads/{email}",
+              "POST /v1/leads/{email}/feedback",
               "GET /t/o/{token}", "GET /t/c/{token}", "GET /u/{token}", "POST /u/{token}",
               "POST /u/{token}/resubscribe", "GET /healthz", "GET /metrics"]
 
