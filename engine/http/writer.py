@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from engine.core.rules import Rules
 from engine.ingest.processor import Processor
 from engine.ingest.rows import InvalidRow, Row, validate_event
+from engine.store.privacy import REFUSED
 
 log = logging.getLogger("nurture.http")
 #: at most this many rows are taken into one pass (more requests wait for the next one)
@@ -41,6 +42,8 @@ class _Job:
     rows: list[Row]
     origin: str
     keys: list[str] = field(default_factory=list)
+    #: the lead address of each row that validated (None for the others)
+    emails: list[str | None] = field(default_factory=list)
     outcome: Outcome = field(default_factory=Outcome)
     finished: bool = False
     error: BaseException | None = None
@@ -120,6 +123,7 @@ class EventWriter:
         rules = processor.rules
         for job in jobs:
             self._validate(job, rules)
+        self._refuse_erased(processor, jobs)
         keys = sorted({k for job in jobs for k in job.keys if k})
         # One instant for the pass: stored rows carry it, so the pass knows exactly which it added
         # even when another process stores the same keys meanwhile.
@@ -152,13 +156,32 @@ class EventWriter:
             try:
                 if row.data is None:
                     raise InvalidRow(row.error or "unreadable row")
-                job.keys.append(validate_event(row, rules.event_types, False).key)
+                event = validate_event(row, rules.event_types, False)
+                job.keys.append(event.key)
+                job.emails.append(event.email)
             except InvalidRow as err:
                 job.keys.append("")
+                job.emails.append(None)
                 job.outcome.rejected.append((index, str(err)))
             except (ValueError, OverflowError) as err:  # as the processor words it when it quarantines the row
                 job.keys.append("")
+                job.emails.append(None)
                 job.outcome.rejected.append((index, f"cannot be read: {err}"))
+
+    @staticmethod
+    def _refuse_erased(processor: Processor, jobs: list[_Job]) -> None:
+        """Events of addresses erased at the person's request are refused, as the processor refuses them, so
+        the client is told why instead of reading a duplicate."""
+        emails = {email for job in jobs for email in job.emails if email}
+        with processor.store.transaction() as tx:
+            erased = tx.privacy.erased_among(emails)
+        if not erased:
+            return
+        for job in jobs:
+            for index, email in enumerate(job.emails):
+                if email in erased:
+                    job.keys[index] = ""
+                    job.outcome.rejected.append((index, REFUSED))
 
     @staticmethod
     def _existing(processor: Processor, keys: list[str], received_at: dt.datetime | None = None) -> set[str]:

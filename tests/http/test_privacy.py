@@ -145,7 +145,8 @@ def test_export_holds_everything_about_the_person_and_erase_leaves_only_the_hash
     assert refused.status_code == 422
     assert refused.json()["rejected"] == [{"index": 0, "field": None, "error": REFUSED}]
     late = live.client.post("/v1/events", json=[event(ANN, "demo.requested", AT + dt.timedelta(days=1))])
-    assert late.json() == {"accepted": 0, "duplicates": 1, "rejected": []}  # not stored, as documented
+    assert late.status_code == 422  # not stored, and the client is told why
+    assert [r["error"] for r in late.json()["rejected"]] == [REFUSED]
     leads_file = tmp_path / "old.csv"
     leads_file.write_text(f"email,job_title\n{ANN},VP Sales\n", encoding="utf-8")
     events_file = tmp_path / "old.jsonl"
