@@ -20,7 +20,13 @@ def command_of(argv: list[str]) -> str | None:
 
 def main() -> None:
     """`nurture`: the command line, with stop signals held from the start when it runs the daemon."""
-    if command_of(sys.argv[1:]) == "run":
+    command = command_of(sys.argv[1:])
+    if command is None and "--version" in sys.argv[1:]:  # answered before the command line is even imported
+        from importlib.metadata import version
+
+        print(f"nurture {version('nurture')}")
+        return
+    if command == "run":
         hold_stop_signals()
     from engine.cli import main as command_line  # the heavy imports come after the signals are held
 

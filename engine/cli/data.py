@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
 
 from engine.cli.app import JSON, config_of, console, err_console, print_json, progress_bar, service
-from engine.ingest.processor import Processor, Report
-from engine.ingest.rows import InvalidRow, Row, open_input, read_rows
-from engine.service import Applied
-from engine.store import Store
-from engine.store.existing import location
+
+if TYPE_CHECKING:  # the store and the write path are imported inside the commands that run them
+    from engine.ingest.processor import Processor, Report
+    from engine.ingest.rows import Row
+    from engine.service import Applied
+
+    #: a load: (processor, rows, origin, rows are text, progress) -> what became of them
+    Load = Callable[[Processor, Iterable[Row], str, bool, Callable[[int], None]], Report]
 
 
 def register(app: typer.Typer, *, leads: typer.Typer, events: typer.Typer, db: typer.Typer) -> None:
@@ -26,6 +29,9 @@ def register(app: typer.Typer, *, leads: typer.Typer, events: typer.Typer, db: t
 
 def db_upgrade(ctx: typer.Context) -> None:
     """Create or upgrade the store's tables to the latest schema."""
+    from engine.store import Store
+    from engine.store.existing import location
+
     store = Store.open(config_of(ctx).database_url)
     console.print(f"database {escape(location(store))} is up to date")
     store.dispose()
@@ -121,11 +127,9 @@ def _count_lines(path: str) -> int | None:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
 
 
-#: a load: (processor, rows, origin, rows are text, progress) -> what became of them
-Load = Callable[[Processor, Iterable[Row], str, bool, Callable[[int], None]], Report]
-
-
 def _load(ctx: typer.Context, path: str, what: str, json: bool, run: Load) -> None:
+    from engine.ingest.rows import InvalidRow, open_input, read_rows
+
     try:
         stream, kind = open_input(path)
     except (InvalidRow, OSError) as err:
