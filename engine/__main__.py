@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from engine.daemon.signals import hold_stop_signals
-
 
 def command_of(argv: list[str]) -> str | None:
     """The command named in ``argv`` (the first word that is not an option or the --config value)."""
@@ -27,6 +25,8 @@ def main() -> None:
         print(f"nurture {version('nurture')}")
         return
     if command == "run":
+        from engine.daemon.signals import hold_stop_signals  # small: signal and threading, nothing heavy
+
         hold_stop_signals()
     from engine.cli import main as command_line  # the heavy imports come after the signals are held
 
