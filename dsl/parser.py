@@ -6,11 +6,14 @@ import contextlib
 import contextvars
 import functools
 import gc
+import hashlib
+import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import lark
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
@@ -60,16 +63,42 @@ def _keep_comment(token: Token) -> Token:
     return token
 
 
-@functools.lru_cache(maxsize=1)
-def _lark() -> Lark:
+GRAMMAR = Path(__file__).with_name("grammar.lark")
+
+
+def cache_file(grammar: Path = GRAMMAR) -> str | None:
+    """Where the parser built from ``grammar`` is kept between runs: $XDG_CACHE_HOME/nurture (or ~/.cache/nurture),
+    in a file named by the grammar's hash and Lark's version. Never a shared temporary directory: the cache is a
+    pickle, so it is read only from a directory of this user's own. None when there is no such directory to write."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    directory = (Path(base) if os.path.isabs(base) else Path.home() / ".cache") / "nurture"
+    try:
+        digest = hashlib.sha256(grammar.read_bytes()).hexdigest()[:16]
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        owned = directory.stat().st_uid == os.getuid() if hasattr(os, "getuid") else True
+    except (OSError, RuntimeError):  # RuntimeError: no home directory to be found
+        return None
+    if not owned or not os.access(directory, os.W_OK | os.X_OK):
+        return None
+    return str(directory / f"grammar-{digest}-lark-{lark.__version__}.pickle")
+
+
+def build_parser(cache: str | None) -> Lark:
+    """The parser, loaded from ``cache`` when it holds one for this grammar and this Lark, else built (and saved
+    there). Lark checks the grammar's hash inside the file too, and rebuilds quietly on any mismatch or damage."""
     return Lark.open(
-        "grammar.lark",
-        rel_to=__file__,
+        str(GRAMMAR),
         parser="lalr",
         propagate_positions=True,
         maybe_placeholders=True,
         lexer_callbacks={"COMMENT": _keep_comment},
+        cache=cache or False,
     )
+
+
+@functools.lru_cache(maxsize=1)
+def _lark() -> Lark:
+    return build_parser(cache_file())
 
 
 # A rule's ToAst method as a plain function of (transformer, meta, children).

@@ -7,19 +7,22 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from dsl.campaign import parse_sources
 from engine.config import Config, load_config
-from engine.core.rules import Rules, compile_rules
 from engine.errors import CampaignError
-from engine.service import Nurture
-from engine.store import Tx
-from engine.store.existing import location, open_existing
+
+# The store, the service and the rules are imported by the commands that use them, inside the call: `nurture
+# --help` and `nurture check` never pay for SQLAlchemy, Jinja or FastAPI (tests/test_startup.py holds this).
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from engine.core.rules import Rules
+    from engine.service import Nurture
+    from engine.store import Tx
 
 app = typer.Typer(
     name="nurture",
@@ -36,10 +39,20 @@ err_console = Console(stderr=True, emoji=False, highlight=False)
 JSON = typer.Option(False, "--json", help="Machine-readable output")
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from importlib.metadata import version  # `nurture --version` alone is answered in engine/__main__.py
+
+        console.print(f"nurture {version('nurture')}", markup=False, highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
 def main(
     ctx: typer.Context,
     config: Path = typer.Option(None, "--config", help="Configuration file [default: ./nurture.toml if present]"),
+    version: bool = typer.Option(False, "--version", help="Print the version and exit", is_eager=True,
+                                 callback=_print_version),
 ) -> None:
     """Nurture: lead scoring, lifecycle stages and drip journeys as code.
 
@@ -57,6 +70,8 @@ def config_of(ctx: typer.Context) -> Config:
 
 def service(ctx: typer.Context) -> Nurture:
     """The engine configured for this invocation; commands that write start here."""
+    from engine.service import Nurture
+
     return Nurture(config_of(ctx))
 
 
@@ -69,6 +84,9 @@ class Reading:
 
     def rules(self) -> Rules:
         """The rules of the campaign version applied last; reading them applies nothing."""
+        from dsl.campaign import parse_sources
+        from engine.core.rules import compile_rules
+
         version_id = self.tx.reports.applied_version()
         if version_id is None:
             raise CampaignError(f"no campaign version has been applied to the store at {self.where} - run "
@@ -79,6 +97,8 @@ class Reading:
 @contextlib.contextmanager
 def reading(url: str) -> Iterator[Reading]:
     """The existing store at ``url`` (StoreNotReady when there is none): nothing is created, upgraded or kept."""
+    from engine.store.existing import location, open_existing
+
     store = open_existing(url)
     try:
         with store.transaction(dry_run=True) as tx:
@@ -93,5 +113,7 @@ def print_json(data: Any) -> None:
 
 def progress_bar(description: str, total: int | None, enabled: bool = True) -> Progress:
     """A rich progress bar on stderr (so `--json` output on stdout stays clean)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     return Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
                     TimeRemainingColumn(), console=err_console, transient=True, disable=not enabled)

@@ -7,8 +7,6 @@ from pathlib import Path
 
 import typer
 
-from dsl.campaign import load_campaign
-from dsl.diagnostics import render, summary, to_json
 from engine.cli.app import console
 
 
@@ -28,6 +26,9 @@ def check(
     format: OutputFormat = typer.Option(OutputFormat.text, "--format", help="text for people, json for CI"),
 ) -> None:
     """Check a campaign: names, types, templates and logic. Exit 1 when there are errors."""
+    from dsl.campaign import load_campaign
+    from dsl.diagnostics import render, summary, to_json
+
     campaign = load_campaign(paths or [Path("journeys")], templates)
     diags = sorted(campaign.diagnostics, key=lambda d: (d.span.path, d.span.line, d.span.column))
     files = len(campaign.paths)  # unreadable files count too: each was looked at and reported

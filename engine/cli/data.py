@@ -4,20 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
 
-from dsl.ast import TypeRef
 from engine.cli.app import JSON, config_of, console, err_console, print_json, progress_bar, service
-from engine.core.rules import compile_rules
-from engine.ingest.mapping import ColumnMapping
-from engine.ingest.processor import Processor, Report
-from engine.ingest.rows import InvalidRow, Rejected, Row, open_input, read_rows, validate_lead
-from engine.service import Applied
-from engine.store import Store
-from engine.store.existing import location
+
+if TYPE_CHECKING:  # the store and the write path are imported inside the commands that run them
+    from dsl.ast import TypeRef
+    from engine.ingest.mapping import ColumnMapping
+    from engine.ingest.processor import Processor, Report
+    from engine.ingest.rows import Row
+    from engine.service import Applied
+
+    #: a load: (processor, rows, origin, rows are text, progress) -> what became of them
+    Load = Callable[[Processor, Iterable[Row], str, bool, Callable[[int], None]], Report]
 
 
 def register(app: typer.Typer, *, leads: typer.Typer, events: typer.Typer, db: typer.Typer) -> None:
@@ -30,6 +32,9 @@ def register(app: typer.Typer, *, leads: typer.Typer, events: typer.Typer, db: t
 
 def db_upgrade(ctx: typer.Context) -> None:
     """Create or upgrade the store's tables to the latest schema."""
+    from engine.store import Store
+    from engine.store.existing import location
+
     store = Store.open(config_of(ctx).database_url, upgrade=True)
     console.print(f"database {escape(location(store))} is up to date")
     store.dispose()
@@ -125,12 +130,10 @@ def _count_lines(path: str) -> int | None:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
 
 
-#: a load: (processor, rows, origin, rows are text, progress) -> what became of them
-Load = Callable[[Processor, Iterable[Row], str, bool, Callable[[int], None]], Report]
-
-
 def _load(ctx: typer.Context, path: str, what: str, json: bool, run: Load,
           mapping: ColumnMapping | None = None, dry_run: bool = False) -> None:
+    from engine.ingest.rows import InvalidRow, open_input, read_rows
+
     try:
         stream, kind = open_input(path)
     except (InvalidRow, OSError) as err:
@@ -142,6 +145,8 @@ def _load(ctx: typer.Context, path: str, what: str, json: bool, run: Load,
         task = bar.add_task(f"{what} {origin}", total=_count_lines(path))
         rows: Iterable[Row] = read_rows(stream, kind, mapping.header_problem if mapping else None)
         if dry_run:  # the campaign on disk checks the rows; the store is not opened
+            from engine.core.rules import compile_rules
+
             rules = compile_rules(nurture.load_campaign())
             if mapping:
                 rows = mapping.apply(rows, rules.attribute_types)
@@ -189,6 +194,8 @@ def leads_import(ctx: typer.Context, file: str = typer.Argument(..., help=".csv 
                                               help="Check every row and say what would be imported; change nothing")
                  ) -> None:
     """Upsert leads by email. Exit 0 all accepted, 3 some quarantined, 1 none read."""
+    from engine.ingest.mapping import ColumnMapping
+
     base = ColumnMapping.from_file(mapping_file) if mapping_file else ColumnMapping()
     mapping = base.overridden(map_columns, ignore_unknown=ignore_unknown, date_format=date_format)
     _load(ctx, file, "leads", json,
@@ -198,6 +205,9 @@ def leads_import(ctx: typer.Context, file: str = typer.Argument(..., help=".csv 
 def _would_import(rows: Iterable[Row], attributes: dict[str, TypeRef], from_text: bool,
                   progress: Callable[[int], None]) -> Report:
     """What importing ``rows`` would do, checked against the campaign's attributes only."""
+    from engine.ingest.processor import Report
+    from engine.ingest.rows import InvalidRow, Rejected, validate_lead
+
     report = Report()
     emails: set[str] = set()
     for row in rows:

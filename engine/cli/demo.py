@@ -9,7 +9,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from engine.cli.app import config_of, console, progress_bar, reading
-from engine.lab.demo import run_demo
 
 
 def register(app: typer.Typer) -> None:
@@ -27,6 +26,8 @@ def demo(
     database_url: str = typer.Option(None, "--database-url", help="Store to use [default: a fresh demo.db]"),
 ) -> None:
     """Run weeks of the example campaign in seconds: leads, engagement, scoring, journeys, real SMTP."""
+    from engine.lab.demo import run_demo
+
     config = config_of(ctx)
     console.print(f"[bold]Nurture demo[/]: {leads} leads, {days} days of engagement on a virtual clock, campaign "
                   f"{escape(str(config.campaign_dir))}/, templates {escape(str(config.template_dir))}/")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.markup import escape
 
 from engine.cli.app import JSON, console, err_console, print_json, service
 from engine.errors import LeadNotFound
-from engine.ingest.rows import InvalidRow, normalise_email
-from engine.service import Nurture
+
+if TYPE_CHECKING:
+    from engine.service import Nurture
 
 ORIGIN = "cli feedback"
 
@@ -28,6 +31,7 @@ def _stage(nurture: Nurture, email: str) -> str:
 
 def _feedback(ctx: typer.Context, email: str, verdict: str, reason: str | None, json: bool) -> None:
     from engine.http.recording import VERDICTS, feedback_row
+    from engine.ingest.rows import InvalidRow, normalise_email
 
     try:
         email = normalise_email(email)

@@ -11,11 +11,7 @@ from pathlib import Path
 import typer
 from rich.text import Text
 
-from dsl.campaign import SUFFIX, discover
 from dsl.diagnostics import Diagnostic, render
-from dsl.errors import DslSyntaxError
-from dsl.formatter import format_source
-from dsl.parser import read_source
 from dsl.source import SourceFile
 from engine.cli.app import console
 
@@ -41,6 +37,10 @@ class Outcome:
 
 def format_path(path: Path) -> Outcome:
     """Format one file in memory; unreadable or unparsable files come back with diagnostics."""
+    from dsl.errors import DslSyntaxError
+    from dsl.formatter import format_source
+    from dsl.parser import read_source
+
     source, problems = read_source(path)
     if source is None:
         return Outcome(path, diagnostics=problems)
@@ -101,6 +101,8 @@ def fmt(
 ) -> None:
     """Rewrite campaign files in the canonical layout. Files that do not parse are reported and left as
     they are."""
+    from dsl.campaign import SUFFIX, discover
+
     files = discover(paths or [Path("journeys")])
     if not files:
         console.print(f"no `{SUFFIX}` files found", markup=False, highlight=False)

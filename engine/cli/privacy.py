@@ -17,8 +17,6 @@ from rich.markup import escape
 from engine.cli.app import JSON, config_of, console, print_json, reading
 from engine.core.clock import SystemClock
 from engine.errors import CampaignError, EngineError, LeadNotFound
-from engine.ingest.rows import InvalidRow, normalise_email
-from engine.store.existing import open_existing
 
 
 def register(leads: typer.Typer) -> None:
@@ -27,9 +25,11 @@ def register(leads: typer.Typer) -> None:
 
 
 def _address(email: str) -> str:
+    from engine.core.addresses import InvalidAddress, normalise_address
+
     try:
-        return normalise_email(email)
-    except InvalidRow as err:
+        return normalise_address(email)
+    except InvalidAddress as err:
         raise LeadNotFound(email) from err
 
 
@@ -82,6 +82,8 @@ def leads_erase(ctx: typer.Context, email: str = typer.Argument(..., help="The l
     address = _address(email)
     if not yes and not typer.confirm(f"Erase everything held about {address}? This cannot be undone"):
         raise typer.Exit(1)
+    from engine.store.existing import open_existing  # the store is imported only by the commands using it
+
     store = open_existing(config_of(ctx).database_url)
     try:
         with store.transaction() as tx:

@@ -10,10 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from engine.cli.app import config_of, console, print_json, reading
-from engine.daemon.process import run_process
 from engine.daemon.signals import hold_stop_signals
 from engine.logs import setup_logging
-from engine.service import Nurture
 
 outbox_app = typer.Typer(help="Inspect outgoing email.", no_args_is_help=True)
 
@@ -40,6 +38,9 @@ def run(
     """Run the daemon: stage changes, journeys, drip emails and sales notifications, and the HTTP API (tracking,
     unsubscribe, intake) unless --no-http. Stops on SIGTERM/SIGINT."""
     hold_stop_signals()  # already held when started as `nurture run`; here for other ways in
+    from engine.daemon.process import run_process
+    from engine.service import Nurture
+
     setup_logging(log_format.value)
     config = config_of(ctx)
     if tick:  # --tick is tick_seconds for this run, and the tick's budget follows it unless set

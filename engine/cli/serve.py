@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import typer
@@ -36,6 +35,8 @@ def serve(
 
     `nurture run` serves the same API next to the daemon. Set NURTURE_API_TOKEN to enable /v1/ endpoints.
     """
+    import asyncio
+
     from engine.http import Limits, create_app
     from engine.http.server import listen, serve_until_stopped, server_for
 

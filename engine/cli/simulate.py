@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from engine.cli.app import config_of, console, err_console, print_json, progress_bar
-from engine.lab.backtest import run_backtest
-from engine.lab.report_html import backtest_page, simulation_page
-from engine.lab.simulate import Mix, load_mix, run_simulation
+
+if TYPE_CHECKING:  # the lab is imported inside the commands that run it
+    from engine.lab.simulate import Mix
 
 JSON = typer.Option(False, "--json", help="Machine-readable output")
 HTML = typer.Option(None, "--html", help="Also write a self-contained HTML report with charts to this file")
@@ -63,6 +63,9 @@ def simulate(
         open_rate = 0.7
         click_rate = 0.35
     """
+    from engine.lab.report_html import simulation_page
+    from engine.lab.simulate import Mix, load_mix, run_simulation
+
     config = config_of(ctx)
     if leads < 1 or days < 1:
         err_console.print("[bold red]error:[/] simulate needs at least 1 lead (--leads) and 1 day (--days)")
@@ -167,6 +170,9 @@ def backtest(
     journey step would have sent. With --outcomes: each scoring rule's lift, each stage's precision
     and recall, and each score's AUC. Each replay runs in a throwaway store; the live one is untouched.
     """
+    from engine.lab.backtest import run_backtest
+    from engine.lab.report_html import backtest_page
+
     config = config_of(ctx)
     with progress_bar("replaying events", None, enabled=not json) as bar:
         task = bar.add_task("replaying events", total=None)

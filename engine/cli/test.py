@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
 
 from dsl.diagnostics import render
 from engine.cli.app import config_of, console, err_console, print_json
-from engine.lab.scenarios import Outcome, Suite, UsageError, collect_suite, run_suite
+
+if TYPE_CHECKING:
+    from engine.lab.scenarios import Outcome, Suite
 
 RULE = 78
 
@@ -60,6 +63,8 @@ def test_scenarios(
                                    "the campaign]"),
 ) -> None:
     """Play every scenario on a virtual clock through the daemon's own code. Exit 0 all pass, 1 a failure, 2 usage."""
+    from engine.lab.scenarios import UsageError, collect_suite, run_suite
+
     config = config_of(ctx)
     started = time.perf_counter()
     try:
