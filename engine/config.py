@@ -47,6 +47,14 @@ class Config:
     lease_seconds: float = 120.0
     #: how often every lead is looked at for journey conditions that time alone can make true
     journey_sweep_seconds: float = 3600.0
+    #: temporary delivery failures a relay reports for one address before it is suppressed
+    soft_bounce_limit: int = 3
+    #: the key Mailgun signs its webhooks with (HMAC-SHA256); /v1/feedback/mailgun answers 503 without it
+    mailgun_signing_key: str | None = field(default=None, repr=False)
+    #: SendGrid's signed event webhook verification key (base64 DER, as its settings page shows it)
+    sendgrid_public_key: str | None = field(default=None, repr=False)
+    #: the shared secret Postmark sends (basic auth password or X-Nurture-Token header)
+    postmark_token: str | None = field(default=None, repr=False)
     #: the settings the file or the environment gave (the rest are defaults); not a setting itself
     given: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
@@ -60,11 +68,13 @@ class Config:
 _OPTIONAL: dict[str, type] = {"tick_budget_seconds": float}
 
 #: keys that may only come from the environment, never from a file in the repository
-SECRETS = {"smtp_password", "secret_key", "api_token", "webhook_secret"}
+SECRETS = {"smtp_password", "secret_key", "api_token", "webhook_secret", "mailgun_signing_key",
+           "sendgrid_public_key", "postmark_token"}
 
 
 #: settings that must be above zero: a batch of none, or a tick of no time, would never get anything done
-POSITIVE = {"batch_size", "daemon_batch_size", "tick_seconds", "tick_budget_seconds", "lease_seconds"}
+POSITIVE = {"batch_size", "daemon_batch_size", "tick_seconds", "tick_budget_seconds", "lease_seconds",
+            "soft_bounce_limit"}
 
 
 def _coerce(name: str, raw: object, default: object) -> Any:
