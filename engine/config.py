@@ -55,6 +55,10 @@ class Config:
     sendgrid_public_key: str | None = field(default=None, repr=False)
     #: the shared secret Postmark sends (basic auth password or X-Nurture-Token header)
     postmark_token: str | None = field(default=None, repr=False)
+    #: SNS topics (comma-separated ARNs) whose SES notifications /v1/feedback/ses takes; none: the endpoint is off
+    sns_topic_arns: str | None = None
+    #: confirm an SNS subscription request from one of those topics by fetching its SubscribeURL
+    sns_confirm_subscriptions: bool = False
     #: the settings the file or the environment gave (the rest are defaults); not a setting itself
     given: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
@@ -89,6 +93,12 @@ def _convert(name: str, raw: object, default: object, kind: type) -> Any:
     try:
         if isinstance(default, Path):
             return Path(str(raw))
+        if kind is bool:
+            if isinstance(raw, bool):
+                return raw
+            if str(raw).strip().lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                return str(raw).strip().lower() in ("1", "true", "yes", "on")
+            raise ValueError(raw)
         if kind is int:
             return int(raw) if isinstance(raw, int | float) else int(str(raw))
         if kind is float:

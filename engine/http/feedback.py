@@ -1,4 +1,4 @@
-"""Bounce and complaint webhooks from relays: `POST /v1/feedback/{postmark,sendgrid,mailgun}`.
+"""Bounce and complaint webhooks from relays: `POST /v1/feedback/{postmark,sendgrid,mailgun,ses}`.
 
 No bearer token: each provider proves itself with its own scheme (engine.ingest.esp), checked against a
 secret from the environment. A provider whose secret is not configured gets a 503 that says which to set,
@@ -8,6 +8,7 @@ whatever is not a 2xx.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -17,9 +18,10 @@ from starlette.concurrency import run_in_threadpool
 from engine.http.context import AppContext
 from engine.http.errors import ApiError, JsonResponse
 from engine.http.schemas import ErrorBody
-from engine.ingest import esp
+from engine.ingest import esp, sns
 from engine.ingest.feedback import FeedbackReport, Notice, apply_notices
 
+log = logging.getLogger("nurture.http")
 router = APIRouter(tags=["feedback"])
 RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "Applied: `notices`, `suppressed`, `recorded`, `duplicates`, `soft_bounces`, `ignored`"},
@@ -88,3 +90,44 @@ async def postmark(request: Request) -> JsonResponse:
         return esp.postmark_notices(body, ctx.clock.now())
 
     return await _apply(request, "postmark", read)
+
+
+@router.post("/v1/feedback/ses", summary="Amazon SES bounces and complaints through SNS", responses=RESPONSES,
+             description="An SNS subscription (HTTPS) of a topic in `sns_topic_arns` that SES publishes bounce "
+                         "and complaint notifications to. The SNS signature is verified with Amazon's signing "
+                         "certificate; subscriptions are confirmed only with `sns_confirm_subscriptions`.")
+async def ses(request: Request) -> JsonResponse:
+    ctx: AppContext = request.app.state.ctx
+    topics = {t.strip() for t in (ctx.nurture.config.sns_topic_arns or "").split(",") if t.strip()}
+    if not topics:
+        raise ApiError(503, "SES feedback is off because sns_topic_arns is not set; set NURTURE_SNS_TOPIC_ARNS to "
+                            "the ARN of the topic SES publishes bounces and complaints to, and restart")
+    fetch: sns.Fetch = request.app.state.sns_fetch
+    body = await request.body()
+    try:
+        message = await run_in_threadpool(sns.read_sns, body, topics, fetch)
+    except esp.Unverified as err:
+        raise ApiError(401, str(err)) from None
+    except esp.BadPayload as err:
+        raise ApiError(400, str(err)) from None
+    if message["Type"] == "SubscriptionConfirmation":
+        return await run_in_threadpool(_confirm, ctx, fetch, message)
+    if message["Type"] != "Notification":
+        return JsonResponse({"notices": 0})
+    return await _apply(request, "ses", lambda _: sns.ses_notices(message))
+
+
+def _confirm(ctx: AppContext, fetch: sns.Fetch, message: dict[str, Any]) -> JsonResponse:
+    url = str(message.get("SubscribeURL") or "")
+    if not ctx.nurture.config.sns_confirm_subscriptions:
+        log.warning("SNS subscription not confirmed: set sns_confirm_subscriptions, or open the URL yourself",
+                    extra={"fields": {"topic": message["TopicArn"], "subscribe_url": url}})
+        return JsonResponse({"confirmed": False, "error": "subscriptions are confirmed only with "
+                             "sns_confirm_subscriptions = true; the SubscribeURL is in the server's log"})
+    if not sns.amazon_url(url):
+        raise ApiError(400, "the SubscribeURL is not an https URL on an sns.<region>.amazonaws.com host")
+    try:
+        fetch(url)
+    except esp.Unverified as err:
+        raise ApiError(502, f"the subscription could not be confirmed: {err}") from None
+    return JsonResponse({"confirmed": True, "topic": message["TopicArn"]})
