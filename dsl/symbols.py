@@ -15,6 +15,7 @@ BUILTIN_EVENTS: dict[str, dict[str, a.TypeRef]] = {
     "email.clicked": {"template": TEXT, "url": TEXT},
     "email.unsubscribed": {},
     "email.bounced": {"reason": TEXT},
+    "email.complained": {"reason": TEXT},
     "sales.accepted": {"reason": TEXT},
     "sales.rejected": {"reason": TEXT},
 }

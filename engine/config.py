@@ -47,6 +47,18 @@ class Config:
     lease_seconds: float = 120.0
     #: how often every lead is looked at for journey conditions that time alone can make true
     journey_sweep_seconds: float = 3600.0
+    #: temporary delivery failures a relay reports for one address before it is suppressed
+    soft_bounce_limit: int = 3
+    #: the key Mailgun signs its webhooks with (HMAC-SHA256); /v1/feedback/mailgun answers 503 without it
+    mailgun_signing_key: str | None = field(default=None, repr=False)
+    #: SendGrid's signed event webhook verification key (base64 DER, as its settings page shows it)
+    sendgrid_public_key: str | None = field(default=None, repr=False)
+    #: the shared secret Postmark sends (basic auth password or X-Nurture-Token header)
+    postmark_token: str | None = field(default=None, repr=False)
+    #: SNS topics (comma-separated ARNs) whose SES notifications /v1/feedback/ses takes; none: the endpoint is off
+    sns_topic_arns: str | None = None
+    #: confirm an SNS subscription request from one of those topics by fetching its SubscribeURL
+    sns_confirm_subscriptions: bool = False
     #: the settings the file or the environment gave (the rest are defaults); not a setting itself
     given: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
@@ -60,11 +72,13 @@ class Config:
 _OPTIONAL: dict[str, type] = {"tick_budget_seconds": float}
 
 #: keys that may only come from the environment, never from a file in the repository
-SECRETS = {"smtp_password", "secret_key", "api_token", "webhook_secret"}
+SECRETS = {"smtp_password", "secret_key", "api_token", "webhook_secret", "mailgun_signing_key",
+           "sendgrid_public_key", "postmark_token"}
 
 
 #: settings that must be above zero: a batch of none, or a tick of no time, would never get anything done
-POSITIVE = {"batch_size", "daemon_batch_size", "tick_seconds", "tick_budget_seconds", "lease_seconds"}
+POSITIVE = {"batch_size", "daemon_batch_size", "tick_seconds", "tick_budget_seconds", "lease_seconds",
+            "soft_bounce_limit"}
 
 
 def _coerce(name: str, raw: object, default: object) -> Any:
@@ -79,6 +93,12 @@ def _convert(name: str, raw: object, default: object, kind: type) -> Any:
     try:
         if isinstance(default, Path):
             return Path(str(raw))
+        if kind is bool:
+            if isinstance(raw, bool):
+                return raw
+            if str(raw).strip().lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                return str(raw).strip().lower() in ("1", "true", "yes", "on")
+            raise ValueError(raw)
         if kind is int:
             return int(raw) if isinstance(raw, int | float) else int(str(raw))
         if kind is float:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 from rich.markup import escape
 
-from engine.cli import check, data, demo, feedback, fmt, privacy, reading, run, serve, simulate, test
+from engine.cli import check, data, demo, feedback, feedback_dsn, fmt, privacy, reading, run, serve, simulate, test
 from engine.cli.app import app, err_console
 from engine.errors import EngineError
 
@@ -33,6 +33,7 @@ def register_commands(root: typer.Typer) -> None:
     reading.register(leads=leads, events=events, report=report)  # leads show|list|explain, quarantine, funnel
     feedback.register(leads)  # leads accept|reject
     privacy.register(leads)  # leads export|erase
+    feedback_dsn.register(root)  # feedback dsn
     demo.register(root)
     fmt.register(root)
     run.register(root)  # run, and the outbox group

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from engine.http import errors, health, intake, leads, tracking, unsubscribe
+from engine.http import errors, feedback, health, intake, leads, tracking, unsubscribe
 from engine.http.context import AppContext, Limits
 from engine.http.middleware import Guard
+from engine.ingest.sns import Fetch, fetch_amazon
 from engine.service import Nurture
 
 __all__ = ["Limits", "create_app"]
@@ -23,18 +24,24 @@ Nurture's HTTP side.
 """
 
 
-def create_app(nurture: Nurture, limits: Limits | None = None, *, access_log: bool = True) -> FastAPI:
-    """The HTTP app over ``nurture``. Opens nothing until the first request needs the store."""
+def create_app(nurture: Nurture, limits: Limits | None = None, *, access_log: bool = True,
+               sns_fetch: Fetch = fetch_amazon) -> FastAPI:
+    """The HTTP app over ``nurture``. Opens nothing until the first request needs the store.
+
+    ``sns_fetch`` reads Amazon SNS signing certificates and subscription URLs (allow-listed hosts only).
+    """
     limits = limits or Limits()
     app = FastAPI(title="Nurture", version="1", description=DESCRIPTION,
                   openapi_tags=[{"name": "intake", "description": "Events in"},
                                 {"name": "leads", "description": "Leads in and out, and sales feedback"},
                                 {"name": "tracking", "description": "Opens and clicks from emails"},
                                 {"name": "unsubscribe", "description": "Consent, one click away"},
-                                {"name": "operations", "description": "Health and metrics"}])
+                                {"name": "operations", "description": "Health and metrics"},
+                                {"name": "feedback", "description": "Bounces and complaints from relays"}])
     app.state.ctx = AppContext(nurture, limits)
+    app.state.sns_fetch = sns_fetch
     errors.install(app)
-    for module in (intake, leads, tracking, unsubscribe, health):
+    for module in (intake, leads, tracking, unsubscribe, health, feedback):
         app.include_router(module.router)
     app.add_middleware(Guard, max_body_bytes=limits.max_body_bytes, counters=app.state.ctx.counters,
                        access_log=access_log)

@@ -48,6 +48,7 @@ PROCESS = [
     Metric("nurture_http_leads_rejected_total", "counter", "Lead upserts this process rejected"),
     Metric("nurture_http_tracking_total", "counter", "Opens and clicks recorded by this process, by kind"),
     Metric("nurture_http_prefetches_total", "counter", "Opens and clicks by known link scanners and image proxies"),
+    Metric("nurture_http_feedback_total", "counter", "Bounce and complaint notices relays sent this process"),
     Metric("nurture_http_unsubscribes_total", "counter", "Unsubscribes (and resubscribes) taken by this process"),
 ]
 

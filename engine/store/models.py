@@ -230,6 +230,18 @@ class Suppression(SQLModel, table=True):
     created_at: dt.datetime = _when()
 
 
+class SoftBounce(SQLModel, table=True):
+    """Temporary delivery failures a relay reported later (by webhook or DSN), one row per report: the
+    address is suppressed once it has gathered `soft_bounce_limit` of them."""
+
+    __tablename__ = "soft_bounces"
+    #: the report's own key (provider and its message or event id), so a report delivered twice counts once
+    key: str = Field(primary_key=True, max_length=300)
+    email: str = Field(index=True, max_length=320)
+    reason: str = Field(max_length=2000)
+    at: dt.datetime = _when()
+
+
 class DaemonLock(SQLModel, table=True):
     """Which daemons run, and their heartbeat: on SQLite only one may."""
 

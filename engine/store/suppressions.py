@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from engine.store.base import Repository, chunks
 from engine.store.bulk import insert_ignoring
-from engine.store.tables import LEADS, SUPPRESSIONS
+from engine.store.tables import LEADS, SOFT_BOUNCES, SUPPRESSIONS
 
 #: the suppression reason of an unsubscribe; only these are lifted by a resubscribe (never a bounce)
 UNSUBSCRIBED = "unsubscribed"
@@ -67,3 +67,16 @@ class Suppressions(Repository):
         self.conn.execute(LEADS.update().where(LEADS.c.id == lead.lead_id)
                           .values(unsubscribed_at=None, updated_at=now))
         return True
+
+    def bounced(self, email: str, reason: str, now: dt.datetime) -> None:
+        """Suppress an address a relay reported as undeliverable (or that complained), and mark its lead."""
+        self.add(email, reason, now)
+        self.conn.execute(LEADS.update().where(LEADS.c.email == email, LEADS.c.suppressed_reason.is_(None))
+                          .values(suppressed_reason=reason[:1000]))
+
+    def soft_bounce(self, key: str, email: str, reason: str, at: dt.datetime) -> int:
+        """Count a temporary failure once per ``key``; how many the address has gathered, this one included."""
+        insert_ignoring(self.conn, SOFT_BOUNCES, [{"key": key[:300], "email": email, "reason": reason[:2000],
+                                                   "at": at}], "key")
+        return int(self.conn.execute(sa.select(sa.func.count()).select_from(SOFT_BOUNCES)
+                                     .where(SOFT_BOUNCES.c.email == email)).scalar_one())

@@ -18,6 +18,7 @@ from engine.store.models import (
     RoundRobin,
     ScoreEntry,
     Signal,
+    SoftBounce,
     StageChange,
     Suppression,
 )
@@ -42,5 +43,6 @@ SIGNALS = _table(Signal)
 ENROLLMENTS = _table(Enrollment)
 OUTBOX = _table(OutboxMessage)
 SUPPRESSIONS = _table(Suppression)
+SOFT_BOUNCES = _table(SoftBounce)
 DAEMONS = _table(DaemonLock)
 META = _table(Meta)

@@ -17,6 +17,7 @@ import uvicorn
 from engine.config import Config
 from engine.core.clock import VirtualClock
 from engine.http import Limits, create_app
+from engine.ingest.sns import Fetch
 from engine.service import Nurture
 
 from ..engine.helpers import CAMPAIGN
@@ -27,11 +28,16 @@ TOKENS = ("token-one", "token-two")
 SECRET = "http-test-secret"
 
 
+def refuse_to_fetch(url: str) -> bytes:
+    raise AssertionError(f"a test server tried to fetch {url} from the network")
+
+
 class Live:
     """The app served on 127.0.0.1 (a port of its own); ``client`` sends the first API token."""
 
     def __init__(self, url: str, clock: VirtualClock, campaign: Path = CAMPAIGN, limits: Limits | None = None,
-                 api_token: str | None = ",".join(TOKENS), **settings: Any) -> None:
+                 api_token: str | None = ",".join(TOKENS), sns_fetch: Fetch | None = None,
+                 **settings: Any) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.bind(("127.0.0.1", 0))
         self.base = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
@@ -41,7 +47,7 @@ class Live:
                              api_token=api_token, batch_size=500, **settings)
         self.nurture = Nurture(self.config, clock)  # the test's own view of the store
         self.nurture.apply()
-        self.app = create_app(Nurture(self.config, clock), limits)
+        self.app = create_app(Nurture(self.config, clock), limits, sns_fetch=sns_fetch or refuse_to_fetch)
         self.server = uvicorn.Server(uvicorn.Config(self.app, log_config=None, access_log=False, lifespan="off"))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
         self.thread.start()

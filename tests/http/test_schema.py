@@ -14,10 +14,22 @@ from schemathesis.specs.openapi.checks import ignored_auth, positive_data_accept
 
 from .live import TOKENS, Live
 
+#: a SendGrid verification key (P-256, base64 DER) that signs nothing the fuzzer sends
+SENDGRID_KEY = ("MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAESDjx5hc5p4iv+y0lVq+3mTE0ycKV8oINtdAFeBoM8JwFwqlmPJWK"
+                "ASXTx35fkFS5yhD+EgxgCheyjRZRMia5uA==")
+
+
+@pytest.fixture
+def live(serve, sqlite_url: str) -> Live:
+    """With every relay's secret set, so the feedback endpoints check proofs instead of answering 503."""
+    return serve(sqlite_url, mailgun_signing_key="fuzz", sendgrid_public_key=SENDGRID_KEY, postmark_token="fuzz",
+                 sns_topic_arns="arn:aws:sns:us-east-1:123456789012:ses-feedback")
+
 OPERATIONS = ["POST /v1/events", "POST /v1/leads", "GET /v1/leads/{email}", "DELETE /v1/leads/{email}",
               "POST /v1/leads/{email}/feedback",
               "GET /t/o/{token}", "GET /t/c/{token}", "GET /u/{token}", "POST /u/{token}",
-              "POST /u/{token}/resubscribe", "GET /healthz", "GET /metrics"]
+              "POST /u/{token}/resubscribe", "GET /healthz", "GET /metrics", "POST /v1/feedback/mailgun",
+              "POST /v1/feedback/sendgrid", "POST /v1/feedback/postmark", "POST /v1/feedback/ses"]
 
 #: the token is sent on purpose (so "ignored auth" does not apply), and what is valid beyond the schema's
 #: shape depends on the campaign (its event types, properties and attributes): schema-valid items may be
