@@ -57,8 +57,9 @@ def _object(value: object) -> dict[str, Any]:
 
 def _epoch(value: object) -> dt.datetime:
     try:
-        return dt.datetime.fromtimestamp(float(value), dt.UTC)  # type: ignore[arg-type]
-    except (TypeError, ValueError, OverflowError):
+        seconds = float(value) if isinstance(value, int | float) else float(str(value))
+        return dt.datetime.fromtimestamp(seconds, dt.UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
         raise BadPayload(f"timestamp {value!r} is not seconds since the epoch") from None
 
 
