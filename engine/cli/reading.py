@@ -51,6 +51,8 @@ def leads_show(ctx: typer.Context, email: str, json: bool = JSON) -> None:
     console.print("scores: " + ", ".join(f"{k} {v:g}" for k, v in lead["scores"].items()))
     attrs = ", ".join(f"{k}={v!r}" for k, v in lead["attributes"].items())
     console.print(f"attributes: {escape(attrs) or '-'}", highlight=False)
+    if lead["suppressed"]:
+        console.print(f"suppressed: {escape(lead['suppressed'])}", highlight=False)
     if lead["stage_history"]:
         console.print("stage history:")
         for c in lead["stage_history"]:

@@ -95,6 +95,7 @@ class LeadView(BaseModel):
     scores: dict[str, int | float]
     attributes: dict[str, Any]
     unsubscribed: bool
+    suppressed: str | None = Field(None, description="Why no marketing email goes to the address, if none does")
     created_at: str
     recent_events: list[dict[str, Any]]
     stage_history: list[dict[str, Any]]

@@ -17,7 +17,7 @@ from engine.core.rules import Rules
 from engine.core.scoring import LeadState
 from engine.errors import LeadNotFound
 from engine.store.base import Repository
-from engine.store.tables import CHANGES, ENROLLMENTS, EVENTS, LEADS, LEDGER, OUTBOX, QUARANTINE, VERSIONS
+from engine.store.tables import CHANGES, ENROLLMENTS, EVENTS, LEADS, LEDGER, OUTBOX, QUARANTINE, SUPPRESSIONS, VERSIONS
 
 
 class LeadRef(NamedTuple):
@@ -90,6 +90,9 @@ class Reports(Repository):
             "scores": scores_of(rules, row.state, now),
             "attributes": {**rules.symbols.defaults, **row.attributes},
             "unsubscribed": row.unsubscribed_at is not None,
+            # why no marketing email goes to the address (a bounce, a complaint, an unsubscribe), if none does
+            "suppressed": self.conn.execute(sa.select(SUPPRESSIONS.c.reason)
+                                            .where(SUPPRESSIONS.c.email == row.email)).scalar(),
             "created_at": row.created_at.isoformat(),
             "recent_events": [{"type": e.type, "at": e.at.isoformat(), "props": e.props} for e in recent],
             "stage_history": [{"at": c.at.isoformat(), "from": c.from_stage, "to": c.to_stage, "reason": c.reason}

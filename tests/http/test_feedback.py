@@ -85,6 +85,8 @@ def test_a_mailgun_hard_bounce_suppresses_and_records_once(feedback: Live) -> No
     [(email, props)] = events(feedback, "email.bounced")
     assert email == ANN and props["reason"].startswith("550 5.1.1 The email account")
     assert feedback.scalar(sa.select(LEADS.c.suppressed_reason).where(LEADS.c.email == ANN)).startswith("bounced")
+    # and the lead's page says so, over the API and on the command line
+    assert feedback.client.get(f"/v1/leads/{ANN}").json()["suppressed"].startswith("bounced (mailgun): 550 5.1.1")
 
 
 def test_a_mailgun_complaint_and_a_temporary_failure(feedback: Live) -> None:
