@@ -16,10 +16,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from engine.http.errors import ApiError, JsonResponse
 from engine.http.ratelimit import TrackLimits
+from engine.http.schemas import ErrorBody
 from engine.http.snippet import SNIPPET
 from engine.ingest.rows import InvalidRow, Row, validate_event
 from engine.store.visitors import KeyInfo
@@ -32,6 +34,11 @@ _EVENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 #: an address that only stands in for the lead while an anonymous event is checked
 _PLACEHOLDER = "visitor@example.com"
 router = APIRouter(tags=["tracking"])
+
+
+class TrackResult(BaseModel):
+    stored: str
+    merged: int | None = None
 
 
 def new_key() -> str:
@@ -60,7 +67,8 @@ def _throttle(request: Request, key: str, origin: str) -> None:
                        headers={"Retry-After": str(seconds), **_cors(origin)})
 
 
-@router.get("/t.js", summary="The tracking snippet", include_in_schema=True)
+@router.get("/t.js", summary="The tracking snippet", response_class=Response,
+            responses={200: {"content": {"application/javascript": {}}, "description": "Plain JavaScript"}})
 async def snippet() -> Response:
     return Response(SNIPPET, media_type="application/javascript",
                     headers={"Cache-Control": "public, max-age=300"})
@@ -100,6 +108,15 @@ def _body(raw: bytes) -> dict[str, Any]:
                 "instead come in `X-Nurture-Key`), sent by /t.js. Only `page.viewed` and `form.submitted`, from "
                 "the key's origins; `form.submitted` with an `email` identifies the visitor.",
     response_model=None,
+    responses={
+        200: {"model": TrackResult, "description": "Stored, on the visitor or on its lead"},
+        400: {"model": ErrorBody, "description": "The body is not a JSON object"},
+        401: {"model": ErrorBody, "description": "Missing, unknown or revoked publishable key"},
+        403: {"model": ErrorBody, "description": "The Origin is not one of the key's"},
+        413: {"model": ErrorBody, "description": "Body larger than the limit"},
+        422: {"model": ErrorBody, "description": "Not a browser event the campaign declares, or a bad field"},
+        429: {"model": ErrorBody, "description": "Over the key's or the client's rate; see Retry-After"},
+    },
 )
 async def track(request: Request) -> JsonResponse:
     ctx = request.app.state.ctx
