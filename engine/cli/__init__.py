@@ -9,7 +9,21 @@ from __future__ import annotations
 import typer
 from rich.markup import escape
 
-from engine.cli import check, data, demo, feedback, feedback_dsn, fmt, privacy, reading, run, serve, simulate, test
+from engine.cli import (
+    check,
+    data,
+    demo,
+    feedback,
+    feedback_dsn,
+    fmt,
+    keys,
+    privacy,
+    reading,
+    run,
+    serve,
+    simulate,
+    test,
+)
 from engine.cli.app import app, err_console
 from engine.errors import EngineError
 
@@ -40,6 +54,7 @@ def register_commands(root: typer.Typer) -> None:
     serve.register(root)
     simulate.register(root)  # simulate, backtest
     test.register(root)
+    keys.register(root)  # keys add|list|revoke
 
 
 register_commands(app)

@@ -274,3 +274,39 @@ class Erasure(SQLModel, table=True):
     erased_by: str = Field(max_length=200)
     #: rows removed or anonymised, per table
     counts: dict[str, Any] = _json()
+
+
+class PublishableKey(SQLModel, table=True):
+    """A key a website puts in its pages to send browser events (`/v1/track`): public by design, so it is
+    kept as is; it may send only from its origins, and only the browser events."""
+
+    __tablename__ = "publishable_keys"
+    key: str = Field(primary_key=True, max_length=100)
+    #: the exact origins (scheme://host[:port]) pages with this key are served from
+    origins: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    created_at: dt.datetime = _when()
+    revoked_at: dt.datetime | None = _when(default=None)
+
+
+class AnonymousEvent(SQLModel, table=True):
+    """A browser event of a visitor not identified yet; moved onto the lead when the visitor identifies."""
+
+    __tablename__ = "anonymous_events"
+    __table_args__ = (sa.Index("ix_anonymous_events_visitor_at", "anonymous_id", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    #: the event's key, kept when it moves to the lead (so a retried merge stores it once)
+    key: str = Field(unique=True, max_length=200)
+    anonymous_id: str = Field(max_length=100)
+    type: str = Field(max_length=200)
+    at: dt.datetime = _when()
+    props: dict[str, Any] = _json()
+    received_at: dt.datetime = _when()
+
+
+class AnonymousVisitor(SQLModel, table=True):
+    """A browser's anonymous id that identified itself: its later events go to this lead."""
+
+    __tablename__ = "anonymous_visitors"
+    anonymous_id: str = Field(primary_key=True, max_length=100)
+    email: str = Field(index=True, max_length=320)
+    identified_at: dt.datetime = _when()

@@ -28,7 +28,7 @@ from engine.store.base import Repository, chunks
 from engine.store.bulk import insert_ignoring
 from engine.store.models import Erasure
 from engine.store.reports import scores_of
-from engine.store.tables import LEADS, META, QUARANTINE, SUPPRESSIONS, _table
+from engine.store.tables import ANONYMOUS_EVENTS, LEADS, META, QUARANTINE, SUPPRESSIONS, VISITORS, _table
 
 ERASURES = _table(Erasure)
 #: the meta key of the store's erasure salt
@@ -151,6 +151,12 @@ class Privacy(Repository):
         counts["quarantine"] = self.conn.execute(
             QUARANTINE.delete().where(self._mentions(QUARANTINE, email))).rowcount
         counts["suppressions"] = self.conn.execute(SUPPRESSIONS.delete().where(SUPPRESSIONS.c.email == email)).rowcount
+        # the browsers that identified as this person, and what they did before they did
+        visitors = list(self.conn.execute(sa.select(VISITORS.c.anonymous_id)
+                                          .where(VISITORS.c.email == email)).scalars())
+        counts["anonymous_events"] = self.conn.execute(
+            ANONYMOUS_EVENTS.delete().where(ANONYMOUS_EVENTS.c.anonymous_id.in_(visitors))).rowcount if visitors else 0
+        counts["anonymous_visitors"] = self.conn.execute(VISITORS.delete().where(VISITORS.c.email == email)).rowcount
         counts["owner_of_other_leads"] = self.conn.execute(
             LEADS.update().where(LEADS.c.owner == email, LEADS.c.id != lead).values(owner=None)).rowcount
         counts["leads"] = self.conn.execute(LEADS.delete().where(LEADS.c.id == lead)).rowcount

@@ -26,6 +26,7 @@ from engine.store.signals import Signals
 from engine.store.suppressions import Suppressions
 from engine.store.tallies import Tallies
 from engine.store.versions import Versions
+from engine.store.visitors import Visitors
 
 
 class Tx:
@@ -101,6 +102,10 @@ class Tx:
     @cached_property
     def privacy(self) -> Privacy:
         return Privacy(self.conn)
+
+    @cached_property
+    def visitors(self) -> Visitors:
+        return Visitors(self.conn)
 
 
 class Store:

@@ -6,6 +6,8 @@ import sqlalchemy as sa
 from sqlmodel import SQLModel
 
 from engine.store.models import (
+    AnonymousEvent,
+    AnonymousVisitor,
     CampaignVersion,
     DaemonLock,
     Enrollment,
@@ -14,6 +16,7 @@ from engine.store.models import (
     Meta,
     OutboxMessage,
     PendingAction,
+    PublishableKey,
     Quarantine,
     RoundRobin,
     ScoreEntry,
@@ -46,3 +49,6 @@ SUPPRESSIONS = _table(Suppression)
 SOFT_BOUNCES = _table(SoftBounce)
 DAEMONS = _table(DaemonLock)
 META = _table(Meta)
+PUBLISHABLE_KEYS = _table(PublishableKey)
+ANONYMOUS_EVENTS = _table(AnonymousEvent)
+VISITORS = _table(AnonymousVisitor)

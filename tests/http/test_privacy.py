@@ -22,7 +22,7 @@ from engine.cli import app
 from engine.daemon.build import daemon_for, router_for
 from engine.delivery.memory import MemoryTransport
 from engine.store.privacy import REFUSED, WITHHELD
-from engine.store.tables import LEADS, QUARANTINE
+from engine.store.tables import ANONYMOUS_EVENTS, LEADS, QUARANTINE, VISITORS
 
 from .live import Live, event
 
@@ -121,12 +121,17 @@ def test_export_holds_everything_about_the_person_and_erase_leaves_only_the_hash
     stdout = CliRunner().invoke(app, ["leads", "export", ANN], env=_cli_env(live))
     assert json.loads(stdout.stdout)["events"] == document["events"]
 
+    with live.nurture.store.engine.begin() as conn:  # a browser that identified as the person, and one page it saw
+        conn.execute(VISITORS.insert().values(anonymous_id="a-1", email=ANN, identified_at=AT))
+        conn.execute(ANONYMOUS_EVENTS.insert().values(key="k-1", anonymous_id="a-1", type="page.viewed", at=AT,
+                                                      props={"url": "/pricing"}, received_at=AT))
     assert live.anonymous.delete(f"/v1/leads/{ANN}").status_code == 401
     erased = live.client.delete(f"/v1/leads/{ANN.title()}")
     assert erased.status_code == 200, erased.text
     counts = erased.json()["erased"]
     assert erased.json()["lead"] == ANN
     assert counts["leads"] == 1 and counts["quarantine"] == 1 and counts["suppressions"] == 1
+    assert counts["anonymous_visitors"] == 1 and counts["anonymous_events"] == 1
     for name, rows in held.items():
         assert counts[name] == len(rows), name
 

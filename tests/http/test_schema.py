@@ -29,7 +29,8 @@ OPERATIONS = ["POST /v1/events", "POST /v1/leads", "GET /v1/leads/{email}", "DEL
               "POST /v1/leads/{email}/feedback",
               "GET /t/o/{token}", "GET /t/c/{token}", "GET /u/{token}", "POST /u/{token}",
               "POST /u/{token}/resubscribe", "GET /healthz", "GET /metrics", "POST /v1/feedback/mailgun",
-              "POST /v1/feedback/sendgrid", "POST /v1/feedback/postmark", "POST /v1/feedback/ses"]
+              "POST /v1/feedback/sendgrid", "POST /v1/feedback/postmark", "POST /v1/feedback/ses",
+              "GET /t.js", "POST /v1/track"]
 
 #: the token is sent on purpose (so "ignored auth" does not apply), and what is valid beyond the schema's
 #: shape depends on the campaign (its event types, properties and attributes): schema-valid items may be
