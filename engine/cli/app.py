@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 from engine.config import Config, load_config
-from engine.errors import CampaignError
+from engine.errors import CampaignError, LeadNotFound
 
 # The store, the service and the rules are imported by the commands that use them, inside the call: `nurture
 # --help` and `nurture check` never pay for SQLAlchemy, Jinja or FastAPI (tests/test_startup.py holds this).
@@ -117,3 +117,13 @@ def progress_bar(description: str, total: int | None, enabled: bool = True) -> P
 
     return Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
                     TimeRemainingColumn(), console=err_console, transient=True, disable=not enabled)
+
+
+def lead_address(email: str) -> str:
+    """``email`` as leads are keyed by; LeadNotFound when it cannot be any lead's address."""
+    from engine.core.addresses import InvalidAddress, normalise_address
+
+    try:
+        return normalise_address(email)
+    except InvalidAddress as err:
+        raise LeadNotFound(email) from err

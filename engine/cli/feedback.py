@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.markup import escape
 
-from engine.cli.app import JSON, console, err_console, print_json, service
+from engine.cli.app import JSON, console, err_console, lead_address, print_json, service
 from engine.errors import LeadNotFound
 
 if TYPE_CHECKING:
@@ -31,12 +31,8 @@ def _stage(nurture: Nurture, email: str) -> str:
 
 def _feedback(ctx: typer.Context, email: str, verdict: str, reason: str | None, json: bool) -> None:
     from engine.http.recording import VERDICTS, feedback_row
-    from engine.ingest.rows import InvalidRow, normalise_email
 
-    try:
-        email = normalise_email(email)
-    except InvalidRow as err:
-        raise LeadNotFound(email) from err
+    email = lead_address(email)
     nurture = service(ctx)
     processor = nurture.processor()
     before = _stage(nurture, email)

@@ -14,7 +14,7 @@ from typing import Any
 import typer
 from rich.markup import escape
 
-from engine.cli.app import JSON, config_of, console, print_json, reading
+from engine.cli.app import JSON, config_of, console, lead_address, print_json, reading
 from engine.core.clock import SystemClock
 from engine.errors import CampaignError, EngineError, LeadNotFound
 
@@ -22,15 +22,6 @@ from engine.errors import CampaignError, EngineError, LeadNotFound
 def register(leads: typer.Typer) -> None:
     leads.command("export")(leads_export)
     leads.command("erase")(leads_erase)
-
-
-def _address(email: str) -> str:
-    from engine.core.addresses import InvalidAddress, normalise_address
-
-    try:
-        return normalise_address(email)
-    except InvalidAddress as err:
-        raise LeadNotFound(email) from err
 
 
 def _who() -> str:
@@ -50,7 +41,7 @@ def leads_export(ctx: typer.Context, email: str = typer.Argument(..., help="The 
     changes, pending actions, signals, journey enrolments, outbox messages with their bodies, quarantined
     rows that mention the address and suppression entries. JSON is the only format, so --json changes nothing.
     """
-    address = _address(email)
+    address = lead_address(email)
     now = SystemClock().now()
     with reading(config_of(ctx).database_url) as view:
         try:
@@ -79,7 +70,7 @@ def leads_erase(ctx: typer.Context, email: str = typer.Argument(..., help="The l
     suppression entries. Only a salted hash of the address is kept, so imports and intake refuse it and
     it is never mailed again, with an audit record: when, by whom and how many rows per table.
     """
-    address = _address(email)
+    address = lead_address(email)
     if not yes and not typer.confirm(f"Erase everything held about {address}? This cannot be undone"):
         raise typer.Exit(1)
     from engine.store.existing import open_existing  # the store is imported only by the commands using it

@@ -72,11 +72,15 @@ async def post_leads(request: Request) -> JsonResponse:
     return JsonResponse(body, status_code=422 if rejected else 200)
 
 
-def _find_lead(ctx: AppContext, email: str) -> LeadRef:
+def _address(email: str) -> str:
     try:
-        email = normalise_email(email)
+        return normalise_email(email)
     except InvalidRow:
         raise ApiError(404, f"no lead with email {email!r}: that is not an email address") from None
+
+
+def _find_lead(ctx: AppContext, email: str) -> LeadRef:
+    email = _address(email)
     with ctx.store.transaction() as tx:
         lead = tx.reports.find_lead(email)
     if lead is None:
@@ -155,10 +159,7 @@ ERASED_BY = "api"
 )
 def delete_lead(request: Request, email: str = EMAIL) -> dict[str, Any]:
     ctx: AppContext = request.app.state.ctx
-    try:
-        address = normalise_email(email)
-    except InvalidRow:
-        raise ApiError(404, f"no lead with email {email!r}: that is not an email address") from None
+    address = _address(email)
     with ctx.write_gate(), ctx.store.transaction() as tx:
         counts = tx.privacy.erase(address, ERASED_BY, ctx.clock.now())
         erasure = tx.privacy.erasure_of(address) if counts is None else None
