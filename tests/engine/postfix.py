@@ -83,8 +83,9 @@ def wait_for(condition: Callable[[], T | None], what: str, timeout: float = 30.0
 class Postfix:
     """``with Postfix(routes) as mta:`` a running instance; ``mta.port`` takes mail from 127.0.0.1."""
 
-    def __init__(self, routes: dict[str, int]) -> None:
+    def __init__(self, routes: dict[str, int], **settings: str) -> None:
         self.routes = routes
+        self.settings = settings  # main.cf parameters added to (or overriding) the ones below
         # not pytest's tmp_path: the postfix user must be able to reach the queue, and that path is private
         self.root = Path(tempfile.mkdtemp(prefix="nurture-postfix-"))
         self.root.chmod(0o755)
@@ -132,7 +133,7 @@ smtpd_tls_security_level = none
 maximal_queue_lifetime = 0
 bounce_queue_lifetime = 0
 biff = no
-""")
+""" + "".join(f"{name} = {value}\n" for name, value in self.settings.items()))
         started = self._postfix("start")
         if started.returncode != 0:
             self.stop()
