@@ -4,7 +4,8 @@ A private Postfix on loopback (tests/engine/postfix.py) takes mail for example.c
 an SMTP server that refuses them: one for good (550 5.1.1, user unknown), one for now (452 4.2.2, mailbox
 full; Postfix tries once, so it returns that mail at once with a 4.2.2 status). Postfix writes its RFC 3464
 reports and delivers them to the sender's domain, routed to a capture server; the test feeds what arrived
-to the command line, in a subprocess, against a SQLite store that holds the leads.
+to the command line (piped into a process of its own, and from files), against a SQLite store that holds
+the leads.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from typer.testing import CliRunner
 
+from engine.cli import app
 from engine.config import Config
 from engine.ingest.rows import Row
 from engine.lab.capture import CaptureServer, LocalController
@@ -70,7 +73,7 @@ def env(sqlite_url: str) -> dict[str, str]:
     nurture = Nurture(Config(database_url=sqlite_url, campaign_dir=ROOT / "journeys", template_dir=ROOT / "templates"))
     nurture.apply()
     nurture.processor().import_leads([Row(1, "", {"email": ANN}), Row(2, "", {"email": BOB})], "test")
-    return {**os.environ, "NURTURE_DATABASE_URL": sqlite_url, "NURTURE_CAMPAIGN_DIR": str(ROOT / "journeys"),
+    return {"NURTURE_DATABASE_URL": sqlite_url, "NURTURE_CAMPAIGN_DIR": str(ROOT / "journeys"),
             "NURTURE_TEMPLATE_DIR": str(ROOT / "templates"), "NURTURE_SOFT_BOUNCE_LIMIT": "2"}
 
 
@@ -83,12 +86,19 @@ def send(port: int, recipient: str, number: int) -> None:
         smtp.send_message(message, from_addr=SENDER, to_addrs=[recipient])
 
 
-def nurture(env: dict[str, str], *args: str, stdin: bytes | None = None) -> str:
-    """The command line in a process of its own, as an operator or a mail server's pipe runs it."""
-    done = subprocess.run([sys.executable, "-m", "engine", *args], input=stdin, capture_output=True, env=env,
-                          cwd=ROOT, timeout=120)
+def piped(env: dict[str, str], *args: str, stdin: bytes) -> str:
+    """The command line in a process of its own reading stdin, as a mail server's pipe runs it."""
+    done = subprocess.run([sys.executable, "-m", "engine", *args], input=stdin, capture_output=True,
+                          env={**os.environ, **env}, cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stdout.decode() + done.stderr.decode()
     return " ".join(done.stdout.decode().split())  # unwrapped: the console folds long lines
+
+
+def nurture(env: dict[str, str], *args: str) -> str:
+    """The command line in this process, as an operator types it."""
+    result = CliRunner().invoke(app, list(args), env=env)
+    assert result.exit_code == 0, result.output
+    return " ".join(result.output.split())
 
 
 def rows(url: str, statement: sa.Select) -> list[tuple[Any, ...]]:
@@ -121,7 +131,7 @@ def test_postfix_bounces_suppress_hard_at_once_and_soft_at_the_limit(mta: tuple[
     url = env["NURTURE_DATABASE_URL"]
 
     # the hard bounce, piped in on stdin
-    out = nurture(env, "feedback", "dsn", "-", stdin=by_recipient[ANN][0])
+    out = piped(env, "feedback", "dsn", "-", stdin=by_recipient[ANN][0])
     assert f"hard bounce: {ANN} (5.1.1 550 5.1.1 <{ANN}>: Recipient address rejected: User unknown" in out
     reason = f"5.1.1 550 5.1.1 <{ANN}>: Recipient address rejected: User unknown in local recipient table"
     assert rows(url, sa.select(SUPPRESSIONS.c.email, SUPPRESSIONS.c.reason)) == [(ANN, f"bounced (dsn): {reason}")]
