@@ -90,7 +90,7 @@ class Postfix:
         self.root = Path(tempfile.mkdtemp(prefix="nurture-postfix-"))
         self.root.chmod(0o755)
         self.conf = self.root / "conf"
-        self.port = free_port()
+        self.port = 0
 
     @property
     def log(self) -> str:
@@ -105,7 +105,6 @@ class Postfix:
         (self.root / "queue").mkdir()  # Postfix makes what goes inside on its first start
         (self.conf / "transport").write_text("".join(f"{domain} smtp:[127.0.0.1]:{port}\n"
                                                      for domain, port in self.routes.items()))
-        (self.conf / "master.cf").write_text(SERVICES.format(listen=f"127.0.0.1:{self.port}"))
         refuse = "error:5.7.1 this instance delivers only to its loopback routes"
         (self.conf / "main.cf").write_text(f"""\
 compatibility_level = 3.6
@@ -134,12 +133,26 @@ maximal_queue_lifetime = 0
 bounce_queue_lifetime = 0
 biff = no
 """ + "".join(f"{name} = {value}\n" for name, value in self.settings.items()))
-        started = self._postfix("start")
-        if started.returncode != 0:
-            self.stop()
-            raise RuntimeError(f"postfix did not start: {started.stdout}{started.stderr}{self.log}")
-        wait_for(self._listening, f"Postfix to listen on 127.0.0.1:{self.port}")
-        return self
+        problems = []
+        for _ in range(3):  # the free port may be taken between choosing it and Postfix binding it
+            self.port = free_port()
+            (self.conf / "master.cf").write_text(SERVICES.format(listen=f"127.0.0.1:{self.port}"))
+            started = self._postfix("start")
+            if started.returncode == 0 and self._listening_soon():
+                return self
+            problems.append(f"{started.stdout}{started.stderr}")
+            self._halt()
+        log = self.log
+        self.stop()
+        raise RuntimeError(f"postfix did not start: {' '.join(problems)}\n{log}")
+
+    def _listening_soon(self) -> bool:
+        """Whether Postfix listens within 30 seconds, while its master runs."""
+        try:
+            wait_for(lambda: self._listening() or self._master() is None, "Postfix to listen or to give up")
+        except AssertionError:
+            return False
+        return self._listening()
 
     def _listening(self) -> bool:
         try:
@@ -148,13 +161,23 @@ biff = no
         except OSError:
             return False
 
+    def _master(self) -> int | None:
+        """The pid of the running master process, or None."""
+        try:
+            pid = int((self.root / "queue" / "pid" / "master.pid").read_text().split()[0])
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, ValueError, IndexError):
+            return None
+        return None if state in ("Z", "X") else pid  # an exited master its parent has not reaped yet is gone
+
+    def _halt(self) -> None:
+        if self._master() is not None:
+            self._postfix("stop")
+            wait_for(lambda: self._master() is None, "Postfix's master to exit")
+
     def stop(self) -> None:
         try:
-            pid_file = self.root / "queue" / "pid" / "master.pid"
-            if pid_file.exists():
-                pid = int(pid_file.read_text().split()[0])
-                self._postfix("stop")
-                wait_for(lambda: not Path(f"/proc/{pid}").exists(), "Postfix's master to exit")
+            self._halt()
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
 
