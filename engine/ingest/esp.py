@@ -92,6 +92,10 @@ def verify_mailgun(body: bytes, signing_key: str) -> dict[str, Any]:
     return data
 
 
+#: `failed` events for addresses on Mailgun's suppression lists: a complaint stays one; an unsubscribe is no bounce
+MAILGUN_SUPPRESSED: dict[str, Kind | None] = {"suppress-complaint": "complaint", "suppress-unsubscribe": None}
+
+
 def mailgun_notices(data: dict[str, Any]) -> list[Notice]:
     event = data.get("event-data")
     if not isinstance(event, dict):
@@ -101,6 +105,8 @@ def mailgun_notices(data: dict[str, Any]) -> list[Notice]:
         kind = "complaint"
     elif event.get("event") == "failed":
         kind = "hard" if event.get("severity") == "permanent" else "soft"
+        # a permanent failure is also how Mailgun reports a message it dropped for an address on its own lists
+        kind = MAILGUN_SUPPRESSED.get(_text(event.get("reason")), kind)
     if kind is None:
         return []
     status = _object(event.get("delivery-status"))
@@ -147,6 +153,12 @@ def verify_sendgrid(body: bytes, headers: Mapping[str, str], key: ec.EllipticCur
     return data
 
 
+#: the reasons of a `dropped` event that say something about the address (the others concern the message,
+#: the account or an unsubscribe)
+SENDGRID_DROPPED: dict[str, Kind] = {"Bounced Address": "hard", "Invalid": "hard",
+                                     "Spam Reporting Address": "complaint"}
+
+
 def sendgrid_notices(events: list[Any]) -> list[Notice]:
     notices = []
     for event in events:
@@ -157,11 +169,14 @@ def sendgrid_notices(events: list[Any]) -> list[Notice]:
             kind = "complaint"
         elif event.get("event") == "bounce":  # type "blocked" is a refusal that may pass later
             kind = "soft" if event.get("type") == "blocked" else "hard"
+        elif event.get("event") == "dropped":  # not sent, and why: only some reasons concern the address
+            kind = SENDGRID_DROPPED.get(_text(event.get("reason")))
         if kind is None:
             continue
         reason = " ".join(p for p in (_text(event.get("status")), _text(event.get("reason"))) if p) or kind
-        ref = (_text(event.get("smtp-id")) or _text(event.get("sg_message_id"))
-               or _text(event.get("sg_event_id")) or None)
+        # sg_event_id is the one SendGrid documents for deduplication; the message ids are shared by its events
+        ref = (_text(event.get("sg_event_id")) or _text(event.get("sg_message_id"))
+               or _text(event.get("smtp-id")) or None)
         notices.append(Notice(_text(event.get("email")), kind, reason, _epoch(event.get("timestamp")),
                               "sendgrid", ref))
     return notices

@@ -119,6 +119,12 @@ def _when(value: object, fallback: str) -> dt.datetime:
     raise BadPayload(f"SES time {value!r} is not ISO 8601")
 
 
+def _ref(report: dict[str, Any], mail: dict[str, Any]) -> object:
+    """The report's own id (the same on every delivery of it), else SES's id of the message: not the Message-ID
+    header, which a sender may give several messages (SES's published samples all carry "custom-message-ID")."""
+    return report.get("feedbackId") or mail.get("messageId") or _object(mail.get("commonHeaders")).get("messageId")
+
+
 def ses_notices(message: dict[str, Any]) -> list[Notice]:
     """Bounces and complaints of an SES notification (or event publishing record) in an SNS message."""
     try:
@@ -128,10 +134,10 @@ def ses_notices(message: dict[str, Any]) -> list[Notice]:
     ses = _object(ses)
     kind_name = ses.get("notificationType") or ses.get("eventType")
     mail = _object(ses.get("mail"))
-    ref = _object(mail.get("commonHeaders")).get("messageId") or mail.get("messageId")
     notices = []
     if kind_name == "Bounce":
         bounce = _object(ses.get("bounce"))
+        ref = _ref(bounce, mail)
         kind: Kind = "hard" if bounce.get("bounceType") == "Permanent" else "soft"
         at = _when(bounce.get("timestamp"), str(message.get("Timestamp")))
         for recipient in bounce.get("bouncedRecipients") or []:
@@ -142,6 +148,7 @@ def ses_notices(message: dict[str, Any]) -> list[Notice]:
                                   str(ref) if ref else None))
     elif kind_name == "Complaint":
         complaint = _object(ses.get("complaint"))
+        ref = _ref(complaint, mail)
         at = _when(complaint.get("timestamp"), str(message.get("Timestamp")))
         reason = str(complaint.get("complaintFeedbackType") or "complaint")
         for recipient in complaint.get("complainedRecipients") or []:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -10,12 +11,15 @@ from typer.testing import CliRunner
 
 from engine.cli import app
 from engine.config import Config
+from engine.ingest.dsn import read_report
+from engine.ingest.feedback import Notice
 from engine.ingest.rows import Row
 from engine.service import Nurture
 from engine.store.tables import EVENTS, SUPPRESSIONS
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 ANN, BOB = "ann@acme.example", "bob@acme.example"
+FIXTURES = Path(__file__).parent / "fixtures"
 
 DSN = b"""\
 Date: Sun, 1 Mar 2026 08:00:05 +0000
@@ -151,3 +155,27 @@ def test_an_arf_report_is_a_complaint(env: dict[str, str]) -> None:
 def test_a_message_that_is_no_report_is_refused(env: dict[str, str]) -> None:
     result = CliRunner().invoke(app, ["feedback", "dsn", "-"], input=b"Subject: hi\n\nhello\n", env=env)
     assert result.exit_code == 1 and "RFC 3464" in result.output
+
+
+# Bounces Postfix 3.7 wrote (tests/engine/test_feedback_postfix.py runs it), kept so the parser's reading of
+# real Postfix output holds where Postfix is not installed; fixtures/README.md says how they were made.
+POSTFIX_AT = dt.datetime(2026, 12, 1, 6, 50, 22, tzinfo=dt.UTC)
+
+
+def test_a_postfix_bounce_for_an_unknown_user_is_hard() -> None:
+    notices = read_report((FIXTURES / "postfix-bounce-5.1.1.eml").read_bytes(), dt.datetime.now(dt.UTC))
+    assert notices == [Notice("ann@example.com", "hard", "5.1.1 550 5.1.1 <ann@example.com>: Recipient address "
+                              "rejected: User unknown in local recipient table", POSTFIX_AT, "dsn",
+                              "<20260301.1.welcome@nurture.example>")]
+
+
+def test_a_postfix_bounce_after_a_temporary_refusal_is_soft() -> None:
+    notices = read_report((FIXTURES / "postfix-bounce-4.2.2.eml").read_bytes(), dt.datetime.now(dt.UTC))
+    assert notices == [Notice("bob@example.com", "soft", "4.2.2 452 4.2.2 <bob@example.com>: Mailbox full",
+                              POSTFIX_AT, "dsn", "<20260301.2.welcome@nurture.example>")]
+
+
+def test_a_postfix_bounce_with_crlf_line_ends_reads_the_same() -> None:
+    data = (FIXTURES / "postfix-bounce-5.1.1.eml").read_bytes()
+    now = dt.datetime.now(dt.UTC)
+    assert read_report(data.replace(b"\n", b"\r\n"), now) == read_report(data, now)  # as it arrives over SMTP
