@@ -1,8 +1,8 @@
 """A small language-server client: `nurture lsp` as a real subprocess, spoken to in framed JSON-RPC over stdio.
 
-A reader thread parses every message the server writes; requests wait for the answer with their id,
-notifications are kept until a test waits for one that matches. Waits end on the message, never on a clock;
-the timeout only stops a test that would otherwise hang.
+A reader thread parses every message the server writes; requests wait for the answer with their id, and the
+latest diagnostics published for each file are kept, as an editor keeps them. Waits end on a message, never on
+a clock; the timeout only stops a test that would otherwise hang.
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ class LspClient:
         self._answers: dict[int, queue.Queue[dict[str, Any]]] = {}
         self._lock = threading.Lock()
         self.notifications: queue.Queue[dict[str, Any]] = queue.Queue()
-        self._seen: list[dict[str, Any]] = []
+        #: the latest diagnostics published for each file, by URI
+        self.published: dict[str, dict[str, Any]] = {}
         self._reader = threading.Thread(target=self._read_all, daemon=True)
         self._reader.start()
 
@@ -88,26 +89,28 @@ class LspClient:
     def notify(self, method: str, params: Any) -> None:
         self._send({"method": method, "params": params})
 
-    def wait_for(self, method: str, matches: Callable[[dict[str, Any]], bool] = lambda p: True) -> dict[str, Any]:
-        """The params of the first notification ``method`` (seen before or coming) that ``matches``."""
-        for message in self._seen:
-            if message.get("method") == method and matches(message["params"]):
-                self._seen.remove(message)
-                return message["params"]
-        while True:
-            message = self.notifications.get(timeout=TIMEOUT)
-            if message["method"] == "<closed>":
-                raise ServerClosed(self.stderr())
-            if message.get("method") == method and matches(message["params"]):
-                return message["params"]
-            self._seen.append(message)
+    def _next(self) -> dict[str, Any]:
+        message = self.notifications.get(timeout=TIMEOUT)
+        if message["method"] == "<closed>":
+            raise ServerClosed(self.stderr())
+        if message["method"] == "textDocument/publishDiagnostics":
+            self.published[message["params"]["uri"]] = message["params"]
+        return message
 
-    def diagnostics(self, path: Path, version: int | None = None) -> list[dict[str, Any]]:
-        """The diagnostics next published for ``path`` (for that version of its text, when given)."""
+    def diagnostics(self, path: Path, version: int | None = None,
+                    holds: Callable[[list[dict[str, Any]]], bool] = lambda found: True) -> list[dict[str, Any]]:
+        """The diagnostics published for ``path`` once the latest publication is for ``version`` of its text
+        (when given) and ``holds``; each publication replaces the one before, as for an editor."""
         wanted = uri(path)
-        params = self.wait_for("textDocument/publishDiagnostics",
-                               lambda p: p["uri"] == wanted and (version is None or p.get("version") == version))
-        return params["diagnostics"]
+
+        def done() -> bool:
+            latest = self.published.get(wanted)
+            return latest is not None and (version is None or latest.get("version") == version) and holds(
+                latest["diagnostics"])
+
+        while not done():
+            self._next()
+        return self.published[wanted]["diagnostics"]
 
     # --- the usual conversation ----------------------------------------------------------------------------
 
