@@ -26,6 +26,8 @@ class Snapshot:
     symbols: Symbols
     declared: dict[tuple[Kind, str | None, str], Span]
     sources: dict[str, SourceFile] = field(default_factory=dict)
+    #: the files whose text parses as it is now (the others are taken as they last parsed)
+    current: set[str] = field(default_factory=set)
 
     def templates(self) -> list[str]:
         """The names of the templates a `send` or `notify` can use: `templates/<name>.html`, not `_` files."""
@@ -39,10 +41,12 @@ class Snapshot:
 
 
 class Analyzer:
-    """Parses campaigns on request and remembers the last tree of every file that parsed."""
+    """Parses campaigns on request, keeps the last snapshot of each until a text or a file changes, and
+    remembers the last tree of every file that parsed."""
 
     def __init__(self) -> None:
         self._last_good: dict[str, a.File] = {}
+        self._snapshots: dict[Path, tuple[object, Snapshot]] = {}
 
     def snapshot(self, path: Path, texts: dict[Path, str]) -> Snapshot:
         """The campaign of the file at ``path``, reading open files from ``texts``."""
@@ -51,31 +55,34 @@ class Analyzer:
         paths += sorted(p for p in texts if p.suffix == path.suffix and p.is_relative_to(root) and p not in paths)
         if path not in paths:
             paths.append(path)
+        # what the snapshot was made of: the open texts, and the other files' modification times
+        key = tuple((each, texts[each]) if each in texts else (each, _modified(each)) for each in paths)
+        kept = self._snapshots.get(root)
+        if kept is not None and kept[0] == key:
+            return kept[1]
         files: dict[str, a.File] = {}
         sources: dict[str, SourceFile] = {}
+        current: set[str] = set()
         for each in paths:
             source = SourceFile(str(each), texts[each]) if each in texts else read_source(each)[0]
             if source is None:
                 continue
             sources[source.path] = source
-            parsed = self.parse(source)
-            if parsed is not None:
-                files[source.path] = parsed
+            try:
+                files[source.path] = self._last_good[source.path] = parse_source(source)
+                current.add(source.path)
+            except DslError:
+                if source.path in self._last_good:
+                    files[source.path] = self._last_good[source.path]
         listed = list(files.values())
-        return Snapshot(root, default_template_dir([root]), files, collect(listed), declarations(listed), sources)
+        snap = Snapshot(root, default_template_dir([root]), files, collect(listed), declarations(listed), sources,
+                        current)
+        self._snapshots[root] = (key, snap)
+        return snap
 
-    def parse(self, source: SourceFile) -> a.File | None:
-        """The tree of ``source``, or the last one of that file that parsed, or None."""
-        try:
-            parsed = parse_source(source)
-        except DslError:
-            return self._last_good.get(source.path)
-        self._last_good[source.path] = parsed
-        return parsed
 
-    def parses(self, source: SourceFile) -> bool:
-        try:
-            parse_source(source)
-        except DslError:
-            return False
-        return True
+def _modified(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return -1

@@ -22,7 +22,7 @@ from dsl.completion import expected_at
 from dsl.errors import DslError
 from dsl.formatter import format_source
 from dsl.navigation import Kind, Reference, definition, reference_at
-from dsl.source import UNKNOWN, SourceFile
+from dsl.source import UNKNOWN
 from dsl.workspace import campaign_root, load_edited
 from engine.lsp.analysis import Analyzer, Snapshot
 from engine.lsp.complete import completion_items
@@ -158,9 +158,8 @@ class NurtureServer(LanguageServer):
             return None
         snap = self.snapshot(path)
         at = doc.position_codec.position_from_client_units(doc.lines, position)
-        source = SourceFile(str(path), doc.source)
         ref = None
-        if self.analyzer.parses(source):
+        if str(path) in snap.current:
             ref = reference_at(snap.files[str(path)], at.line + 1, at.character + 1)
         word = _word_at(doc, at.line, at.character)
         if ref is None and word is not None:
