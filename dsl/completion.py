@@ -68,6 +68,8 @@ def expected_at(text: str, line: int, column: int) -> Expected:
     before_line = current[: column - 1]
     head = "\n".join(lines[: line - 1] + [before_line])
     tokens = _tokens(head)
+    if _in_comment(head):
+        return Expected(start=column)
     if tokens and tokens[-1].startswith('"') and (len(tokens[-1]) == 1 or not tokens[-1].endswith('"')):
         prefix = tokens[-1][1:]
         frames = _frames(tokens[:-1])
@@ -82,7 +84,7 @@ def expected_at(text: str, line: int, column: int) -> Expected:
     return Expected(found.kinds, found.keywords, found.scope, prefix, column - len(prefix))
 
 
-def _tokens(text: str) -> list[str]:
+def _tokens(text: str, keep_comments: bool = False) -> list[str]:
     found: list[str] = []
     pos = 0
     while pos < len(text):
@@ -91,10 +93,16 @@ def _tokens(text: str) -> list[str]:
         else:
             match = _TOKEN.match(text, pos)
         assert match is not None  # the last alternative takes any character
-        if match.lastgroup not in ("space", "comment"):
+        if match.lastgroup != "space" and (keep_comments or match.lastgroup != "comment"):
             found.append(match.group(0))
         pos = match.end()
     return found
+
+
+def _in_comment(head: str) -> bool:
+    """The place is in a comment: the last line holds a `#` outside quotes and regexes."""
+    last = head[head.rfind("\n") + 1:]
+    return "#" in last and any(t.startswith("#") for t in _tokens(last, keep_comments=True))
 
 
 def _frames(tokens: list[str]) -> list[_Frame]:

@@ -8,6 +8,7 @@ Diagnostics are published for every file of the campaign, with the version of th
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from importlib.metadata import version
 from pathlib import Path
@@ -29,6 +30,7 @@ from engine.lsp.complete import completion_items
 from engine.lsp.convert import to_diagnostic, to_range, uri_of
 from engine.lsp.hover import keyword_hover, name_hover
 
+log = logging.getLogger(__name__)
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:-[a-z]+)?(?:\.[A-Za-z0-9_]+)*")
 
 
@@ -75,7 +77,13 @@ class NurtureServer(LanguageServer):
             await asyncio.sleep(0)  # let edits already received land before the texts are read
             root = self._pending.pop()
             texts, versions = self.texts()
-            campaign = await loop.run_in_executor(None, load_edited, root, texts)
+            try:
+                campaign = await loop.run_in_executor(None, load_edited, root, texts)
+            except Exception:  # a bug in a check must not end checking for the rest of the session
+                log.exception("checking the campaign in %s failed", root)
+                self.window_show_message(types.ShowMessageParams(
+                    type=types.MessageType.Error, message=f"nurture: checking {root} failed; see the server's log"))
+                continue
             self._publish(root, campaign, versions)
 
     def _publish(self, root: Path, campaign: Campaign, versions: dict[Path, int | None]) -> None:

@@ -129,6 +129,12 @@ class LspClient:
         self.notify("textDocument/didChange", {"textDocument": {"uri": uri(path), "version": version},
                                                "contentChanges": [{"text": text}]})
 
+    def edit(self, path: Path, start: tuple[int, int], end: tuple[int, int], text: str, version: int) -> None:
+        """An incremental change, as editors send them: ``text`` replaces the range (line, UTF-16 unit)."""
+        span = {"start": {"line": start[0], "character": start[1]}, "end": {"line": end[0], "character": end[1]}}
+        self.notify("textDocument/didChange", {"textDocument": {"uri": uri(path), "version": version},
+                                               "contentChanges": [{"range": span, "text": text}]})
+
     def at(self, method: str, path: Path, line: int, character: int, **extra: Any) -> Any:
         return self.request(method, {"textDocument": {"uri": uri(path)},
                                      "position": {"line": line, "character": character}, **extra})

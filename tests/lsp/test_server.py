@@ -54,16 +54,20 @@ def test_an_error_is_published_with_its_range_and_code_then_cleared_when_fixed(s
     text = path.read_text(encoding="utf-8")
     server.open(path, text, version=1)
     assert server.diagnostics(path, 1) == []
-    broken = text.replace('intro: send "welcome"', 'intro: send "welcom"')
+    broken = text.replace('intro: send "welcome"', 'intro: send "\U0001F600welcom"')
     server.change(path, broken, 2)
     [diag] = server.diagnostics(path, 2)
-    line, character = position_of(broken, '"welcom"')
+    line, character = position_of(broken, '"\U0001F600welcom"')
     assert diag["code"] == "E105"
     assert diag["severity"] == 1
+    assert diag["source"] == "nurture"
+    # columns count UTF-16 units, as the protocol does by default: the emoji is two of them
+    quoted = len('"welcom"') + 2
     assert diag["range"] == {"start": {"line": line, "character": character},
-                             "end": {"line": line, "character": character + len('"welcom"')}}
+                             "end": {"line": line, "character": character + quoted}}
     assert "did you mean `welcome`?" in diag["message"]
-    server.change(path, text, 3)
+    # the fix arrives as an incremental change of the range inside the quotes
+    server.edit(path, (line, character + 1), (line, character + quoted - 1), "welcome", 3)
     assert server.diagnostics(path, 3) == []
 
 
