@@ -205,4 +205,16 @@ def test_formatting_answers_what_fmt_writes(server: LspClient, campaign: Path) -
     server.change(path, edit["newText"], 2)
     assert server.request("textDocument/formatting", {"textDocument": {"uri": uri(path)},
                                                       "options": {"tabSize": 2, "insertSpaces": True}}) == []
+
+
+def test_a_file_that_does_not_parse_is_not_formatted_and_closing_it_clears_it(server: LspClient,
+                                                                              campaign: Path) -> None:
+    path = campaign / "journeys" / "unsaved.nurture"  # open in the editor only, never saved
+    server.open(path, "stage trial {\n  when\n}\n")
+    [diag] = server.diagnostics(path, 1)
+    assert diag["code"] == "E001"
+    assert server.request("textDocument/formatting", {"textDocument": {"uri": uri(path)},
+                                                      "options": {"tabSize": 2, "insertSpaces": True}}) is None
     server.notify("textDocument/didClose", {"textDocument": {"uri": uri(path)}})
+    # closed and not on disk, it is no longer part of the campaign: its diagnostics are cleared
+    assert server.diagnostics(path, holds=lambda found: not found) == []
