@@ -11,7 +11,7 @@ The baseline is the same check in this process on the same edited text (what `nu
 the edited file from memory), timed in the same run; the ratio says what the protocol and the server add.
 Prints p50/p95 per kind; writes bench/results/lsp.json with the machine's core count and load average.
 
-    python bench/lsp.py [--rounds 5]
+    python bench/lsp.py [--rounds 3]
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def _timed(call: Callable[[], object], into: list[float]) -> object:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
     work = Path(tempfile.mkdtemp(prefix="nurture-lsp-"))
