@@ -159,19 +159,19 @@ class NurtureServer(LanguageServer):
 
     def _at(self, uri: str, position: types.Position
             ) -> tuple[TextDocument, Snapshot, Reference | None, tuple[str, types.Range] | None] | None:
-        """The document, its campaign, the name at ``position`` (from its tree) and the word there."""
+        """The document, its campaign, the name at ``position`` and the word there. The name comes from the
+        file's tree, or, while the text does not parse, from the names the campaign declares."""
         doc = self.workspace.get_text_document(uri)
         path = _path(uri)
         if path is None:
             return None
         snap = self.snapshot(path)
         at = doc.position_codec.position_from_client_units(doc.lines, position)
-        ref = None
-        if str(path) in snap.current:
-            ref = reference_at(snap.files[str(path)], at.line + 1, at.character + 1)
         word = _word_at(doc, at.line, at.character)
-        if ref is None and word is not None:
-            ref = _guess(word[0], snap)
+        if str(path) in snap.current:  # the tree is the text's own: it alone says what a name is
+            ref = reference_at(snap.files[str(path)], at.line + 1, at.character + 1)
+        else:
+            ref = _guess(word[0], snap) if word is not None else None
         return doc, snap, ref, word
 
 

@@ -115,6 +115,7 @@ def test_hover_explains_keywords_events_attributes_and_templates(server: LspClie
     path = campaign / "journeys" / "welcome.nurture"
     server.open(path)
     assert "whether a lead may go through the journey again" in _hover(server, path, "reentry never")
+    assert "(keyword)" in _hover(server, path, "stage becomes mql")
     declared = _hover(server, path, "demo.requested", 3)
     assert "**demo.requested**" in declared and "journeys/campaign.nurture:" in declared
     builtin = _hover(server, path, "email.clicked", 2)
@@ -125,6 +126,19 @@ def test_hover_explains_keywords_events_attributes_and_templates(server: LspClie
     assert "templates/case_study.html" in _hover(server, path, '"case_study"', 2)
     result = server.at("textDocument/hover", path, *position_of(path.read_text(encoding="utf-8"), "welcome \"W", 2))
     assert result is not None and "(journey)" in result["contents"]["value"]
+
+
+
+def test_hover_while_the_text_does_not_parse_goes_by_the_campaigns_names(server: LspClient, campaign: Path) -> None:
+    path = campaign / "journeys" / "welcome.nurture"
+    text = path.read_text(encoding="utf-8")
+    server.open(path, text, version=1)
+    typing = text.replace("  set nurture_status", "  wait for\n  set nurture_status")
+    server.change(path, typing, 2)
+    assert server.diagnostics(path, 2)[0]["code"] == "E001"
+    result = server.at("textDocument/hover", path, *position_of(typing, "fit >= 40"))
+    assert "**fit** (score)" in result["contents"]["value"]
+    _restore(server, path, 3)
 
 
 def _labels(server: LspClient, path: Path, text: str, version: int, needle: str) -> list[str]:
