@@ -81,6 +81,9 @@ def expected_at(text: str, line: int, column: int) -> Expected:
     frames = _frames(tokens)
     at_line_start = not before_line[: len(before_line) - len(prefix)].strip()
     found = _expected(frames, at_line_start)
+    if Kind.JOURNEY in found.kinds and "." in prefix:  # `sent "x" in welcome.intro`: a step of that journey
+        journey, _, step = prefix.partition(".")
+        return Expected(frozenset({Kind.STEP}), scope=journey, prefix=step, start=column - len(step))
     return Expected(found.kinds, found.keywords, found.scope, prefix, column - len(prefix))
 
 

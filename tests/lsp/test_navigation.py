@@ -84,6 +84,8 @@ def test_derived_step_labels_are_declared_at_their_step(files) -> None:
     ('scenario "x" {\n  at 1d: ', {Kind.EVENT}, None),
     ('scenario "x" {\n  at 1d: page.viewed { ', {Kind.PROPERTY}, "page.viewed"),
     ('scenario "x" {\n  expect at 2d 09:00: in journey ', {Kind.JOURNEY}, None),
+    ('scenario "x" {\n  expect at 2d 09:00: sent "welcome" in ', {Kind.JOURNEY}, None),
+    ('scenario "x" {\n  expect at 2d 09:00: sent "welcome" in welcome.', {Kind.STEP}, "welcome"),
     ("score s {\n  +5 per a.b max 5 per ", set(), None),
     ("events {\n  a.b { ", set(), None),
 ])
