@@ -79,7 +79,7 @@ class NurtureServer(LanguageServer):
             texts, versions = self.texts()
             try:
                 campaign = await loop.run_in_executor(None, load_edited, root, texts)
-            except Exception:  # a bug in a check must not end checking for the rest of the session
+            except Exception:  # a bug in a check must not end checking while the server runs
                 log.exception("checking the campaign in %s failed", root)
                 self.window_show_message(types.ShowMessageParams(
                     type=types.MessageType.Error, message=f"nurture: checking {root} failed; see the server's log"))
