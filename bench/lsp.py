@@ -7,6 +7,7 @@ Then, for every file, each round:
   definition   on the same names
   completion   just after every event name, where the campaign's event names are offered
   formatting   the whole file
+  hover_while_checking  a hover sent right after another edit, answered while the server checks it
 The baseline is the same check in this process on the same edited text (what `nurture check` does, reading
 the edited file from memory), timed in the same run; the ratio says what the protocol and the server add.
 Prints p50/p95 per kind; writes bench/results/lsp.json with the machine's core count and load average.
@@ -34,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from dsl.campaign import discover  # noqa: E402
-from dsl.navigation import Kind, references  # noqa: E402
+from dsl.navigation import Kind, Reference, references  # noqa: E402
 from dsl.parser import parse_source  # noqa: E402
 from dsl.source import SourceFile  # noqa: E402
 from dsl.workspace import load_edited  # noqa: E402
@@ -67,7 +68,8 @@ def main() -> None:
     files = discover([root])
     texts = {path: path.read_text(encoding="utf-8") for path in files}
     times: dict[str, list[float]] = {k: [] for k in ("diagnostics", "hover", "definition", "completion",
-                                                      "formatting")}
+                                                      "formatting", "hover_while_checking")}
+    names_of: dict[Path, list[Reference]] = {}
     baseline: list[float] = []
     client = LspClient()
     try:
@@ -85,7 +87,8 @@ def main() -> None:
                 client.diagnostics(path, version)
                 times["diagnostics"].append(time.perf_counter() - started)
                 _timed(partial(load_edited, root, {path: edited}), baseline)
-                for ref in references(parse_source(SourceFile(str(path), edited))):
+                names_of[path] = references(parse_source(SourceFile(str(path), edited)))
+                for ref in names_of[path]:
                     line, character = ref.span.line - 1, ref.span.column - 1
                     _timed(partial(client.at, "textDocument/hover", path, line, character), times["hover"])
                     _timed(partial(client.at, "textDocument/definition", path, line, character),
@@ -96,6 +99,13 @@ def main() -> None:
                 _timed(partial(client.request, "textDocument/formatting", {
                     "textDocument": {"uri": uri(path)}, "options": {"tabSize": 2, "insertSpaces": True}}),
                        times["formatting"])
+                # a hover sent right after an edit, answered while the server checks that edit
+                version += 1
+                client.change(path, texts[path] + f"# edit {round_}b\n", version)
+                first = names_of[path][0]
+                _timed(partial(client.at, "textDocument/hover", path, first.span.line - 1, first.span.column - 1),
+                       times["hover_while_checking"])
+                client.diagnostics(path, version)
     finally:
         code = client.close()
         shutil.rmtree(work, ignore_errors=True)
