@@ -67,8 +67,15 @@ class NurtureServer(LanguageServer):
         path = _path(uri)
         if path is None or path.suffix != ".nurture":
             return
-        self._pending.add(campaign_root(path))
-        if self._checking is None or self._checking.done():
+        self._schedule({campaign_root(path)})
+
+    def check_all_soon(self) -> None:
+        """Check again every campaign checked so far: files changed on disk (a template, a `git checkout`)."""
+        self._schedule(set(self._published))
+
+    def _schedule(self, roots: set[Path]) -> None:
+        self._pending |= roots
+        if self._pending and (self._checking is None or self._checking.done()):
             self._checking = asyncio.get_running_loop().create_task(self._check_pending())
 
     async def _check_pending(self) -> None:
@@ -222,6 +229,10 @@ def build_server() -> NurtureServer:
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: NurtureServer, params: types.DidCloseTextDocumentParams) -> None:
         ls.check_soon(params.text_document.uri)  # the file on disk counts again
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    def files_changed(ls: NurtureServer, params: types.DidChangeWatchedFilesParams) -> None:
+        ls.check_all_soon()
 
     @server.feature(types.TEXT_DOCUMENT_HOVER)
     def hover(ls: NurtureServer, params: types.HoverParams) -> types.Hover | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -232,3 +233,23 @@ def test_a_file_that_does_not_parse_is_not_formatted_and_closing_it_clears_it(se
     server.notify("textDocument/didClose", {"textDocument": {"uri": uri(path)}})
     # closed and not on disk, it is no longer part of the campaign: its diagnostics are cleared
     assert server.diagnostics(path, holds=lambda found: not found) == []
+
+
+def test_a_template_saved_on_disk_is_seen_when_the_editor_reports_it(server: LspClient, campaign: Path) -> None:
+    path = campaign / "journeys" / "reengagement.nurture"
+    text = path.read_text(encoding="utf-8")
+    server.open(path, text, version=1)
+    assert server.diagnostics(path, 1) == []
+    first = re.search(r'send "(\w+)"', text)
+    assert first is not None
+    using_new = text.replace(first.group(0), 'send "fresh_offer"', 1)
+    server.change(path, using_new, 2)
+    assert [d["code"] for d in server.diagnostics(path, 2)] == ["E105"]
+    template = campaign / "templates" / "fresh_offer.html"
+    shutil.copy(campaign / "templates" / f"{first.group(1)}.html", template)
+    try:
+        server.notify("workspace/didChangeWatchedFiles", {"changes": [{"uri": uri(template), "type": 1}]})
+        assert server.diagnostics(path, 2, holds=lambda found: not found) == []
+    finally:
+        template.unlink()
+    _restore(server, path, 3)

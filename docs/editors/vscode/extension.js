@@ -12,6 +12,8 @@ function activate(context) {
   const server = { command: settings.get("command", "nurture"), args: settings.get("args", ["lsp"]) };
   client = new LanguageClient("nurture", "Nurture", server, {
     documentSelector: [{ scheme: "file", language: "nurture" }],
+    // templates and campaign files changed on disk are checked again
+    synchronize: { fileEvents: vscode.workspace.createFileSystemWatcher("**/*.{nurture,html,txt}") },
   });
   context.subscriptions.push(client);
   return client.start();
