@@ -74,7 +74,6 @@ _KINDS: dict[tuple[type, str], Kind] = {
 }
 _DECLARES = {(a.EventDecl, "name"), (a.PropDecl, "name"), (a.AttributeDecl, "name"), (a.Score, "name"),
              (a.Stage, "name"), (a.Journey, "name"), (a.Step, "label")}
-_FIELD_TESTS = (a.Compare, a.Member, a.TextTest, a.Matches, a.Presence)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +130,7 @@ def _inner(node: a.Node, field: str, scope: _Scope) -> _Scope:
 
 def _classify(node: a.Node, field: str, name: a.Name, scope: _Scope) -> Reference | None:
     kind = _KINDS.get((type(node), field))
-    if kind is None and isinstance(node, _FIELD_TESTS) and field == "name":
+    if kind is None and isinstance(node, a.Condition) and field == "name":  # comparisons, text tests, ...
         kind = Kind.PROPERTY if scope.event is not None else Kind.FIELD
     if kind is None and isinstance(node, a.Assignment) and field == "name":
         kind = Kind.ATTRIBUTE if scope.lead else Kind.PROPERTY if scope.event is not None else None

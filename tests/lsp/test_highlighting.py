@@ -3,6 +3,7 @@ checked against the keywords of dsl/grammar.lark, so the grammar and the highlig
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from pathlib import Path
@@ -79,6 +80,14 @@ def test_every_keyword_of_the_grammar_is_highlighted_as_one() -> None:
     keyword_rules = _patterns(("keyword.", "storage.type.", "constant.language."))
     missing = sorted(k for k in grammar_keywords() if not any(p.fullmatch(k) for p in keyword_rules))
     assert missing == []
+
+
+def test_the_textmate_grammar_is_what_its_script_writes() -> None:
+    spec = importlib.util.spec_from_file_location("textmate", ROOT / "docs" / "editors" / "textmate.py")
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert TEXTMATE.read_text(encoding="utf-8") == script.text(), "run: python docs/editors/textmate.py"
 
 
 def test_textmate_events_and_names_are_not_keywords() -> None:
