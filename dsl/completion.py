@@ -180,6 +180,8 @@ def _expected(frames: list[_Frame], at_line_start: bool) -> Expected:
         if moment > 0 and words[moment - 1] == "expect":
             return Expected(frozenset({Kind.FIELD}), EXPECTATIONS)
         return Expected(frozenset({Kind.EVENT}))
+    if prev in ("+", "-") and re.fullmatch(r"[A-Za-z_]\w*", prev2):  # `fit + `: a sum of scores
+        return Expected(frozenset({Kind.SCORE}))
     if prev in _CONDITION_START:
         return Expected(frozenset({Kind.FIELD, Kind.EVENT}), ("stage", "not"))
     if at_line_start or prev == ":" and frame.kind in ("journey", "branch"):

@@ -7,7 +7,7 @@ any file that parses. Every name is one of the kinds below; a field in a conditi
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from enum import StrEnum
 
 from . import ast as a
@@ -83,6 +83,8 @@ class _Scope:
     event: str | None = None
     #: names here are a scenario lead's attributes
     lead: bool = False
+    #: inside a condition, where a plain name is an attribute or a score (or a property, in a filter)
+    condition: bool = False
 
 
 def references(file: a.File) -> list[Reference]:
@@ -116,6 +118,8 @@ def _enter(node: a.Node, scope: _Scope) -> _Scope:
             return _Scope(scope.journey, event=str(name))
         case a.ScenarioLead():
             return _Scope(scope.journey, lead=True)
+        case a.Condition() if not scope.condition:
+            return replace(scope, condition=True)
     return scope
 
 
@@ -124,13 +128,13 @@ def _inner(node: a.Node, field: str, scope: _Scope) -> _Scope:
     if isinstance(node, a.EventRef) and field == "where":
         return _Scope(scope.journey, event=str(node.event))
     if isinstance(node, a.EventRef):
-        return _Scope(scope.journey)
+        return _Scope(scope.journey, condition=scope.condition)
     return scope
 
 
 def _classify(node: a.Node, field: str, name: a.Name, scope: _Scope) -> Reference | None:
     kind = _KINDS.get((type(node), field))
-    if kind is None and isinstance(node, a.Condition) and field == "name":  # comparisons, text tests, ...
+    if kind is None and scope.condition and field == "name":  # comparisons, text tests, sums, ...
         kind = Kind.PROPERTY if scope.event is not None else Kind.FIELD
     if kind is None and isinstance(node, a.Assignment) and field == "name":
         kind = Kind.ATTRIBUTE if scope.lead else Kind.PROPERTY if scope.event is not None else None

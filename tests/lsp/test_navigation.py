@@ -86,6 +86,7 @@ def test_derived_step_labels_are_declared_at_their_step(files) -> None:
     ('scenario "x" {\n  expect at 2d 09:00: in journey ', {Kind.JOURNEY}, None),
     ('scenario "x" {\n  expect at 2d 09:00: sent "welcome" in ', {Kind.JOURNEY}, None),
     ('scenario "x" {\n  expect at 2d 09:00: sent "welcome" in welcome.', {Kind.STEP}, "welcome"),
+    ("stage s {\n  when fit + ", {Kind.SCORE}, None),
     ("score s {\n  +5 per a.b max 5 per ", set(), None),
     ("events {\n  a.b { ", set(), None),
 ])
