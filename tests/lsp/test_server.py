@@ -253,3 +253,15 @@ def test_a_template_saved_on_disk_is_seen_when_the_editor_reports_it(server: Lsp
     finally:
         template.unlink()
     _restore(server, path, 3)
+
+
+def test_an_untitled_buffer_is_formatted_and_asks_nothing_of_a_campaign(server: LspClient) -> None:
+    untitled = "untitled:Untitled-1"
+    server.notify("textDocument/didOpen", {"textDocument": {"uri": untitled, "languageId": "nurture", "version": 1,
+                                                            "text": "stage  trial {\n when fit>=1\n}\n"}})
+    position = {"line": 1, "character": 7}
+    assert server.request("textDocument/hover", {"textDocument": {"uri": untitled}, "position": position}) is None
+    [edit] = server.request("textDocument/formatting", {"textDocument": {"uri": untitled},
+                                                        "options": {"tabSize": 2, "insertSpaces": True}})
+    assert edit["newText"] == "stage trial {\n  when fit >= 1\n}\n"
+    server.notify("textDocument/didClose", {"textDocument": {"uri": untitled}})
