@@ -17,6 +17,7 @@ from engine.cli import (
     feedback_dsn,
     fmt,
     keys,
+    lsp,
     privacy,
     reading,
     run,
@@ -55,6 +56,7 @@ def register_commands(root: typer.Typer) -> None:
     simulate.register(root)  # simulate, backtest
     test.register(root)
     keys.register(root)  # keys add|list|revoke
+    lsp.register(root)
 
 
 register_commands(app)
