@@ -23,6 +23,7 @@ from engine.cli import (
     serve,
     simulate,
     test,
+    users,
 )
 from engine.cli.app import app, err_console
 from engine.errors import EngineError
@@ -55,6 +56,7 @@ def register_commands(root: typer.Typer) -> None:
     simulate.register(root)  # simulate, backtest
     test.register(root)
     keys.register(root)  # keys add|list|revoke
+    users.register(root)  # users add|list|remove
 
 
 register_commands(app)
