@@ -17,8 +17,10 @@ from engine.cli import (
     feedback_dsn,
     fmt,
     keys,
+    mail,
     privacy,
     reading,
+    reports,
     run,
     serve,
     simulate,
@@ -42,16 +44,18 @@ def register_commands(root: typer.Typer) -> None:
     leads = _group(root, "leads", "Import, inspect and explain leads.")
     events = _group(root, "events", "Ingest engagement events and inspect rejected ones.")
     db = _group(root, "db", "Manage the store's schema.")
-    report = _group(root, "report", "Reports over leads and stages.")
+    report = _group(root, "report", "Reports: the funnel, and how each email does.")
     check.register(root)
     data.register(root, leads=leads, events=events, db=db)  # apply, plan; leads import, events ingest, db upgrade
-    reading.register(leads=leads, events=events, report=report)  # leads show|list|explain, quarantine, funnel
+    reading.register(leads=leads, events=events)  # leads show|list|explain, events quarantine
+    reports.register(report)  # report funnel|emails
     feedback.register(leads)  # leads accept|reject
     privacy.register(leads)  # leads export|erase
     feedback_dsn.register(root)  # feedback dsn
     demo.register(root)
     fmt.register(root)
-    run.register(root)  # run, and the outbox group
+    run.register(root)  # run, and the outbox group with outbox list
+    mail.register(run.outbox_app)  # outbox show|cancel|retry
     serve.register(root)
     simulate.register(root)  # simulate, backtest
     test.register(root)
