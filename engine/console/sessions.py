@@ -66,7 +66,7 @@ def csrf_ok(session: Session | None, given: str | None) -> bool:
 
 @dataclass
 class FailedSignIns:
-    """At most ``limit`` failed sign-ins per ``window`` seconds for one address and for one client; beyond
+    """At most ``limit`` failed sign-ins per ``window`` seconds for one name (an address, or a client); beyond
     that, sign-in is refused until the oldest failure leaves the window. Kept in the process."""
 
     limit: int = 5

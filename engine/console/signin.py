@@ -30,8 +30,8 @@ def login(request: Request, email: str = Form(""), password: str = Form(""), csr
     check_csrf(who, csrf)
     state = state_of(request)
     address = email.strip().lower()
-    client = f"client:{request.client.host if request.client else '?'}"
-    wait = state.failures.wait(f"email:{address}", client)
+    client = request.client.host if request.client else "?"
+    wait = max(state.failures_by_email.wait(address), state.failures_by_client.wait(client))
     if wait > 0:
         minutes = max(1, math.ceil(wait / 60))
         refused = page(request, who, "login.html", status=429, next=safe_next(next), email=address,
@@ -44,7 +44,8 @@ def login(request: Request, email: str = Form(""), password: str = Form(""), csr
     if user is None or not passwords.verify(user.password_hash, password):
         if user is None:  # as slow as a wrong password, so timing does not tell which addresses exist
             passwords.verify(passwords.DUMMY_HASH, password)
-        state.failures.failed(f"email:{address}", client)
+        state.failures_by_email.failed(address)
+        state.failures_by_client.failed(client)
         return page(request, who, "login.html", status=401, next=safe_next(next), email=address,
                     error="Wrong email or password.")
     if passwords.needs_rehash(user.password_hash):

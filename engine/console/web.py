@@ -43,7 +43,9 @@ class Refused(Exception):
 @dataclass
 class ConsoleState:
     sessions: Sessions
-    failures: FailedSignIns = field(default_factory=FailedSignIns)
+    #: 5 failures in 15 minutes for one address; 30 for one client (an office behind one address)
+    failures_by_email: FailedSignIns = field(default_factory=lambda: FailedSignIns(limit=5))
+    failures_by_client: FailedSignIns = field(default_factory=lambda: FailedSignIns(limit=30))
     templates: Jinja2Templates = field(default_factory=lambda: _templates())
 
 
