@@ -187,7 +187,8 @@ class Insights(Repository):
 
     def journey_steps(self, journey: str, labels: Sequence[str]) -> dict[str, Any]:
         """Enrolments in ``journey``: in all, open now, exited and goal reached; and per step label how many
-        entered it (the step ran), are at it now, exited at it, and reached the goal at it."""
+        entered it (the step ran), are at it now, and of those that entered it, how many exited the journey or
+        reached its goal afterwards."""
         rows = ENROLLMENTS.c
         mine = rows.journey == journey
         open_now = rows.status.in_(("active", "waiting"))
@@ -195,21 +196,21 @@ class Insights(Repository):
             sa.func.count(), sa.func.sum(sa.case((open_now, 1), else_=0)),
             sa.func.sum(sa.case((rows.status == "exited", 1), else_=0)),
             sa.func.sum(sa.case((rows.goal_at.is_not(None), 1), else_=0))).where(mine)).one()
-        entered: dict[str, int] = {}
-        if labels:
-            marks = self.conn.execute(sa.select(*(
-                sa.func.sum(sa.case((rows.marks[label].as_float().is_not(None), 1), else_=0)) for label in labels))
-                .where(mine)).one()
-            entered = {label: int(v or 0) for label, v in zip(labels, marks, strict=True)}
-        at_step = {(step, status, goal): n for step, status, goal, n in self.conn.execute(
-            sa.select(rows.step, rows.status, rows.goal_at.is_not(None), sa.func.count()).where(mine)
-            .group_by(rows.step, rows.status, rows.goal_at.is_not(None)))}
         steps = []
-        for label in labels:
-            waiting = sum(n for (s, status, _), n in at_step.items() if s == label and status in ("active", "waiting"))
-            exited = sum(n for (s, status, _), n in at_step.items() if s == label and status == "exited")
-            goal = sum(n for (s, _, g), n in at_step.items() if s == label and g)
-            steps.append(StepCounts(label, entered.get(label, 0), waiting, exited, goal))
+        if labels:
+            # a step's mark is set when it runs, so every marked step came before the enrolment's end
+            measures = []
+            for label in labels:
+                ran = rows.marks[label].as_float().is_not(None)
+                measures += [sa.func.sum(sa.case((ran, 1), else_=0)),
+                             sa.func.sum(sa.case((sa.and_(ran, rows.status == "exited"), 1), else_=0)),
+                             sa.func.sum(sa.case((sa.and_(ran, rows.goal_at.is_not(None)), 1), else_=0))]
+            values = [int(v or 0) for v in self.conn.execute(sa.select(*measures).where(mine)).one()]
+            waiting = dict(self.conn.execute(sa.select(rows.step, sa.func.count()).where(mine, open_now)
+                                             .group_by(rows.step)).all())
+            for i, label in enumerate(labels):
+                entered, exited, goal = values[3 * i: 3 * i + 3]
+                steps.append(StepCounts(label, entered, int(waiting.get(label, 0)), exited, goal))
         return {"enrolled": int(totals[0] or 0), "open": int(totals[1] or 0), "exited": int(totals[2] or 0),
                 "goal": int(totals[3] or 0), "steps": steps}
 

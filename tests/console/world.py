@@ -82,6 +82,8 @@ class Expected:
 
     def skipped(self, stage: str, source: str | None = None) -> int:
         rank = LADDER.index(stage)
+        if rank == 0:  # every lead starts in the first stage
+            return 0
         return sum(1 for lead in self._of(source) if stage not in lead.stages()
                    and any(LADDER.index(s) > rank for s in lead.stages()))
 
