@@ -206,8 +206,8 @@ class Insights(Repository):
                              sa.func.sum(sa.case((sa.and_(ran, rows.status == "exited"), 1), else_=0)),
                              sa.func.sum(sa.case((sa.and_(ran, rows.goal_at.is_not(None)), 1), else_=0))]
             values = [int(v or 0) for v in self.conn.execute(sa.select(*measures).where(mine)).one()]
-            waiting = dict(self.conn.execute(sa.select(rows.step, sa.func.count()).where(mine, open_now)
-                                             .group_by(rows.step)).all())
+            at_step = sa.select(rows.step, sa.func.count()).where(mine, open_now).group_by(rows.step)
+            waiting: dict[str | None, int] = dict(self.conn.execute(at_step).all())
             for i, label in enumerate(labels):
                 entered, exited, goal = values[3 * i: 3 * i + 3]
                 steps.append(StepCounts(label, entered, int(waiting.get(label, 0)), exited, goal))
