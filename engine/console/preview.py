@@ -1,5 +1,8 @@
 """An email as it would be sent: a template rendered for a lead (or a sample lead) through the same composer
-the daemon uses, with its headers, HTML and text; and a test send of it over the configured SMTP server."""
+the daemon uses, with its headers, HTML and text; and a test send of it over the configured SMTP server.
+
+Its tracking and unsubscribe links are signed with a throwaway key, so they never verify: looking at a
+preview, or opening a test email, records no open or click for the lead and unsubscribes nobody."""
 
 from __future__ import annotations
 
@@ -79,7 +82,10 @@ def compose_preview(ctx: AppContext, template: str, email_address: str | None, t
     lead, _ = _lead_view(ctx, rules, email_address, now)
     sales = template in sales_templates(rules)
     kind = "sales" if sales else "marketing"
-    composer = Composer(ctx.nurture.config.base_url, lambda: ctx.key)
+    # links and the open pixel look as they would, but are signed with a throwaway key: a preview loaded, or a
+    # test email opened or clicked, records nothing about the lead and unsubscribes no one
+    inert = "preview-" + secrets.token_hex(16)
+    composer = Composer(ctx.nurture.config.base_url, lambda: inert)
     draft = PreviewDraft(f"preview:{secrets.token_hex(8)}", kind, lead.id, to or lead.email, template,
                          f"<preview.{secrets.token_hex(8)}@nurture>")
 

@@ -205,7 +205,7 @@ def test_a_journey_shows_its_steps_with_counts(as_role: Client, world: World) ->
     assert as_role("viewer").get("/journeys/nope").status_code == 404
 
 
-def test_preview_renders_any_template_and_admins_test_send_it(as_role: Client, world: World,
+def test_preview_renders_any_template_and_admins_test_send_it(console: Live, as_role: Client, world: World,
                                                               capture: CaptureServer) -> None:
     lead = world.leads[2].email
     page = as_role("viewer").get(f"/preview?template=welcome&lead={quote(lead)}").text
@@ -213,6 +213,12 @@ def test_preview_renders_any_template_and_admins_test_send_it(as_role: Client, w
     assert f"Welcome, {first}" in page and "List-Unsubscribe" in page and 'id="text"' in page
     sample = as_role("viewer").get("/preview?template=welcome").text
     assert "Welcome, Sam" in sample
+    # the preview's open pixel and links look real but record nothing about the lead
+    pixel = re.search(r"(/t/o/[A-Za-z0-9_.\-]+)", page)
+    assert pixel
+    opens = console.count(EVENTS, EVENTS.c.type == "email.opened")
+    assert httpx.get(f"{console.base}{pixel.group(1)}").status_code in (200, 404)
+    assert console.count(EVENTS, EVENTS.c.type == "email.opened") == opens
     assert "Send a test" not in page
     token = csrf_of(page)
     refused = as_role("sales").post("/preview/send", data={"template": "welcome", "lead": lead,
