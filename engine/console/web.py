@@ -135,7 +135,11 @@ def page(request: Request, who: Visitor, page_name: str, status: int = 200, **co
                             "path": request.url.path, **context}, status_code=status)
     if who.fresh:
         remember(request, response, who.session)
+    # pages hold personal data and forms: never cached, never framed by another site (clickjacking)
     response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Content-Security-Policy"] = "frame-ancestors 'none'; form-action 'self'"
+    response.headers["Referrer-Policy"] = "same-origin"
     return response
 
 

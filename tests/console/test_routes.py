@@ -47,7 +47,9 @@ def test_every_page_needs_sign_in_and_sends_you_back_after_it(console: Live) -> 
     assert answer.status_code == 303 and answer.headers["location"] == "/outbox"
     cookie = answer.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie and "secure" not in cookie
-    assert anonymous.get("/outbox").status_code == 200
+    page = anonymous.get("/outbox")
+    assert page.status_code == 200 and page.headers["x-frame-options"] == "DENY"
+    assert page.headers["cache-control"] == "no-store"
     # only paths on this site: no open redirect through ?next=
     again = sign_in(console.base, USERS["viewer"])
     token = csrf_of(again.get("/leads").text)
