@@ -28,7 +28,7 @@ def overview(request: Request) -> Response:
     version_id, rules = ctx.rules()
     now = ctx.clock.now()
     with ctx.store.transaction() as tx:
-        funnel = funnel_report(tx, rules)
+        funnel = funnel_report(tx, rules, durations=False)
         health = health_report(tx, now)
     return page(request, who, "overview.html", funnel=funnel, health=health, version_id=version_id)
 

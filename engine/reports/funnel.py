@@ -48,8 +48,10 @@ def _group(ladder: list[str], group: FunnelGroup) -> dict[str, Any]:
     return {"leads": group.leads, "stages": stages, "conversion": conversion}
 
 
-def funnel_report(tx: Tx, rules: Rules, by: str | None = None, cohort: str | None = None) -> dict[str, Any]:
-    """The whole funnel, plus one funnel per attribute value and/or cohort when asked for."""
+def funnel_report(tx: Tx, rules: Rules, by: str | None = None, cohort: str | None = None, *,
+                  durations: bool = True) -> dict[str, Any]:
+    """The whole funnel, plus one funnel per attribute value and/or cohort when asked for (and without
+    ``durations``, no time between stages: the overview leaves them out)."""
     check_breakdown(rules, by, cohort)
     ladder = list(rules.symbols.stages)
     overall = tx.insights.funnel(ladder)
@@ -58,7 +60,7 @@ def funnel_report(tx: Tx, rules: Rules, by: str | None = None, cohort: str | Non
                               "current": tx.tallies.leads_per_stage(),
                               "durations": [{"from": d.from_stage, "to": d.to_stage, "leads": d.leads,
                                              "mean_days": _days(d.mean_seconds), "median_days": _days(d.median_seconds)}
-                                            for d in tx.insights.durations(ladder)],
+                                            for d in (tx.insights.durations(ladder) if durations else [])],
                               "groups": []}
     if by is not None or cohort is not None:
         attribute = (by, rules.symbols.defaults.get(by)) if by is not None else None
