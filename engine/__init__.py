@@ -7,6 +7,8 @@ Packages, each owning one concern (see docs/architecture.md):
   delivery/  rendering, links and tokens, MIME, transports (SMTP, webhook, memory), retries
   daemon/    the unattended process: lock, heartbeat, ticks, claim -> send -> record, signals
   lab/       the virtual clock: scenarios, simulate, backtest, demo
+  reports/   reports for people over store reads: funnel, emails, journeys, leads, health
+  console/   the web console at /: pages, sign-in, roles, CSRF (served by http/)
   http/, cli/  thin adapters over the above
 Modules at this level: config, errors, logs, service (the campaign and its store as one object).
 """

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
 import hashlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +19,14 @@ from engine.ingest.processor import Processor, Progress, Report
 from engine.store import Store
 from engine.store.versions import Version
 from engine.versions import Migration, describe_changes, migrate_enrollments
+
+
+def applied_by() -> str | None:
+    """Who applies a version: NURTURE_AUTHOR when set (CI sets it to the commit's author), else the user name."""
+    try:
+        return os.environ.get("NURTURE_AUTHOR") or getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a bare container)
+        return None
 
 
 @dataclass
@@ -88,7 +98,8 @@ class Nurture:
         applied = Applied(0, created=True, rules_changed=latest is None or latest.rules_hash != new_rules.rules_hash,
                           changes=describe_changes(old_campaign, campaign))
         with self.store.transaction(dry_run=dry_run) as tx:
-            applied.version_id = tx.versions.insert(digest, new_rules.rules_hash, files, self.clock.now())
+            applied.version_id = tx.versions.insert(digest, new_rules.rules_hash, files, self.clock.now(),
+                                                     author=applied_by())
             applied.migration = migrate_enrollments(tx, compile_rules(old_campaign) if old_campaign else None,
                                                     new_rules, applied.version_id, self.clock.now())
             if dry_run and applied.rules_changed and latest is not None:

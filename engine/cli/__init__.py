@@ -18,12 +18,15 @@ from engine.cli import (
     fmt,
     keys,
     lsp,
+    mail,
     privacy,
     reading,
+    reports,
     run,
     serve,
     simulate,
     test,
+    users,
 )
 from engine.cli.app import app, err_console
 from engine.errors import EngineError
@@ -42,21 +45,24 @@ def register_commands(root: typer.Typer) -> None:
     leads = _group(root, "leads", "Import, inspect and explain leads.")
     events = _group(root, "events", "Ingest engagement events and inspect rejected ones.")
     db = _group(root, "db", "Manage the store's schema.")
-    report = _group(root, "report", "Reports over leads and stages.")
+    report = _group(root, "report", "Reports: the funnel, and how each email does.")
     check.register(root)
     data.register(root, leads=leads, events=events, db=db)  # apply, plan; leads import, events ingest, db upgrade
-    reading.register(leads=leads, events=events, report=report)  # leads show|list|explain, quarantine, funnel
+    reading.register(leads=leads, events=events)  # leads show|list|explain, events quarantine
+    reports.register(report)  # report funnel|emails
     feedback.register(leads)  # leads accept|reject
     privacy.register(leads)  # leads export|erase
     feedback_dsn.register(root)  # feedback dsn
     demo.register(root)
     fmt.register(root)
-    run.register(root)  # run, and the outbox group
+    run.register(root)  # run, and the outbox group with outbox list
+    mail.register(run.outbox_app)  # outbox show|cancel|retry
     serve.register(root)
     simulate.register(root)  # simulate, backtest
     test.register(root)
     keys.register(root)  # keys add|list|revoke
     lsp.register(root)
+    users.register(root)  # users add|list|remove
 
 
 register_commands(app)

@@ -39,16 +39,13 @@ def demo(
                           base_url=config.base_url if "base_url" in config.given else None)
     console.print(f"\n{result.leads:,} leads, {result.events:,} engagement events, {result.ticks:,} daemon ticks; "
                   f"{result.sent:,} emails sent, {result.failed:,} failed")
+    from engine.cli.reports import _funnel_table
+    from engine.reports.funnel import funnel_report
+
     with reading(result.database_url) as view:
-        funnel = view.tx.reports.funnel(view.rules())
-    table = Table("stage", "now", "ever reached", "median days to reach", title="Funnel", title_justify="left")
-    for row in funnel["stages"]:
-        days_to = funnel["median_days_to_reach"].get(row["stage"])
-        table.add_row(row["stage"], f"{row['current']:,}", f"{row['reached']:,}",
-                      "-" if days_to is None else str(days_to))
-    console.print(table)
-    console.print("  ".join(f"{c['from']} -> {c['to']}: {'-' if c['rate'] is None else format(c['rate'], '.1%')}"
-                            for c in funnel["conversion"]))
+        funnel = funnel_report(view.tx, view.rules())
+    if funnel["overall"]:
+        console.print(_funnel_table("Funnel", funnel["overall"]))
     steps = Table("journey", "step", "template", "sent", title="Emails sent per journey step", title_justify="left")
     for journey, step, template, count in result.per_step:
         steps.add_row(escape(journey), escape(step), escape(template), f"{count:,}")
@@ -67,3 +64,9 @@ def demo(
     console.print(f"Store: {url}. Look inside with `NURTURE_DATABASE_URL={url} .venv/bin/nurture leads list` "
                   "(or `report funnel`); those commands read today's date, so scores will have decayed since the "
                   "demo's last day.")
+    if result.console_user is not None:
+        user, password = result.console_user
+        console.print("\n[bold]The console[/]: start it on the demo's store with", highlight=False)
+        console.print(f"  NURTURE_DATABASE_URL={url} .venv/bin/nurture serve", highlight=False, soft_wrap=True)
+        console.print("then open [bold]http://127.0.0.1:8000/[/] and sign in as", highlight=False)
+        console.print(f"  email: {escape(user)}\n  password: {escape(password)}", highlight=False, soft_wrap=True)

@@ -1,4 +1,4 @@
-"""Commands that only read the store: leads show|list|explain, events quarantine, report funnel.
+"""Commands that only read the store: leads show|list|explain, events quarantine (the reports are in reports.py).
 
 They open the store as it is: none is created or upgraded, no campaign is applied, nothing is swept.
 """
@@ -15,12 +15,11 @@ from engine.cli.app import JSON, config_of, console, print_json, reading
 from engine.core.clock import SystemClock
 
 
-def register(*, leads: typer.Typer, events: typer.Typer, report: typer.Typer) -> None:
+def register(*, leads: typer.Typer, events: typer.Typer) -> None:
     events.command("quarantine")(events_quarantine)
     leads.command("show")(leads_show)
     leads.command("list")(leads_list)
     leads.command("explain")(leads_explain)
-    report.command("funnel")(report_funnel)
 
 
 def events_quarantine(ctx: typer.Context, limit: int = typer.Option(100, help="Show at most this many"),
@@ -110,27 +109,4 @@ def leads_explain(ctx: typer.Context, email: str, json: bool = JSON) -> None:
         table.add_column("when")
         for line in score["lines"]:
             table.add_row(f"{line['points']:+g}", f"{line['now']:+.2f}", escape(line["rule"]), line.get("at", ""))
-        console.print(table)
-
-
-def report_funnel(ctx: typer.Context, json: bool = JSON) -> None:
-    """Leads per stage, conversion between stages, median days to convert, by lead source."""
-    with reading(config_of(ctx).database_url) as view:
-        result = view.tx.reports.funnel(view.rules())
-    if json:
-        print_json(result)
-        return
-    table = Table("stage", "now", "ever reached", "median days to reach", title="Funnel", title_justify="left")
-    for row in result["stages"]:
-        days = result["median_days_to_reach"].get(row["stage"])
-        table.add_row(row["stage"], f"{row['current']:,}", f"{row['reached']:,}", "-" if days is None else f"{days}")
-    console.print(table)
-    for conv in result["conversion"]:
-        rate = "-" if conv["rate"] is None else f"{conv['rate']:.1%}"
-        console.print(f"{conv['from']} -> {conv['to']}: {rate}")
-    if result["by_source"]:
-        ladder = [r["stage"] for r in result["stages"]]
-        table = Table("source", *ladder, title="By source", title_justify="left")
-        for source, data in result["by_source"].items():
-            table.add_row(escape(source), *(f"{data['reached'][s]:,}" for s in ladder))
         console.print(table)

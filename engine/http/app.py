@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from engine.console import install as install_console
 from engine.http import errors, feedback, health, intake, leads, track, tracking, unsubscribe
 from engine.http.context import AppContext, Limits
 from engine.http.middleware import Guard
@@ -21,6 +22,7 @@ Nurture's HTTP side.
 * **Sales feedback** (`/v1/leads/{email}/feedback`): accept or reject a lead; the campaign decides where it goes.
 * **Links in emails** (`/t/o`, `/t/c`, `/u`): open pixel, tracked clicks and unsubscribe, all signed.
 * **Operations** (`/healthz`, `/metrics`).
+* **Console** (`/`): web pages for sales, marketing and operators, behind sign-in (see docs/console.md).
 """
 
 
@@ -43,6 +45,7 @@ def create_app(nurture: Nurture, limits: Limits | None = None, *, access_log: bo
     errors.install(app)
     for module in (intake, leads, tracking, unsubscribe, health, feedback, track):
         app.include_router(module.router)
+    install_console(app)
     app.add_middleware(Guard, max_body_bytes=limits.max_body_bytes, counters=app.state.ctx.counters,
                        access_log=access_log)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
@@ -58,7 +59,8 @@ def metrics(request: Request) -> Response:
     try:
         now = ctx.clock.now()
         with ctx.store.transaction() as tx:
-            figures = figures_of(tx.figures.totals(), now, tx.figures.backlog(now))
+            figures = figures_of(tx.figures.totals(), now, tx.figures.backlog(now),
+                                 tx.mailroom.failures_since(now - dt.timedelta(hours=1)))
     except Exception as err:
         log.warning("metrics: store unreachable", extra={"fields": {"error": type(err).__name__}})
         figures = None

@@ -75,7 +75,8 @@ def _age(at: dt.datetime | None, now: dt.datetime) -> float:
     return 0.0 if at is None else max(0.0, (now - at).total_seconds())
 
 
-def figures_of(totals: Totals, now: dt.datetime, backlog: Backlog | None = None) -> dict[str, float | int | None]:
+def figures_of(totals: Totals, now: dt.datetime, backlog: Backlog | None = None,
+               smtp_failures_last_hour: int | None = None) -> dict[str, float | int | None]:
     """The store's totals as the metrics below name them; the scheduler lag is seconds since the newest heartbeat,
     the backlog ages seconds since the oldest waiting work became due (0: none waits)."""
     newest = totals.newest_heartbeat
@@ -93,6 +94,7 @@ def figures_of(totals: Totals, now: dt.datetime, backlog: Backlog | None = None)
         "deferred": totals.deferrals,
         "daemons": totals.daemons,
         "lag": None if newest is None else max(0.0, (now - newest).total_seconds()),
+        "smtp_failures": smtp_failures_last_hour,
     }
 
 
@@ -112,6 +114,9 @@ STORE = [
      "Seconds since the oldest due journey step that has not run became due (0: none is due)"),
     ("nurture_oldest_due_email_age_seconds", "gauge", "message_age",
      "Seconds since the oldest due email that is not sent yet became due (0: none is due)"),
+    ("nurture_smtp_failures_last_hour", "gauge", "smtp_failures",
+     "Emails refused by the SMTP server (waiting for a retry, or failed for good) in the last hour, as the "
+     "console's health page counts them"),
 ]
 
 
@@ -128,5 +133,6 @@ def render(counters: Counters, figures: dict[str, float | int | None] | None) ->
               f"nurture_store_up {0 if figures is None else 1}"]
     if figures is not None:
         for name, kind, key, text in STORE:
-            lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}", f"{name} {_number(figures[key])}"]
+            if key in figures:
+                lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}", f"{name} {_number(figures[key])}"]
     return "\n".join(lines) + "\n"

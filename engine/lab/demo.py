@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import secrets
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +41,8 @@ class DemoResult:
     notifications: list[tuple[str, str, str]] = field(default_factory=list)
     #: where the links in the emails point
     base_url: str = DEMO_BASE_URL
+    #: the console's demo admin: (email, password), made anew by every run
+    console_user: tuple[str, str] | None = None
 
 
 async def _play(run: VirtualRun, leads: int, days: int, seed: int, progress: Callable[[int], None]) -> int:
@@ -130,7 +133,22 @@ def run_demo(*, campaign_dir: Path, template_dir: Path, database_url: str | None
             capture.stop()
     result = _summary(run.nurture, database_url, outbox_dir if capture else None, events, days, days * 24)
     result.base_url = base_url
+    result.console_user = demo_admin(run.nurture)
     return result
+
+
+#: who signs in to the console after the demo
+DEMO_ADMIN = "admin@demo.example"
+
+
+def demo_admin(nurture: Nurture) -> tuple[str, str]:
+    """An admin for the console on the demo's store, with a fresh random password: (email, password)."""
+    from engine.console.passwords import hash_password
+
+    password = secrets.token_urlsafe(12)
+    with nurture.store.transaction() as tx:
+        tx.users.save(DEMO_ADMIN, "admin", hash_password(password), nurture.clock.now())
+    return DEMO_ADMIN, password
 
 
 def _summary(nurture: Nurture, url: str, outbox_dir: Path | None, events: int, days: int, ticks: int) -> DemoResult:

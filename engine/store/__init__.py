@@ -11,7 +11,8 @@ Modules:
   db, existing  engines, SQLite pragmas, migrations on open, schema checks for readers
   bulk          executemany inserts and updates for the hot paths
 Repositories (one concern each): leads, events, ledger, actions, signals, quarantine, enrollments,
-outbox, suppressions, versions, meta, daemons; and for reading: reports (people), figures
+outbox, suppressions, versions, meta, daemons, users (console sign-in); for the console's outbox: mailroom
+(states, cancel, retry); and for reading: insights (aggregates the database computes), reports (people), figures
 (health and metrics), history (one lead's story, for scenarios), tallies (whole runs, for the lab).
 """
 

@@ -45,6 +45,8 @@ class CampaignVersion(SQLModel, table=True):
     rules_hash: str = Field(max_length=64)
     created_at: dt.datetime = _when()
     files: dict[str, str] = _json()
+    #: who applied it (the command line's user name), when known
+    author: str | None = Field(default=None, max_length=200)
 
 
 class Lead(SQLModel, table=True):
@@ -310,3 +312,17 @@ class AnonymousVisitor(SQLModel, table=True):
     anonymous_id: str = Field(primary_key=True, max_length=100)
     email: str = Field(index=True, max_length=320)
     identified_at: dt.datetime = _when()
+
+
+class ConsoleUser(SQLModel, table=True):
+    """Someone who signs in to the web console, with a role: viewer, sales or admin."""
+
+    __tablename__ = "console_users"
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(unique=True, max_length=320)
+    role: str = Field(max_length=20)
+    #: an Argon2id hash (engine.console.passwords); the password itself is never kept
+    password_hash: str = Field(max_length=300)
+    created_at: dt.datetime = _when()
+    #: when the role or password last changed: sessions signed before it are no longer valid
+    updated_at: dt.datetime = _when()

@@ -15,8 +15,10 @@ from engine.store.enrollments import Enrollments
 from engine.store.events import Events
 from engine.store.figures import Figures
 from engine.store.history import History
+from engine.store.insights import Insights
 from engine.store.leads import Leads
 from engine.store.ledger import Ledger
+from engine.store.mailroom import Mailroom
 from engine.store.meta import MetaValues
 from engine.store.outbox import Outbox
 from engine.store.privacy import Privacy
@@ -25,6 +27,7 @@ from engine.store.reports import Reports
 from engine.store.signals import Signals
 from engine.store.suppressions import Suppressions
 from engine.store.tallies import Tallies
+from engine.store.users import Users
 from engine.store.versions import Versions
 from engine.store.visitors import Visitors
 
@@ -106,6 +109,18 @@ class Tx:
     @cached_property
     def visitors(self) -> Visitors:
         return Visitors(self.conn)
+
+    @cached_property
+    def users(self) -> Users:
+        return Users(self.conn)
+
+    @cached_property
+    def insights(self) -> Insights:
+        return Insights(self.conn)
+
+    @cached_property
+    def mailroom(self) -> Mailroom:
+        return Mailroom(self.conn)
 
 
 class Store:

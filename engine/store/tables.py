@@ -9,6 +9,7 @@ from engine.store.models import (
     AnonymousEvent,
     AnonymousVisitor,
     CampaignVersion,
+    ConsoleUser,
     DaemonLock,
     Enrollment,
     Event,
@@ -52,3 +53,4 @@ META = _table(Meta)
 PUBLISHABLE_KEYS = _table(PublishableKey)
 ANONYMOUS_EVENTS = _table(AnonymousEvent)
 VISITORS = _table(AnonymousVisitor)
+USERS = _table(ConsoleUser)

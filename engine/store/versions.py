@@ -33,10 +33,12 @@ class Versions(Repository):
                                 .order_by(VERSIONS.c.id.desc()).limit(1)).first()
         return None if row is None else Version(row.id, row.files, row.rules_hash, row.hash)
 
-    def insert(self, digest: str, rules_hash: str, files: dict[str, str], created_at: dt.datetime) -> int:
-        """Store a new version; returns its id."""
+    def insert(self, digest: str, rules_hash: str, files: dict[str, str], created_at: dt.datetime,
+               author: str | None = None) -> int:
+        """Store a new version (applied by ``author``, when known); returns its id."""
         inserted = self.conn.execute(VERSIONS.insert().values(hash=digest, rules_hash=rules_hash,
-                                                              created_at=created_at, files=files))
+                                                              created_at=created_at, files=files,
+                                                              author=author[:200] if author else None))
         key = inserted.inserted_primary_key
         assert key is not None  # a single-row insert always has one
         return int(key[0])
