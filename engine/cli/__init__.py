@@ -10,6 +10,7 @@ import typer
 from rich.markup import escape
 
 from engine.cli import (
+    backtest,
     check,
     data,
     demo,
@@ -52,7 +53,8 @@ def register_commands(root: typer.Typer) -> None:
     fmt.register(root)
     run.register(root)  # run, and the outbox group
     serve.register(root)
-    simulate.register(root)  # simulate, backtest
+    simulate.register(root)
+    backtest.register(root)
     test.register(root)
     keys.register(root)  # keys add|list|revoke
 
