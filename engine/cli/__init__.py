@@ -24,6 +24,7 @@ from engine.cli import (
     serve,
     simulate,
     test,
+    tune,
 )
 from engine.cli.app import app, err_console
 from engine.errors import EngineError
@@ -55,6 +56,7 @@ def register_commands(root: typer.Typer) -> None:
     serve.register(root)
     simulate.register(root)
     backtest.register(root)
+    tune.register(root)
     test.register(root)
     keys.register(root)  # keys add|list|revoke
 
