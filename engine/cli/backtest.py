@@ -41,11 +41,11 @@ def backtest(
     Reports, side by side: MQLs and SQLs produced, leads whose final stage differs and emails each
     journey step would have sent. With --outcomes: each scoring rule's lift, each stage's precision
     and recall, each score's AUC, and the AUC of the scores the stages read added up. Each replay
-    runs in a throwaway store; the live one is untouched. --at reads everything as of that time, so
-    a figure can be reproduced after the history has grown.
+    runs in a throwaway store; the live one is untouched.
 
-    The outcomes file is a CSV with a header of email[,converted][,converted_at] (docs/tuning.md);
-    leads it does not name did not convert.
+    --at reads everything as of that time, so a figure can be reproduced after the history has grown.
+    The outcomes file is a CSV with a header naming email, converted and converted_at
+    (docs/tuning.md); leads it does not name did not convert.
     """
     from engine.lab.backtest import run_backtest
     from engine.lab.history import parse_at

@@ -22,7 +22,7 @@ def tune(
     outcomes: Path = typer.Option(..., "--outcomes", help="CSV of outcomes: email[,converted][,converted_at]; "
                                                           "leads it does not name did not convert"),
     leads: str = typer.Option(None, "--leads", help="Leads with their attributes, as `nurture leads import` reads"),
-    score: str = typer.Option(None, "--score", help="Tune this score's rules only [default: every score]"),
+    score: str = typer.Option(None, "--score", help="Tune this score's rules only (default: every score)"),
     at: str = typer.Option(None, "--at", help="Judge the history as of this ISO 8601 time: later events and "
                                               "conversions are left out, scores read then"),
     seed: int = typer.Option(7, "--seed", help="Seed of the folds: the same seed gives the same figures"),
@@ -31,15 +31,19 @@ def tune(
 ) -> None:
     """Fit the points of the campaign's own scoring rules to outcomes, and show them as a diff.
 
-    The history is scored as the engine scores it (caps, decay, floors), each lead judged just before
-    its outcome. A regularised logistic regression, cross-validated, weighs every rule against the
-    others; its weights are turned into whole points by one scale factor, so the largest stays near the
-    campaign's largest. Printed: the cross-validated AUC of the current and the suggested points on the
-    same held-out leads, each rule's fitted weight beside its marginal lift (when they disagree in sign,
-    trust the weight: the lift ignores the other rules), and a unified diff of the .nurture files.
+    The history is scored as the engine scores it (caps, decay, floors), each lead
+    judged just before its outcome. A regularised logistic regression, cross-validated,
+    weighs every rule against the others; one scale factor turns its weights into whole
+    points, the largest near the campaign's largest.
 
-    Only the point numbers change (and a cap's number, scaled with its rule's points); stage thresholds
-    stay. Nothing is written without --write, and then atomically. See docs/tuning.md.
+    Printed: the cross-validated AUC of the current and the suggested points on the same
+    held-out leads; each rule's fitted weight beside its marginal lift (when they disagree
+    in sign, trust the weight: the lift ignores the other rules); a unified diff of the
+    .nurture files.
+
+    Only point numbers change (and a cap's, scaled with its rule's points); stage
+    thresholds stay. Nothing is written without --write, and then atomically.
+    The outcomes file and the method: docs/tuning.md.
     """
     from engine.lab.history import parse_at
     from engine.lab.outcomes import read_outcomes
