@@ -60,7 +60,9 @@ def tune(
         task = bar.add_task("scoring the history", total=None)
         result = run_tune(campaign_dir=config.campaign_dir, template_dir=config.template_dir, events=events,
                           outcomes=known, leads=leads, score=score, at=when, seed=seed,
-                          progress=lambda n: bar.advance(task, n), on_scan=lambda n: bar.update(task, total=n))
+                          progress=lambda n: bar.advance(task, n), on_scan=lambda n: bar.update(task, total=n),
+                          on_fold=lambda done, of: bar.update(task, description="fitting the rules' weights",
+                                                              completed=done, total=of))
     data = result.as_dict()
     files = changes(result.table.refs, [int(p) for p in result.fitted.suggested])
     data["diff"] = "".join(change.diff() for change in files)
@@ -98,15 +100,20 @@ def print_tune(data: dict[str, Any]) -> None:
     for note in data["notes"]:
         console.print(f"[dim]note: {escape(note)}[/]")
     figures = data["auc"]
-    table = Table("points", "AUC", title=f"Cross-validated AUC ({figures['folds']} folds of held-out leads, seed "
-                  f"{data['seed']}; 0.5 knows nothing, 1.0 ranks every converter first)", title_justify="left")
+    console.print(f"\n[bold]Cross-validated AUC[/]: the summed score ranked on held-out leads ({figures['folds']} "
+                  f"folds, seed {data['seed']}); 0.5 knows nothing, 1.0 ranks every converter first")
+    table = Table("points", "AUC")
     table.add_row("current", _num(figures["current"]))
     table.add_row("suggested", _num(figures["suggested"]))
     table.add_row("fitted weights, before rounding", _num(figures["fitted"]))
     console.print(table)
-    table = Table("score", "rule", "where", "points", "suggested", "weight", "lift", "note",
-                  title="Rules: fitted weight (points per award, the other rules held equal) beside marginal lift",
+    table = Table(title="Rules: fitted weight (points per award, the other rules held equal) beside marginal lift",
                   title_justify="left")
+    for name in ("score", "rule", "where", "points", "suggested", "weight", "lift", "note"):
+        if name == "where":  # a path is never cut short: it folds onto the next line
+            table.add_column(name, overflow="fold", min_width=12)
+        else:
+            table.add_column(name)
     for rule in data["rules"]:
         suggested = f"{rule['suggested']:+d}"
         if rule["suggested"] != rule["points"]:

@@ -208,13 +208,15 @@ class Folds:
         return sum(values) / len(values) if values else None
 
 
-def cross_validate(table: Table, seed: int) -> Folds:
+def cross_validate(table: Table, seed: int, on_fold: Callable[[int, int], None] = lambda done, of: None) -> Folds:
     """AUC on held-out leads, fold by fold: the current points, the fitted weights and the suggested points."""
     y = table.y
     splits = min(FOLDS, int(y.sum()), int((~y).sum()))
     folds = Folds()
     current = np.array([ref.points for ref in table.refs], dtype=float)
-    for train, test in StratifiedKFold(n_splits=splits, shuffle=True, random_state=seed).split(table.x, y):
+    for done, (train, test) in enumerate(StratifiedKFold(n_splits=splits, shuffle=True,
+                                                         random_state=seed).split(table.x, y)):
+        on_fold(done, splits + 1)
         fitted = _fit(table, train, seed)
         labels = list(y[test])
         weights = np.where(np.isnan(fitted.weights), current, fitted.weights)
@@ -319,9 +321,11 @@ def load_checked(campaign_dir: Path, template_dir: Path) -> Campaign:
 def run_tune(*, campaign_dir: Path, template_dir: Path, events: str, outcomes: Outcomes, leads: str | None = None,
              score: str | None = None, at: dt.datetime | None = None, seed: int = 7,
              progress: Progress = lambda n: None, on_scan: Callable[[int], None] = lambda n: None,
+             on_fold: Callable[[int, int], None] = lambda done, of: None,
              workdir: Path | None = None) -> TuneResult:
     """Score the history with the campaign on disk and fit the chosen scores' points to ``outcomes``
-    (read with `read_outcomes`; a file with rows that cannot be read is refused)."""
+    (read with `read_outcomes`; a file with rows that cannot be read is refused). ``on_fold(done, of)``
+    is called before each fit: one per fold, then the one on every lead."""
     known = outcomes
     known.raise_problems()
     campaign = load_checked(campaign_dir, template_dir)
@@ -348,8 +352,10 @@ def run_tune(*, campaign_dir: Path, template_dir: Path, events: str, outcomes: O
     positives, negatives = int(table.y.sum()), int((~table.y).sum())
     if min(positives, negatives) < 2:
         raise ConfigError(f"{positives} of the {len(table.y)} leads in the history converted and {negatives} did "
-                          "not; tune needs at least 2 of each (check that the outcomes name leads of this history)")
-    folds = cross_validate(table, seed)
+                          "not; tune needs at least 2 of each (check that the outcomes name leads of this history"
+                          + (f", converted by --at {source.end.isoformat()})" if at is not None else ")"))
+    folds = cross_validate(table, seed, on_fold)
+    on_fold(len(folds.current), len(folds.current) + 1)
     fitted = _fit(table, np.arange(len(table.y)), seed)
     seen = set(table.emails)
     missing = sum(1 for email, o in known.by_email.items() if o.converted and email not in seen)
@@ -360,4 +366,9 @@ def run_tune(*, campaign_dir: Path, template_dir: Path, events: str, outcomes: O
         result.notes.append("the rules carry no signal about the outcomes: points kept")
     if at is not None:
         result.notes.append(f"as of {source.end.isoformat()}: {source.later:,} later events left out")
+    others = [name for name in rules.scores if name not in scores]
+    if others:
+        result.notes.append(f"only the rules of {', '.join(scores)} are weighed against each other: what the rules of "
+                            f"{', '.join(others)} explain is not held equal, so tune every score together when "
+                            "the stages combine them")
     return result
