@@ -111,22 +111,23 @@ class Table:
 
 
 def build_table(run_rules: Rules, refs: list[RuleRef], ledger: Iterable[LedgerLine], leads: Iterable[LeadFacts],
-                outcomes: Outcomes, end: dt.datetime, as_of: bool) -> Table:
-    """Read each lead's features from the scored history (``leads`` and ``ledger`` from the store's tallies)."""
+                outcomes: Outcomes, end: dt.datetime, as_of: bool, count: int) -> Table:
+    """Read each lead's features from the scored history (``leads`` and ``ledger`` from the store's tallies,
+    ``count`` leads): one row of 8-byte numbers per lead, the ledger streamed lead by lead."""
     columns = {(ref.score, ref.text): i for i, ref in enumerate(refs)}
     fits = {(model.name, rule.text): rule for model in run_rules.scores.values() for rule in model.attribute_rules}
     decay = {name: model.decay_rate for name, model in run_rules.scores.items()}
     grouped: Grouped[LedgerLine] = Grouped(ledger)
-    rows: list[list[float]] = []
-    labels: list[bool] = []
+    x = np.zeros((count, len(refs)))
+    y = np.zeros(count, dtype=bool)
     emails: list[str] = []
     end_at = epoch(end)
-    for lead in leads:
+    for index, lead in enumerate(leads):
         outcome = outcomes.get(lead.email)
         converted, judged = outcome.judged(end, as_of) if outcome is not None else (False, end)
         cutoff = end_at if judged == end else epoch(judged)
         attrs = {**run_rules.symbols.defaults, **(lead.attributes or {}), "email": lead.email, "owner": lead.owner}
-        row = [0.0] * len(refs)
+        row = x[index]
         for i, ref in enumerate(refs):
             if ref.kind == "fit":
                 row[i] = 1.0 if fits[(ref.score, ref.text)].test(attrs) else 0.0
@@ -137,14 +138,12 @@ def build_table(run_rules: Rules, refs: list[RuleRef], ledger: Iterable[LedgerLi
                 continue
             rate = decay.get(line.score, 0.0)
             row[column] += line.points * (math.exp(-rate * (cutoff - when)) if rate else 1.0) / refs[column].points
-        rows.append(row)
-        labels.append(converted)
+        y[index] = converted
         emails.append(lead.email)
     groups: dict[str, tuple[list[int], float | None]] = {}
     for i, ref in enumerate(refs):
         groups.setdefault(ref.score, ([], run_rules.scores[ref.score].floor))[0].append(i)
-    x = np.array(rows, dtype=float).reshape(len(rows), len(refs))
-    return Table(refs, x, np.array(labels, dtype=bool), emails, groups)
+    return Table(refs, x[:len(emails)], y[:len(emails)], emails, groups)
 
 
 # ----- the fit -----------------------------------------------------------------------------------
@@ -344,7 +343,7 @@ def run_tune(*, campaign_dir: Path, template_dir: Path, events: str, outcomes: O
         try:
             with run.nurture.store.transaction() as tx:
                 table = build_table(rules, refs, tx.tallies.ledger(), tx.tallies.leads(), known, source.end,
-                                    as_of=at is not None)
+                                    as_of=at is not None, count=tx.tallies.lead_count())
         finally:
             run.nurture.store.dispose()
     finally:

@@ -175,8 +175,9 @@ def test_the_features_give_back_the_engines_own_scores(tmp_path: Path) -> None:
         for name, model in rules.scores.items():
             refs = campaign_rules(campaign, rules, [name])
             with run.nurture.store.transaction() as tx:
+                # every outcome is dated after the end: all are judged at the end
                 table = build_table(rules, refs, tx.tallies.ledger(), tx.tallies.leads(), outcomes, source.end,
-                                    as_of=True)  # every outcome is dated after the end: all judged at the end
+                                    as_of=True, count=tx.tallies.lead_count())
                 records = tx.leads.load_for_update(tx.leads.ids_by_email(table.emails).values())
             engine = {r.email: r.state.score(model, epoch(source.end)) for r in records.values()}
             ours = table.scores(np.array([ref.points for ref in refs], dtype=float))
