@@ -16,6 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # What only commands that touch the store, send or serve may pay for.
 SERVER_SIDE = {"fastapi", "starlette", "uvicorn", "sqlalchemy", "sqlmodel", "alembic", "psycopg", "aiosmtplib",
                "apscheduler", "httpx"}
+# What only `nurture tune` may pay for: fitting rule weights.
+MODELLING = {"sklearn", "numpy", "scipy"}
 
 
 def imported_by(*args: str, cache_home: Path) -> set[str]:
@@ -31,7 +33,7 @@ def imported_by(*args: str, cache_home: Path) -> set[str]:
 
 def test_help_imports_nothing_heavy(tmp_path: Path) -> None:
     loaded = imported_by("--help", cache_home=tmp_path)
-    assert loaded & (SERVER_SIDE | {"jinja2", "lark", "pydantic"}) == set()
+    assert loaded & (SERVER_SIDE | MODELLING | {"jinja2", "lark", "pydantic"}) == set()
 
 
 def test_a_group_help_imports_nothing_heavy(tmp_path: Path) -> None:
@@ -40,7 +42,11 @@ def test_a_group_help_imports_nothing_heavy(tmp_path: Path) -> None:
 
 def test_check_imports_no_store_no_server(tmp_path: Path) -> None:
     # Lark parses and Jinja reads the templates being checked: those two are the work itself
-    assert imported_by("check", "journeys", cache_home=tmp_path) & SERVER_SIDE == set()
+    assert imported_by("check", "journeys", cache_home=tmp_path) & (SERVER_SIDE | MODELLING) == set()
+
+
+def test_tune_help_imports_no_modelling(tmp_path: Path) -> None:
+    assert imported_by("tune", "--help", cache_home=tmp_path) & MODELLING == set()
 
 
 def test_version_is_printed_without_the_command_line(tmp_path: Path) -> None:

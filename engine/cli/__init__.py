@@ -10,6 +10,7 @@ import typer
 from rich.markup import escape
 
 from engine.cli import (
+    backtest,
     check,
     data,
     demo,
@@ -26,6 +27,7 @@ from engine.cli import (
     serve,
     simulate,
     test,
+    tune,
     users,
 )
 from engine.cli.app import app, err_console
@@ -58,7 +60,9 @@ def register_commands(root: typer.Typer) -> None:
     run.register(root)  # run, and the outbox group with outbox list
     mail.register(run.outbox_app)  # outbox show|cancel|retry
     serve.register(root)
-    simulate.register(root)  # simulate, backtest
+    simulate.register(root)
+    backtest.register(root)
+    tune.register(root)
     test.register(root)
     keys.register(root)  # keys add|list|revoke
     lsp.register(root)

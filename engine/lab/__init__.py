@@ -6,6 +6,9 @@ Modules:
   expectations  judging a scenario's expectations; timeline: what led to a failure
   simulate      `nurture simulate`: synthetic leads through the campaign
   backtest      `nurture backtest`: real history replayed through two versions side by side
+  history       an events file read in time order (as of a time), and scored as the engine scores it
+  outcomes      the outcomes file: which leads converted, and when
+  tune          `nurture tune`: rule points fitted to outcomes (numpy, scikit-learn); tune_write: the diff, --write
   demo          `nurture demo`; capture: the local SMTP server that keeps the demo's emails
   synthetic     deterministic synthetic leads and engagement; stats: lift, precision, recall, AUC
   report_html   self-contained HTML reports

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import csv
 import datetime as dt
 import io
 import math
@@ -12,23 +11,26 @@ import subprocess
 import tarfile
 import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from dsl.campaign import default_template_dir
-from engine.core.clock import epoch, parse_instant
+from engine.core.clock import epoch
 from engine.core.rules import Rules
 from engine.delivery.memory import MemoryTransport
 from engine.errors import ConfigError
-from engine.ingest.rows import InvalidRow, Row, normalise_email, open_input, read_rows
+from engine.ingest.rows import Row
+from engine.lab.history import EventSource, Grouped, import_leads
+from engine.lab.outcomes import Outcomes, read_outcomes
 from engine.lab.simulate import DAEMON_BATCH
 from engine.lab.stats import auc, confusion, lift, rate, roc_points
 from engine.lab.virtual import VirtualRun
 from engine.store.tallies import LedgerLine, StageReached
 
 Progress = Callable[[int], None]
+__all__ = ["EventSource", "Version", "campaign_at", "read_outcomes", "run_backtest"]
 
 
 @dataclass(frozen=True)
@@ -40,111 +42,7 @@ class Version:
     template_dir: Path
 
 
-@dataclass(frozen=True)
-class Outcome:
-    converted_at: dt.datetime | None
-
-
-# ----- inputs ------------------------------------------------------------------------------------
-
-
-def read_outcomes(path: Path) -> tuple[dict[str, Outcome], list[str]]:
-    """Leads that became customers, from a CSV of ``email[,converted_at]`` (a header row is optional).
-
-    Returns the outcomes by email and the problems found (rows skipped, each with its line).
-    """
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as err:
-        raise ConfigError(f"cannot read the outcomes file {path}: {err.strerror}") from None
-    outcomes: dict[str, Outcome] = {}
-    problems: list[str] = []
-    for number, fields in enumerate(csv.reader(io.StringIO(text)), start=1):
-        cells = [f.strip() for f in fields]
-        if not any(cells):
-            continue
-        if number == 1 and "@" not in cells[0]:
-            continue  # a header
-        try:
-            email = normalise_email(cells[0])
-        except InvalidRow as err:
-            problems.append(f"{path}:{number}: {err}")
-            continue
-        when = None
-        if len(cells) > 1 and cells[1]:
-            try:
-                when = parse_instant(cells[1] if "T" in cells[1] or " " in cells[1] else f"{cells[1]}T00:00:00Z")
-            except ValueError:
-                problems.append(f"{path}:{number}: bad converted_at {cells[1]!r}; use ISO 8601 like "
-                                "2026-03-01T09:30:00Z or 2026-03-01")
-                continue
-        outcomes[email] = Outcome(when)
-    if not outcomes:
-        raise ConfigError(f"{path} names no converted leads; expected a CSV of email[,converted_at]")
-    return outcomes, problems
-
-
-@dataclass
-class EventSource:
-    """The events file, read twice: once to learn its span and order, then in time order."""
-
-    path: str
-    kind: str = "jsonl"
-    count: int = 0
-    first: dt.datetime | None = None
-    last: dt.datetime | None = None
-    ordered: bool = True
-
-    @classmethod
-    def scan(cls, path: str) -> EventSource:
-        try:
-            stream, kind = open_input(path)
-        except InvalidRow as err:
-            raise ConfigError(str(err)) from None
-        except OSError as err:
-            raise ConfigError(f"cannot read the events file {path}: {err.strerror}") from None
-        if path == "-":
-            raise ConfigError("backtest reads its events file twice; give a file, not - for stdin")
-        source = cls(path, kind)
-        previous = None
-        with stream:
-            for row in read_rows(stream, kind):
-                source.count += 1
-                when = _when(row)
-                if when is None:
-                    continue
-                source.first = when if source.first is None else min(source.first, when)
-                source.last = when if source.last is None else max(source.last, when)
-                if previous is not None and when < previous:
-                    source.ordered = False
-                previous = when
-        if source.first is None or source.last is None:
-            raise ConfigError(f"{path} has no events with a readable `at` timestamp")
-        return source
-
-    def rows(self) -> Iterator[tuple[dt.datetime | None, Row]]:
-        """(time, row) in time order; rows without a readable time come first (they will be quarantined).
-
-        A file in time order (the usual export) is streamed; any other is sorted in memory.
-        """
-        stream, kind = open_input(self.path)
-        with stream:
-            rows = ((_when(row), row) for row in read_rows(stream, kind))
-            if self.ordered:
-                yield from rows
-            else:
-                floor = dt.datetime.min.replace(tzinfo=dt.UTC)
-                yield from sorted(rows, key=lambda pair: pair[0] or floor)
-
-
-def _when(row: Row) -> dt.datetime | None:
-    if row.data is None:
-        return None
-    at = row.data.get("at")
-    try:
-        return parse_instant(str(at)) if at is not None else None
-    except ValueError:
-        return None
+# ----- the other version ------------------------------------------------------------------------
 
 
 def campaign_at(against: str, current: Version, workdir: Path) -> Version:
@@ -239,23 +137,15 @@ async def _replay(run: VirtualRun, source: EventSource, end: dt.datetime, progre
 def replay(version: Version, source: EventSource, *, leads_file: str | None, store: Path, tick: dt.timedelta,
            seed: int, render_sample: int | None, progress: Progress) -> tuple[Replay, VirtualRun]:
     """Replay the history through ``version`` in a store of its own (the SQLite file ``store``)."""
-    assert source.first is not None and source.last is not None
-    start = source.first.replace(hour=0, minute=0, second=0, microsecond=0)
-    end = source.last.replace(hour=0, minute=0, second=0, microsecond=0) + dt.timedelta(days=1)
-    run = VirtualRun(version.campaign_dir, version.template_dir, start, database_url=f"sqlite:///{store}",
+    end = source.end
+    run = VirtualRun(version.campaign_dir, version.template_dir, source.start, database_url=f"sqlite:///{store}",
                      transport=MemoryTransport(keep_data=False), tick=tick, seed=seed, worker="backtest",
                      batch=DAEMON_BATCH, render_sample=render_sample, base_url="https://nurture.backtest.example",
                      secret_key=f"backtest-{seed}", journey_sweep_seconds=86400.0, batch_size=5000,
                      throwaway=True)
     result = Replay(version)
     if leads_file is not None:
-        try:
-            stream, kind = open_input(leads_file)
-        except (InvalidRow, OSError) as err:
-            raise ConfigError(f"cannot read the leads file {leads_file}: {err}") from None
-        with stream:
-            report = run.processor.import_leads(read_rows(stream, kind), leads_file, from_text=kind == "csv")
-        result.quarantined += len(report.rejected)
+        result.quarantined += import_leads(run, leads_file)
     accepted, quarantined = asyncio.run(_replay(run, source, end, progress))
     result.accepted, result.quarantined = accepted, result.quarantined + quarantined
     _, rules = run.nurture.rules()
@@ -271,7 +161,6 @@ def replay(version: Version, source: EventSource, *, leads_file: str | None, sto
             sent[kind] += count
         result.sent = {"marketing": sent["marketing"], "sales": sent["sales"]}
     return result, run
-
 
 
 def quarantine_reasons(run: VirtualRun, limit: int = 5) -> list[str]:
@@ -295,11 +184,18 @@ def _score_at(rules: Rules, fit: dict[str, float], lines: list[tuple[str, float,
     return scores
 
 
-def evidence(run: VirtualRun, outcomes: dict[str, Outcome], end: dt.datetime) -> dict[str, Any]:
+def stage_scores(rules: Rules) -> list[str]:
+    """The scores the stage conditions read, in the order they are declared."""
+    read = {name for stage in rules.stages.stages for name in stage.reads}
+    return [name for name in rules.scores if name in read]
+
+
+def evidence(run: VirtualRun, outcomes: Outcomes, end: dt.datetime, as_of: bool = False) -> dict[str, Any]:
     """Rule lift, stage precision/recall and score AUC against the leads that converted.
 
-    A lead that converted at a known time is judged on what happened before it converted (rules
-    fired, stages reached, scores read just before); any other lead on the whole history.
+    A lead with an outcome at a known time is judged on what happened before it (rules fired, stages
+    reached, scores read just before); any other lead on the whole history up to ``end``. ``as_of``:
+    ``end`` was asked for, and conversions after it have not happened yet.
     """
     _, rules = run.nurture.rules()
     ladder = rules.symbols.stages
@@ -316,14 +212,14 @@ def evidence(run: VirtualRun, outcomes: dict[str, Outcome], end: dt.datetime) ->
     # three result streams in one transaction (each its own cursor): a second transaction would wait
     # for the first one, as every SQLite transaction here takes the write lock
     with run.nurture.store.transaction() as tx:
-        ledger: _grouped[LedgerLine] = _grouped(tx.tallies.ledger())
-        changes: _grouped[StageReached] = _grouped(tx.tallies.stages_reached())
+        ledger: Grouped[LedgerLine] = Grouped(tx.tallies.ledger())
+        changes: Grouped[StageReached] = Grouped(tx.tallies.stages_reached())
         for lead in tx.tallies.leads():
             outcome = outcomes.get(lead.email)
-            converted = outcome is not None
-            if converted:
+            if outcome is not None:
                 seen.add(lead.email)
-            cutoff = epoch(outcome.converted_at) if outcome is not None and outcome.converted_at else end_at
+            converted, judged = outcome.judged(end, as_of) if outcome is not None else (False, end)
+            cutoff = end_at if judged == end else epoch(judged)
             attrs = {**rules.symbols.defaults, **(lead.attributes or {}), "email": lead.email, "owner": lead.owner}
             fit: dict[str, float] = defaultdict(float)
             hits: set[tuple[str, str, str]] = set()
@@ -358,35 +254,21 @@ def evidence(run: VirtualRun, outcomes: dict[str, Outcome], end: dt.datetime) ->
         c = confusion(pairs)
         stage_rows.append({"stage": stage, "reached": c.tp + c.fp, "converted": c.tp, "precision": c.precision,
                            "recall": c.recall, "f1": c.f1})
-    models = [{"score": name, "auc": auc(values, labels), "roc": roc_points(values, labels, limit=60)}
-              for name, values in model_scores.items()]
-    dated = sum(1 for o in outcomes.values() if o.converted_at is not None)
+    models: list[dict[str, Any]] = [{"score": name, "auc": auc(values, labels),
+                                     "roc": roc_points(values, labels, limit=60)}
+                                    for name, values in model_scores.items()]
+    summed = stage_scores(rules)
+    if len(summed) > 1:  # the scores the stages read, added up: what the ladder as a whole ranks leads by
+        values = [sum(v) for v in zip(*(model_scores[name] for name in summed), strict=True)]
+        models.append({"score": " + ".join(summed), "sum_of": summed, "auc": auc(values, labels),
+                       "roc": roc_points(values, labels, limit=60)})
+    dated = sum(1 for o in outcomes.by_email.values() if o.at is not None)
+    missing = sorted(email for email, o in outcomes.by_email.items() if o.converted and email not in seen)
+    end_text = f"{end.isoformat()} (--at)" if as_of else "the end of the history"
     return {"leads": total, "converted": converted_total, "base_rate": base,
-            "outcomes_not_in_history": sorted(set(outcomes) - seen)[:20],
-            "outcomes_not_in_history_count": len(set(outcomes) - seen),
-            "judged_at": "just before conversion for the converted leads with a date, the end of the history "
-                         "otherwise" if dated else "the end of the history",
-            "rules": rule_rows, "stages": stage_rows, "models": models}
-
-
-R = TypeVar("R", LedgerLine, StageReached)
-
-
-class _grouped(Generic[R]):
-    """Rows ordered by lead id, handed out lead by lead without holding more than one lead's."""
-
-    def __init__(self, rows: Iterable[R]) -> None:
-        self._rows: Iterator[R] = iter(rows)
-        self._next: R | None = next(self._rows, None)
-
-    def get(self, lead_id: int) -> list[R]:
-        while self._next is not None and self._next.lead_id < lead_id:
-            self._next = next(self._rows, None)
-        found: list[R] = []
-        while self._next is not None and self._next.lead_id == lead_id:
-            found.append(self._next)
-            self._next = next(self._rows, None)
-        return found
+            "outcomes_not_in_history": missing[:20], "outcomes_not_in_history_count": len(missing),
+            "judged_at": f"just before each dated outcome, {end_text} otherwise" if dated else end_text,
+            "at": end.isoformat(), "rules": rule_rows, "stages": stage_rows, "models": models}
 
 
 # ----- the whole backtest ------------------------------------------------------------------------
@@ -417,6 +299,7 @@ class BacktestResult:
         assert self.events.first is not None and self.events.last is not None
         return {"events_file": self.events.path, "events": self.events.count,
                 "first_event": self.events.first.isoformat(), "last_event": self.events.last.isoformat(),
+                "at": self.events.until.isoformat() if self.events.until else None,
                 "tick_hours": self.tick_hours, "versions": [version(r) for r in self.replays],
                 "final_stage_changed": self.changed,
                 "transitions": [{"from": a, "to": b, "leads": n} for (a, b), n in sorted(self.transitions.items())],
@@ -449,34 +332,38 @@ def run_backtest(*, campaign_dir: Path, template_dir: Path, events: str, leads: 
                  outcomes: Path | None = None, against: str | None = None, tick_hours: float = 6.0,
                  seed: int = 7, render_sample: int | None = 20, examples: int = 20,
                  progress: Progress = lambda n: None, on_scan: Callable[[int, int], None] = lambda n, v: None,
-                 workdir: Path | None = None) -> BacktestResult:
-    """Replay ``events`` through the campaign on disk and, with ``against``, through another version."""
+                 workdir: Path | None = None, at: dt.datetime | None = None) -> BacktestResult:
+    """Replay ``events`` through the campaign on disk and, with ``against``, through another version.
+
+    ``at``: the history as of that instant: later events are left out and scores are read then.
+    """
     if tick_hours <= 0 or tick_hours > 24:
         raise ConfigError("--tick-hours must be more than 0 and at most 24")
-    known, problems = read_outcomes(outcomes) if outcomes is not None else ({}, [])
-    source = EventSource.scan(events)
+    known = read_outcomes(outcomes) if outcomes is not None else None
+    source = EventSource.scan(events, until=at)
     temp = Path(tempfile.mkdtemp(prefix="nurture-backtest-", dir=workdir))
     try:
         versions = [Version("current", campaign_dir, template_dir)]
         if against is not None:
             versions.append(campaign_at(against, versions[0], temp))
         on_scan(source.count, len(versions))
-        result = BacktestResult(source, tick_hours, [], outcome_problems=problems)
+        result = BacktestResult(source, tick_hours, [], outcome_problems=known.problems if known else [])
         result.notes = [f"the daemon ticks every {tick_hours:g} h of the history's time; journeys run and their "
                         "emails are counted, never sent",
                         "opens and clicks in the history answer the emails really sent then, not the ones a "
                         "replay would send"]
         if not source.ordered:
             result.notes.append("the events file is not in time order, so it was sorted in memory")
+        if at is not None:
+            result.notes.append(f"as of {at.isoformat()}: {source.later:,} later events left out, scores read then")
         runs = []
-        assert source.last is not None
-        end = source.last.replace(hour=0, minute=0, second=0, microsecond=0) + dt.timedelta(days=1)
+        end = source.end
         for index, version in enumerate(versions):
             replayed, run = replay(version, source, leads_file=leads, store=temp / f"replay{index}.db",
                                    tick=dt.timedelta(hours=tick_hours), seed=seed, render_sample=render_sample,
                                    progress=progress)
-            if known:
-                replayed.evidence = evidence(run, known, end)
+            if known is not None:
+                replayed.evidence = evidence(run, known, end, as_of=at is not None)
             result.replays.append(replayed)
             runs.append(run)
         result.quarantine = quarantine_reasons(runs[0])

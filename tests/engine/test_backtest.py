@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from engine.cli import app
 from engine.errors import ConfigError
 from engine.lab.backtest import Version, campaign_at, read_outcomes, run_backtest
+from engine.lab.outcomes import Outcome
 
 ROOT = Path(__file__).resolve().parents[2]
 START = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
@@ -113,6 +114,10 @@ def test_planted_signal_is_found(history, campaign, tmp_path):
     models = {m["score"]: m["auc"] for m in evidence["models"]}
     assert models["engagement"] > 0.7
     assert models["engagement"] > models["fit"] + 0.1
+    # the stages read fit and engagement: their sum is judged too, and it ranks leads unlike either alone
+    summed = next(m for m in evidence["models"] if m.get("sum_of"))
+    assert summed["sum_of"] == ["fit", "engagement"] and summed["score"] == "fit + engagement"
+    assert summed["auc"] not in (models["fit"], models["engagement"]) and 0.5 < summed["auc"] <= 1
     stages = {s["stage"]: s for s in evidence["stages"]}
     assert stages["mql"]["precision"] is None or 0 <= stages["mql"]["precision"] <= 1
 
@@ -164,12 +169,61 @@ def test_against_a_git_revision(tmp_path):
 def test_outcomes_file_problems(tmp_path):
     good = tmp_path / "outcomes.csv"
     good.write_text("a@x.example\nB@X.example,2026-02-01\nnot-an-email,2026-02-01\nc@x.example,yesterday\n")
-    outcomes, problems = read_outcomes(good)
-    assert set(outcomes) == {"a@x.example", "b@x.example"}
-    assert outcomes["a@x.example"].converted_at is None
-    assert outcomes["b@x.example"].converted_at == dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
-    assert len(problems) == 2 and ":3:" in problems[0] and ":4:" in problems[1]
+    outcomes = read_outcomes(good)
+    assert set(outcomes.by_email) == {"a@x.example", "b@x.example"}
+    assert outcomes.by_email["a@x.example"] == Outcome(True, None)
+    assert outcomes.by_email["b@x.example"].converted_at == dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
+    assert [p.split(": ")[0] for p in outcomes.problems] == [f"{good}:3:1", f"{good}:4:13"]
     empty = tmp_path / "empty.csv"
     empty.write_text("email,converted_at\n")
-    with pytest.raises(ConfigError, match="no converted leads"):
+    with pytest.raises(ConfigError, match="names no leads"):
         read_outcomes(empty)
+    lost = tmp_path / "lost.csv"
+    lost.write_text("email,converted\na@x.example,no\n")
+    with pytest.raises(ConfigError, match="no converted leads"):
+        read_outcomes(lost)
+
+
+def test_outcomes_with_a_header_name_the_lost_leads_too(tmp_path):
+    path = tmp_path / "outcomes.csv"
+    path.write_text("\ufeffConverted_At,email,converted\n2026-02-01T10:00:00Z,a@x.example,yes\n,b@x.example,false\n"
+                    '2026-03-01,"c@x.example",0\n')
+    outcomes = read_outcomes(path)
+    assert outcomes.problems == []
+    assert outcomes.by_email == {"a@x.example": Outcome(True, dt.datetime(2026, 2, 1, 10, tzinfo=dt.UTC)),
+                                 "b@x.example": Outcome(False, None),
+                                 "c@x.example": Outcome(False, dt.datetime(2026, 3, 1, tzinfo=dt.UTC))}
+    end = dt.datetime(2026, 2, 15, tzinfo=dt.UTC)
+    # judged just before a dated outcome, else at the end; as of a time, a later conversion had not happened
+    assert outcomes.by_email["a@x.example"].judged(end) == (True, dt.datetime(2026, 2, 1, 10, tzinfo=dt.UTC))
+    assert outcomes.by_email["c@x.example"].judged(end) == (False, end)
+    early = dt.datetime(2026, 1, 20, tzinfo=dt.UTC)
+    assert outcomes.by_email["a@x.example"].judged(early) == (True, early)
+    assert outcomes.by_email["a@x.example"].judged(early, as_of=True) == (False, early)
+
+
+def test_at_reproduces_a_figure_after_the_history_has_grown(history, campaign, tmp_path):
+    leads, events, outcomes = history
+    at = START + dt.timedelta(days=20, hours=6)  # after the conversions (day 19), before the last events
+    lines = events.read_text().splitlines()
+    earlier = tmp_path / "earlier.jsonl"
+    earlier.write_text("".join(f"{line}\n" for line in lines if json.loads(line)["at"] <= _stamp(at)))
+    env = {"NURTURE_CAMPAIGN_DIR": str(campaign / "journeys"), "NURTURE_TEMPLATE_DIR": str(campaign / "templates")}
+    runs = []
+    for path in (events, earlier):
+        result = CliRunner().invoke(app, ["backtest", "--events", str(path), "--leads", str(leads), "--outcomes",
+                                          str(outcomes), "--at", _stamp(at), "--json"], env=env)
+        assert result.exit_code == 0, result.output
+        runs.append(json.loads(result.stdout))
+    grown, then = runs
+    assert grown["events"] == then["events"] == len(earlier.read_text().splitlines()) < len(lines)
+    assert grown["at"] == then["at"] == at.isoformat()
+    evidence = then["versions"][0]["evidence"]
+    assert grown["versions"][0]["evidence"] == evidence
+    assert evidence["converted"] > 0 and all(m["auc"] is not None for m in evidence["models"])
+    assert evidence["at"] == at.isoformat()
+    # a day earlier than the conversions, none of them had happened yet
+    result = CliRunner().invoke(app, ["backtest", "--events", str(events), "--leads", str(leads), "--outcomes",
+                                      str(outcomes), "--at", "2026-01-23", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["versions"][0]["evidence"]["converted"] == 0
