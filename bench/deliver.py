@@ -2,16 +2,17 @@
 sending the same bytes, in the same run, and event -> SQL notification latency under a steady stream.
 
 A counting SMTP sink runs in its own process on 127.0.0.1, so this process's CPU time is the client's
-alone. Part 1 (the baseline) sends one message the daemon composes, as bytes, over 16 reused
-connections with nothing else; part 2 queues as many due sends and lets the daemon's delivery claim,
-render, check consent and pacing, send and record them. The figure that matters is CPU seconds per
-message (process time, every thread of this process): on a shared machine wall-clock rates move with
-the neighbours' load, CPU per message much less. The ratio is baseline / daemon for both. Part 3
-feeds 200 events/s (every 20th a demo request that makes an SQL) into a running daemon with the
-default tick and times each sales alert from the event's ingestion to its arrival at the sink. Writes
-bench/results/deliver.json with the machine's core count and load average.
+alone. The baseline sends one message the daemon composes, as bytes, over 16 reused connections with
+nothing else; the daemon's delivery then claims as many due sends, renders them, checks consent and
+pacing, sends and records them. The two alternate for a few rounds and the best of each is kept. The
+figure that matters is CPU seconds per message (process time, every thread of this process): on a
+shared machine wall-clock rates move with the neighbours' load, CPU per message much less. The ratio
+is baseline / daemon for both. Last, 200 events/s (every 20th a demo request that makes an SQL) feed
+a running daemon with the default tick, and each sales alert is timed from the event's ingestion to
+its arrival at the sink. Writes bench/results/deliver.json with the machine's core count and load
+average.
 
-    python bench/deliver.py [--sends N] [--latency-seconds S]
+    python bench/deliver.py [--sends N] [--rounds R] [--latency-seconds S]
 """
 
 from __future__ import annotations
@@ -116,12 +117,6 @@ def awake_zone(now: dt.datetime) -> str:
     return "Pacific/Honolulu"
 
 
-def queue_sends(nurture: Nurture, count: int) -> None:
-    """`count` leads, each with one welcome email due now (what a journey step would queue)."""
-    import_leads(nurture, count, "America/New_York")
-    queue_welcome(nurture, count)
-
-
 def import_leads(nurture: Nurture, count: int, zone: str, domain: str = "bench.example") -> None:
     """`count` leads in ``zone``, ids 1 to ``count`` in a fresh store."""
     nurture.processor().import_leads([Row(i, "", {"email": f"lead{i}@{domain}", "first_name": f"Lead{i}",
@@ -129,14 +124,15 @@ def import_leads(nurture: Nurture, count: int, zone: str, domain: str = "bench.e
                                       for i in range(count)], "bench leads")
 
 
-def queue_welcome(nurture: Nurture, count: int) -> None:
-    """One welcome email due now for each of leads 1 to ``count``."""
+def queue_welcome(nurture: Nurture, count: int, round_: int = 0) -> None:
+    """One welcome email due now for each of leads 1 to ``count`` (keys of their own for each ``round_``)."""
     now = nurture.clock.now()
     version_id, rules = nurture.rules()
     with nurture.store.transaction() as tx:
         runner = JourneyRunner(tx, rules, version_id, now, lambda *args: None)
         for lead in runner.leads(range(1, count + 1)).values():
-            runner.enqueue(Enqueue(f"bench:{lead.id}", lead.id, MessageKind.MARKETING, lead.email, "welcome", now,
+            key = f"bench:{lead.id}" + (f":{round_}" if round_ else "")
+            runner.enqueue(Enqueue(key, lead.id, MessageKind.MARKETING, lead.email, "welcome", now,
                                    "welcome", "intro", None))
 
 
@@ -228,27 +224,37 @@ def machine() -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sends", type=int, default=5000)
+    parser.add_argument("--sends", type=int, default=2000, help="messages per round, for each side")
+    parser.add_argument("--rounds", type=int, default=3, help="baseline and daemon alternate this many times")
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     args = parser.parse_args()
     process, port, arrivals, stop = start_sink()
-    results: dict = {"when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "sends": args.sends,
-                     "machine_before": machine()}
+    results: dict = {"when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "sends_per_round": args.sends,
+                     "machine_before": machine(), "rounds": []}
     try:
         with tempfile.TemporaryDirectory() as tmp:
             nurture = Nurture(Config(database_url=f"sqlite:///{Path(tmp) / 'd.db'}", campaign_dir=ROOT / "journeys",
                                      template_dir=ROOT / "templates", base_url="https://n.bench.example"),
                               VirtualClock(WEEKDAY_AFTERNOON))
-            queue_sends(nurture, args.sends)
+            import_leads(nurture, args.sends, "America/New_York")
             data = composed_message(nurture)
-            bare_seconds, bare_cpu = asyncio.run(blast(port, args.sends, data))
-            drain(arrivals, args.sends, timeout=60)
-            seconds, cpu, sent = asyncio.run(deliver_all(nurture, port))
-            drain(arrivals, sent, timeout=60)
-        bare = {"per_second": round(args.sends / bare_seconds),
-                "cpu_ms_per_message": round(1000 * bare_cpu / args.sends, 3)}
-        daemon = {"per_second": round(sent / seconds), "cpu_ms_per_message": round(1000 * cpu / max(sent, 1), 3),
-                  "sent": sent}
+            for round_ in range(args.rounds):  # alternating, so both sides see the same neighbours' load
+                bare_seconds, bare_cpu = asyncio.run(blast(port, args.sends, data))
+                drain(arrivals, args.sends, timeout=60)
+                queue_welcome(nurture, args.sends, round_)
+                seconds, cpu, sent = asyncio.run(deliver_all(nurture, port))
+                drain(arrivals, sent, timeout=60)
+                results["rounds"].append({
+                    "baseline": {"per_second": round(args.sends / bare_seconds),
+                                 "cpu_ms_per_message": round(1000 * bare_cpu / args.sends, 3)},
+                    "daemon": {"per_second": round(sent / seconds),
+                               "cpu_ms_per_message": round(1000 * cpu / max(sent, 1), 3), "sent": sent}})
+        rounds = results["rounds"]
+        # the least CPU and the best rate each side reached: the runs least disturbed by the neighbours
+        bare = {"per_second": max(r["baseline"]["per_second"] for r in rounds),
+                "cpu_ms_per_message": min(r["baseline"]["cpu_ms_per_message"] for r in rounds)}
+        daemon = {"per_second": max(r["daemon"]["per_second"] for r in rounds),
+                  "cpu_ms_per_message": min(r["daemon"]["cpu_ms_per_message"] for r in rounds)}
         results["message_bytes"] = len(data)
         results["baseline_bare_aiosmtplib"] = bare
         results["daemon"] = daemon
@@ -256,9 +262,9 @@ def main() -> None:
         results["ratio_rate"] = round(daemon["per_second"] / bare["per_second"], 3)
         results["target_ratio"] = 0.6
         print(f"baseline, bare aiosmtplib sending the same {len(data):,} bytes over 16 connections: "
-              f"{bare['cpu_ms_per_message']} ms CPU/message, {bare['per_second']:,} messages/s")
+              f"{bare['cpu_ms_per_message']} ms CPU/message, {bare['per_second']:,} messages/s (best of {len(rounds)})")
         print(f"daemon (claim + render + consent + pacing + send + record): {daemon['cpu_ms_per_message']} ms "
-              f"CPU/message, {daemon['per_second']:,} messages/s")
+              f"CPU/message, {daemon['per_second']:,} messages/s (best of {len(rounds)})")
         print(f"ratio (baseline / daemon): CPU {results['ratio_cpu']}, rate {results['ratio_rate']} (target 0.6)")
 
         with tempfile.TemporaryDirectory() as tmp:
