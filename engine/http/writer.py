@@ -151,7 +151,6 @@ class EventWriter:
         rules = processor.rules
         for job in jobs:
             self._validate(job, rules)
-        self._refuse_erased(processor, jobs)
         keys = sorted({k for job in jobs for k in job.keys if k})
         # One instant for the pass, never the last pass's (a clock that has not moved, a virtual one): stored
         # rows carry it, so the pass can tell which it added even when another process stores the same keys.
@@ -164,12 +163,10 @@ class EventWriter:
         stored = 0
         for origin, rows in by_origin.items():
             stored += processor.ingest_events(rows, origin).accepted
-        if stored == len(keys):  # all new (the usual case), or all stored before: no need to ask which
+        if stored == len(keys):  # all new, the usual case: nothing refused, nothing to ask the store
             new = set(keys)
-        elif stored == 0:
-            new = set()
-        else:  # what this pass added carries its instant; a key stored before carries an earlier one
-            new = self._existing(processor, keys, received_at=at)
+        else:  # some were stored before, or refused: ask which, in one transaction
+            new = self._sort_out(processor, jobs, keys, at, stored)
         taken: set[str] = set()
         for job in jobs:
             for key in job.keys:
@@ -202,21 +199,17 @@ class EventWriter:
                 job.outcome.rejected.append((index, f"cannot be read: {err}"))
 
     @staticmethod
-    def _refuse_erased(processor: Processor, jobs: list[_Job]) -> None:
-        """Events of addresses erased at the person's request are refused, as the processor refuses them, so
-        the client is told why instead of reading a duplicate."""
+    def _sort_out(processor: Processor, jobs: list[_Job], keys: list[str], at: dt.datetime, stored: int) -> set[str]:
+        """The keys this pass stored, and the events refused because their address was erased at the person's
+        request (as the processor refused them), so the client is told why instead of reading a duplicate."""
         emails = {email for job in jobs for email in job.emails if email}
         with processor.store.transaction() as tx:
             erased = tx.privacy.erased_among(emails)
-        if not erased:
-            return
+            # what this pass added carries its instant; a key stored before carries an earlier one
+            new = tx.events.existing_keys(keys, at) if stored else set()
         for job in jobs:
             for index, email in enumerate(job.emails):
                 if email in erased:
                     job.keys[index] = ""
                     job.outcome.rejected.append((index, REFUSED))
-
-    @staticmethod
-    def _existing(processor: Processor, keys: list[str], received_at: dt.datetime | None = None) -> set[str]:
-        with processor.store.transaction() as tx:
-            return tx.events.existing_keys(keys, received_at)
+        return new
