@@ -105,14 +105,29 @@ def _load_process(base: str, mode: str, per_request: int, connections: int, seco
     out.send(asyncio.run(_load(base, mode, per_request, connections, seconds)))
 
 
-def _measure(base: str, mode: str, per_request: int, connections: int, seconds: float) -> dict:
-    """Runs the load in a separate process (spawned, so it shares nothing with this one)."""
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of process ``pid`` so far, from /proc (None where there is no /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _measure(base: str, mode: str, per_request: int, connections: int, seconds: float,
+             server: subprocess.Popen | None = None) -> dict:
+    """Runs the load in a separate process (spawned, so it shares nothing with this one); with ``server``,
+    also the server's CPU milliseconds per accepted event (steadier than rates on a busy machine)."""
     ctx = multiprocessing.get_context("spawn")
     receive, send = ctx.Pipe(duplex=False)
     process = ctx.Process(target=_load_process, args=(base, mode, per_request, connections, seconds, send))
+    before = _cpu_seconds(server.pid) if server is not None else None
     process.start()
     result = receive.recv()
     process.join()
+    after = _cpu_seconds(server.pid) if server is not None else None
+    if before is not None and after is not None and result["accepted"]:
+        result["server_cpu_ms_per_event"] = round(1000 * (after - before) / result["accepted"], 3)
     return result
 
 
@@ -205,9 +220,10 @@ def _stored(work: Path) -> int:
 
 
 def _show(name: str, r: dict) -> None:
+    cpu = f", server CPU {r['server_cpu_ms_per_event']} ms/event" if "server_cpu_ms_per_event" in r else ""
     print(f"{name}: {r['events_per_second']:,} events/s accepted ({r['requests_per_second']:,} requests/s over "
           f"{r['connections']} connections), latency p50 {r['latency_ms']['p50']} ms, p99 {r['latency_ms']['p99']} "
-          f"ms; {r['accepted']:,} accepted, {r['rejected']} rejected, {r['errors']} errors")
+          f"ms{cpu}; {r['accepted']:,} accepted, {r['rejected']} rejected, {r['errors']} errors")
 
 
 def _ratio(project: dict, baseline: dict) -> dict:
@@ -235,9 +251,9 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     try:
         _measure(base, "warmup", 100, 2, 2.0)
-        bare_batch = _measure(base, "batch", 100, args.batch_connections, args.seconds)
+        bare_batch = _measure(base, "batch", 100, args.batch_connections, args.seconds, bare_server)
         _show("baseline, bare FastAPI answering 202, batches of 100", bare_batch)
-        bare_single = _measure(base, "single", 1, args.single_connections, args.seconds)
+        bare_single = _measure(base, "single", 1, args.single_connections, args.seconds, bare_server)
         _show("baseline, bare FastAPI answering 202, single events", bare_single)
     finally:
         bare_server.send_signal(signal.SIGTERM)
@@ -249,9 +265,9 @@ def main() -> None:
     try:
         _measure(base, "warmup", 100, 2, 2.0)
         warm = _stored(work)
-        batch = _measure(base, "batch", 100, args.batch_connections, args.seconds)
+        batch = _measure(base, "batch", 100, args.batch_connections, args.seconds, server)
         _show("nurture serve, batches of 100", batch)
-        single = _measure(base, "single", 1, args.single_connections, args.seconds)
+        single = _measure(base, "single", 1, args.single_connections, args.seconds, server)
         _show("nurture serve, single events", single)
     finally:
         server.send_signal(signal.SIGTERM)

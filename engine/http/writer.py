@@ -1,4 +1,4 @@
-"""Group commit: events from concurrent requests are validated per request and stored in one pass.
+"""Group commit: events from concurrent requests are stored in one pass, and each request is answered for its own.
 
 One writer thread per process stores them (SQLite allows one writer anyway, and lock waits in its busy
 handler cost milliseconds each). Requests hand their rows over and wait, without a thread of their own
@@ -147,11 +147,13 @@ class EventWriter:
         return jobs
 
     def _run(self, jobs: list[_Job]) -> None:
+        """Store the jobs' rows in one go, then tell each job what became of its own.
+
+        The processor validates and stores; when it stored every row (all valid, all new: the usual
+        case) that is the answer for every job. Only otherwise are the rows validated here too, to say
+        which of a job's rows were refused and why, and which were stored before.
+        """
         processor = self._processor()
-        rules = processor.rules
-        for job in jobs:
-            self._validate(job, rules)
-        keys = sorted({k for job in jobs for k in job.keys if k})
         # One instant for the pass, never the last pass's (a clock that has not moved, a virtual one): stored
         # rows carry it, so the pass can tell which it added even when another process stores the same keys.
         at = max(processor.clock.now(), self._last_at + dt.timedelta(microseconds=1))
@@ -163,10 +165,15 @@ class EventWriter:
         stored = 0
         for origin, rows in by_origin.items():
             stored += processor.ingest_events(rows, origin).accepted
-        if stored == len(keys):  # all new, the usual case: nothing refused, nothing to ask the store
-            new = set(keys)
-        else:  # some were stored before, or refused: ask which, in one transaction
-            new = self._sort_out(processor, jobs, keys, at, stored)
+        if stored == sum(len(job.rows) for job in jobs):
+            for job in jobs:
+                job.outcome.accepted = len(job.rows)
+            return
+        for job in jobs:
+            self._validate(job, processor.rules)
+        keys = sorted({k for job in jobs for k in job.keys if k})
+        # some rows were refused or stored before: ask the store which, in one transaction
+        new = set(keys) if stored == len(keys) else self._sort_out(processor, jobs, keys, at, stored)
         taken: set[str] = set()
         for job in jobs:
             for key in job.keys:
