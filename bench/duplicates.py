@@ -4,7 +4,9 @@ Two real `nurture run --no-http` processes share a fresh PostgreSQL schema holdi
 emails (5,000 by default), with a short lease (5 s). The SMTP server runs in its own process and waits
 250 ms before answering each message; like a careful MTA it keeps a message only if the sender is
 still there to hear its 250. The server counts every Message-ID it accepts; each daemon's JSON log
-says how many it sent. Writes bench/results/duplicates.json.
+says how many it sent. The baseline is the time the server's delays alone take with every connection
+of both daemons busy from start to end; the ratio is baseline / measured. Writes
+bench/results/duplicates.json with the machine's core count and load average.
 
     python bench/duplicates.py [--messages N] [--delay S] [--lease S] [--concurrency N] [--out FILE]
 
@@ -128,6 +130,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8, help="smtp_concurrency of each daemon")
     parser.add_argument("--out", default="duplicates.json", help="file name under bench/results/")
     args = parser.parse_args()
+    load_before = os.getloadavg()
 
     schema = f"bench_dup_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(PG_URL)
@@ -181,6 +184,8 @@ def main() -> None:
 
     counts = Counter(ids)
     duplicates = {m: n for m, n in counts.items() if n > 1}
+    # the floor: every connection of both daemons busy with the server's delay from start to end
+    floor = args.messages * args.delay / (2 * args.concurrency)
     results = {
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "messages": args.messages, "server_delay_seconds": args.delay, "lease_seconds": args.lease,
@@ -191,10 +196,14 @@ def main() -> None:
         "leases_lost_while_sending": [d["lost"] for d in per_daemon],
         "outbox_by_status": status, "daemon_exit_codes": codes,
         "daemon_warnings_and_errors": [dict(d["problems"].most_common(20)) for d in per_daemon],
+        "baseline_seconds_all_connections_busy": round(floor, 1), "ratio": round(floor / seconds, 3),
+        "machine": {"cores": os.cpu_count(), "load_average_before": load_before, "load_average_after": os.getloadavg()},
     }
     print(f"{len(counts):,} of {args.messages:,} messages received in {seconds:.1f} s; "
           f"{len(duplicates)} received more than once; sent per daemon {results['sent_per_daemon']}; "
           f"outbox {status}; exit codes {codes}")
+    print(f"baseline, every connection of both daemons busy for the whole run: {floor:.1f} s; ratio "
+          f"{results['ratio']}; {os.cpu_count()} cores, load average {load_before} before")
     out = ROOT / "bench" / "results" / args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")

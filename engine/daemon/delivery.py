@@ -1,10 +1,19 @@
 """The delivery loop: claim due messages -> prepare them (journey, consent, pacing, compose) -> send -> record.
 
 Claiming, preparing and recording are store work and run in the daemon's store thread; sends run
-on the event loop, many at once. Outcomes are recorded as the answers come in; a refusal of the
-reader's address is also recorded as an `email.bounced` event of the lead, ingested like any other.
-Whatever goes wrong with one message (an address no transport can take, an exception from a
-transport) fails that message alone.
+on the event loop, many at once. The three overlap: a pool of senders takes prepared messages from a
+queue as connections free up, while the next batch is claimed and prepared, and outcomes are written
+in groups (whatever finished while the last write was under way) with the bytes each message went out
+as. A refusal of the reader's address is also recorded as an `email.bounced` event of the lead,
+ingested like any other. Whatever goes wrong with one message (an address no transport can take, an
+exception from a transport) fails that message alone.
+
+A stop lets the sends under way finish and be recorded; messages prepared but not yet taken by a sender
+are given back (their leases released), to be sent by the next daemon to claim them.
+
+Every claimed message stays leased to this daemon until its outcome is kept: the leases of all messages
+waiting in the queue, being sent or waiting to be recorded are renewed a third of a lease at a time, and
+a message whose lease was lost all the same is never sent by this daemon, nor its outcome recorded.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import logging
 import random
@@ -35,7 +45,8 @@ log = logging.getLogger("nurture.daemon")
 
 class Recorder:
     """Writes outcomes as sends finish: those that finish while a write is under way go together in the
-    next one (a group commit), so a busy batch costs a few transactions, not one per message."""
+    next one (a group commit), so a busy stretch costs a few transactions, not one per message. Senders
+    hand an outcome over and go on to their next message; ``flush`` waits for every write."""
 
     def __init__(self, store: Store, thread: StoreThread, worker: str) -> None:
         self.store = store
@@ -46,13 +57,23 @@ class Recorder:
         self._waiting: list[tuple[Ready, SendOutcome, asyncio.Future[bool]]] = []
         self._writer: asyncio.Task[None] | None = None
 
-    async def record(self, item: Ready, outcome: SendOutcome) -> bool:
-        """Keep ``outcome``; False when the lease was lost, so the outcome was not ours to keep."""
+    def submit(self, item: Ready, outcome: SendOutcome) -> asyncio.Future[bool]:
+        """Keep ``outcome`` in the next write; the future says False when the lease was lost, so the outcome
+        was not ours to keep."""
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, outcome, done))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write())
-        return await done
+        return done
+
+    async def record(self, item: Ready, outcome: SendOutcome) -> bool:
+        """Keep ``outcome`` and wait until it is kept; False when the lease was lost."""
+        return await self.submit(item, outcome)
+
+    async def flush(self) -> None:
+        """Wait until everything submitted so far is written (or has failed)."""
+        while self._writer is not None and not self._writer.done():
+            await asyncio.shield(self._writer)
 
     async def _write(self) -> None:
         while self._waiting:
@@ -78,7 +99,8 @@ class Recorder:
             for rejected in report.rejected:  # a campaign cannot undeclare a built-in event: never expected
                 log.warning("bounce not recorded", extra={"fields": {"reason": rejected.reason}})
         with self.store.transaction() as tx:
-            return [tx.outbox.record(item.message, self.worker, outcome) for item, outcome in batch]
+            return tx.outbox.record_all([(item.message, outcome, item.data if item.message.data is None else None)
+                                         for item, outcome in batch], self.worker)
 
 
 def bounce_row(item: Ready, outcome: SendOutcome, line: int) -> Row:
@@ -109,65 +131,69 @@ class DeliveryLoop:
         self.recorder = Recorder(store, thread, worker)
 
     async def deliver(self, rules: Rules, templates: Templates) -> DeliveryStats:
+        """Send what is due until nothing is left or the daemon is stopping; every send started is recorded.
+
+        At most two batches wait at a time (one queued for the senders, one being prepared), so a daemon
+        holds little more under lease than it is about to send.
+        """
         stats = DeliveryStats()
         sender = str(rules.symbols.settings.get("sender address"))
         self.recorder.processor = Processor(self.store, rules, templates[0], self.clock)
-        while not self.stopping():
-            ready = await self.thread.run(self._claim_and_prepare, rules, templates, stats)
-            if ready is None:
-                return stats
-            unsent = {item.message.id for item in ready}
-            keeper = asyncio.create_task(self._keep_leases(unsent))
-            try:
-                await asyncio.gather(*(self._send(item, sender, stats, unsent) for item in ready))
-            finally:
-                keeper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await keeper
+        queue: asyncio.Queue[Ready | None] = asyncio.Queue(maxsize=self.claim_limit)
+        #: messages claimed and not yet recorded (queued, being sent or being recorded): their leases are kept
+        leased: set[int] = set()
+        recording: set[asyncio.Future[bool]] = set()
+        #: messages prepared but not taken by a sender before the daemon began stopping
+        unsent: list[Ready] = []
+        senders = [asyncio.create_task(self._sender(queue, sender, stats, leased, recording, unsent))
+                   for _ in range(max(1, self.claim_limit))]
+        keeper = asyncio.create_task(self._keep_leases(leased))
+        try:
+            while not self.stopping():
+                ready = await self.thread.run(self._claim_and_prepare, rules, templates, stats)
+                if ready is None:
+                    break
+                for item in ready:
+                    leased.add(item.message.id)
+                    await queue.put(item)
+        finally:
+            for _ in senders:  # every message already prepared is sent; then the senders end
+                await queue.put(None)
+            await asyncio.gather(*senders, return_exceptions=True)
+            if unsent:
+                await self.thread.run(self._release, [item.message.id for item in unsent])
+                leased.difference_update(item.message.id for item in unsent)
+            await self.recorder.flush()
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+        for failed in (f.exception() for f in recording if f.done() and not f.cancelled()):
+            if failed is not None:  # the store failed while recording: the tick fails, leases expire
+                raise failed
         return stats
 
-    async def _keep_leases(self, unsent: set[int]) -> None:
-        """Renew the leases of the batch's messages not yet sent, a third of a lease at a time.
+    async def _sender(self, queue: asyncio.Queue[Ready | None], sender: str, stats: DeliveryStats,
+                      leased: set[int], recording: set[asyncio.Future[bool]], unsent: list[Ready]) -> None:
+        while (item := await queue.get()) is not None:
+            if self.stopping():  # stopping: what has not started is given back, not sent
+                unsent.append(item)
+                continue
+            outcome = await self._send(item, sender, stats, leased)
+            if outcome is None:
+                continue
+            kept = self.recorder.submit(item, outcome)
+            recording.add(kept)
+            kept.add_done_callback(functools.partial(self._recorded, item=item, outcome=outcome, stats=stats,
+                                                     leased=leased, recording=recording))
 
-        A batch may take longer than one lease to get through the transports (a slow server, many
-        messages per connection); without renewals another daemon would take over messages still
-        queued here and both would send them. A message whose lease was lost all the same is dropped
-        from ``unsent``, and so never sent by this daemon.
-        """
-        while unsent:
-            await asyncio.sleep(self.lease.total_seconds() / 3)
-            asked = sorted(unsent)
-            held = await self.thread.run(self._renew, asked)
-            unsent.difference_update(set(asked) - held)
-
-    def _renew(self, ids: list[int]) -> set[int]:
-        with self.store.transaction() as tx:
-            return tx.outbox.renew(ids, self.worker, self.clock.now() + self.lease)
-
-    def _claim_and_prepare(self, rules: Rules, templates: Templates, stats: DeliveryStats) -> list[Ready] | None:
-        """Claim a batch and clear it for sending; None when nothing is due."""
-        with self.store.transaction() as tx:
-            ids = tx.outbox.claim(self.worker, self.claim_limit, self.lease, self.clock)
-        if not ids:
-            return None
-        return self.preparer.prepare(ids, rules, templates, self.clock.now(), stats)
-
-    async def _send(self, item: Ready, sender: str, stats: DeliveryStats, unsent: set[int]) -> None:
+    def _recorded(self, done: asyncio.Future[bool], *, item: Ready, outcome: SendOutcome, stats: DeliveryStats,
+                  leased: set[int], recording: set[asyncio.Future[bool]]) -> None:
         message = item.message
-        if message.id not in unsent:  # its lease ran out before its turn came: another daemon has it now
-            stats.lost += 1
-            log.warning("lease lost before sending: the daemon holding the message now sends it",
-                        extra={"fields": {"message_id": message.id}})
-            return
-        try:
-            result = await self.router.for_kind(message.kind).send(
-                Message(message.kind, message.key, sender, (message.to_address,), item.data))
-        except Exception as err:  # a transport that raised instead of answering: this message alone fails
-            log.warning("send raised", exc_info=True, extra={"fields": {"message_id": message.id}})
-            result = SendResult("permanent", None, f"could not be sent: {type(err).__name__}: {err}")
-        outcome = self._outcome(message, result)
-        unsent.discard(message.id)
-        if not await self.recorder.record(item, outcome):
+        leased.discard(message.id)
+        if done.cancelled() or done.exception() is not None:
+            return  # kept in ``recording``: deliver raises it
+        recording.discard(done)
+        if not done.result():
             stats.lost += 1
             log.warning("lease lost while sending: the outcome is left to the daemon holding the message now",
                         extra={"fields": {"message_id": message.id, "status": outcome.status}})
@@ -177,7 +203,54 @@ class DeliveryLoop:
             stats.retried += 1
         else:
             stats.failed += 1
-            stats.errors.append(f"{message.to_address} {message.template}: {result.code} {result.reply}")
+            stats.errors.append(f"{message.to_address} {message.template}: {outcome.reply}")
+
+    async def _keep_leases(self, leased: set[int]) -> None:
+        """Renew the leases of the messages claimed and not yet recorded, a third of a lease at a time.
+
+        Sending may take longer than one lease (a slow server, many messages per connection); without
+        renewals another daemon would take over messages still queued here and both would send them. A
+        message whose lease was lost all the same is dropped from ``leased``, and so never sent by this
+        daemon (nor its outcome recorded: the store refuses it).
+        """
+        while True:
+            await asyncio.sleep(self.lease.total_seconds() / 3)
+            asked = sorted(leased)
+            if asked:
+                held = await self.thread.run(self._renew, asked)
+                leased.difference_update(set(asked) - held)
+
+    def _renew(self, ids: list[int]) -> set[int]:
+        with self.store.transaction() as tx:
+            return tx.outbox.renew(ids, self.worker, self.clock.now() + self.lease)
+
+    def _release(self, ids: list[int]) -> None:
+        with self.store.transaction() as tx:
+            tx.outbox.release(ids, self.worker)
+
+    def _claim_and_prepare(self, rules: Rules, templates: Templates, stats: DeliveryStats) -> list[Ready] | None:
+        """Claim a batch and clear it for sending; None when nothing is due."""
+        with self.store.transaction() as tx:
+            ids = tx.outbox.claim(self.worker, self.claim_limit, self.lease, self.clock)
+        if not ids:
+            return None
+        return self.preparer.prepare(ids, rules, templates, self.clock.now(), stats)
+
+    async def _send(self, item: Ready, sender: str, stats: DeliveryStats, leased: set[int]) -> SendOutcome | None:
+        """Send one message; its outcome, or None when its lease was lost before its turn came."""
+        message = item.message
+        if message.id not in leased:  # its lease ran out before its turn came: another daemon has it now
+            stats.lost += 1
+            log.warning("lease lost before sending: the daemon holding the message now sends it",
+                        extra={"fields": {"message_id": message.id}})
+            return None
+        try:
+            result = await self.router.for_kind(message.kind).send(
+                Message(message.kind, message.key, sender, (message.to_address,), item.data))
+        except Exception as err:  # a transport that raised instead of answering: this message alone fails
+            log.warning("send raised", exc_info=True, extra={"fields": {"message_id": message.id}})
+            result = SendResult("permanent", None, f"could not be sent: {type(err).__name__}: {err}")
+        return self._outcome(message, result)
 
     def _outcome(self, message: QueuedMessage, result: SendResult) -> SendOutcome:
         now = self.clock.now()

@@ -49,7 +49,8 @@ class DeliveryStats:
 
 @dataclass(frozen=True)
 class Ready:
-    """A message cleared to go now, with the bytes (or webhook body) to send."""
+    """A message cleared to go now, with the bytes (or webhook body) to send, held in memory until its outcome
+    is recorded with them."""
 
     message: QueuedMessage
     data: bytes
@@ -111,7 +112,8 @@ class Preparer:
             messages = tx.outbox.load(ids)
             batch = self._batch(tx, rules, messages, now)
         verdicts = [self._clear(message, rules, templates, now, stats, batch) for message in messages]
-        ready = []
+        cleared = [(m, v.data) for m, v in zip(messages, verdicts, strict=True)
+                   if v.drop is None and v.due_at is None and v.data is not None]
         with self.store.transaction() as tx:
             for message, verdict in zip(messages, verdicts, strict=True):
                 if verdict.drop is not None:
@@ -122,16 +124,18 @@ class Preparer:
                         tx.outbox.drop(message.id, self.worker, status, reason)
                 elif verdict.due_at is not None:
                     tx.outbox.defer(message.id, self.worker, verdict.due_at, message.deferrals + 1)
-                elif verdict.data is not None:
-                    # The lease is renewed from the clock of this moment, and a message whose lease another
-                    # daemon has taken (this one was too slow) is left to it: never sent by two.
-                    kept = verdict.data if message.data is None else None
-                    if tx.outbox.hold(message.id, self.worker, self.clock.now() + self.lease, kept):
-                        lead = batch.leads.get(message.lead_id)
-                        ready.append(Ready(message, verdict.data, lead.email if lead is not None else None))
-                    else:
-                        stats.lost += 1
-                        log.warning("lease lost before sending", extra={"fields": {"message_id": message.id}})
+            # The leases of the cleared messages are renewed from the clock of this moment, and a message whose
+            # lease another daemon has taken (this one was too slow) is left to it: never sent by two. The bytes
+            # stay in memory for the send; they are kept in the store with its outcome.
+            held = tx.outbox.renew([m.id for m, _ in cleared], self.worker, self.clock.now() + self.lease)
+        ready = []
+        for message, data in cleared:
+            if message.id in held:
+                lead = batch.leads.get(message.lead_id)
+                ready.append(Ready(message, data, lead.email if lead is not None else None))
+            else:
+                stats.lost += 1
+                log.warning("lease lost before sending", extra={"fields": {"message_id": message.id}})
         return ready
 
     def _batch(self, tx: Tx, rules: Rules, messages: list[QueuedMessage], now: dt.datetime) -> _Batch:

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from engine.delivery.message import build_message
 from engine.delivery.render import Renderer
-from engine.delivery.tokens import sign
+from engine.delivery.tokens import Signer
 
 #: the files of one campaign version: (version id, path -> text), templates under "templates/"
 Templates = tuple[int, Mapping[str, str]]
@@ -59,6 +59,7 @@ class Composer:
         self.base_url = base_url.rstrip("/")
         self._signing_key = signing_key
         self._key: str | None = None
+        self._signer: Signer | None = None
         self._renderer: tuple[int, Renderer] | None = None
 
     def ready(self) -> None:
@@ -74,7 +75,9 @@ class Composer:
         """A signed link to the HTTP side: `u` unsubscribe, `o` open pixel, `c` tracked click to ``url``."""
         payload = {"l": lead_id, "m": message_key, "k": kind} | ({"u": url} if url else {})
         path = {"u": "u", "o": "t/o", "c": "t/c"}[kind]
-        return f"{self.base_url}/{path}/{sign(payload, self.key)}"
+        if self._signer is None:
+            self._signer = Signer(self.key)
+        return f"{self.base_url}/{path}/{self._signer.sign(payload)}"
 
     def renderer(self, templates: Templates) -> Renderer:
         """The renderer of this version's templates, built when the version changes."""
@@ -88,7 +91,14 @@ class Composer:
                 context_for: ContextFor) -> bytes:
         marketing = draft.kind == "marketing"
         unsubscribe = self.link("u", draft.lead_id, draft.key)
-        track = (lambda url: self.link("c", draft.lead_id, draft.key, url)) if marketing else None
+        tracked: dict[str, str] = {}  # a URL in both the HTML and the text is signed once
+
+        def track_link(url: str) -> str:
+            if url not in tracked:
+                tracked[url] = self.link("c", draft.lead_id, draft.key, url)
+            return tracked[url]
+
+        track = track_link if marketing else None
         rendered = self.renderer(templates).render(draft.template, context_for(unsubscribe), rewrite_link=track)
         sender = str(settings.get("sender address"))
         reply_to = settings.get("reply to")

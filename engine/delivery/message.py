@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import binascii
 import datetime as dt
+import functools
 import hashlib
 import re
 from email.header import Header
@@ -19,6 +20,8 @@ MAX_HEADER_CHARS = 1000
 
 _URI_FORBIDDEN = re.compile(r"[\s<>\"]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: a bare ASCII address that needs no parsing: what almost every lead's address is
+_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+")
 
 
 class ComposeError(ValueError):
@@ -119,6 +122,13 @@ def _too_long(folded: str, offset: int) -> bool:
 
 def _address(name: str, value: str) -> str:
     """``value`` (``addr`` or ``Name <addr>``) as a header mailbox; ``name`` overrides the display name."""
+    if not name and _PLAIN_ADDRESS.fullmatch(value):
+        return value
+    return _mailbox(name, value)
+
+
+@functools.lru_cache(maxsize=256)  # the sender's mailbox, the same for every message
+def _mailbox(name: str, value: str) -> str:
     if any(c in value + name for c in "\r\n"):
         raise ComposeError("an address must not contain a line break")
     if _CONTROL.search(value):

@@ -1,18 +1,19 @@
-"""Group commit: events from concurrent requests are validated per request and stored in one pass.
+"""Group commit: events from concurrent requests are stored in one pass, and each request is answered for its own.
 
-One writer at a time per process (SQLite allows one anyway, and lock waits in its busy handler
-cost milliseconds each). Requests that arrive while a write is under way queue up and the next
-writer takes them all, so a burst of single events costs a few transactions, not one each.
-Every request still gets exactly its own answer: accepted, duplicates and rejected items.
+One writer thread per process stores them (SQLite allows one writer anyway, and lock waits in its busy
+handler cost milliseconds each). Requests hand their rows over and wait, without a thread of their own
+when they come from the event loop; whatever arrives while a pass is under way is taken by the next
+one, so a burst of single events costs a few transactions, not one each. Every request still gets
+exactly its own answer: accepted, duplicates and rejected items.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -24,9 +25,8 @@ from engine.store.privacy import REFUSED
 log = logging.getLogger("nurture.http")
 #: at most this many rows are taken into one pass (more requests wait for the next one)
 PASS_ROWS = 5000
-#: a pass that starts this soon after the last one is under load: it waits GATHER seconds for company
-BUSY_WINDOW = 0.02
-GATHER = 0.002
+#: the writer thread ends after this long with nothing to store, and starts again with the next request
+IDLE_SECONDS = 5.0
 
 
 @dataclass
@@ -41,11 +41,12 @@ class Outcome:
 class _Job:
     rows: list[Row]
     origin: str
+    #: called in the writer thread once the job's pass has ended (well or not)
+    finished: Callable[[], object]
     keys: list[str] = field(default_factory=list)
     #: the lead address of each row that validated (None for the others)
     emails: list[str | None] = field(default_factory=list)
     outcome: Outcome = field(default_factory=Outcome)
-    finished: bool = False
     error: BaseException | None = None
 
 
@@ -63,6 +64,11 @@ class PassFailed(Exception):
     """The pass this request's events joined failed; nothing of the request was answered as stored."""
 
 
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():  # a request that went away meanwhile is not woken
+        future.set_result(None)
+
+
 class EventWriter:
     def __init__(self, processor: Callable[[], Processor],
                  gate: Callable[[], contextlib.AbstractContextManager]) -> None:
@@ -70,73 +76,104 @@ class EventWriter:
         self._gate = gate
         self._cond = threading.Condition()
         self._queue: list[_Job] = []
-        self._busy = False
-        self._last_pass = 0.0
+        self._thread: threading.Thread | None = None
+        #: the instant of the last pass
+        self._last_at = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+    async def submit(self, rows: list[Row], origin: str) -> Outcome:
+        """Store ``rows`` (bad ones are quarantined by the processor) and say what became of them; the event
+        loop stays free while they are stored."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        job = _Job(rows, origin, lambda: loop.call_soon_threadsafe(_wake, done))
+        self._put(job)
+        await asyncio.shield(done)  # a request cancelled meanwhile leaves its pass to finish
+        return self._answer(job)
 
     def write(self, rows: list[Row], origin: str) -> Outcome:
-        """Store ``rows`` (bad ones are quarantined by the processor) and say what became of them."""
-        job = _Job(rows, origin)
-        with self._cond:
-            self._queue.append(job)
-            while self._busy and not job.finished:
-                self._cond.wait()
-            lead = not job.finished
-            if lead:
-                self._busy = True
-        if lead:
-            jobs = [job]
-            try:
-                if time.monotonic() - self._last_pass < BUSY_WINDOW:
-                    time.sleep(GATHER)  # under load: let requests already on their way join this pass
-                with self._cond:
-                    jobs = self._take(job)
-                with self._gate():
-                    self._run(jobs)
-            except BaseException as err:  # every request of the pass hears of it, not just the writer's
-                for j in jobs:
-                    j.error = err
-                raise
-            finally:
-                with self._cond:
-                    for j in jobs:
-                        j.finished = True
-                    self._busy = False
-                    self._last_pass = time.monotonic()
-                    self._cond.notify_all()
+        """``submit`` for a caller in a thread of its own (the routes that run in the thread pool)."""
+        done = threading.Event()
+        job = _Job(rows, origin, done.set)
+        self._put(job)
+        done.wait()
+        return self._answer(job)
+
+    @staticmethod
+    def _answer(job: _Job) -> Outcome:
         if job.error is not None:
             raise PassFailed(f"storing events failed: {type(job.error).__name__}") from job.error
         return job.outcome
 
-    def _take(self, own: _Job) -> list[_Job]:
+    def _put(self, job: _Job) -> None:
+        with self._cond:
+            self._queue.append(job)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._serve, name="nurture-intake", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def _serve(self) -> None:
+        """The writer thread: one pass at a time over everything queued, until idle for a while."""
+        while True:
+            with self._cond:
+                if not self._queue:
+                    self._cond.wait(IDLE_SECONDS)
+                if not self._queue:
+                    self._thread = None
+                    return
+                jobs = self._take()
+            try:
+                with self._gate():
+                    self._run(jobs)
+            except BaseException as err:  # every request of the pass hears of it
+                for job in jobs:
+                    job.error = err
+                if not isinstance(err, Exception):
+                    raise
+            finally:
+                for job in jobs:
+                    job.finished()
+
+    def _take(self) -> list[_Job]:
         jobs: list[_Job] = []
         rows = 0
         for j in self._queue:
-            if jobs and rows + len(j.rows) > PASS_ROWS and j is not own:
+            if jobs and rows + len(j.rows) > PASS_ROWS:
                 continue
             jobs.append(j)
             rows += len(j.rows)
-        self._queue = [j for j in self._queue if j not in jobs]
+        taken = {id(j) for j in jobs}
+        self._queue = [j for j in self._queue if id(j) not in taken]
         return jobs
 
     def _run(self, jobs: list[_Job]) -> None:
+        """Store the jobs' rows in one go, then tell each job what became of its own.
+
+        The processor validates and stores; when it stored every row (all valid, all new: the usual
+        case) that is the answer for every job. Only otherwise are the rows validated here too, to say
+        which of a job's rows were refused and why, and which were stored before.
+        """
         processor = self._processor()
-        rules = processor.rules
-        for job in jobs:
-            self._validate(job, rules)
-        self._refuse_erased(processor, jobs)
-        keys = sorted({k for job in jobs for k in job.keys if k})
-        # One instant for the pass: stored rows carry it, so the pass knows exactly which it added
-        # even when another process stores the same keys meanwhile.
-        at = processor.clock.now()
+        # One instant for the pass, never the last pass's (a clock that has not moved, a virtual one): stored
+        # rows carry it, so the pass can tell which it added even when another process stores the same keys.
+        at = max(processor.clock.now(), self._last_at + dt.timedelta(microseconds=1))
+        self._last_at = at
         processor.clock = _FrozenClock(at)
-        before = self._existing(processor, keys)
         by_origin: dict[str, list[Row]] = {}
         for job in jobs:
             by_origin.setdefault(job.origin, []).extend(job.rows)
         stored = 0
         for origin, rows in by_origin.items():
             stored += processor.ingest_events(rows, origin).accepted
-        new = self._existing(processor, keys, received_at=at) - before
+        if stored == sum(len(job.rows) for job in jobs):
+            for job in jobs:
+                job.outcome.accepted = len(job.rows)
+            return
+        for job in jobs:
+            self._validate(job, processor.rules)
+        keys = sorted({k for job in jobs for k in job.keys if k})
+        # some rows were refused or stored before: ask the store which, in one transaction
+        new = set(keys) if stored == len(keys) else self._sort_out(processor, jobs, keys, at, stored)
         taken: set[str] = set()
         for job in jobs:
             for key in job.keys:
@@ -169,21 +206,17 @@ class EventWriter:
                 job.outcome.rejected.append((index, f"cannot be read: {err}"))
 
     @staticmethod
-    def _refuse_erased(processor: Processor, jobs: list[_Job]) -> None:
-        """Events of addresses erased at the person's request are refused, as the processor refuses them, so
-        the client is told why instead of reading a duplicate."""
+    def _sort_out(processor: Processor, jobs: list[_Job], keys: list[str], at: dt.datetime, stored: int) -> set[str]:
+        """The keys this pass stored, and the events refused because their address was erased at the person's
+        request (as the processor refused them), so the client is told why instead of reading a duplicate."""
         emails = {email for job in jobs for email in job.emails if email}
         with processor.store.transaction() as tx:
             erased = tx.privacy.erased_among(emails)
-        if not erased:
-            return
+            # what this pass added carries its instant; a key stored before carries an earlier one
+            new = tx.events.existing_keys(keys, at) if stored else set()
         for job in jobs:
             for index, email in enumerate(job.emails):
                 if email in erased:
                     job.keys[index] = ""
                     job.outcome.rejected.append((index, REFUSED))
-
-    @staticmethod
-    def _existing(processor: Processor, keys: list[str], received_at: dt.datetime | None = None) -> set[str]:
-        with processor.store.transaction() as tx:
-            return tx.events.existing_keys(keys, received_at)
+        return new

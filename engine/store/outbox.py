@@ -24,6 +24,20 @@ from engine.store.tables import ENROLLMENTS, LEADS, OUTBOX, SUPPRESSIONS
 # builds a statement in ~150 us, six times executing it) and given the columns to set.
 _LEASED = OUTBOX.update().where(OUTBOX.c.id == sa.bindparam("_id"), OUTBOX.c.leased_by == sa.bindparam("_worker"))
 _RELEASED = {"leased_by": None, "leased_until": None}
+# What a finished send sets, one statement per outcome run over a whole group of messages (executemany).
+# The composed bytes are kept with the outcome unless the message had them already (a retry, a webhook).
+_KEEP_DATA = sa.func.coalesce(OUTBOX.c.data, sa.bindparam("_data", type_=OUTBOX.c.data.type))
+_OUTCOME = {
+    "sent": OUTBOX.update().where(OUTBOX.c.id == sa.bindparam("_id")).values(
+        status="sent", sent_at=sa.bindparam("_at"), last_error=None, attempts=sa.bindparam("_attempts"),
+        data=_KEEP_DATA, **_RELEASED),
+    "retry": OUTBOX.update().where(OUTBOX.c.id == sa.bindparam("_id")).values(
+        due_at=sa.bindparam("_retry_at"), last_error=sa.bindparam("_reply"), attempts=sa.bindparam("_attempts"),
+        data=_KEEP_DATA, **_RELEASED),
+    "failed": OUTBOX.update().where(OUTBOX.c.id == sa.bindparam("_id")).values(
+        status="failed", last_error=sa.bindparam("_reply"), attempts=sa.bindparam("_attempts"),
+        data=_KEEP_DATA, **_RELEASED),
+}
 
 
 class QueuedMessage(NamedTuple):
@@ -115,24 +129,19 @@ class Outbox(Repository):
         """Set ``values`` on a message if ``worker`` still holds its lease; False when it no longer does."""
         return self.conn.execute(_LEASED, {"_id": message_id, "_worker": worker, **values}).rowcount > 0
 
-    def hold(self, message_id: int, worker: str, until: dt.datetime, data: bytes | None = None) -> bool:
-        """Renew the lease just before a send (keeping the composed ``data`` if given); False when lost."""
-        values: dict[str, Any] = {"leased_until": until} | ({"data": data} if data is not None else {})
-        return self.update_leased(message_id, worker, **values)
-
     def renew(self, message_ids: list[int], worker: str, until: dt.datetime) -> set[int]:
         """Extend ``worker``'s leases on these messages to ``until``; returns those it still held (the rest
         another daemon took after their lease ran out, so they are no longer ``worker``'s to send)."""
-        held: set[int] = set()
-        for part in chunks(sorted(message_ids)):
-            query = sa.select(OUTBOX.c.id).where(OUTBOX.c.id.in_(part), OUTBOX.c.leased_by == worker)
-            if self.postgres:
-                query = query.with_for_update()
-            mine = list(self.conn.execute(query).scalars())
-            if mine:
-                self.conn.execute(OUTBOX.update().where(OUTBOX.c.id.in_(mine)).values(leased_until=until))
-            held.update(mine)
+        held = self._leased_to(worker, message_ids)
+        for part in chunks(sorted(held)):
+            self.conn.execute(OUTBOX.update().where(OUTBOX.c.id.in_(part)).values(leased_until=until))
         return held
+
+    def release(self, message_ids: list[int], worker: str) -> None:
+        """Give back ``worker``'s leases on these messages, unsent (a daemon stopping): due again at once."""
+        for part in chunks(sorted(message_ids)):
+            self.conn.execute(OUTBOX.update().where(OUTBOX.c.id.in_(part), OUTBOX.c.leased_by == worker)
+                              .values(**_RELEASED))
 
     def defer(self, message_id: int, worker: str, due_at: dt.datetime, deferrals: int) -> bool:
         """Put a message back until ``due_at`` (quiet hours, frequency caps)."""
@@ -142,22 +151,46 @@ class Outbox(Repository):
         """Give a message up before sending it: suppressed (no consent) or failed (it cannot be composed)."""
         return self.update_leased(message_id, worker, status=status, last_error=reason[:2000], **_RELEASED)
 
-    def record(self, message: QueuedMessage, worker: str, outcome: SendOutcome) -> bool:
+    def record(self, message: QueuedMessage, worker: str, outcome: SendOutcome, data: bytes | None = None) -> bool:
         """Keep a send's outcome and release the lease; False when the lease was lost before the answer
         came (another daemon holds the message now, so the outcome is not ours to record)."""
-        if outcome.status == "sent":
-            values: dict[str, Any] = {"status": "sent", "sent_at": outcome.at, "last_error": None}
-        elif outcome.status == "retry":
-            values = {"due_at": outcome.retry_at, "last_error": outcome.reply}
-        else:
-            values = {"status": "failed", "last_error": outcome.reply}
-        if not self.update_leased(message.id, worker, attempts=outcome.attempts, **values, **_RELEASED):
-            return False
-        if outcome.bounced:
-            reason = f"bounced: {outcome.reply}"
-            self.suppress(message.to_address, reason, outcome.at)
-            self.conn.execute(LEADS.update().where(LEADS.c.id == message.lead_id).values(suppressed_reason=reason))
-        return True
+        return self.record_all([(message, outcome, data)], worker)[0]
+
+    def record_all(self, finished: list[tuple[QueuedMessage, SendOutcome, bytes | None]], worker: str) -> list[bool]:
+        """Keep the outcomes of a group of finished sends in a few statements, with the bytes each message
+        went out as (unless it had them already); per message, False when ``worker`` had lost its lease
+        before the answer came, so the outcome was not its to record.
+
+        The leases are checked first and held for the rest of the transaction (PostgreSQL: `FOR UPDATE`;
+        SQLite: the transaction holds the write lock), so the updates that follow need no check of their own.
+        """
+        held = self._leased_to(worker, [message.id for message, _, _ in finished])
+        by_status: dict[str, list[dict[str, Any]]] = {}
+        for message, outcome, data in finished:
+            if message.id not in held:
+                continue
+            by_status.setdefault(outcome.status, []).append({
+                "_id": message.id, "_at": outcome.at, "_attempts": outcome.attempts, "_reply": outcome.reply,
+                "_retry_at": outcome.retry_at, "_data": data})
+        for status, params in by_status.items():
+            self.conn.execute(_OUTCOME[status], params)
+        for message, outcome, _ in finished:
+            if outcome.bounced and message.id in held:
+                reason = f"bounced: {outcome.reply}"
+                self.suppress(message.to_address, reason, outcome.at)
+                self.conn.execute(LEADS.update().where(LEADS.c.id == message.lead_id)
+                                  .values(suppressed_reason=reason))
+        return [message.id in held for message, _, _ in finished]
+
+    def _leased_to(self, worker: str, message_ids: list[int]) -> set[int]:
+        """Those of these messages ``worker`` still holds, locked for the rest of the transaction."""
+        held: set[int] = set()
+        for part in chunks(sorted(set(message_ids))):
+            query = sa.select(OUTBOX.c.id).where(OUTBOX.c.id.in_(part), OUTBOX.c.leased_by == worker)
+            if self.postgres:
+                query = query.with_for_update()
+            held.update(self.conn.execute(query).scalars())
+        return held
 
     def recent_sends(self, lead_ids: list[int], since: dt.datetime) -> dict[int, list[dt.datetime]]:
         """Marketing emails sent to these leads after ``since``, per lead (what frequency caps count)."""

@@ -124,10 +124,10 @@ def test_unknown_paths_and_methods_answer_json(live: Live) -> None:
 
 def test_an_unexpected_error_is_a_json_500_without_a_traceback(live: Live,
                                                               caplog: pytest.LogCaptureFixture) -> None:
-    def broken() -> None:
+    async def broken(*_: object) -> None:
         raise RuntimeError("secret detail")
 
-    live.app.state.ctx.writer.write = lambda *_: broken()
+    live.app.state.ctx.writer.submit = broken
     response = live.client.post("/v1/events", json=event("ann@acme.example", "page.viewed", AT, url="/"))
     assert response.status_code == 500
     assert response.json() == {"error": "internal error; it has been logged. Try again, or report it with the time "
