@@ -5,7 +5,7 @@ without end for some lead (a loop that never finishes, `'x' * 10**9`, a string d
 so one template fails its own send and never holds up or exhausts the daemon. Each render gets a `Budget`
 (a context variable, so renders in different threads never share one); the environment below checks it:
 
-  - time: between output chunks, at every call, filter, attribute lookup and every 256 loop items
+  - time (the rendering thread's CPU time): between output chunks, at every call, filter, attribute lookup and every 256 loop items
   - size: every part's output as it streams, and every value a call, a filter or an operator makes
   - loops: ``range`` yields at most ``max_iterations`` items per email in all
 """
@@ -26,7 +26,8 @@ from jinja2 import TemplateRuntimeError, Undefined
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment, safe_range
 
-#: seconds one email's templates (HTML, subject, text) may take to render
+#: seconds of CPU one email's templates (HTML, subject, text) may take to render. CPU time of the rendering
+#: thread, not wall time: a template that never ends burns CPU, while a busy machine only slows the clock.
 TIME_LIMIT = 2.0
 #: characters one part (HTML, text) may have; Gmail clips a message at 102 KB, so this is far beyond any email
 MAX_OUTPUT = 1_000_000
@@ -48,8 +49,8 @@ class Budget:
     iterations_left: int
 
     def tick(self) -> None:
-        if time.monotonic() > self.deadline:
-            raise TemplateLimit(f"took longer than {self.time_limit:g} seconds, the limit for one email; look for "
+        if time.thread_time() > self.deadline:
+            raise TemplateLimit(f"took more than {self.time_limit:g} seconds of CPU, the limit for one email; look for "
                                 "a loop that never ends or grows with the data")
 
     def size(self, value: Any, what: str) -> None:
@@ -74,7 +75,7 @@ _BUDGET: ContextVar[Budget | None] = ContextVar("nurture_render_budget", default
 def budget(time_limit: float = TIME_LIMIT, max_output: int = MAX_OUTPUT,
            max_iterations: int = MAX_ITERATIONS) -> Iterator[Budget]:
     """The budget of one email's render, in force inside the block."""
-    spent = Budget(time_limit, max_output, time.monotonic() + time_limit, max_iterations)
+    spent = Budget(time_limit, max_output, time.thread_time() + time_limit, max_iterations)
     token = _BUDGET.set(spent)
     try:
         yield spent
