@@ -48,6 +48,8 @@ def check_field_test(ctx: Context, cond: a.Condition, t: a.TypeRef) -> None:
     match cond:
         case a.Compare():
             _compare(ctx, cond, t)
+        case a.Between():
+            _between(ctx, cond, t)
         case a.Member():
             _member(ctx, cond, t)
         case a.TextTest():
@@ -69,6 +71,19 @@ def _compare(ctx: Context, cond: a.Compare, t: a.TypeRef) -> None:
                   "`<`, `<=`, `>` and `>=` compare numbers and dates; use `=` or `!=`")
     elif t.name == "timezone":
         _zone_values(ctx, cond.value)
+
+
+def _between(ctx: Context, cond: a.Between, t: a.TypeRef) -> None:
+    if t.is_list:
+        _wrong_op(ctx, cond, t, LIST_LABEL, f'test membership with `{cond.name} contains "..."`')
+        return
+    for end in (cond.low, cond.high):
+        if value_kind(end) == "list" or given_mismatch(t, end) is not None:
+            _mismatch(ctx, cond.name, t, end, _unquote_help(t, end) or _example_help(cond.name, t, "compare", ">="))
+            return
+    if t.name not in ORDERED_TYPES:
+        _wrong_op(ctx, cond, t, f"{show_type(t)} has no order",
+                  "`between` takes a range of numbers or dates; test text with `in [...]`")
 
 
 def _member(ctx: Context, cond: a.Member, t: a.TypeRef) -> None:

@@ -35,6 +35,7 @@ CODES: dict[str, str] = {
     "E308": "template `{template}` refers to `{name}`, which does not exist",
     "E309": "template `{template}` is sent to leads, but has no unsubscribe link",
     "E310": "template `{template}` can never render: {reason}",
+    "E311": "`{name}` is {what}, and only scores add up",
     # logic
     "E401": "step can never run",
     "E402": "condition can never hold",

@@ -362,6 +362,31 @@ class ToAst(Transformer):
     def compare(self, meta, c):
         return a.Compare(self._name(c[0]), _word(c[1], _COMPARE_OPS), c[2], span=self._span(meta))
 
+    def between(self, meta, c):
+        return a.Between(self._name(c[0]), c[1], c[2], span=self._span(meta))
+
+    def sum_compare(self, meta, c):
+        return a.SumCompare(c[0], _word(c[1], _COMPARE_OPS), c[2], span=self._span(meta))
+
+    def sum_between(self, meta, c):
+        return a.SumBetween(c[0], c[1], c[2], span=self._span(meta))
+
+    def score_sum(self, meta, c):
+        first = self._name(c[0])
+        return a.Sum((a.Term(False, first, span=first.span), *c[1:]), span=self._span(meta))
+
+    def plus_name(self, meta, c):
+        return a.Term(False, self._name(c[0]), span=self._span(meta))
+
+    def minus_name(self, meta, c):
+        return a.Term(True, self._name(c[0]), span=self._span(meta))
+
+    def plus_number(self, meta, c):
+        return a.Term(False, value=self.number(meta, c), span=self._span(meta))
+
+    def minus_number(self, meta, c):
+        return a.Term(True, value=self.number(meta, c), span=self._span(meta))
+
     def member(self, meta, c):
         return a.Member(self._name(c[0]), c[1], span=self._span(meta))
 

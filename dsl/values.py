@@ -54,6 +54,15 @@ def show_value(value: a.Value) -> str:
     return str(value.value)
 
 
+def show_sum(total: a.Sum) -> str:
+    """A sum as it would be written: `fit + engagement - 10`."""
+    parts = []
+    for index, term in enumerate(total.terms):
+        part = str(term.name) if term.name is not None else show_value(term.value) if term.value else "0"
+        parts.append(part if index == 0 else f"{'-' if term.negative else '+'} {part}")
+    return " ".join(parts)
+
+
 def show_op(cond: a.Condition) -> str:
     """The operator of a field test as written: `>=`, `not in`, `is set`."""
     match cond:
@@ -63,6 +72,8 @@ def show_op(cond: a.Condition) -> str:
             return "not in" if negated else "in"
         case a.Matches():
             return "matches"
+        case a.Between():
+            return "between"
         case a.Presence(present=present):
             return "is set" if present else "is missing"
     return "?"

@@ -8,6 +8,7 @@ Callers import everything from here (``from dsl import ast as a``); the modules 
 from .conditions import (
     AllOf,
     AnyOf,
+    Between,
     Compare,
     CompareOp,
     Condition,
@@ -19,6 +20,10 @@ from .conditions import (
     Not,
     Presence,
     StageIs,
+    Sum,
+    SumBetween,
+    SumCompare,
+    Term,
     TextOp,
     TextTest,
 )
@@ -115,13 +120,14 @@ from .stages import (
 
 __all__ = [
     "Action", "AllOf", "AnyOf", "AssignRoundRobin", "AssignWhen", "Assignment", "AttributeDecl", "AttributeRule",
-    "Attributes", "Branch", "Cap", "CapPeriod", "Check", "Compare", "CompareOp", "Condition", "Days", "Decay", "Demote",
-    "Duration", "EmailKind", "Entry", "EventDecl", "EventRef", "EventRule", "Events", "ExitRule", "Expect",
-    "ExpectBetween", "ExpectEmail", "ExpectJourney", "ExpectStage", "ExpectValue", "FieldTest", "File", "Floor",
-    "FrequencyCap", "Goal", "Happened", "Item", "Journey", "JourneyItem", "JourneyState", "Matches", "Member", "Moment",
-    "Name", "Node", "Not", "Notify", "NotifyAction", "OFFSET_UNITS", "OffsetUnit", "Presence", "Promote", "PropDecl",
-    "QuietHours", "Recipient", "Reentry", "Scenario", "ScenarioEvent", "ScenarioItem", "ScenarioLead", "ScenarioStart",
-    "Score", "ScoreItem", "Send", "SendWindow", "SetAttribute", "Setting", "SettingKey", "Settings", "Stage",
-    "StageBecomes", "StageIs", "StageItem", "Step", "TextOp", "TextTest", "TimeOfDay", "TimeUnit", "Trigger",
-    "TypeName", "TypeRef", "UNIT_SECONDS", "Value", "ValueKind", "WEEKDAY_NAMES", "Wait", "WaitEvent", "WaitTime",
+    "Attributes", "Between", "Branch", "Cap", "CapPeriod", "Check", "Compare", "CompareOp", "Condition", "Days",
+    "Decay", "Demote", "Duration", "EmailKind", "Entry", "EventDecl", "EventRef", "EventRule", "Events", "ExitRule",
+    "Expect", "ExpectBetween", "ExpectEmail", "ExpectJourney", "ExpectStage", "ExpectValue", "FieldTest", "File",
+    "Floor", "FrequencyCap", "Goal", "Happened", "Item", "Journey", "JourneyItem", "JourneyState", "Matches",
+    "Member", "Moment", "Name", "Node", "Not", "Notify", "NotifyAction", "OFFSET_UNITS", "OffsetUnit", "Presence",
+    "Promote", "PropDecl", "QuietHours", "Recipient", "Reentry", "Scenario", "ScenarioEvent", "ScenarioItem",
+    "ScenarioLead", "ScenarioStart", "Score", "ScoreItem", "Send", "SendWindow", "SetAttribute", "Setting",
+    "SettingKey", "Settings", "Stage", "StageBecomes", "StageIs", "StageItem", "Step", "Sum", "SumBetween",
+    "SumCompare", "Term", "TextOp", "TextTest", "TimeOfDay", "TimeUnit", "Trigger", "TypeName", "TypeRef",
+    "UNIT_SECONDS", "Value", "ValueKind", "WEEKDAY_NAMES", "Wait", "WaitEvent", "WaitTime"
 ]

@@ -77,7 +77,7 @@ def _type_ref(node: a.TypeRef) -> str:
 _OR, _AND, _NOT, _ATOM = 1, 2, 3, 4
 
 # The filter after `where` may be one of these atoms bare; anything else needs parentheses (grammar: filter).
-_BARE_FILTERS = (a.Compare, a.TextTest, a.Matches)
+_BARE_FILTERS = (a.Compare, a.Between, a.TextTest, a.Matches)
 
 
 def _strength(node: a.Condition) -> int:
@@ -121,6 +121,30 @@ def _not(node: a.Not) -> str:
 @text_of.register
 def _compare(node: a.Compare) -> str:
     return f"{node.name} {node.op} {text_of(node.value)}"
+
+
+@text_of.register
+def _between(node: a.Between) -> str:
+    return f"{node.name} between {text_of(node.low)} and {text_of(node.high)}"
+
+
+@text_of.register
+def _sum(node: a.Sum) -> str:
+    parts = []
+    for index, term in enumerate(node.terms):
+        part = str(term.name) if term.name is not None else text_of(term.value) if term.value is not None else "0"
+        parts.append(part if index == 0 else f"{'-' if term.negative else '+'} {part}")
+    return " ".join(parts)
+
+
+@text_of.register
+def _sum_compare(node: a.SumCompare) -> str:
+    return f"{text_of(node.total)} {node.op} {text_of(node.value)}"
+
+
+@text_of.register
+def _sum_between(node: a.SumBetween) -> str:
+    return f"{text_of(node.total)} between {text_of(node.low)} and {text_of(node.high)}"
 
 
 @text_of.register

@@ -69,6 +69,14 @@ class Compiler:
                 return f"(not {self.expr(item)})"
             case a.Compare():
                 return self._compare(node)
+            case a.Between(name=name, low=low, high=high):
+                # both ends included: `>=` the first and `<=` the second, each as a comparison reads it
+                return (f"({self._compare(a.Compare(name, '>=', low))} and "
+                        f"{self._compare(a.Compare(name, '<=', high))})")
+            case a.SumCompare(total=total, op=op, value=value):
+                return f"({self._sum(total)} {_OPS[op]} {value.python()!r})"
+            case a.SumBetween(total=total, low=low, high=high):
+                return f"({low.python()!r} <= {self._sum(total)} <= {high.python()!r})"
             case a.Member(name=name, values=values, negated=negated):
                 wanted = self.const(frozenset(_fold(v.python()) for v in values.items))
                 v = self.fresh()
@@ -107,6 +115,21 @@ class Compiler:
             case a.Happened():
                 return self._happened(node)
         raise TypeError(f"cannot compile {type(node).__name__}")
+
+    def _sum(self, total: a.Sum) -> str:
+        """Python adding up the whole-number scores (and numbers) of a sum; the checker lets only scores in."""
+        parts = []
+        for term in total.terms:
+            if term.name is not None:
+                if term.name not in self.scope.scores:
+                    raise TypeError(f"only scores add up, and `{term.name}` is not one here")
+                part = self.scope.reader(term.name)
+            elif term.value is not None:
+                part = repr(term.value.python())
+            else:
+                continue
+            parts.append(f"- {part}" if term.negative else f"+ {part}")
+        return "(0 " + " ".join(parts) + ")"
 
     def _is_list(self, name: str) -> bool:
         ref = self.scope.types.get(name)
@@ -172,5 +195,6 @@ def property_scope(props: dict[str, a.TypeRef]) -> Scope:
 
 def names_in(condition: a.Condition) -> set[str]:
     """Attribute or score names a condition reads."""
-    return {str(n.name) for n in condition.walk() if isinstance(n, a.Compare | a.Member | a.TextTest
-                                                                  | a.Matches | a.Presence)}
+    return {str(n.name) for n in condition.walk() if isinstance(n, a.Compare | a.Between | a.Member | a.TextTest
+                                                                  | a.Matches | a.Presence | a.Term)
+            and n.name is not None}

@@ -13,7 +13,7 @@ from dsl.campaign import Campaign
 from dsl.symbols import Symbols, collect
 from engine.core.conditions import HappenedAtom, Scope, attribute_scope, compile_function, names_in, property_scope
 from engine.core.journey_plan import JourneyPlan, PlanCompiler, Test
-from engine.core.scoring import AttributeRuleC, EventRuleC, ScoreModel
+from engine.core.scoring import AttributeRuleC, EventRuleC, ScoreModel, SumEdge
 from engine.core.stages import Notification, StageMachine, StageRule
 
 
@@ -33,6 +33,8 @@ class Rules:
     rules_hash: str
     journeys: dict[str, JourneyPlan] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
+    #: sums of scores stage conditions compare, for reviews when decay moves them
+    sum_edges: list[SumEdge] = field(default_factory=list)
 
     @functools.cached_property
     def journey_events(self) -> frozenset[str]:
@@ -158,7 +160,35 @@ class _Builder:
                 if isinstance(cmp, a.Compare) and cmp.name in self.symbols.scores \
                         and cmp.value.kind == "number" and isinstance(cmp.value.value, int | float):
                     found.add((str(cmp.name), float(cmp.value.value)))
+                elif isinstance(cmp, a.Between) and cmp.name in self.symbols.scores:
+                    found |= {(str(cmp.name), float(end.value)) for end in (cmp.low, cmp.high)
+                              if isinstance(end.value, int | float) and not isinstance(end.value, bool)}
         return sorted(found)
+
+    def sum_edges(self) -> list[SumEdge]:
+        """Every sum of scores a stage condition compares with a number, as factors and the target they meet."""
+        found: set[SumEdge] = set()
+        for node in self.symbols.stage_nodes.values():
+            for cmp in node.walk():
+                ends: tuple[a.Value, ...]
+                if isinstance(cmp, a.SumCompare):
+                    total, ends = cmp.total, (cmp.value,)
+                elif isinstance(cmp, a.SumBetween):
+                    total, ends = cmp.total, (cmp.low, cmp.high)
+                else:
+                    continue
+                factors: dict[str, float] = {}
+                constant = 0.0
+                for term in total.terms:
+                    sign = -1.0 if term.negative else 1.0
+                    if term.name is not None:
+                        factors[str(term.name)] = factors.get(str(term.name), 0.0) + sign
+                    elif term.value is not None and isinstance(term.value.value, int | float):
+                        constant += sign * term.value.value
+                terms = tuple(sorted((n, f) for n, f in factors.items() if f))
+                found |= {SumEdge(terms, float(end.value) - constant) for end in ends
+                          if isinstance(end.value, int | float) and not isinstance(end.value, bool)}
+        return sorted(found, key=lambda e: (e.terms, e.target))
 
     def build(self) -> Rules:
         scores = {name: self.score(node) for name, node in self.symbols.scores.items()}
@@ -173,7 +203,7 @@ class _Builder:
         journeys = {name: self.journey(node) for name, node in self.symbols.journeys.items()}
         return Rules(self.symbols, scores, by_event, self.atoms, atoms_by_event,
                      StageMachine(stages, self.thresholds()), rules_hash(self.campaign), journeys,
-                     {p: s.text for p, s in self.campaign.sources.items()})
+                     {p: s.text for p, s in self.campaign.sources.items()}, self.sum_edges())
 
 
 def rules_hash(campaign: Campaign) -> str:

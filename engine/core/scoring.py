@@ -136,3 +136,60 @@ def crossing(state: LeadState, model: ScoreModel, threshold: float, now: float) 
         return None  # decay moves toward zero and never reaches or passes this target
     at = taken + math.log(target / value) / -model.decay_rate
     return at if at > now else None
+
+
+@dataclass(frozen=True)
+class SumEdge:
+    """A sum of whole-number scores (each with its factor) that a stage condition compares with ``target``."""
+
+    terms: tuple[tuple[str, float], ...]
+    target: float
+
+
+#: how many whole-number steps of its scores `sum_crossing` follows before it asks to be called again
+SUM_STEPS = 1000
+
+
+def sum_crossing(state: LeadState, models: dict[str, ScoreModel], edge: SumEdge, now: float) -> float | None:
+    """The next instant after ``now`` when decay alone carries the sum across ``edge.target`` or onto it, if ever.
+
+    Each decaying score changes its whole number one step at a time, at instants `crossing` finds exactly;
+    walking those steps in time order gives the exact instant the sum's side of the target changes. After
+    `SUM_STEPS` steps without a change it returns the instant reached, so the lead is looked at again then.
+    """
+    terms = [(models[name], factor) for name, factor in edge.terms if name in models]
+    values = {model.name: state.score(model, now) for model, _ in terms}
+
+    def side() -> int:
+        total = sum(factor * values[model.name] for model, factor in terms)
+        return (total > edge.target) - (total < edge.target)
+
+    start, at = side(), now
+    for _ in range(SUM_STEPS):
+        steps = [(when, model.name, value) for model, _ in terms
+                 if (step := _next_step(state, model, values[model.name], at)) is not None
+                 for when, value in (step,)]
+        if not steps:
+            return None
+        at, name, value = min(steps)
+        values[name] = value
+        if side() != start:
+            return at
+    return at
+
+
+def _next_step(state: LeadState, model: ScoreModel, whole: int, now: float) -> tuple[float, int] | None:
+    """When decay next changes ``model``'s whole-number score (``whole`` at ``now``), and to what."""
+    if not model.decay_rate or model.name not in state.sums:
+        return None
+    value = state.sums[model.name][0]
+    if value > 0:  # points fade: down to the next half, unless the floor holds the score there
+        edge, after = whole - 0.5, whole - 1
+        if model.floor is not None and model.floor >= edge:
+            return None
+    elif value < 0:  # points taken away fade: up to the next half
+        edge, after = whole + 0.5, whole + 1
+    else:
+        return None
+    when = crossing(state, model, edge, now)
+    return None if when is None else (when, after)

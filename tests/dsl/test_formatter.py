@@ -208,6 +208,12 @@ def test_every_block_kind_and_statement():
     ("e.v where (stage is s)", "e.v where (stage is s)"),
     ("e.v where (u = 1 or u = 2) within 3 days", "e.v where (u = 1 or u = 2) within 3 days"),
     ("e.v where (f.g since x)", "e.v where (f.g since x)"),
+    # sums of scores and ranges
+    ("fit+engagement>=60", "fit + engagement >= 60"),
+    ("fit -engagement- 10.50 < -5", "fit - engagement - 10.5 < -5"),
+    ("a+b between 1 and 2 or c between -1 and 2026-01-01", "a + b between 1 and 2 or c between -1 and 2026-01-01"),
+    ("not a between 1 and 2 and b between 3 and 4", "not a between 1 and 2 and b between 3 and 4"),
+    ("e.v where (u between 1 and 2)", "e.v where u between 1 and 2"),
 ])
 def test_conditions_get_minimal_parentheses(source: str, expected: str):
     assert fmt(f"stage s {{ when {source} }}") == f"stage s {{\n  when {expected}\n}}\n"

@@ -1,0 +1,154 @@
+"""The runtime meaning of the language's expressions: sums of scores, ranges, filters and placeholders."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from engine.core.scoring import SumEdge, sum_crossing
+
+from .helpers import DAY, T0, evaluator, new_lead, process, rules_of
+
+SUMS = """
+attributes { company_size: number }
+events { demo.requested  page.viewed { minutes: number } }
+score fit {
+  +30 if company_size >= 200
+}
+score engagement {
+  +50 per demo.requested
+  +10 per page.viewed
+  decay half-life 10 days
+}
+score noise {
+  +5 per page.viewed
+}
+stage mql {
+  when fit + engagement >= 60
+  back to lead when fit + engagement - 10 < 40
+}
+stage sql {
+  when engagement - noise between 80 and 90
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def sums():
+    return rules_of(SUMS)
+
+
+def _decide(rules, stage, **scores):
+    move = rules.stages.decide(stage, {}, scores, lambda _index: False)
+    return move.to if move else None
+
+
+@pytest.mark.parametrize(("fit", "engagement", "to"), [
+    (30, 30, "mql"), (0, 60, "mql"), (59, 0, None), (30, 29, None),
+])
+def test_a_sum_of_scores_promotes_when_it_reaches_the_threshold(sums, fit, engagement, to):
+    assert _decide(sums, "lead", fit=fit, engagement=engagement, noise=0) == to
+
+
+@pytest.mark.parametrize(("fit", "engagement", "to"), [(0, 49, "lead"), (0, 50, None), (30, 19, "lead")])
+def test_a_number_in_a_sum_shifts_it(sums, fit, engagement, to):
+    # back to lead when fit + engagement - 10 < 40: below 50 together
+    assert _decide(sums, "mql", fit=fit, engagement=engagement, noise=0) == to
+
+
+@pytest.mark.parametrize(("engagement", "noise", "to"), [
+    (100, 20, "sql"), (100, 10, "sql"), (100, 9, "mql"), (100, 21, "mql"),
+])
+def test_a_difference_in_a_range_includes_both_ends(sums, engagement, noise, to):
+    # fit 30 keeps the lead in mql at least; sql takes engagement - noise between 80 and 90
+    assert _decide(sums, "lead", fit=30, engagement=engagement, noise=noise) == to
+
+
+def test_the_reason_names_every_score_of_the_sum(sums):
+    move = sums.stages.decide("lead", {}, {"fit": 30, "engagement": 30, "noise": 0}, lambda _i: False)
+    assert move is not None and set(move.reads) == {"fit", "engagement"}
+
+
+def test_sums_stage_conditions_compare_are_kept_for_reviews(sums):
+    assert SumEdge((("engagement", 1.0), ("fit", 1.0)), 60.0) in sums.sum_edges
+    assert SumEdge((("engagement", 1.0), ("fit", 1.0)), 50.0) in sums.sum_edges
+    assert SumEdge((("engagement", 1.0), ("noise", -1.0)), 80.0) in sums.sum_edges
+
+
+def test_decay_demotes_at_the_instant_the_sum_falls_below_the_threshold(sums):
+    ev = evaluator(sums)
+    lead = new_lead(company_size=500)  # fit 30
+    ev.refresh_fit(lead)
+    process(ev, lead, "demo.requested", T0)  # engagement 50: 80 together, mql
+    assert lead.stage == "mql"
+    # back to lead once fit + engagement < 50, i.e. engagement rounds to 19: raw below 19.5.
+    # 50 * 2^(-t / 10 days) = 19.5  ->  t = 10 days * log2(50 / 19.5)
+    expected = T0 + 10 * DAY * math.log2(50 / 19.5)
+    ev.advance(lead, T0 + 30 * DAY)
+    assert lead.stage == "lead"
+    assert lead.stage_since == pytest.approx(expected, abs=0.01)
+    assert lead.state.score(sums.scores["engagement"], lead.stage_since) == 19
+
+
+def test_sum_crossing_follows_whole_number_steps_of_several_scores(sums):
+    ev = evaluator(sums)
+    lead = new_lead()
+    for n in range(3):
+        process(ev, lead, "page.viewed", T0 + n, key=f"v{n}")  # engagement 30, noise 15
+    edge = SumEdge((("engagement", 1.0), ("noise", -1.0)), 10.0)  # 15 now; noise never decays
+    when = sum_crossing(lead.state, sums.scores, edge, T0 + 2)
+    assert when is not None
+    engagement = sums.scores["engagement"]
+    assert lead.state.score(engagement, when - 1) == 26
+    assert lead.state.score(engagement, when + 1) == 25  # 25 - 15 = 10: the sum reached the target
+
+
+def test_a_sum_without_decay_never_changes_by_time(sums):
+    ev = evaluator(sums)
+    lead = new_lead(company_size=500)
+    ev.refresh_fit(lead)
+    assert sum_crossing(lead.state, sums.scores, SumEdge((("fit", 1.0),), 10.0), T0) is None
+
+
+RANGES = """
+attributes { company_size: number  signed_up: date }
+events { page.viewed { minutes: number } }
+score fit {
+  +10 if company_size between 50 and 200
+  +5 if signed_up between 2026-01-01 and 2026-01-31
+}
+score engagement {
+  +1 per page.viewed where minutes between 5 and 30
+}
+stage mql { when fit between 10 and 15 and engagement >= 1 }
+"""
+
+
+@pytest.fixture(scope="module")
+def ranges():
+    return rules_of(RANGES)
+
+
+@pytest.mark.parametrize(("size", "points"), [(49, 0), (50, 10), (120, 10), (200, 10), (201, 0), (None, 0),
+                                              ("120", 10)])
+def test_between_includes_both_ends_and_a_missing_value_is_outside(ranges, size, points):
+    attrs = {} if size is None else {"company_size": size}
+    assert sum(p for _, p in ranges.scores["fit"].fit(attrs)) == points
+
+
+def test_between_dates(ranges):
+    fit = ranges.scores["fit"]
+    assert sum(p for _, p in fit.fit({"signed_up": "2026-01-31"})) == 5
+    assert sum(p for _, p in fit.fit({"signed_up": "2026-02-01"})) == 0
+
+
+def test_between_in_an_event_filter(ranges):
+    rule = ranges.scores["engagement"].event_rules[0]
+    assert rule.filter is not None
+    assert [rule.filter({"minutes": m}) for m in (4, 5, 30, 31)] == [False, True, True, False]
+    assert rule.filter({}) is False
+
+
+def test_between_on_a_score_keeps_both_ends_for_reviews(ranges):
+    assert {("fit", 10.0), ("fit", 15.0)} <= set(ranges.stages.thresholds)
