@@ -77,7 +77,7 @@ def _type_ref(node: a.TypeRef) -> str:
 _OR, _AND, _NOT, _ATOM = 1, 2, 3, 4
 
 # The filter after `where` may be one of these atoms bare; anything else needs parentheses (grammar: filter).
-_BARE_FILTERS = (a.Compare, a.Between, a.TextTest, a.Matches)
+_BARE_FILTERS = (a.Compare, a.Between, a.Member, a.TextTest, a.Matches, a.Presence)
 
 
 def _strength(node: a.Condition) -> int:
@@ -93,13 +93,15 @@ def _operand(node: a.Condition, context: int) -> str:
     return f"({text})" if _strength(node) < context else text
 
 
+def _bare_filter(node: a.Condition) -> bool:
+    """Whether a `where` filter may be written without parentheses: one test, or `not` before one."""
+    if isinstance(node, a.Not):
+        return _bare_filter(node.item)
+    return isinstance(node, _BARE_FILTERS)
+
+
 def _filter(node: a.Condition) -> str:
-    bare = (
-        isinstance(node, _BARE_FILTERS)
-        or (isinstance(node, a.Member) and not node.negated)
-        or (isinstance(node, a.Presence) and node.present)
-    )
-    return text_of(node) if bare else f"({text_of(node)})"
+    return text_of(node) if _bare_filter(node) else f"({text_of(node)})"
 
 
 @text_of.register

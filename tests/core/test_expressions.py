@@ -152,3 +152,26 @@ def test_between_in_an_event_filter(ranges):
 
 def test_between_on_a_score_keeps_both_ends_for_reviews(ranges):
     assert {("fit", 10.0), ("fit", 15.0)} <= set(ranges.stages.thresholds)
+
+
+FILTERS = """
+events { page.viewed { url: text, minutes: number } }
+score engagement {
+  +1 per page.viewed where not url contains "/blog"
+  +10 per page.viewed where minutes is missing
+  +100 per page.viewed where url not in ["/", "/home"]
+}
+stage mql { when engagement >= 1 }
+"""
+
+
+@pytest.mark.parametrize(("props", "points"), [
+    ({"url": "/pricing", "minutes": 3}, 101),
+    ({"url": "/Blog/post", "minutes": 3}, 100),  # text tests ignore case
+    ({"url": "/HOME"}, 11),
+    ({}, 111),  # a missing url is not in the list and does not contain "/blog"
+])
+def test_negated_and_missing_filters(props, points):
+    rules = rules_of(FILTERS)
+    model = rules.scores["engagement"]
+    assert sum(r.points for r in model.event_rules if r.filter is not None and r.filter(props)) == points
