@@ -17,7 +17,7 @@ from .check_scenarios import check_scenario
 from .check_scores import check_score, check_score_cycles, check_unused_scores
 from .check_stages import check_reachability, check_stage, reachable_stages
 from .check_templates import check_templates
-from .check_types import check_given, check_literals, check_setting
+from .check_types import check_given, check_literals, check_placeholders, check_setting
 from .diagnostics import Diagnostic
 from .logic import Logic, score_bounds
 from .symbols import collect
@@ -61,6 +61,7 @@ def _check_item(ctx: Context, item: a.Item) -> None:
                 # an impossible date is reported by `check_literals` alone
                 if decl.default is not None and not impossible_date(decl.default):
                     check_given(ctx, decl.name, decl.type, decl.default, "default")
+                check_placeholders(ctx, decl)
         case a.Events():
             for event in item.decls:
                 declare_event(ctx, event)

@@ -36,6 +36,7 @@ CODES: dict[str, str] = {
     "E309": "template `{template}` is sent to leads, but has no unsubscribe link",
     "E310": "template `{template}` can never render: {reason}",
     "E311": "`{name}` is {what}, and only scores add up",
+    "E312": "points per unit count a number, and `{name}` of `{event}` is {type}",
     # logic
     "E401": "step can never run",
     "E402": "condition can never hold",
@@ -61,4 +62,6 @@ CODES: dict[str, str] = {
     "W105": "scenario `{name}` expects nothing",
     "W106": "regex may take exponential time on text it almost matches",
     "W107": "template `{template}` shows `{variable}`, which a lead may not have",
+    "W108": "{value} is listed twice as a placeholder of `{name}`",
+    "W109": "`{name}` is {expected}: a placeholder that is {found} never matches",
 }

@@ -34,6 +34,8 @@ class Symbols:
     events: dict[str, dict[str, a.TypeRef]] = field(default_factory=lambda: dict(BUILTIN_EVENTS))
     attributes: dict[str, a.TypeRef] = field(default_factory=lambda: dict(BUILTIN_ATTRIBUTES))
     defaults: dict[str, object] = field(default_factory=dict)
+    #: attribute -> the placeholder values (plain Python) that mean it was never given
+    placeholders: dict[str, tuple[object, ...]] = field(default_factory=dict)
     scores: dict[str, a.Score] = field(default_factory=dict)
     #: stage names in ladder order, the built-in first stage first
     stages: list[str] = field(default_factory=lambda: [FIRST_STAGE])
@@ -61,6 +63,8 @@ def collect(files: Iterable[a.File]) -> Symbols:
                         sym.attributes[attr.name] = attr.type
                         if attr.default is not None:
                             sym.defaults[attr.name] = attr.default.python()
+                        if attr.placeholders:
+                            sym.placeholders[attr.name] = tuple(v.python() for v in attr.placeholders)
             elif isinstance(item, a.Score):
                 sym.scores.setdefault(item.name, item)
             elif isinstance(item, a.Stage):

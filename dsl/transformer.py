@@ -121,7 +121,10 @@ class ToAst(Transformer):
         return a.Attributes(decls=tuple(items), span=self._span(meta))
 
     def attribute(self, meta, c):
-        return a.AttributeDecl(self._name(c[0]), c[1], c[2], span=self._span(meta))
+        return a.AttributeDecl(self._name(c[0]), c[1], c[2], c[3] or (), span=self._span(meta))
+
+    def placeholders(self, meta, c):
+        return tuple(c)
 
     def simple_type(self, meta, c):
         return a.TypeRef(_word(c[0], _TYPE_NAMES), span=self._span(meta))
@@ -150,6 +153,14 @@ class ToAst(Transformer):
 
     def event_rule(self, meta, c):
         return a.EventRule(self._int(c[0]), c[1], c[2], span=self._span(meta))
+
+    def unit_rule(self, meta, c):
+        points, amount, prop, event, cap = c
+        name = self._name(prop)
+        count = self._int(amount) if amount is not None else 1
+        start = Span.of(self.path, amount) if amount is not None else name.span
+        span = Span(self.path, start.line, start.column, name.span.end_line, name.span.end_column)
+        return a.EventRule(self._int(points), event, cap, a.PerUnit(count, name, span=span), span=self._span(meta))
 
     def cap(self, meta, c):
         return a.Cap(self._int(c[0]), c[1], span=self._span(meta))

@@ -123,6 +123,23 @@ def given_mismatch(t: a.TypeRef, value: a.Value) -> str | None:
     return None if kind == expected else show_kind(kind)
 
 
+def placeholder_key(value: a.Value) -> tuple[str, object]:
+    """What an attribute's placeholder is matched by: text ignoring case and surrounding spaces, others as such.
+
+    The engine matches stored values the same way (see `engine.core.conditions.placeholder_key`).
+    """
+    plain = value.value
+    if isinstance(plain, str):
+        return "text", plain.strip().casefold()
+    if isinstance(plain, dt.date):
+        return "text", plain.isoformat()
+    if isinstance(plain, bool):
+        return "bool", plain
+    if isinstance(plain, int | float):
+        return "number", float(plain)
+    return "list", repr(plain)
+
+
 def compile_regex(cond: a.Matches) -> re.Pattern[str] | re.error:
     """The compiled pattern of a `matches` test, or why it does not compile."""
     flags = 0

@@ -104,6 +104,7 @@ from .scores import (
     Decay,
     EventRule,
     Floor,
+    PerUnit,
     Score,
     ScoreItem,
 )
@@ -124,10 +125,10 @@ __all__ = [
     "Decay", "Demote", "Duration", "EmailKind", "Entry", "EventDecl", "EventRef", "EventRule", "Events", "ExitRule",
     "Expect", "ExpectBetween", "ExpectEmail", "ExpectJourney", "ExpectStage", "ExpectValue", "FieldTest", "File",
     "Floor", "FrequencyCap", "Goal", "Happened", "Item", "Journey", "JourneyItem", "JourneyState", "Matches",
-    "Member", "Moment", "Name", "Node", "Not", "Notify", "NotifyAction", "OFFSET_UNITS", "OffsetUnit", "Presence",
-    "Promote", "PropDecl", "QuietHours", "Recipient", "Reentry", "Scenario", "ScenarioEvent", "ScenarioItem",
-    "ScenarioLead", "ScenarioStart", "Score", "ScoreItem", "Send", "SendWindow", "SetAttribute", "Setting",
-    "SettingKey", "Settings", "Stage", "StageBecomes", "StageIs", "StageItem", "Step", "Sum", "SumBetween",
+    "Member", "Moment", "Name", "Node", "Not", "Notify", "NotifyAction", "OFFSET_UNITS", "OffsetUnit", "PerUnit",
+    "Presence", "Promote", "PropDecl", "QuietHours", "Recipient", "Reentry", "Scenario", "ScenarioEvent",
+    "ScenarioItem", "ScenarioLead", "ScenarioStart", "Score", "ScoreItem", "Send", "SendWindow", "SetAttribute",
+    "Setting", "SettingKey", "Settings", "Stage", "StageBecomes", "StageIs", "StageItem", "Step", "Sum", "SumBetween",
     "SumCompare", "Term", "TextOp", "TextTest", "TimeOfDay", "TimeUnit", "Trigger", "TypeName", "TypeRef",
     "UNIT_SECONDS", "Value", "ValueKind", "WEEKDAY_NAMES", "Wait", "WaitEvent", "WaitTime"
 ]

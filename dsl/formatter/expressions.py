@@ -212,7 +212,8 @@ def _frequency_cap(node: a.FrequencyCap) -> str:
 @text_of.register
 def _attribute_decl(node: a.AttributeDecl) -> str:
     default = "" if node.default is None else f" = {text_of(node.default)}"
-    return f"{node.name}: {node.type}{default}"
+    missing = "" if not node.placeholders else " missing when " + ", ".join(text_of(v) for v in node.placeholders)
+    return f"{node.name}: {node.type}{default}{missing}"
 
 
 @text_of.register
@@ -235,7 +236,8 @@ def _attribute_rule(node: a.AttributeRule) -> str:
 @text_of.register
 def _event_rule(node: a.EventRule) -> str:
     cap = "" if node.cap is None else f" max {node.cap.points} per {node.cap.window}"
-    return f"{node.points:+d} per {text_of(node.event)}{cap}"
+    per = "" if node.per is None else f"{'' if node.per.amount == 1 else f'{node.per.amount} '}{node.per.prop} of "
+    return f"{node.points:+d} per {per}{text_of(node.event)}{cap}"
 
 
 @text_of.register

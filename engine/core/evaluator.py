@@ -90,7 +90,7 @@ class Evaluator:
         for model, rule in self.rules.by_event.get(etype, ()):
             if rule.filter is not None and not rule.filter(props):
                 continue
-            points = lead.state.award(model, rule, at)
+            points = lead.state.award(model, rule, at, rule.units(props))
             if points:
                 changed = True
                 lead.ledger.append({"lead_id": lead.id, "score": model.name, "rule": rule.text,

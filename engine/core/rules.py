@@ -11,7 +11,15 @@ from dataclasses import dataclass, field
 from dsl import ast as a
 from dsl.campaign import Campaign
 from dsl.symbols import Symbols, collect
-from engine.core.conditions import HappenedAtom, Scope, attribute_scope, compile_function, names_in, property_scope
+from engine.core.conditions import (
+    HappenedAtom,
+    Placeholders,
+    Scope,
+    attribute_scope,
+    compile_function,
+    names_in,
+    property_scope,
+)
 from engine.core.journey_plan import JourneyPlan, PlanCompiler, Test
 from engine.core.scoring import AttributeRuleC, EventRuleC, ScoreModel, SumEdge
 from engine.core.stages import Notification, StageMachine, StageRule
@@ -35,6 +43,8 @@ class Rules:
     sources: dict[str, str] = field(default_factory=dict)
     #: sums of scores stage conditions compare, for reviews when decay moves them
     sum_edges: list[SumEdge] = field(default_factory=list)
+    #: attribute values that mean "never given"; `placeholders.clean(attributes)` shows attributes as rules read them
+    placeholders: Placeholders = field(default_factory=lambda: Placeholders({}, {}))
 
     @functools.cached_property
     def journey_events(self) -> frozenset[str]:
@@ -54,6 +64,7 @@ class _Builder:
     def __init__(self, campaign: Campaign) -> None:
         self.campaign = campaign
         self.symbols = collect(campaign.files)
+        self.placeholders = Placeholders(self.symbols.placeholders, self.symbols.defaults)
         self.atoms: list[HappenedAtom] = []
         self.atom_keys: dict[tuple, int] = {}
 
@@ -85,13 +96,16 @@ class _Builder:
     def stage_scope(self) -> Scope:
         scores = frozenset(self.symbols.scores)
 
+        attribute = self.placeholders.reader("A.get")
+
         def read(name: str) -> str:
-            return f"S[{name!r}]" if name in scores else f"A.get({name!r})"
+            return f"S[{name!r}]" if name in scores else attribute(name)
 
         def register(atom: HappenedAtom) -> int:
             return self.register(atom, (atom.event, id(atom.filter), atom.times, atom.within))
 
-        return Scope(self.symbols.attributes, read, scores, register, self._filter_cached)
+        return Scope(self.symbols.attributes, read, scores, register, self._filter_cached,
+                     {"_real": self.placeholders.real})
 
     def _filter_cached(self, ref: a.EventRef):
         # the same filter text shares one function, so equal atoms share one index
@@ -103,16 +117,17 @@ class _Builder:
 
     def score(self, node: a.Score) -> ScoreModel:
         model = ScoreModel(str(node.name), node.title)
-        attr_scope = attribute_scope(self.symbols.attributes)
+        attr_scope = attribute_scope(self.symbols.attributes, self.placeholders)
         for index, item in enumerate(node.items):
             match item:
                 case a.AttributeRule(points=points, condition=cond):
                     model.attribute_rules.append(
                         AttributeRuleC(self.text(item), points, compile_function(cond, attr_scope, "A")))
-                case a.EventRule(points=points, event=ref, cap=cap):
+                case a.EventRule(points=points, event=ref, cap=cap, per=per):
                     model.event_rules.append(EventRuleC(
                         f"{node.name}#{index}", str(ref.event), self.text(item), points, self.event_filter(ref),
-                        float(cap.points) if cap else None, float(cap.window.seconds) if cap else None))
+                        float(cap.points) if cap else None, float(cap.window.seconds) if cap else None,
+                        str(per.prop) if per else None, float(per.amount) if per else 1.0))
                 case a.Decay(percent=percent, every=every):
                     model.decay_rate = -math.log(1 - percent / 100) / every.seconds if percent < 100 else 1e9
                 case a.Floor(value=value):
@@ -203,7 +218,7 @@ class _Builder:
         journeys = {name: self.journey(node) for name, node in self.symbols.journeys.items()}
         return Rules(self.symbols, scores, by_event, self.atoms, atoms_by_event,
                      StageMachine(stages, self.thresholds()), rules_hash(self.campaign), journeys,
-                     {p: s.text for p, s in self.campaign.sources.items()}, self.sum_edges())
+                     {p: s.text for p, s in self.campaign.sources.items()}, self.sum_edges(), self.placeholders)
 
 
 def rules_hash(campaign: Campaign) -> str:

@@ -18,6 +18,9 @@ from typing import Any
 
 from engine.core.conditions import HappenedAtom
 
+#: the most points one event earns or takes through one rule, however many units it counts
+MAX_AWARD = 1_000_000.0
+
 
 @dataclass(frozen=True)
 class AttributeRuleC:
@@ -35,6 +38,26 @@ class EventRuleC:
     filter: Callable[[dict], bool] | None
     cap: float | None = None
     cap_window: float | None = None
+    #: points per unit: the number property counted, and how much of it makes one unit
+    unit: str | None = None
+    per: float = 1.0
+
+    def units(self, props: dict) -> float:
+        """How many times the rule's points an event earns: 1, or the whole units of its property.
+
+        A property that is missing, not a number, or below zero counts no units, so earns nothing.
+        """
+        if self.unit is None:
+            return 1.0
+        value = props.get(self.unit)
+        if isinstance(value, str):
+            try:
+                value = float(value)  # a number sent as text, as from a CSV file
+            except ValueError:
+                return 0.0
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+            return 0.0
+        return float(math.floor(value / self.per))
 
 
 @dataclass
@@ -93,9 +116,12 @@ class LeadState:
         """The score as rules and people see it: a whole number."""
         return math.floor(self.raw_score(model, at) + 0.5)
 
-    def award(self, model: ScoreModel, rule: EventRuleC, at: float) -> float:
-        """Add ``rule``'s points at ``at``, within its cap; returns the points awarded."""
-        points = float(rule.points)
+    def award(self, model: ScoreModel, rule: EventRuleC, at: float, units: float = 1.0) -> float:
+        """Add ``rule``'s points (``units`` times) at ``at``, within its cap and `MAX_AWARD`; returns the points
+        awarded."""
+        if units <= 0:
+            return 0.0
+        points = max(-MAX_AWARD, min(MAX_AWARD, rule.points * units))
         if rule.cap is not None and rule.cap_window is not None and points > 0:  # the checker pairs cap and window
             window = [w for w in self.caps.get(rule.key, ()) if w[0] > at - rule.cap_window]
             points = min(points, rule.cap - sum(w[1] for w in window))

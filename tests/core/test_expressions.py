@@ -175,3 +175,116 @@ def test_negated_and_missing_filters(props, points):
     rules = rules_of(FILTERS)
     model = rules.scores["engagement"]
     assert sum(r.points for r in model.event_rules if r.filter is not None and r.filter(props)) == points
+
+
+PER_UNIT = """
+events { webinar.attended { webinar: text, minutes: number } }
+score engagement {
+  +1 per 10 minutes of webinar.attended max 6 per 7 days
+  decay half-life 30 days
+}
+score patience {
+  -2 per minutes of webinar.attended
+}
+stage mql { when engagement >= 5 or patience < -1000 }
+"""
+
+
+@pytest.fixture(scope="module")
+def per_unit():
+    return rules_of(PER_UNIT)
+
+
+@pytest.mark.parametrize(("minutes", "units"), [
+    (0, 0), (9.9, 0), (10, 1), (25, 2), (60, 6), ("45", 4), (None, 0), (-30, 0), ("long", 0), (True, 0),
+    (float("nan"), 0), (float("inf"), 0),
+])
+def test_points_count_whole_units_and_nothing_for_a_missing_or_negative_value(per_unit, minutes, units):
+    rule = per_unit.scores["engagement"].event_rules[0]
+    props = {} if minutes is None else {"minutes": minutes}
+    assert rule.units(props) == units
+
+
+def _attend(ev, lead, at, minutes, key):
+    process(ev, lead, "webinar.attended", at, key=key, webinar="w", minutes=minutes)
+
+
+def test_points_per_unit_share_the_rules_rolling_cap(per_unit):
+    ev = evaluator(per_unit)
+    lead = new_lead()
+    _attend(ev, lead, T0, 45, "a")  # 4 points
+    _attend(ev, lead, T0 + DAY, 45, "b")  # 4 more would pass the cap of 6: 2
+    _attend(ev, lead, T0 + 2 * DAY, 45, "c")  # the cap is full: nothing, and no ledger line
+    awarded = [line["points"] for line in lead.ledger if line["score"] == "engagement"]
+    assert awarded == [4.0, 2.0]
+    _attend(ev, lead, T0 + 7 * DAY + 1, 45, "d")  # the first award left the window: 4 fit again
+    assert [line["points"] for line in lead.ledger if line["score"] == "engagement"][-1] == 4.0
+
+
+def test_points_per_unit_decay_like_any_points(per_unit):
+    ev = evaluator(per_unit)
+    lead = new_lead()
+    _attend(ev, lead, T0, 60, "a")
+    model = per_unit.scores["engagement"]
+    assert lead.state.raw_score(model, T0 + 30 * DAY) == pytest.approx(3.0)
+
+
+def test_negative_points_per_unit_are_taken_per_unit_and_an_event_takes_at_most_a_million(per_unit):
+    ev = evaluator(per_unit)
+    lead = new_lead()
+    _attend(ev, lead, T0, 30, "a")
+    assert lead.state.score(per_unit.scores["patience"], T0) == -60
+    _attend(ev, lead, T0 + 1, 10**12, "b")
+    assert lead.state.score(per_unit.scores["patience"], T0 + 1) == -60 - 1_000_000
+
+
+PLACEHOLDERS = """
+attributes {
+  job_title: text missing when "Select", "N/A"
+  industry: text = "Unknown" missing when "-"
+  company_size: number = 0 missing when -1
+  interests: list of text missing when "None"
+}
+score fit {
+  +10 if job_title is set
+  +20 if job_title is missing
+  +100 if industry = "Unknown"
+  +1000 if company_size = 0
+  +10000 if interests contains "none"
+}
+stage mql { when fit >= 10 and job_title is missing }
+"""
+
+
+@pytest.fixture(scope="module")
+def placeholders():
+    return rules_of(PLACEHOLDERS)
+
+
+@pytest.mark.parametrize(("attrs", "points"), [
+    ({"job_title": "CTO", "industry": "Retail", "company_size": 50}, 10),
+    ({"job_title": "Select", "industry": "Retail", "company_size": 50}, 20),
+    ({"job_title": "  n/a ", "industry": "Retail", "company_size": 50}, 20),  # ignoring case and spaces
+    ({"job_title": "Selection", "industry": "Retail", "company_size": 50}, 10),
+    ({"job_title": "CTO", "industry": "-", "company_size": 50}, 110),  # the default applies
+    ({"job_title": "CTO", "industry": "Retail", "company_size": -1}, 1010),
+    ({"job_title": "CTO", "industry": "Retail", "company_size": 50, "interests": ["None", "BI"]}, 10),
+])
+def test_placeholders_read_as_missing_or_as_the_default(placeholders, attrs, points):
+    ev = evaluator(placeholders)
+    lead = new_lead(**attrs)
+    ev.refresh_fit(lead)
+    assert lead.state.fit == {"fit": points}
+
+
+def test_placeholders_count_as_missing_in_stage_conditions(placeholders):
+    ev = evaluator(placeholders)
+    lead = new_lead(job_title="select")
+    ev.refresh_fit(lead)
+    ev.evaluate(lead, T0)
+    assert lead.stage == "mql"
+
+
+def test_placeholders_clean_attributes_for_showing(placeholders):
+    cleaned = placeholders.placeholders.clean({"job_title": "N/A", "industry": "-", "company_size": 5, "x": "N/A"})
+    assert cleaned == {"job_title": None, "industry": "Unknown", "company_size": 5, "x": "N/A"}

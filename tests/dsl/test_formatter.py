@@ -498,3 +498,25 @@ def test_fmt_defaults_to_the_journeys_directory(campaign: Path, monkeypatch: pyt
     assert result.exit_code == 1
     assert "would reformat journeys/a.nurture" in result.output
     assert "messy.nurture" not in result.output
+
+
+def test_points_per_unit():
+    out = fmt("score e { +1  per 10  minutes of w.a where x=1 max 20 per 1 day -2 per 1 minutes of w.a }")
+    assert out == textwrap.dedent("""\
+    score e {
+      +1 per 10 minutes of w.a where x = 1 max 20 per 1 day
+      -2 per minutes of w.a
+    }
+    """)
+    assert parse(out) == parse("score e { +1 per 10 minutes of w.a where x = 1 max 20 per 1 day "
+                               "-2 per minutes of w.a }")
+
+
+def test_attribute_placeholders():
+    out = fmt('attributes { job_title: text missing when "Select","N/A"  size: number = 0 missing when -1 }')
+    assert out == textwrap.dedent("""\
+    attributes {
+      job_title: text missing when "Select", "N/A"
+      size: number = 0 missing when -1
+    }
+    """)
