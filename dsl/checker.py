@@ -13,7 +13,7 @@ from . import ast as a
 from .check_context import Context
 from .check_journeys import check_journey
 from .check_names import declare_event, declare_lead_field, declare_setting
-from .check_scenarios import check_scenario
+from .check_scenarios import check_invariant, check_scenario
 from .check_scores import check_score, check_score_cycles, check_unused_scores
 from .check_stages import check_reachability, check_stage, reachable_stages
 from .check_templates import check_templates
@@ -73,3 +73,5 @@ def _check_item(ctx: Context, item: a.Item) -> None:
             check_journey(ctx, item)
         case a.Scenario():
             check_scenario(ctx, item)
+        case a.Invariant():
+            check_invariant(ctx, item)

@@ -47,6 +47,7 @@ CODES: dict[str, str] = {
     "E407": "`back to {target}` must name a stage below `{name}`",
     "E408": "score `{name}` depends on itself",
     "E414": "a score's `if` rule can only test the lead's attributes",
+    "E415": "an invariant can only test the lead as it is: its attributes, scores and stage",
     # scenarios
     "E409": "`at {when}` is earlier than {previous}",
     "E410": "expected at `{when}`, before {needs} happens",

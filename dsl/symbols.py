@@ -44,6 +44,8 @@ class Symbols:
     settings: dict[str, object] = field(default_factory=dict)
     quiet_hours: a.QuietHours | None = None
     frequency_caps: dict[str, int] = field(default_factory=dict)
+    #: what every scenario must keep to, across all journeys
+    invariants: list[a.Invariant] = field(default_factory=list)
 
     def stage_rank(self, name: str) -> int:
         return self.stages.index(name)
@@ -73,6 +75,8 @@ def collect(files: Iterable[a.File]) -> Symbols:
                     sym.stages.append(item.name)
             elif isinstance(item, a.Journey):
                 sym.journeys.setdefault(item.name, item)
+            elif isinstance(item, a.Invariant):
+                sym.invariants.append(item)
             elif isinstance(item, a.Settings):
                 for setting in item.items:
                     if isinstance(setting, a.Setting):

@@ -286,6 +286,13 @@ class ToAst(Transformer):
     def scenario(self, meta, c):
         return a.Scenario(name=self._string_name(c[0]), items=tuple(c[1:]), span=self._span(meta))
 
+    def invariant_cap(self, meta, c):
+        rule = a.EmailCap(self._int(c[0]), c[2], span=self._span(meta))
+        return a.Invariant(rule, span=self._span(meta))
+
+    def invariant_no_email(self, meta, c):
+        return a.Invariant(a.NoEmailWhen(c[1], span=self._span(meta)), span=self._span(meta))
+
     def scenario_lead(self, meta, c):
         return a.ScenarioLead(self._string_name(c[0]), c[1] or (), span=self._span(meta))
 

@@ -408,3 +408,13 @@ _JOURNEY_STATES = {"in": "in journey", "not in": "not in journey", "exited": "ex
 @text_of.register
 def _expect_journey(node: a.ExpectJourney) -> str:
     return f"{_JOURNEY_STATES[node.state]} {node.journey}"
+
+
+@text_of.register
+def _invariant(node: a.Invariant) -> str:
+    match node.rule:
+        case a.EmailCap(count=count, window=window):
+            return f"invariant at most {count} email{'' if count == 1 else 's'} per {window}"
+        case a.NoEmailWhen(condition=condition):
+            return f"invariant no email when {text_of(condition)}"
+    raise TypeError(f"the formatter cannot print a {type(node.rule).__name__}")

@@ -228,6 +228,20 @@ def rules_hash(campaign: Campaign) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
+def lead_test(symbols: Symbols, condition: a.Condition) -> Callable[..., bool]:
+    """A checked condition on the lead as it is (its attributes, scores and stage, no events) as a function of
+    (attributes, scores, hits, stage), as stage conditions are compiled: an invariant's `no email when`."""
+    scores = frozenset(symbols.scores)
+    attribute = Placeholders(symbols.placeholders, symbols.defaults).reader("A.get")
+
+    def read(name: str) -> str:
+        return f"S[{name!r}]" if name in scores else attribute(name)
+
+    placeholders = Placeholders(symbols.placeholders, symbols.defaults)
+    return compile_function(condition, Scope(symbols.attributes, read, scores, helpers={"_real": placeholders.real}),
+                            "A, S, H, stage")
+
+
 def compile_rules(campaign: Campaign) -> Rules:
     """Compile a campaign that checked without errors."""
     return _Builder(campaign).build()

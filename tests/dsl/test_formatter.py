@@ -520,3 +520,18 @@ def test_attribute_placeholders():
       size: number = 0 missing when -1
     }
     """)
+
+
+def test_invariants_are_one_line_each_kept_together():
+    out = fmt('invariant at most 3 emails per 7 days invariant no email when owner is set or (stage is sql)\n'
+              'scenario "s" { lead "a@b.example" } invariant  at most 1 email per 1 day')
+    assert out == textwrap.dedent("""\
+    invariant at most 3 emails per 7 days
+    invariant no email when owner is set or stage is sql
+
+    scenario "s" {
+      lead "a@b.example"
+    }
+
+    invariant at most 1 email per 1 day
+    """)
