@@ -191,6 +191,11 @@ def sum_crossing(state: LeadState, models: dict[str, ScoreModel], edge: SumEdge,
         return (total > edge.target) - (total < edge.target)
 
     start, at = side(), now
+    moving = [(model, factor) for model, factor in terms if _moves(state, model)]
+    if len(moving) == 1:  # the usual case, as `fit` never decays: straight to the whole number that tips it
+        model, factor = moving[0]
+        rest = sum(f * values[m.name] for m, f in terms) - factor * values[model.name]
+        return _tipping(state, model, factor, rest, values[model.name], start, edge.target, now)
     for _ in range(SUM_STEPS):
         steps = [(when, model.name, value) for model, _ in terms
                  if (step := _next_step(state, model, values[model.name], at)) is not None
@@ -202,6 +207,34 @@ def sum_crossing(state: LeadState, models: dict[str, ScoreModel], edge: SumEdge,
         if side() != start:
             return at
     return at
+
+
+def _moves(state: LeadState, model: ScoreModel) -> bool:
+    """Whether decay still moves ``model``'s score for this lead."""
+    return bool(model.decay_rate) and model.name in state.sums and state.sums[model.name][0] != 0
+
+
+def _tipping(state: LeadState, model: ScoreModel, factor: float, rest: float, whole: int, start: int,
+             target: float, now: float) -> float | None:
+    """`sum_crossing` when only ``model`` moves (from ``whole``; the other terms add up to ``rest``).
+
+    The sum's side of the target is monotone in the score, so the whole number that tips it lies next to
+    (target - rest) / factor; the answer is the instant decay brings the score to that number.
+    """
+    down = state.sums[model.name][0] > 0
+    k = (target - rest) / factor
+    candidates = sorted({math.floor(k) - 1, math.floor(k), math.ceil(k), math.ceil(k) + 1}, reverse=down)
+    for number in candidates:
+        if (number >= whole) if down else (number <= whole):
+            continue
+        total = factor * number + rest
+        if (total > target) - (total < target) == start:
+            continue
+        edge = number + 0.5 if down else number - 0.5  # where the rounded score becomes `number`
+        if down and model.floor is not None and model.floor >= edge:
+            return None
+        return crossing(state, model, edge, now)
+    return None
 
 
 def _next_step(state: LeadState, model: ScoreModel, whole: int, now: float) -> tuple[float, int] | None:

@@ -288,3 +288,56 @@ def test_placeholders_count_as_missing_in_stage_conditions(placeholders):
 def test_placeholders_clean_attributes_for_showing(placeholders):
     cleaned = placeholders.placeholders.clean({"job_title": "N/A", "industry": "-", "company_size": 5, "x": "N/A"})
     assert cleaned == {"job_title": None, "industry": "Unknown", "company_size": 5, "x": "N/A"}
+
+
+TWO_DECAYING = """
+events { demo.requested  page.viewed }
+score engagement {
+  +50 per demo.requested
+  decay half-life 10 days
+}
+score heat {
+  +30 per page.viewed
+  decay half-life 3 days
+}
+stage mql { when engagement + heat >= 40  back to lead when engagement + heat < 40 }
+"""
+
+
+def test_sum_crossing_walks_several_decaying_scores_to_the_exact_instant():
+    rules = rules_of(TWO_DECAYING)
+    ev = evaluator(rules)
+    lead = new_lead()
+    process(ev, lead, "demo.requested", T0, key="d")
+    process(ev, lead, "page.viewed", T0, key="p")
+    assert lead.stage == "mql"
+    edge = SumEdge((("engagement", 1.0), ("heat", 1.0)), 40.0)
+    when = sum_crossing(lead.state, rules.scores, edge, T0)
+    assert when is not None
+
+    def total(at):
+        return sum(lead.state.score(rules.scores[n], at) for n in ("engagement", "heat"))
+
+    assert total(when - 0.01) > 40 and total(when + 0.01) == 40
+    ev.advance(lead, T0 + 60 * DAY)
+    assert lead.stage == "lead"
+    assert total(lead.stage_since - 0.01) == 40 and total(lead.stage_since + 0.01) < 40
+
+
+@pytest.mark.parametrize("threshold", [10, 20, 29, 30, 35])
+def test_one_decaying_score_in_a_sum_tips_where_stepping_would(sums, threshold):
+    ev = evaluator(sums)
+    lead = new_lead()
+    for n in range(3):
+        process(ev, lead, "page.viewed", T0 + n, key=f"v{n}")  # engagement 30 decaying, noise 15 steady
+    edge = SumEdge((("engagement", 1.0), ("noise", -1.0)), float(threshold - 15))
+    when = sum_crossing(lead.state, sums.scores, edge, T0 + 2)
+    engagement = sums.scores["engagement"]
+    if threshold > 30:
+        assert when is None  # below the target already: decay never brings it back up
+        return
+    assert when is not None
+    # from above, the sum tips when it reaches the target; from the target itself, when it leaves it
+    before, after = (threshold + 1, threshold) if threshold < 30 else (30, 29)
+    assert lead.state.score(engagement, when - 0.01) == before
+    assert lead.state.score(engagement, when + 0.01) == after
