@@ -12,6 +12,7 @@ from .check_names import known_event, known_stage, lead_field_type, name_list, p
 from .check_types import check_field_test
 from .diagnostics import Label, did_you_mean
 from .source import Span
+from .values import show_kind, show_sum
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +71,9 @@ def _names(ctx: Context, cond: a.Condition, place: Place) -> None:
                 _since(ctx, cond.since, place)
         case a.StageIs(stage=stage):
             known_stage(ctx, stage)
-        case a.Compare() | a.Member() | a.TextTest() | a.Matches() | a.Presence():
+        case a.SumCompare(total=total) | a.SumBetween(total=total):
+            _sum(ctx, cond, total, place)
+        case a.Compare() | a.Between() | a.Member() | a.TextTest() | a.Matches() | a.Presence():
             name = cond.name
             if place.event is not None:
                 t = property_type(ctx, name, place.event)
@@ -78,6 +81,47 @@ def _names(ctx: Context, cond: a.Condition, place: Place) -> None:
                 t = lead_field_type(ctx, cond, name, place.score)
             if t is not None:
                 check_field_test(ctx, cond, t)
+
+
+def _sum(ctx: Context, cond: a.SumCompare | a.SumBetween, total: a.Sum, place: Place) -> None:
+    """Only scores add up (E311), in stage and journey conditions; the sum is compared with numbers."""
+    if place.score is not None and place.event is None:
+        for name in total.names:
+            if name in ctx.sym.scores:
+                ctx.read_score(name, None)
+        ctx.report("E414", total.span, label="a sum of scores",
+                   help=f"add the scores up in a stage or journey condition, like `when {show_sum(total)} >= 60`")
+        return
+    fine = True
+    for name in total.names:
+        fine = _summed_score(ctx, name, place) and fine
+    values = (cond.value,) if isinstance(cond, a.SumCompare) else (cond.low, cond.high)
+    for value in values:
+        if fine and value.kind != "number":
+            found = show_kind(value.kind)
+            ctx.report("E301", value.span, name=show_sum(total), expected="a number", found=found,
+                       label=f"this is {found}", help=f"compare the sum with a number, like `{show_sum(total)} >= 60`")
+            return
+
+
+def _summed_score(ctx: Context, name: a.Name, place: Place) -> bool:
+    """Whether one name in a sum is a score; reports why not."""
+    sym = ctx.sym
+    if place.event is not None:
+        what = f"a property of `{place.event}`" if name in sym.events[place.event] else "not a score"
+        ctx.report("E311", name.span, name=name, what=what, label="only scores add up",
+                   help="test the property on its own, like `minutes >= 10`")
+        return False
+    if name in sym.scores and name not in sym.attributes:
+        ctx.read_score(name, None)
+        return True
+    if name in sym.attributes:
+        ctx.report("E311", name.span, name=name, what="an attribute", label="only scores add up",
+                   help=f"compare it on its own, like `{name} >= 10`, and join the tests with `and`")
+    else:
+        ctx.report("E103", name.span, name=name, label="no score has this name",
+                   help=did_you_mean(name, sym.scores) or f"declare it: `score {name} {{ ... }}`")
+    return False
 
 
 def _not_in_score(ctx: Context, cond: a.Happened | a.StageIs, score: str) -> None:

@@ -124,7 +124,7 @@ def lead_field_type(ctx: Context, cond: a.Condition, name: a.Name, reader: str |
         return None
     if name in ctx.sym.scores:
         ctx.read_score(name, reader)
-        if isinstance(cond, a.Compare):
+        if isinstance(cond, a.Compare | a.Between):
             return NUMBER
         ctx.report("E302", cond.span, op=show_op(cond), name=name, type="a score",
                    label="scores are only compared with numbers",
@@ -136,7 +136,7 @@ def lead_field_type(ctx: Context, cond: a.Condition, name: a.Name, reader: str |
 
 def _unknown_field(ctx: Context, cond: a.Condition, name: a.Name) -> None:
     guess = closest(name, [*ctx.sym.attributes, *ctx.sym.scores])
-    if isinstance(cond, a.Compare) and guess in ctx.sym.scores:
+    if isinstance(cond, a.Compare | a.Between) and guess in ctx.sym.scores:
         ctx.report("E103", name.span, name=name, label="no score has this name", help=f"did you mean `{guess}`?")
         return
     ctx.report("E102", name.span, name=name, label="not a declared attribute or score",

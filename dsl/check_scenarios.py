@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from . import ast as a
+from .check_conditions import Place, check_condition
 from .check_context import Context
 from .check_names import (
     declare,
@@ -52,6 +53,23 @@ def check_scenario(ctx: Context, scenario: a.Scenario) -> None:
         ctx.report("W105", scenario.name.span, name=scenario.name, label="no `expect` in this scenario",
                    help="add what should happen, like `expect at 2d: stage is mql`")
     _times(ctx, scenario)
+
+
+def check_invariant(ctx: Context, invariant: a.Invariant) -> None:
+    """An invariant limits emails to a number a lead can get (E304), or tests the lead as it is at each email:
+    its attributes, scores and stage, not its events (E415)."""
+    match invariant.rule:
+        case a.EmailCap(count=0):
+            ctx.report("E304", invariant.span, what="invariant", reason="`at most 0 emails` forbids every email",
+                       label="no email could be sent", help="allow at least 1 email, or write what must never happen "
+                                                            "with `invariant no email when ...`")
+        case a.NoEmailWhen(condition=cond):
+            events = [node for node in cond.walk() if isinstance(node, a.Happened)]
+            for event in events:
+                ctx.report("E415", event.span, label="an event condition",
+                           help="test what the event changes instead: the stage, a score or an attribute")
+            if not events:
+                check_condition(ctx, cond, Place())
 
 
 # ===== the lead and its events =================================================================

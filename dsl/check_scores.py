@@ -5,8 +5,9 @@ from __future__ import annotations
 from . import ast as a
 from .check_conditions import Place, check_condition, check_event_ref
 from .check_context import Context
-from .check_names import declare, declare_lead_field
+from .check_names import declare, declare_lead_field, property_type
 from .check_types import check_points
+from .values import show_type
 
 
 def check_score(ctx: Context, score: a.Score) -> None:
@@ -17,12 +18,28 @@ def check_score(ctx: Context, score: a.Score) -> None:
             case a.AttributeRule(points=points, condition=cond):
                 check_points(ctx, points, item.span)
                 check_condition(ctx, cond, place)
-            case a.EventRule(points=points, event=event):
+            case a.EventRule(points=points, event=event, per=per):
                 check_points(ctx, points, item.span)
                 check_event_ref(ctx, event, place)
+                if per is not None:
+                    _per_unit(ctx, per, event)
             case a.Decay() | a.Floor():
                 kind = "decay" if isinstance(item, a.Decay) else "floor"
                 declare(ctx, "setting", kind, item.span, ("score setting", score.name))
+
+
+def _per_unit(ctx: Context, per: a.PerUnit, event: a.EventRef) -> None:
+    """Points per unit count a number property of the event (E312), in steps of at least 1 (E304)."""
+    if per.amount == 0:
+        ctx.report("E304", per.span, what="unit", reason="`per 0` divides by nothing", label="0",
+                   help=f"count whole units of at least 1, like `per 10 {per.prop} of`")
+    if event.event not in ctx.sym.events:
+        return  # reported where the event is named
+    t = property_type(ctx, per.prop, event.event)
+    if t is not None and (t.is_list or t.name != "number"):
+        ctx.report("E312", per.prop.span, name=per.prop, event=event.event, type=show_type(t),
+                   label="not a number", help=f"count a number property of `{event.event}`, or score each event "
+                                              f"with `per {event.event}`")
 
 
 def check_score_cycles(ctx: Context) -> None:

@@ -6,6 +6,7 @@ import re
 
 from . import ast as a
 from .check_context import Context
+from .diagnostics import Label
 from .regex_risk import nested_repeat
 from .source import Span
 from .values import (
@@ -18,9 +19,11 @@ from .values import (
     email_problem,
     given_mismatch,
     impossible_date,
+    placeholder_key,
     show_kind,
     show_op,
     show_type,
+    show_value,
     string_span,
     value_kind,
     zone_help,
@@ -48,6 +51,8 @@ def check_field_test(ctx: Context, cond: a.Condition, t: a.TypeRef) -> None:
     match cond:
         case a.Compare():
             _compare(ctx, cond, t)
+        case a.Between():
+            _between(ctx, cond, t)
         case a.Member():
             _member(ctx, cond, t)
         case a.TextTest():
@@ -69,6 +74,19 @@ def _compare(ctx: Context, cond: a.Compare, t: a.TypeRef) -> None:
                   "`<`, `<=`, `>` and `>=` compare numbers and dates; use `=` or `!=`")
     elif t.name == "timezone":
         _zone_values(ctx, cond.value)
+
+
+def _between(ctx: Context, cond: a.Between, t: a.TypeRef) -> None:
+    if t.is_list:
+        _wrong_op(ctx, cond, t, LIST_LABEL, f'test membership with `{cond.name} contains "..."`')
+        return
+    for end in (cond.low, cond.high):
+        if value_kind(end) == "list" or given_mismatch(t, end) is not None:
+            _mismatch(ctx, cond.name, t, end, _unquote_help(t, end) or _example_help(cond.name, t, "compare", ">="))
+            return
+    if t.name not in ORDERED_TYPES:
+        _wrong_op(ctx, cond, t, f"{show_type(t)} has no order",
+                  "`between` takes a range of numbers or dates; test text with `in [...]`")
 
 
 def _member(ctx: Context, cond: a.Member, t: a.TypeRef) -> None:
@@ -171,6 +189,33 @@ def check_given(ctx: Context, name: a.Name, t: a.TypeRef, value: a.Value, where:
                    help=_example_help(name, t, where))
     elif t.name == "timezone":
         _zone_values(ctx, value)
+
+
+def check_placeholders(ctx: Context, decl: a.AttributeDecl) -> None:
+    """Placeholder values are each of the attribute's type (W109) and listed once (W108), and the default is
+    not one of them (E304)."""
+    item_type = a.TypeRef(decl.type.name)
+    seen: dict[object, a.Value] = {}
+    for value in decl.placeholders:
+        found = given_mismatch(item_type, value)
+        if found is not None:
+            ctx.report("W109", value.span, name=decl.name, expected=show_type(decl.type), found=found,
+                       label=f"this is {found}",
+                       help=f"imports keep only {PLURALS[item_type.name]} in `{decl.name}`; write placeholders like "
+                            f"{EXAMPLES[item_type.name]}" + (", each an item to drop from the list"
+                                                             if decl.type.is_list else ""))
+            continue
+        key = placeholder_key(value)
+        if key in seen:
+            ctx.report("W108", value.span, name=decl.name, value=show_value(value), label="listed again here",
+                       notes=[Label(seen[key].span, "first listed here")],
+                       help="text placeholders match ignoring case and surrounding spaces; remove one of them")
+        seen.setdefault(key, value)
+    default = decl.default
+    if default is not None and default.kind != "list" and placeholder_key(default) in seen:
+        ctx.report("E304", default.span, what="default", reason="it is one of the attribute's placeholders",
+                   label="would count as missing",
+                   help="give a default that is a real value, or leave the default out")
 
 
 def _example_help(name: str, t: a.TypeRef, where: str, op: str = "=") -> str:
@@ -285,6 +330,9 @@ def check_literals(ctx: Context, file: a.File) -> None:
             case a.Floor(value=value) if not abs(value) <= MAX_NUMBER:
                 ctx.report("E304", node.span, what="floor", reason=NUMBER_RANGE,
                            label="too large", help="write a smaller floor, like `floor 0`")
+            case a.PerUnit(amount=amount) if amount > MAX_NUMBER:
+                ctx.report("E304", node.span, what="unit", reason=NUMBER_RANGE, label="too large",
+                           help="count in smaller units")
             case a.Happened(times=0):
                 ctx.report("E304", node.span, what="count", reason="`at least 0 times` always holds",
                            label="0 times", help="count at least 1 time, or drop `at least ... times`")

@@ -13,11 +13,11 @@ from . import ast as a
 from .check_context import Context
 from .check_journeys import check_journey
 from .check_names import declare_event, declare_lead_field, declare_setting
-from .check_scenarios import check_scenario
+from .check_scenarios import check_invariant, check_scenario
 from .check_scores import check_score, check_score_cycles, check_unused_scores
 from .check_stages import check_reachability, check_stage, reachable_stages
 from .check_templates import check_templates
-from .check_types import check_given, check_literals, check_setting
+from .check_types import check_given, check_literals, check_placeholders, check_setting
 from .diagnostics import Diagnostic
 from .logic import Logic, score_bounds
 from .symbols import collect
@@ -61,6 +61,7 @@ def _check_item(ctx: Context, item: a.Item) -> None:
                 # an impossible date is reported by `check_literals` alone
                 if decl.default is not None and not impossible_date(decl.default):
                     check_given(ctx, decl.name, decl.type, decl.default, "default")
+                check_placeholders(ctx, decl)
         case a.Events():
             for event in item.decls:
                 declare_event(ctx, event)
@@ -72,3 +73,5 @@ def _check_item(ctx: Context, item: a.Item) -> None:
             check_journey(ctx, item)
         case a.Scenario():
             check_scenario(ctx, item)
+        case a.Invariant():
+            check_invariant(ctx, item)

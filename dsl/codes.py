@@ -35,6 +35,8 @@ CODES: dict[str, str] = {
     "E308": "template `{template}` refers to `{name}`, which does not exist",
     "E309": "template `{template}` is sent to leads, but has no unsubscribe link",
     "E310": "template `{template}` can never render: {reason}",
+    "E311": "`{name}` is {what}, and only scores add up",
+    "E312": "points per unit count a number, and `{name}` of `{event}` is {type}",
     # logic
     "E401": "step can never run",
     "E402": "condition can never hold",
@@ -45,6 +47,7 @@ CODES: dict[str, str] = {
     "E407": "`back to {target}` must name a stage below `{name}`",
     "E408": "score `{name}` depends on itself",
     "E414": "a score's `if` rule can only test the lead's attributes",
+    "E415": "an invariant can only test the lead as it is: its attributes, scores and stage",
     # scenarios
     "E409": "`at {when}` is earlier than {previous}",
     "E410": "expected at `{when}`, before {needs} happens",
@@ -60,4 +63,6 @@ CODES: dict[str, str] = {
     "W105": "scenario `{name}` expects nothing",
     "W106": "regex may take exponential time on text it almost matches",
     "W107": "template `{template}` shows `{variable}`, which a lead may not have",
+    "W108": "{value} is listed twice as a placeholder of `{name}`",
+    "W109": "`{name}` is {expected}: a placeholder that is {found} never matches",
 }

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from . import ast as a
-from .values import NUMBER, ORDERED_TYPES, ORDERING, TEXT_TYPES, compile_regex, show_value
+from .values import NUMBER, ORDERED_TYPES, ORDERING, TEXT_TYPES, compile_regex, show_sum, show_value
 
 MAX_TERMS = 64
 FLIP = {">=": "<", ">": "<=", "<=": ">", "<": ">=", "=": "!=", "!=": "="}
@@ -195,6 +195,8 @@ class Logic:
     def __init__(self, fields: Mapping[str | None, Mapping[str, a.TypeRef]], bounds: Mapping[str, Bounds]):
         self.fields = fields  # per scope: None for the lead, an event name for its properties
         self.bounds = bounds
+        #: the range of each sum of scores met so far, by its canonical text (see `_sum_key`)
+        self.sum_bounds: dict[str, Bounds] = {}
 
     def why_never(self, cond: a.Condition, scope: str | None) -> Reason | None:
         terms = self._dnf(cond, False, scope)
@@ -215,18 +217,20 @@ class Logic:
         return self.never(a.Not(cond, span=cond.span), scope)
 
     def _with_bounds(self, term: list[Fact]) -> list[Fact]:
-        names = {f.bucket[0] for f in term if f.bucket[1] == "number" and f.bucket[0] in self.bounds}
+        known = {**self.bounds, **self.sum_bounds}
+        subjects = {f.bucket[0]: f.subject for f in term if f.bucket[1] == "number" and f.bucket[0] in known}
         implied: list[Fact] = []
-        for name in sorted(names):
-            b = self.bounds[name]
+        for name in sorted(subjects):
+            b, subject = known[name], subjects[name]
+            summed = name in self.sum_bounds
             if b.high != math.inf:
-                implied.append(Fact(f"`{name}`", (name, "number"), "<=", b.high, f"at most {_num(b.high)}", True,
-                                    f"the most `{name}` can reach is {_num(b.high)}, the sum of its positive "
-                                    "rules; lower the threshold"))
+                why = "from the rules of its scores" if summed else "the sum of its positive rules"
+                implied.append(Fact(subject, (name, "number"), "<=", b.high, f"at most {_num(b.high)}", True,
+                                    f"the most {subject} can reach is {_num(b.high)}, {why}; lower the threshold"))
             if b.low != -math.inf:
-                implied.append(Fact(f"`{name}`", (name, "number"), ">=", b.low, f"at least {_num(b.low)}", True,
-                                    f"the least `{name}` can be is {_num(b.low)}, from its negative rules and "
-                                    "floor; raise the threshold"))
+                why = "from the rules and floors of its scores" if summed else "from its negative rules and floor"
+                implied.append(Fact(subject, (name, "number"), ">=", b.low, f"at least {_num(b.low)}", True,
+                                    f"the least {subject} can be is {_num(b.low)}, {why}; raise the threshold"))
         return implied + term
 
     def _dnf(self, cond: a.Condition, negated: bool, scope: str | None) -> list[list[Fact]] | None:
@@ -244,8 +248,28 @@ class Logic:
                 return _product(parts)
             joined = [term for part in parts for term in part]
             return joined if len(joined) <= MAX_TERMS else None
+        if isinstance(cond, a.Between | a.SumBetween):
+            return self._range(cond, negated, scope)
         fact = self._fact(cond, negated, scope)
         return [[fact] if fact is not None else []]
+
+    def _range(self, cond: a.Between | a.SumBetween, negated: bool, scope: str | None) -> list[list[Fact]] | None:
+        """`between` is `>=` its first end and `<=` its second; an empty range never holds."""
+        low, high = cond.low, cond.high
+        if low.kind == high.kind and low.kind in ORDERED_TYPES and low.value > high.value:  # type: ignore[operator]
+            if negated:
+                return [[]]
+            shown = f"`between {show_value(low)} and {show_value(high)}`"
+            return [[Fact(shown, ("", "never"), "never", None, f"{shown} is an empty range: its first end is "
+                          f"above its second", help=f"write the lower end first: `between {show_value(high)} and "
+                                                    f"{show_value(low)}`")]]
+        parts: tuple[a.Condition, ...]
+        if isinstance(cond, a.Between):
+            parts = (a.Compare(cond.name, ">=", low, span=cond.span), a.Compare(cond.name, "<=", high, span=cond.span))
+        else:
+            parts = (a.SumCompare(cond.total, ">=", low, span=cond.span),
+                     a.SumCompare(cond.total, "<=", high, span=cond.span))
+        return self._dnf(a.AllOf(parts, span=cond.span), negated, scope)
 
     def _fact(self, cond: a.Condition, negated: bool, scope: str | None) -> Fact | None:
         match cond:
@@ -257,6 +281,8 @@ class Logic:
                             f"other than `{stage}`" if negated else f"`{stage}`")
             case a.Happened():
                 return self._happened_fact(cond, negated)
+            case a.SumCompare():
+                return self._sum_fact(cond, negated) if scope is None else None
         field_type = self._type(cond, scope)
         if field_type is None:
             return None
@@ -268,6 +294,24 @@ class Logic:
             return None
         return Fact(f"`{cond.event.event}`", ("", "never"), "never", None,
                     f"the `where` filter of `{cond.event.event}` never matches")
+
+    def _sum_fact(self, cond: a.SumCompare, negated: bool) -> Fact | None:
+        """A sum of scores always has a value, so `not` flips its comparison exactly."""
+        if cond.value.kind != "number" or any(n not in self.bounds for n in cond.total.names):
+            return None
+        key = _sum_key(cond.total)
+        low, high = 0.0, 0.0
+        for term in cond.total.terms:
+            if term.name is not None:
+                b = self.bounds[term.name]
+                low, high = (low - b.high, high - b.low) if term.negative else (low + b.low, high + b.high)
+            elif term.value is not None and isinstance(term.value.value, int | float):
+                amount = -term.value.value if term.negative else term.value.value
+                low, high = low + amount, high + amount
+        self.sum_bounds[key] = Bounds(low, high)
+        op = FLIP[cond.op] if negated else cond.op
+        return Fact(f"`{show_sum(cond.total)}`", (key, "number"), op, cond.value.value,
+                    f"`{op} {show_value(cond.value)}`")
 
     def _type(self, cond: a.Condition, scope: str | None) -> a.TypeRef | None:
         name = getattr(cond, "name", None)
@@ -313,6 +357,16 @@ def _product(parts: list[list[list[Fact]]]) -> list[list[Fact]] | None:
         if len(terms) > MAX_TERMS:
             return None
     return terms
+
+
+def _sum_key(total: a.Sum) -> str:
+    """The same sum however its terms are ordered: `fit + engagement` is `engagement + fit`."""
+    counts: dict[str, float] = {}
+    for term in total.terms:
+        part = str(term.name) if term.name is not None else "#"
+        amount = 1.0 if term.name is not None else float(term.value.value) if term.value else 0.0  # type: ignore[arg-type]
+        counts[part] = counts.get(part, 0.0) + (-amount if term.negative else amount)
+    return "+" + " ".join(f"{v:g}*{k}" for k, v in sorted(counts.items()) if v)
 
 
 def score_bounds(score: a.Score) -> Bounds:

@@ -34,6 +34,8 @@ class Symbols:
     events: dict[str, dict[str, a.TypeRef]] = field(default_factory=lambda: dict(BUILTIN_EVENTS))
     attributes: dict[str, a.TypeRef] = field(default_factory=lambda: dict(BUILTIN_ATTRIBUTES))
     defaults: dict[str, object] = field(default_factory=dict)
+    #: attribute -> the placeholder values (plain Python) that mean it was never given
+    placeholders: dict[str, tuple[object, ...]] = field(default_factory=dict)
     scores: dict[str, a.Score] = field(default_factory=dict)
     #: stage names in ladder order, the built-in first stage first
     stages: list[str] = field(default_factory=lambda: [FIRST_STAGE])
@@ -42,6 +44,8 @@ class Symbols:
     settings: dict[str, object] = field(default_factory=dict)
     quiet_hours: a.QuietHours | None = None
     frequency_caps: dict[str, int] = field(default_factory=dict)
+    #: what every scenario must keep to, across all journeys
+    invariants: list[a.Invariant] = field(default_factory=list)
 
     def stage_rank(self, name: str) -> int:
         return self.stages.index(name)
@@ -61,6 +65,8 @@ def collect(files: Iterable[a.File]) -> Symbols:
                         sym.attributes[attr.name] = attr.type
                         if attr.default is not None:
                             sym.defaults[attr.name] = attr.default.python()
+                        if attr.placeholders:
+                            sym.placeholders[attr.name] = tuple(v.python() for v in attr.placeholders)
             elif isinstance(item, a.Score):
                 sym.scores.setdefault(item.name, item)
             elif isinstance(item, a.Stage):
@@ -69,6 +75,8 @@ def collect(files: Iterable[a.File]) -> Symbols:
                     sym.stages.append(item.name)
             elif isinstance(item, a.Journey):
                 sym.journeys.setdefault(item.name, item)
+            elif isinstance(item, a.Invariant):
+                sym.invariants.append(item)
             elif isinstance(item, a.Settings):
                 for setting in item.items:
                     if isinstance(setting, a.Setting):

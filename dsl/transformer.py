@@ -121,7 +121,10 @@ class ToAst(Transformer):
         return a.Attributes(decls=tuple(items), span=self._span(meta))
 
     def attribute(self, meta, c):
-        return a.AttributeDecl(self._name(c[0]), c[1], c[2], span=self._span(meta))
+        return a.AttributeDecl(self._name(c[0]), c[1], c[2], c[3] or (), span=self._span(meta))
+
+    def placeholders(self, meta, c):
+        return tuple(c)
 
     def simple_type(self, meta, c):
         return a.TypeRef(_word(c[0], _TYPE_NAMES), span=self._span(meta))
@@ -150,6 +153,14 @@ class ToAst(Transformer):
 
     def event_rule(self, meta, c):
         return a.EventRule(self._int(c[0]), c[1], c[2], span=self._span(meta))
+
+    def unit_rule(self, meta, c):
+        points, amount, prop, event, cap = c
+        name = self._name(prop)
+        count = self._int(amount) if amount is not None else 1
+        start = Span.of(self.path, amount) if amount is not None else name.span
+        span = Span(self.path, start.line, start.column, name.span.end_line, name.span.end_column)
+        return a.EventRule(self._int(points), event, cap, a.PerUnit(count, name, span=span), span=self._span(meta))
 
     def cap(self, meta, c):
         return a.Cap(self._int(c[0]), c[1], span=self._span(meta))
@@ -275,6 +286,13 @@ class ToAst(Transformer):
     def scenario(self, meta, c):
         return a.Scenario(name=self._string_name(c[0]), items=tuple(c[1:]), span=self._span(meta))
 
+    def invariant_cap(self, meta, c):
+        rule = a.EmailCap(self._int(c[0]), c[2], span=self._span(meta))
+        return a.Invariant(rule, span=self._span(meta))
+
+    def invariant_no_email(self, meta, c):
+        return a.Invariant(a.NoEmailWhen(c[1], span=self._span(meta)), span=self._span(meta))
+
     def scenario_lead(self, meta, c):
         return a.ScenarioLead(self._string_name(c[0]), c[1] or (), span=self._span(meta))
 
@@ -361,6 +379,31 @@ class ToAst(Transformer):
 
     def compare(self, meta, c):
         return a.Compare(self._name(c[0]), _word(c[1], _COMPARE_OPS), c[2], span=self._span(meta))
+
+    def between(self, meta, c):
+        return a.Between(self._name(c[0]), c[1], c[2], span=self._span(meta))
+
+    def sum_compare(self, meta, c):
+        return a.SumCompare(c[0], _word(c[1], _COMPARE_OPS), c[2], span=self._span(meta))
+
+    def sum_between(self, meta, c):
+        return a.SumBetween(c[0], c[1], c[2], span=self._span(meta))
+
+    def score_sum(self, meta, c):
+        first = self._name(c[0])
+        return a.Sum((a.Term(False, first, span=first.span), *c[1:]), span=self._span(meta))
+
+    def plus_name(self, meta, c):
+        return a.Term(False, self._name(c[0]), span=self._span(meta))
+
+    def minus_name(self, meta, c):
+        return a.Term(True, self._name(c[0]), span=self._span(meta))
+
+    def plus_number(self, meta, c):
+        return a.Term(False, value=self.number(meta, c), span=self._span(meta))
+
+    def minus_number(self, meta, c):
+        return a.Term(True, value=self.number(meta, c), span=self._span(meta))
 
     def member(self, meta, c):
         return a.Member(self._name(c[0]), c[1], span=self._span(meta))

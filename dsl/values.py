@@ -54,6 +54,15 @@ def show_value(value: a.Value) -> str:
     return str(value.value)
 
 
+def show_sum(total: a.Sum) -> str:
+    """A sum as it would be written: `fit + engagement - 10`."""
+    parts = []
+    for index, term in enumerate(total.terms):
+        part = str(term.name) if term.name is not None else show_value(term.value) if term.value else "0"
+        parts.append(part if index == 0 else f"{'-' if term.negative else '+'} {part}")
+    return " ".join(parts)
+
+
 def show_op(cond: a.Condition) -> str:
     """The operator of a field test as written: `>=`, `not in`, `is set`."""
     match cond:
@@ -63,6 +72,8 @@ def show_op(cond: a.Condition) -> str:
             return "not in" if negated else "in"
         case a.Matches():
             return "matches"
+        case a.Between():
+            return "between"
         case a.Presence(present=present):
             return "is set" if present else "is missing"
     return "?"
@@ -110,6 +121,23 @@ def given_mismatch(t: a.TypeRef, value: a.Value) -> str | None:
         return None
     expected = "text" if t.name == "timezone" else t.name
     return None if kind == expected else show_kind(kind)
+
+
+def placeholder_key(value: a.Value) -> tuple[str, object]:
+    """What an attribute's placeholder is matched by: text ignoring case and surrounding spaces, others as such.
+
+    The engine matches stored values the same way (see `engine.core.conditions.placeholder_key`).
+    """
+    plain = value.value
+    if isinstance(plain, str):
+        return "text", plain.strip().casefold()
+    if isinstance(plain, dt.date):
+        return "text", plain.isoformat()
+    if isinstance(plain, bool):
+        return "bool", plain
+    if isinstance(plain, int | float):
+        return "number", float(plain)
+    return "list", repr(plain)
 
 
 def compile_regex(cond: a.Matches) -> re.Pattern[str] | re.error:

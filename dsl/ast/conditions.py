@@ -1,4 +1,5 @@
-"""Boolean conditions on a lead: comparisons, membership, text tests, its stage, and events it did."""
+"""Boolean conditions on a lead: comparisons, ranges, sums of scores, membership, text tests, its stage, and
+events it did."""
 
 from __future__ import annotations
 
@@ -42,6 +43,54 @@ class Compare(Condition):
 
 
 @dataclass(frozen=True, slots=True)
+class Between(Condition):
+    """``name between low and high``: both ends included."""
+
+    name: Name
+    low: Value
+    high: Value
+
+
+@dataclass(frozen=True, slots=True)
+class Term(Node):
+    """One part of a sum: a score (``name``) or a number (``value``), added or, when ``negative``, taken away."""
+
+    negative: bool
+    name: Name | None = None
+    value: Value | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Sum(Node):
+    """``fit + engagement - 10``: scores and numbers added up; the first term is a name, added."""
+
+    terms: tuple[Term, ...]
+
+    @property
+    def names(self) -> tuple[Name, ...]:
+        """The names the sum reads, in the order written."""
+        return tuple(t.name for t in self.terms if t.name is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class SumCompare(Condition):
+    """``fit + engagement >= 60``: a sum of scores compared with a number."""
+
+    total: Sum
+    op: CompareOp
+    value: Value
+
+
+@dataclass(frozen=True, slots=True)
+class SumBetween(Condition):
+    """``fit + engagement between 40 and 80``: a sum of scores in a range, both ends included."""
+
+    total: Sum
+    low: Value
+    high: Value
+
+
+@dataclass(frozen=True, slots=True)
 class Member(Condition):
     name: Name
     values: Value
@@ -76,7 +125,7 @@ class StageIs(Condition):
 
 
 #: the conditions that test one named field: an attribute, a score or an event property
-FieldTest = Compare | Member | TextTest | Matches | Presence
+FieldTest = Compare | Between | Member | TextTest | Matches | Presence
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,9 +39,13 @@ class Settings(Item):
 
 @dataclass(frozen=True, slots=True)
 class AttributeDecl(Node):
+    """``job_title: text = "unknown" missing when "Select", "N/A"``: a lead attribute, its default, and the
+    placeholder values that mean it was never given."""
+
     name: Name
     type: TypeRef
     default: Value | None = None
+    placeholders: tuple[Value, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

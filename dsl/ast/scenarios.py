@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 from typing import Literal as L
 
-from .conditions import CompareOp
-from .literals import TimeOfDay, Value
+from .conditions import CompareOp, Condition
+from .literals import Duration, TimeOfDay, Value
 from .nodes import Item, Name, Node
 
 OffsetUnit = L["week", "day", "hour", "minute"]
@@ -136,3 +136,26 @@ class Scenario(Item):
     def timeline(self) -> tuple[ScenarioEvent | Expect, ...]:
         """Events and expectations in the order written."""
         return tuple(i for i in self.items if isinstance(i, ScenarioEvent | Expect))
+
+
+@dataclass(frozen=True, slots=True)
+class EmailCap(Node):
+    """``at most 3 emails per 7 days``: marketing emails to one lead in any rolling window."""
+
+    count: int
+    window: Duration
+
+
+@dataclass(frozen=True, slots=True)
+class NoEmailWhen(Node):
+    """``no email when owner is set``: no marketing email goes to a lead while the condition holds."""
+
+    condition: Condition
+
+
+@dataclass(frozen=True, slots=True)
+class Invariant(Item):
+    """What must hold in every scenario of the campaign, across all journeys. The engine's rules ignore it."""
+
+    kind: ClassVar[str] = "invariant"
+    rule: EmailCap | NoEmailWhen

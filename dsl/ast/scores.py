@@ -27,12 +27,22 @@ class Cap(Node):
 
 
 @dataclass(frozen=True, slots=True)
+class PerUnit(Node):
+    """``10 minutes of``: the rule's points for every whole ``amount`` of the event's number property ``prop``."""
+
+    amount: int
+    prop: Name
+
+
+@dataclass(frozen=True, slots=True)
 class EventRule(Node):
-    """``+5 per email.opened max 25 per 30 days``: points for what the lead does."""
+    """``+5 per email.opened max 25 per 30 days``: points for what the lead does; with ``per``,
+    ``+1 per 10 minutes of webinar.attended``, points for every whole 10 of the event's ``minutes``."""
 
     points: int
     event: EventRef
     cap: Cap | None = None
+    per: PerUnit | None = None
 
 
 @dataclass(frozen=True, slots=True)

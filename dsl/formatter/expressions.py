@@ -77,7 +77,7 @@ def _type_ref(node: a.TypeRef) -> str:
 _OR, _AND, _NOT, _ATOM = 1, 2, 3, 4
 
 # The filter after `where` may be one of these atoms bare; anything else needs parentheses (grammar: filter).
-_BARE_FILTERS = (a.Compare, a.TextTest, a.Matches)
+_BARE_FILTERS = (a.Compare, a.Between, a.Member, a.TextTest, a.Matches, a.Presence)
 
 
 def _strength(node: a.Condition) -> int:
@@ -93,13 +93,15 @@ def _operand(node: a.Condition, context: int) -> str:
     return f"({text})" if _strength(node) < context else text
 
 
+def _bare_filter(node: a.Condition) -> bool:
+    """Whether a `where` filter may be written without parentheses: one test, or `not` before one."""
+    if isinstance(node, a.Not):
+        return _bare_filter(node.item)
+    return isinstance(node, _BARE_FILTERS)
+
+
 def _filter(node: a.Condition) -> str:
-    bare = (
-        isinstance(node, _BARE_FILTERS)
-        or (isinstance(node, a.Member) and not node.negated)
-        or (isinstance(node, a.Presence) and node.present)
-    )
-    return text_of(node) if bare else f"({text_of(node)})"
+    return text_of(node) if _bare_filter(node) else f"({text_of(node)})"
 
 
 @text_of.register
@@ -121,6 +123,30 @@ def _not(node: a.Not) -> str:
 @text_of.register
 def _compare(node: a.Compare) -> str:
     return f"{node.name} {node.op} {text_of(node.value)}"
+
+
+@text_of.register
+def _between(node: a.Between) -> str:
+    return f"{node.name} between {text_of(node.low)} and {text_of(node.high)}"
+
+
+@text_of.register
+def _sum(node: a.Sum) -> str:
+    parts = []
+    for index, term in enumerate(node.terms):
+        part = str(term.name) if term.name is not None else text_of(term.value) if term.value is not None else "0"
+        parts.append(part if index == 0 else f"{'-' if term.negative else '+'} {part}")
+    return " ".join(parts)
+
+
+@text_of.register
+def _sum_compare(node: a.SumCompare) -> str:
+    return f"{text_of(node.total)} {node.op} {text_of(node.value)}"
+
+
+@text_of.register
+def _sum_between(node: a.SumBetween) -> str:
+    return f"{text_of(node.total)} between {text_of(node.low)} and {text_of(node.high)}"
 
 
 @text_of.register
@@ -186,7 +212,8 @@ def _frequency_cap(node: a.FrequencyCap) -> str:
 @text_of.register
 def _attribute_decl(node: a.AttributeDecl) -> str:
     default = "" if node.default is None else f" = {text_of(node.default)}"
-    return f"{node.name}: {node.type}{default}"
+    missing = "" if not node.placeholders else " missing when " + ", ".join(text_of(v) for v in node.placeholders)
+    return f"{node.name}: {node.type}{default}{missing}"
 
 
 @text_of.register
@@ -209,7 +236,8 @@ def _attribute_rule(node: a.AttributeRule) -> str:
 @text_of.register
 def _event_rule(node: a.EventRule) -> str:
     cap = "" if node.cap is None else f" max {node.cap.points} per {node.cap.window}"
-    return f"{node.points:+d} per {text_of(node.event)}{cap}"
+    per = "" if node.per is None else f"{'' if node.per.amount == 1 else f'{node.per.amount} '}{node.per.prop} of "
+    return f"{node.points:+d} per {per}{text_of(node.event)}{cap}"
 
 
 @text_of.register
@@ -380,3 +408,13 @@ _JOURNEY_STATES = {"in": "in journey", "not in": "not in journey", "exited": "ex
 @text_of.register
 def _expect_journey(node: a.ExpectJourney) -> str:
     return f"{_JOURNEY_STATES[node.state]} {node.journey}"
+
+
+@text_of.register
+def _invariant(node: a.Invariant) -> str:
+    match node.rule:
+        case a.EmailCap(count=count, window=window):
+            return f"invariant at most {count} email{'' if count == 1 else 's'} per {window}"
+        case a.NoEmailWhen(condition=condition):
+            return f"invariant no email when {text_of(condition)}"
+    raise TypeError(f"the formatter cannot print a {type(node.rule).__name__}")

@@ -131,6 +131,13 @@ def _scenario(node: a.Scenario, out: Writer, depth: int) -> None:
 
 
 @emit.register
+def _invariant(node: a.Invariant, out: Writer, depth: int) -> None:
+    # one line each, kept together; a blank line parts them from a block before
+    after_block = bool(out.lines) and out.lines[-1].closes and out.lines[-1].depth == depth
+    out.add(depth, text_of(node), start_of(node), top=after_block)
+
+
+@emit.register
 def _scenario_lead(node: a.ScenarioLead, out: Writer, depth: int) -> None:
     # One attribute per line, like an `attributes` block: a changed attribute is a one-line diff.
     header = f"lead {quote(node.email)}"

@@ -2,7 +2,8 @@
 
 A compiled condition is a plain function; evaluating it never walks the syntax tree.
 Text comparisons ignore case, as marketers expect ("US" = "us"); missing values never match,
-except in `is missing` and `not ...`.
+except in `is missing` and `not ...`. An attribute's placeholder values (`missing when "Select"`)
+read as its default, or as missing without one.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class Scope:
     #: registers an event atom and returns its index (stage/journey conditions only)
     register_atom: Callable[[HappenedAtom], int] | None = None
     compile_filter: Callable[[a.EventRef], Callable[[dict], bool] | None] | None = None
+    #: functions the reader's Python may call, by name
+    helpers: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass
@@ -69,6 +72,14 @@ class Compiler:
                 return f"(not {self.expr(item)})"
             case a.Compare():
                 return self._compare(node)
+            case a.Between(name=name, low=low, high=high):
+                # both ends included: `>=` the first and `<=` the second, each as a comparison reads it
+                return (f"({self._compare(a.Compare(name, '>=', low))} and "
+                        f"{self._compare(a.Compare(name, '<=', high))})")
+            case a.SumCompare(total=total, op=op, value=value):
+                return f"({self._sum(total)} {_OPS[op]} {value.python()!r})"
+            case a.SumBetween(total=total, low=low, high=high):
+                return f"({low.python()!r} <= {self._sum(total)} <= {high.python()!r})"
             case a.Member(name=name, values=values, negated=negated):
                 wanted = self.const(frozenset(_fold(v.python()) for v in values.items))
                 v = self.fresh()
@@ -107,6 +118,21 @@ class Compiler:
             case a.Happened():
                 return self._happened(node)
         raise TypeError(f"cannot compile {type(node).__name__}")
+
+    def _sum(self, total: a.Sum) -> str:
+        """Python adding up the whole-number scores (and numbers) of a sum; the checker lets only scores in."""
+        parts = []
+        for term in total.terms:
+            if term.name is not None:
+                if term.name not in self.scope.scores:
+                    raise TypeError(f"only scores add up, and `{term.name}` is not one here")
+                part = self.scope.reader(term.name)
+            elif term.value is not None:
+                part = repr(term.value.python())
+            else:
+                continue
+            parts.append(f"- {part}" if term.negative else f"+ {part}")
+        return "(0 " + " ".join(parts) + ")"
 
     def _is_list(self, name: str) -> bool:
         ref = self.scope.types.get(name)
@@ -158,12 +184,57 @@ def compile_function(condition: a.Condition, scope: Scope, params: str) -> Calla
     """Compile ``condition`` to ``lambda <params>: <expr>``."""
     compiler = Compiler(scope)
     body = compiler.expr(condition)
-    namespace = {"K": tuple(compiler.constants), "_fold": _fold, "_number": _number}
+    namespace = {**scope.helpers, "K": tuple(compiler.constants), "_fold": _fold, "_number": _number}
     return eval(f"lambda {params}: {body}", namespace)  # noqa: S307 - source generated above
 
 
-def attribute_scope(types: dict[str, a.TypeRef]) -> Scope:
-    return Scope(types, lambda name: f"A.get({str(name)!r})")
+def attribute_scope(types: dict[str, a.TypeRef], placeholders: Placeholders | None = None) -> Scope:
+    if placeholders is None or not placeholders.keys:
+        return Scope(types, lambda name: f"A.get({str(name)!r})")
+    return Scope(types, placeholders.reader("A.get"), helpers={"_real": placeholders.real})
+
+
+def placeholder_key(value: object) -> tuple[str, object] | None:
+    """What a stored value is matched against placeholders by: text ignoring case and surrounding spaces,
+    dates as ISO text, numbers and booleans as such (the checker's `dsl.values.placeholder_key` agrees)."""
+    if isinstance(value, str):
+        return "text", value.strip().casefold()
+    if isinstance(value, bool):
+        return "bool", value
+    if isinstance(value, int | float):
+        return "number", float(value)
+    if hasattr(value, "isoformat"):
+        return "text", value.isoformat()
+    return None
+
+
+class Placeholders:
+    """Attribute values that mean "never given" (`missing when "Select"`): read as the default, or as missing."""
+
+    def __init__(self, placeholders: dict[str, tuple[object, ...]], defaults: dict[str, object]) -> None:
+        self.keys = {name: frozenset(placeholder_key(v) for v in values) for name, values in placeholders.items()}
+        self.defaults = defaults
+
+    def reader(self, get: str) -> Callable[[str], str]:
+        """A reader of attributes (``get`` is "A.get") that passes those with placeholders through `real`."""
+        def read(name: str) -> str:
+            plain = f"{get}({str(name)!r})"
+            return f"_real({str(name)!r}, {plain})" if name in self.keys else plain
+        return read
+
+    def clean(self, attributes: dict[str, object]) -> dict[str, object]:
+        """A lead's stored attributes with each placeholder replaced as `real` reads it (for showing them)."""
+        return {name: self.real(name, value) if name in self.keys else value for name, value in attributes.items()}
+
+    def real(self, name: str, value: object) -> object:
+        """``value`` of attribute ``name``, with a placeholder read as the default (None without one); a list
+        loses its placeholder items."""
+        keys = self.keys[name]
+        if isinstance(value, list):
+            return [item for item in value if placeholder_key(item) not in keys]
+        if placeholder_key(value) in keys:
+            return self.defaults.get(name)
+        return value
 
 
 def property_scope(props: dict[str, a.TypeRef]) -> Scope:
@@ -172,5 +243,6 @@ def property_scope(props: dict[str, a.TypeRef]) -> Scope:
 
 def names_in(condition: a.Condition) -> set[str]:
     """Attribute or score names a condition reads."""
-    return {str(n.name) for n in condition.walk() if isinstance(n, a.Compare | a.Member | a.TextTest
-                                                                  | a.Matches | a.Presence)}
+    return {str(n.name) for n in condition.walk() if isinstance(n, a.Compare | a.Between | a.Member | a.TextTest
+                                                                  | a.Matches | a.Presence | a.Term)
+            and n.name is not None}

@@ -12,7 +12,7 @@ from typing import Any
 
 from engine.core.clock import from_epoch
 from engine.core.rules import Rules
-from engine.core.scoring import LeadState, crossing
+from engine.core.scoring import LeadState, crossing, sum_crossing
 
 #: how many stage moves one evaluation may make (guards against campaigns that flip-flop)
 MAX_MOVES = 3
@@ -90,7 +90,7 @@ class Evaluator:
         for model, rule in self.rules.by_event.get(etype, ()):
             if rule.filter is not None and not rule.filter(props):
                 continue
-            points = lead.state.award(model, rule, at)
+            points = lead.state.award(model, rule, at, rule.units(props))
             if points:
                 changed = True
                 lead.ledger.append({"lead_id": lead.id, "score": model.name, "rule": rule.text,
@@ -180,6 +180,10 @@ class Evaluator:
                 when = crossing(lead.state, model, edge, now)
                 if when is not None:
                     times.append(when + _AFTER)
+        for sum_edge in self.rules.sum_edges:
+            when = sum_crossing(lead.state, self.rules.scores, sum_edge, now)
+            if when is not None:
+                times.append(when + _AFTER)
         for index, atom in enumerate(self.rules.atoms):
             when = lead.state.happened_until(index, atom, now)
             if when is not None:

@@ -11,9 +11,17 @@ from dataclasses import dataclass, field
 from dsl import ast as a
 from dsl.campaign import Campaign
 from dsl.symbols import Symbols, collect
-from engine.core.conditions import HappenedAtom, Scope, attribute_scope, compile_function, names_in, property_scope
+from engine.core.conditions import (
+    HappenedAtom,
+    Placeholders,
+    Scope,
+    attribute_scope,
+    compile_function,
+    names_in,
+    property_scope,
+)
 from engine.core.journey_plan import JourneyPlan, PlanCompiler, Test
-from engine.core.scoring import AttributeRuleC, EventRuleC, ScoreModel
+from engine.core.scoring import AttributeRuleC, EventRuleC, ScoreModel, SumEdge
 from engine.core.stages import Notification, StageMachine, StageRule
 
 
@@ -33,6 +41,10 @@ class Rules:
     rules_hash: str
     journeys: dict[str, JourneyPlan] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
+    #: sums of scores stage conditions compare, for reviews when decay moves them
+    sum_edges: list[SumEdge] = field(default_factory=list)
+    #: attribute values that mean "never given"; `placeholders.clean(attributes)` shows attributes as rules read them
+    placeholders: Placeholders = field(default_factory=lambda: Placeholders({}, {}))
 
     @functools.cached_property
     def journey_events(self) -> frozenset[str]:
@@ -52,6 +64,7 @@ class _Builder:
     def __init__(self, campaign: Campaign) -> None:
         self.campaign = campaign
         self.symbols = collect(campaign.files)
+        self.placeholders = Placeholders(self.symbols.placeholders, self.symbols.defaults)
         self.atoms: list[HappenedAtom] = []
         self.atom_keys: dict[tuple, int] = {}
 
@@ -83,13 +96,16 @@ class _Builder:
     def stage_scope(self) -> Scope:
         scores = frozenset(self.symbols.scores)
 
+        attribute = self.placeholders.reader("A.get")
+
         def read(name: str) -> str:
-            return f"S[{name!r}]" if name in scores else f"A.get({name!r})"
+            return f"S[{name!r}]" if name in scores else attribute(name)
 
         def register(atom: HappenedAtom) -> int:
             return self.register(atom, (atom.event, id(atom.filter), atom.times, atom.within))
 
-        return Scope(self.symbols.attributes, read, scores, register, self._filter_cached)
+        return Scope(self.symbols.attributes, read, scores, register, self._filter_cached,
+                     {"_real": self.placeholders.real})
 
     def _filter_cached(self, ref: a.EventRef):
         # the same filter text shares one function, so equal atoms share one index
@@ -101,16 +117,17 @@ class _Builder:
 
     def score(self, node: a.Score) -> ScoreModel:
         model = ScoreModel(str(node.name), node.title)
-        attr_scope = attribute_scope(self.symbols.attributes)
+        attr_scope = attribute_scope(self.symbols.attributes, self.placeholders)
         for index, item in enumerate(node.items):
             match item:
                 case a.AttributeRule(points=points, condition=cond):
                     model.attribute_rules.append(
                         AttributeRuleC(self.text(item), points, compile_function(cond, attr_scope, "A")))
-                case a.EventRule(points=points, event=ref, cap=cap):
+                case a.EventRule(points=points, event=ref, cap=cap, per=per):
                     model.event_rules.append(EventRuleC(
                         f"{node.name}#{index}", str(ref.event), self.text(item), points, self.event_filter(ref),
-                        float(cap.points) if cap else None, float(cap.window.seconds) if cap else None))
+                        float(cap.points) if cap else None, float(cap.window.seconds) if cap else None,
+                        str(per.prop) if per else None, float(per.amount) if per else 1.0))
                 case a.Decay(percent=percent, every=every):
                     model.decay_rate = -math.log(1 - percent / 100) / every.seconds if percent < 100 else 1e9
                 case a.Floor(value=value):
@@ -158,7 +175,35 @@ class _Builder:
                 if isinstance(cmp, a.Compare) and cmp.name in self.symbols.scores \
                         and cmp.value.kind == "number" and isinstance(cmp.value.value, int | float):
                     found.add((str(cmp.name), float(cmp.value.value)))
+                elif isinstance(cmp, a.Between) and cmp.name in self.symbols.scores:
+                    found |= {(str(cmp.name), float(end.value)) for end in (cmp.low, cmp.high)
+                              if isinstance(end.value, int | float) and not isinstance(end.value, bool)}
         return sorted(found)
+
+    def sum_edges(self) -> list[SumEdge]:
+        """Every sum of scores a stage condition compares with a number, as factors and the target they meet."""
+        found: set[SumEdge] = set()
+        for node in self.symbols.stage_nodes.values():
+            for cmp in node.walk():
+                ends: tuple[a.Value, ...]
+                if isinstance(cmp, a.SumCompare):
+                    total, ends = cmp.total, (cmp.value,)
+                elif isinstance(cmp, a.SumBetween):
+                    total, ends = cmp.total, (cmp.low, cmp.high)
+                else:
+                    continue
+                factors: dict[str, float] = {}
+                constant = 0.0
+                for term in total.terms:
+                    sign = -1.0 if term.negative else 1.0
+                    if term.name is not None:
+                        factors[str(term.name)] = factors.get(str(term.name), 0.0) + sign
+                    elif term.value is not None and isinstance(term.value.value, int | float):
+                        constant += sign * term.value.value
+                terms = tuple(sorted((n, f) for n, f in factors.items() if f))
+                found |= {SumEdge(terms, float(end.value) - constant) for end in ends
+                          if isinstance(end.value, int | float) and not isinstance(end.value, bool)}
+        return sorted(found, key=lambda e: (e.terms, e.target))
 
     def build(self) -> Rules:
         scores = {name: self.score(node) for name, node in self.symbols.scores.items()}
@@ -173,7 +218,7 @@ class _Builder:
         journeys = {name: self.journey(node) for name, node in self.symbols.journeys.items()}
         return Rules(self.symbols, scores, by_event, self.atoms, atoms_by_event,
                      StageMachine(stages, self.thresholds()), rules_hash(self.campaign), journeys,
-                     {p: s.text for p, s in self.campaign.sources.items()})
+                     {p: s.text for p, s in self.campaign.sources.items()}, self.sum_edges(), self.placeholders)
 
 
 def rules_hash(campaign: Campaign) -> str:
@@ -181,6 +226,20 @@ def rules_hash(campaign: Campaign) -> str:
     kinds = (a.Events, a.Attributes, a.Score, a.Stage)
     parts = sorted(repr(item) for item in campaign.items() if isinstance(item, kinds))
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def lead_test(symbols: Symbols, condition: a.Condition) -> Callable[..., bool]:
+    """A checked condition on the lead as it is (its attributes, scores and stage, no events) as a function of
+    (attributes, scores, hits, stage), as stage conditions are compiled: an invariant's `no email when`."""
+    scores = frozenset(symbols.scores)
+    attribute = Placeholders(symbols.placeholders, symbols.defaults).reader("A.get")
+
+    def read(name: str) -> str:
+        return f"S[{name!r}]" if name in scores else attribute(name)
+
+    placeholders = Placeholders(symbols.placeholders, symbols.defaults)
+    return compile_function(condition, Scope(symbols.attributes, read, scores, helpers={"_real": placeholders.real}),
+                            "A, S, H, stage")
 
 
 def compile_rules(campaign: Campaign) -> Rules:

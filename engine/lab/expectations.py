@@ -1,4 +1,5 @@
-"""Judging a scenario's expectations against what the engine did, and saying what happened instead."""
+"""Judging a scenario's expectations, and the campaign's invariants, against what the engine did, and saying
+what happened instead."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from typing import Any
 
 from dsl import ast as a
 from dsl.formatter import text_of
+from engine.core.conditions import names_in
 from engine.core.journeys import LeadView
+from engine.core.rules import lead_test
 from engine.daemon.journeys import lead_views
 from engine.errors import EngineError
 from engine.lab.play import Play
@@ -181,3 +184,66 @@ def ended(run: JourneyRun) -> str:
     if run.status == "done":
         return "finished" if run.end_reason == "finished" else str(run.end_reason)
     return f"exited ({run.end_reason})" if run.end_reason else "exited"
+
+
+# ===== invariants ==============================================================================
+
+
+def crowded(times: list[dt.datetime], count: int, window: dt.timedelta) -> list[dt.datetime] | None:
+    """The first ``count + 1`` of ``times`` that fall within one rolling ``window`` (each less than ``window``
+    after the first), or None: what breaks `invariant at most <count> emails per <window>`."""
+    ordered = sorted(times)
+    for i in range(len(ordered) - count):
+        if ordered[i + count] - ordered[i] < window:
+            return ordered[i : i + count + 1]
+    return None
+
+
+def _never_happened(_index: int) -> bool:
+    return False  # invariants test no events (the checker's E415)
+
+
+class InvariantWatch:
+    """The campaign's invariants, judged while a scenario plays: each email the lead gets, when it is sent."""
+
+    def __init__(self, play: Play) -> None:
+        self.invariants = list(play.sym.invariants)
+        self.tests = {id(i): lead_test(play.sym, i.rule.condition) for i in self.invariants
+                      if isinstance(i.rule, a.NoEmailWhen)}
+        self.seen: set[int] = set()
+
+    def broken(self, play: Play, now: dt.datetime) -> tuple[a.Invariant, list[str]] | None:
+        """The first invariant the emails sent by ``now`` break, with what happened; None while all hold."""
+        if not self.invariants:
+            return None
+        with play.run.nurture.store.transaction() as tx:
+            state = snapshot(play, tx, now)
+        sent = sorted(_sent_by([r for r in state.emails if r.kind == "marketing"], now),
+                      key=lambda pair: (pair[0], pair[1].id))
+        new = [(at, r) for at, r in sent if r.id not in self.seen]
+        self.seen |= {r.id for _, r in new}
+        for invariant in self.invariants:
+            match invariant.rule:
+                case a.EmailCap(count=count, window=window):
+                    found = crowded([at for at, _ in sent], count, window.timedelta)
+                    if found is not None:
+                        emails = [f'"{r.template}" from {source(r)} at {play.when(at)}' for at, r in sent
+                                  if found[0] <= at <= found[-1]]
+                        return invariant, [f"{play.email} got {len(found)} emails from {play.when(found[0])} to "
+                                           f"{play.when(found[-1])}: " + ", ".join(emails)]
+                case a.NoEmailWhen(condition=cond):
+                    lead = state.lead
+                    if new and self.tests[id(invariant)](lead.attributes, lead.scores, _never_happened, lead.stage):
+                        at, email = new[0]
+                        read = [f"{n} = {_shown(lead, n)}" for n in sorted(names_in(cond))]
+                        values = f" ({', '.join(read)})" if read else ""
+                        return invariant, [f'"{email.template}" from {source(email)} went to {play.email} at '
+                                           f"{play.when(at)}, when {text_of(cond)}{values}"]
+        return None
+
+
+def _shown(lead: LeadView, name: str) -> str:
+    value = lead.scores[name] if name in lead.scores else lead.attributes.get(name)
+    if value is None:
+        return "missing"
+    return text_of(a.Value(kind="text", value=value)) if isinstance(value, str) else f"{value}"

@@ -28,7 +28,7 @@ from dsl.scenario_facts import Facts
 from dsl.symbols import Symbols, collect
 from dsl.timeline import instant, lead_zone, start_instant
 from engine.errors import EngineError
-from engine.lab.expectations import judge, plain, source
+from engine.lab.expectations import InvariantWatch, judge, plain, source
 from engine.lab.play import Play
 from engine.lab.timeline import Entry, timeline
 from engine.lab.virtual import VirtualRun
@@ -244,6 +244,7 @@ async def _timeline_loop(play: Play, lead: a.ScenarioLead,
     with run.nurture.store.transaction() as tx:
         play.lead_id = tx.history.lead_id(play.email)
     events, ingested = play.events, 0
+    invariants = InvariantWatch(play)
     end = max([play.start] + [at for at, _ in events] + [at for at, _ in expects])
     now, judged = play.start, 0
     while True:
@@ -261,6 +262,8 @@ async def _timeline_loop(play: Play, lead: a.ScenarioLead,
         stats = await run.daemon.tick()
         if stats.delivery.errors:
             return _render_failure(play, now, stats.delivery.errors)
+        if stats.delivery.sent and (broken := invariants.broken(play, now)) is not None:
+            return _fail(play, broken[0], text_of(broken[0]), now, broken[1])
         while judged < len(expects) and expects[judged][0] <= now:
             expect = expects[judged][1]
             instead = judge(play, expect.check, now)

@@ -202,12 +202,22 @@ def test_every_block_kind_and_statement():
     # a `where` filter is one atom, or a parenthesised condition
     ("e.v where (u = 1)", "e.v where u = 1"),
     ('e.v where (u contains "x") at least 2 times', 'e.v where u contains "x" at least 2 times'),
-    ("e.v where (u is missing)", "e.v where (u is missing)"),
-    ("e.v where (u not in [1])", "e.v where (u not in [1])"),
-    ("e.v where (not u = 1)", "e.v where (not u = 1)"),
+    ("e.v where (u is missing)", "e.v where u is missing"),
+    ("e.v where (u is not missing)", "e.v where u is set"),
+    ("e.v where (u not in [1])", "e.v where u not in [1]"),
+    ("e.v where (not u = 1)", "e.v where not u = 1"),
+    ("e.v where not not u is missing within 2 days", "e.v where not not u is missing within 2 days"),
+    ("e.v where (not (u = 1 or u = 2))", "e.v where (not (u = 1 or u = 2))"),
+    ("e.v where not u = 1 and x is not missing", "e.v where not u = 1 and x is set"),
     ("e.v where (stage is s)", "e.v where (stage is s)"),
     ("e.v where (u = 1 or u = 2) within 3 days", "e.v where (u = 1 or u = 2) within 3 days"),
     ("e.v where (f.g since x)", "e.v where (f.g since x)"),
+    # sums of scores and ranges
+    ("fit+engagement>=60", "fit + engagement >= 60"),
+    ("fit -engagement- 10.50 < -5", "fit - engagement - 10.5 < -5"),
+    ("a+b between 1 and 2 or c between -1 and 2026-01-01", "a + b between 1 and 2 or c between -1 and 2026-01-01"),
+    ("not a between 1 and 2 and b between 3 and 4", "not a between 1 and 2 and b between 3 and 4"),
+    ("e.v where (u between 1 and 2)", "e.v where u between 1 and 2"),
 ])
 def test_conditions_get_minimal_parentheses(source: str, expected: str):
     assert fmt(f"stage s {{ when {source} }}") == f"stage s {{\n  when {expected}\n}}\n"
@@ -488,3 +498,40 @@ def test_fmt_defaults_to_the_journeys_directory(campaign: Path, monkeypatch: pyt
     assert result.exit_code == 1
     assert "would reformat journeys/a.nurture" in result.output
     assert "messy.nurture" not in result.output
+
+
+def test_points_per_unit():
+    out = fmt("score e { +1  per 10  minutes of w.a where x=1 max 20 per 1 day -2 per 1 minutes of w.a }")
+    assert out == textwrap.dedent("""\
+    score e {
+      +1 per 10 minutes of w.a where x = 1 max 20 per 1 day
+      -2 per minutes of w.a
+    }
+    """)
+    assert parse(out) == parse("score e { +1 per 10 minutes of w.a where x = 1 max 20 per 1 day "
+                               "-2 per minutes of w.a }")
+
+
+def test_attribute_placeholders():
+    out = fmt('attributes { job_title: text missing when "Select","N/A"  size: number = 0 missing when -1 }')
+    assert out == textwrap.dedent("""\
+    attributes {
+      job_title: text missing when "Select", "N/A"
+      size: number = 0 missing when -1
+    }
+    """)
+
+
+def test_invariants_are_one_line_each_kept_together():
+    out = fmt('invariant at most 3 emails per 7 days invariant no email when owner is set or (stage is sql)\n'
+              'scenario "s" { lead "a@b.example" } invariant  at most 1 email per 1 day')
+    assert out == textwrap.dedent("""\
+    invariant at most 3 emails per 7 days
+    invariant no email when owner is set or stage is sql
+
+    scenario "s" {
+      lead "a@b.example"
+    }
+
+    invariant at most 1 email per 1 day
+    """)

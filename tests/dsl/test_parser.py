@@ -400,9 +400,29 @@ def test_where_filter_takes_one_atom_then_and_continues_the_condition():
         happened("page.viewed", cmp("url", "=", num(1))), B))
 
 
-def test_where_filter_rejects_a_bare_negated_atom():
-    with pytest.raises(DslSyntaxError):
-        parse("stage s { when page.viewed where url is missing }")
+@pytest.mark.parametrize(("source", "expected"), [
+    ("page.viewed where url is missing", happened("page.viewed", a.Presence(N("url"), False))),
+    ("page.viewed where url is not missing", happened("page.viewed", a.Presence(N("url"), True))),
+    ("page.viewed where tag not in [1]",
+     happened("page.viewed", a.Member(N("tag"), a.Value("list", (num(1),)), negated=True))),
+    ("page.viewed where not url = 1", happened("page.viewed", a.Not(cmp("url", "=", num(1))))),
+    ("page.viewed where minutes between 1 and 2",
+     happened("page.viewed", a.Between(N("minutes"), num(1), num(2)))),
+])
+def test_where_filter_takes_negations_ranges_and_missing_properties(source: str, expected: a.Condition):
+    assert condition(source) == expected
+
+
+def test_a_negated_filter_takes_one_test_and_and_continues_the_condition():
+    assert condition("page.viewed where not url = 1 and b = 2") == a.AllOf((
+        happened("page.viewed", a.Not(cmp("url", "=", num(1)))), B))
+
+
+def test_sums_of_scores():
+    assert condition("fit + engagement - 10 >= 60") == a.SumCompare(a.Sum((
+        a.Term(False, N("fit")), a.Term(False, N("engagement")), a.Term(True, value=num(10)))), ">=", num(60))
+    assert condition("fit - x between 1 and 2") == a.SumBetween(
+        a.Sum((a.Term(False, N("fit")), a.Term(True, N("x")))), num(1), num(2))
 
 
 # ----- scenarios -------------------------------------------------------------------------------

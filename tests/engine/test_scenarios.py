@@ -190,6 +190,7 @@ webinar_followup.send_webinar_thanks at 4d Fri 09:00
           0d Mon 09:00  email    "webinar_prep" from webinar_followup.registered
           3d Thu 13:00  event    webinar.attended {webinar = "dashboards-101", minutes = 40}
           3d Thu 13:00  score    engagement +25 from `+25 per webinar.attended`
+          3d Thu 13:00  score    engagement +4 from `+1 per 10 minutes of webinar.attended max 6 per 30 days`
           4d Fri 09:00  email    "webinar_thanks" from webinar_followup.send_webinar_thanks
           7d Mon 09:00  journey  `webinar_followup` finished""")
     assert re.search(r"^=+ 1 failed, 1 passed in \d+\.\d\ds =+$", result.stdout, re.M)
