@@ -73,7 +73,7 @@ class NurtureLexer(RegexLexer):
             (r"([A-Za-z_]\w*)(\s*)(:)(?!\s*(?:" + "|".join(TYPES) + r"|list)\b)",
              bygroups(Name.Label, Whitespace, Punctuation)),
             (r"[A-Za-z_]\w*", Name),
-            (r">=|<=|!=|[=<>-]", Operator),
+            (r">=|<=|!=|[=<>+-]", Operator),
             (r"[{}()\[\],:.]", Punctuation),
             (r".", Error),
         ],
