@@ -129,6 +129,9 @@ class DeliveryLoop:
         self.rng = rng
         self.preparer = Preparer(store, composer, clock, worker, lease)
         self.recorder = Recorder(store, thread, worker)
+        #: until when each leased message is known to be ours: the time read before its last claim or renewal
+        #: was written, plus a lease (the store may hold a later expiry; never an earlier one)
+        self._held_until: dict[int, dt.datetime] = {}
 
     async def deliver(self, rules: Rules, templates: Templates) -> DeliveryStats:
         """Send what is due until nothing is left or the daemon is stopping; every send started is recorded.
@@ -148,13 +151,19 @@ class DeliveryLoop:
         senders = [asyncio.create_task(self._sender(queue, sender, stats, leased, recording, unsent))
                    for _ in range(max(1, self.claim_limit))]
         keeper = asyncio.create_task(self._keep_leases(leased))
+        self._held_until = {}
         try:
             while not self.stopping():
+                since = self.clock.now()
                 ready = await self.thread.run(self._claim_and_prepare, rules, templates, stats)
                 if ready is None:
                     break
+                # the whole batch is leased (and so renewed) before any of it waits for room in the queue:
+                # a message left out would see its claim run out while it waits, and be claimed again
                 for item in ready:
                     leased.add(item.message.id)
+                    self._held_until[item.message.id] = since + self.lease
+                for item in ready:
                     await queue.put(item)
         finally:
             for _ in senders:  # every message already prepared is sent; then the senders end
@@ -179,7 +188,9 @@ class DeliveryLoop:
                 unsent.append(item)
                 continue
             outcome = await self._send(item, sender, stats, leased)
-            if outcome is None:
+            if outcome is None:  # not sent: given back, due again for the next claim (ours or another's)
+                leased.discard(item.message.id)
+                await self.thread.run(self._release, [item.message.id])
                 continue
             kept = self.recorder.submit(item, outcome)
             recording.add(kept)
@@ -217,8 +228,11 @@ class DeliveryLoop:
             await asyncio.sleep(self.lease.total_seconds() / 3)
             asked = sorted(leased)
             if asked:
+                since = self.clock.now()
                 held = await self.thread.run(self._renew, asked)
                 leased.difference_update(set(asked) - held)
+                for message_id in held:
+                    self._held_until[message_id] = since + self.lease
 
     def _renew(self, ids: list[int]) -> set[int]:
         with self.store.transaction() as tx:
@@ -239,10 +253,14 @@ class DeliveryLoop:
     async def _send(self, item: Ready, sender: str, stats: DeliveryStats, leased: set[int]) -> SendOutcome | None:
         """Send one message; its outcome, or None when its lease was lost before its turn came."""
         message = item.message
-        if message.id not in leased:  # its lease ran out before its turn came: another daemon has it now
+        # Sent only while the lease is known to have a third of its time left. A renewal held up (a busy
+        # machine, a slow store) leaves the message to whichever daemon claims it when the lease runs out,
+        # rather than risk sending it beside that daemon.
+        held_until = self._held_until.get(message.id)
+        if message.id not in leased or held_until is None or self.clock.now() > held_until - self.lease / 3:
             stats.lost += 1
-            log.warning("lease lost before sending: the daemon holding the message now sends it",
-                        extra={"fields": {"message_id": message.id}})
+            log.warning("lease lost, or not known to be held, before sending: the daemon that claims the message "
+                        "next sends it", extra={"fields": {"message_id": message.id}})
             return None
         try:
             result = await self.router.for_kind(message.kind).send(
