@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,7 +10,7 @@ from . import ast as a
 from .checker import check_files
 from .diagnostics import Diagnostic, Severity
 from .errors import DslError
-from .parser import parse_source, read_source
+from .parser import MAX_FILE_BYTES, parse_source, read_source
 from .source import SourceFile, Span
 
 SUFFIX = ".nurture"
@@ -61,11 +61,20 @@ def default_template_dir(paths: Iterable[str | Path]) -> Path:
     return Path("templates")
 
 
-def load_campaign(paths: Iterable[str | Path], template_dir: str | Path | None = None) -> Campaign:
-    """Parse and check every file; problems come back as diagnostics, never as exceptions."""
+def load_campaign(paths: Iterable[str | Path], template_dir: str | Path | None = None,
+                  edited: Mapping[Path, str] | None = None) -> Campaign:
+    """Parse and check every file; problems come back as diagnostics, never as exceptions.
+
+    ``edited`` holds texts an editor has open and not saved: they are read instead of the files on disk, and
+    an unsaved new file under one of the directories in ``paths`` belongs to the campaign too.
+    """
     paths = list(paths)
+    edited = edited or {}
     templates = Path(template_dir) if template_dir is not None else default_template_dir(paths)
     files = discover(paths)
+    roots = [Path(p) for p in paths if Path(p).is_dir()]
+    files += sorted(p for p in edited if p.suffix == SUFFIX and p not in files
+                    and any(p.is_relative_to(root) for root in roots))
     campaign = Campaign([], {}, [], templates, files)
     if not files:
         where = Span(str(paths[0]) if paths else ".", 1, 1, 1, 1)
@@ -75,7 +84,7 @@ def load_campaign(paths: Iterable[str | Path], template_dir: str | Path | None =
         return campaign
     unread = False
     for path in files:
-        source, problems = read_source(path)
+        source, problems = _read(path, edited)
         campaign.diagnostics += problems
         if source is None:
             unread = True
@@ -94,6 +103,17 @@ def load_campaign(paths: Iterable[str | Path], template_dir: str | Path | None =
     found = check_files(campaign.files, templates)
     campaign.diagnostics += [d for d in found if d.code not in CASCADES] if unread else found
     return campaign
+
+
+def _read(path: Path, edited: Mapping[Path, str]) -> tuple[SourceFile | None, list[Diagnostic]]:
+    """``path``'s text as the editor holds it, else from disk, within the same size limit."""
+    text = edited.get(path)
+    if text is None:
+        return read_source(path)
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+        return None, [Diagnostic.make("E003", Span(str(path), 1, 1, 1, 1), size=len(text.encode("utf-8")),
+                                      limit=MAX_FILE_BYTES, help="split the campaign into several files")]
+    return SourceFile(str(path), text), []
 
 
 def parse_sources(texts: dict[str, str]) -> Campaign:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import jinja2
@@ -78,7 +79,6 @@ class TemplateLibrary:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(root)), autoescape=True)
         self._files: dict[str, FileReport] = {}
 
     @property
@@ -165,18 +165,34 @@ class TemplateLibrary:
             source = (self.root / relative).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as err:
             return FileReport(problems=(TemplateProblem(path, 1, f"cannot be read ({err})"),))
-        try:
-            tree = self._env.parse(source, name=relative)
-        except jinja2.TemplateSyntaxError as err:
-            return FileReport(problems=(TemplateProblem(path, err.lineno or 1, err.message or "invalid"),))
-        references = tuple(_references(tree))
+        read = _read(relative, path, source)
+        if read.problems:
+            return read
+        # whether a referenced file exists can change while the text does not, so it is asked every time
         problems = tuple(
             TemplateProblem(path, line, f"`{ref}` is outside the template folder", fatal=True) if _outside(ref)
             else TemplateProblem(path, line, f"refers to `{ref}`, which does not exist", missing=ref)
-            for ref, line in references if not self._loadable(ref))
-        subject = any(block.name == "subject" and _shows_something(block.body)
-                      for block in tree.find_all(nodes.Block))
-        return FileReport(tuple(_variable_uses(tree, path)), problems, references, subject)
+            for ref, line in read.references if not self._loadable(ref))
+        return replace(read, problems=problems)
+
+
+#: parses templates only; loading (and so the directory) is the library's business
+_PARSER = jinja2.Environment(autoescape=True)
+
+
+@functools.lru_cache(maxsize=1024)
+def _read(relative: str, path: str, source: str) -> FileReport:
+    """What one template's text says: its variables, references and subject, or why it does not parse.
+
+    Kept per text, because an editor checks the whole campaign on every change and parsing the templates
+    again was most of that time.
+    """
+    try:
+        tree = _PARSER.parse(source, name=relative)
+    except jinja2.TemplateSyntaxError as err:
+        return FileReport(problems=(TemplateProblem(path, err.lineno or 1, err.message or "invalid"),))
+    subject = any(block.name == "subject" and _shows_something(block.body) for block in tree.find_all(nodes.Block))
+    return FileReport(tuple(_variable_uses(tree, path)), (), tuple(_references(tree)), subject)
 
 
 def _outside(relative: str) -> bool:

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Form, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from engine.console.preview import campaign_templates
 from engine.console.web import Refused, back_to, check_csrf, ctx_of, page, signed_in
 from engine.core.addresses import InvalidAddress, normalise_address
 from engine.errors import LeadNotFound
@@ -60,15 +61,7 @@ def lead(request: Request, email: str, note: str = "") -> Response:
             story = lead_story(tx, rules, _address(email), ctx.clock.now())
     except LeadNotFound:
         raise Refused(404, f"no lead with email {email!r}; search for it on the Leads page") from None
-    return page(request, who, "lead.html", lead=story, note=note, templates=_templates(ctx))
-
-
-def _templates(ctx) -> list[str]:
-    version_id, _ = ctx.rules()
-    with ctx.store.transaction() as tx:
-        files = tx.reports.campaign_files(version_id)
-    return sorted({path[len("templates/"):].rsplit(".", 1)[0] for path in files
-                   if path.startswith("templates/") and not path[len("templates/"):].startswith("_")})
+    return page(request, who, "lead.html", lead=story, note=note, templates=campaign_templates(ctx))
 
 
 @router.post("/leads/{email}/feedback")

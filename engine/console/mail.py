@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from engine.console.preview import compose_preview
+from engine.console.preview import campaign_templates, compose_preview
 from engine.console.web import Refused, back_to, check_csrf, ctx_of, page, signed_in
 from engine.core.addresses import InvalidAddress, normalise_address
 from engine.delivery.render import RenderError
@@ -97,19 +97,11 @@ def _lead_or_none(lead: str) -> str | None:
         raise Refused(404, f"{lead!r} is not an email address, so it is no lead's") from None
 
 
-def _templates(ctx) -> list[str]:
-    version_id, _ = ctx.rules()
-    with ctx.store.transaction() as tx:
-        files = tx.reports.campaign_files(version_id)
-    return sorted({path[len("templates/"):].rsplit(".", 1)[0] for path in files
-                   if path.startswith("templates/") and not path[len("templates/"):].startswith("_")})
-
-
 @router.get("/preview")
 def preview(request: Request, template: str = "", lead: str = "", note: str = "") -> Response:
     who = signed_in(request)
     ctx = ctx_of(request)
-    templates = _templates(ctx)
+    templates = campaign_templates(ctx)
     shown, error = None, None
     if template:
         if template not in templates:
@@ -134,7 +126,7 @@ async def test_send(request: Request, template: str = Form(""), lead: str = Form
         address = normalise_address(to)
     except InvalidAddress as err:
         raise Refused(400, f"cannot send a test to {to!r}: {err}") from None
-    if template not in await run_in_threadpool(_templates, ctx):
+    if template not in await run_in_threadpool(campaign_templates, ctx):
         raise Refused(404, f"no template {template!r} in the applied campaign")
     try:
         shown = await run_in_threadpool(compose_preview, ctx, template, _lead_or_none(lead), address)

@@ -48,6 +48,15 @@ class Preview:
     sender: str
 
 
+def campaign_templates(ctx: AppContext) -> list[str]:
+    """The templates of the applied version a preview can show: ``welcome`` for ``templates/welcome.html``."""
+    version_id, _ = ctx.rules()
+    with ctx.store.transaction() as tx:
+        files = tx.reports.campaign_files(version_id)
+    return sorted({path[len("templates/"):].rsplit(".", 1)[0] for path in files
+                   if path.startswith("templates/") and not path[len("templates/"):].startswith("_")})
+
+
 def sales_templates(rules: Rules) -> set[str]:
     """Templates the campaign sends to sales (stage and journey notifications), not to the lead."""
     found: set[str] = set()

@@ -23,8 +23,9 @@ def email_context(tx: Tx | None, rules: Rules, lead: LeadView, now: dt.datetime,
                   journey: str | None, sales: bool) -> dict[str, Any]:
     """What a template sees; a sales alert also reads why the lead qualified, so it needs ``tx``."""
     context: dict[str, Any] = {
-        # every declared attribute is there, None when the lead has no value: templates may test any of them
-        "lead": {**dict.fromkeys(rules.attribute_types), **lead.attributes},
+        # every declared attribute is there, None when the lead has no value: templates may test any of them;
+        # a placeholder ("Select") reads as the rules read it, so no email says "built for Select teams"
+        "lead": {**dict.fromkeys(rules.attribute_types), **rules.placeholders.clean(lead.attributes)},
         "scores": lead.scores, "stage": lead.stage, "owner": lead.owner,
         "settings": settings_of(rules), "unsubscribe_url": unsubscribe_url, "journey": journey, "now": now,
         "reasons": [], "activity": [],

@@ -4,10 +4,7 @@ token). A screenshot of each page is saved under test-artifacts/console/."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -18,49 +15,16 @@ import sqlalchemy as sa
 from engine.lab.capture import CaptureServer
 from engine.store.tables import EVENTS, LEADS
 
+from ..browser import headless_chromium, until
 from ..http.live import Live
 from .conftest import ARTIFACTS, PASSWORD, USERS
 from .test_routes import _outbox_row
 from .world import World
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-
-
-def _browser_or_skip() -> None:
-    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not (os.path.exists(p) or shutil.which(Path(p).name))]
-    if missing:
-        problem = f"no {' or '.join(missing)}; install Debian's chromium and chromium-driver"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{problem} (CI=true requires the browser test to run)")
-        pytest.skip(problem)
-
 
 @pytest.fixture
 def chrome(tmp_path: Path) -> Iterator[Any]:
-    _browser_or_skip()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--window-size=1280,900",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={tmp_path / 'chrome-profile'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
-
-
-def _until(check: Callable[[], Any], what: str, seconds: float = 20) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if found := check():
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    yield from headless_chromium(tmp_path / "chrome-profile")
 
 
 class Browser:
@@ -74,7 +38,7 @@ class Browser:
         self.driver.get(self.base + path)
 
     def find(self, css: str) -> Any:
-        found = _until(lambda: self.driver.find_elements(self.by.CSS_SELECTOR, css),
+        found = until(lambda: self.driver.find_elements(self.by.CSS_SELECTOR, css),
                        f"{css} on {self.driver.current_url}")
         return found[0]
 
@@ -89,11 +53,11 @@ class Browser:
         self.find("input[name=email]").send_keys(email)
         self.find("input[name=password]").send_keys(PASSWORD)
         self.find("form[action='/login'] button").click()
-        _until(lambda: "/login" not in self.driver.current_url, "the overview after signing in")
+        until(lambda: "/login" not in self.driver.current_url, "the overview after signing in")
 
     def sign_out(self) -> None:
         self.find("form[action='/logout'] button").click()
-        _until(lambda: "/login" in self.driver.current_url, "the sign-in page")
+        until(lambda: "/login" in self.driver.current_url, "the sign-in page")
 
     def post_without_form(self, path: str, fields: dict[str, str]) -> int:
         """POST from the page's own script (same origin, with the session cookie); the answer's status."""
@@ -161,7 +125,7 @@ def test_a_day_in_the_console(chrome: Any, console: Live, world: World, capture:
     b.find("input[name=to]").send_keys("qa@test.example")
     b.find("#send-test").click()
     assert "Test of welcome sent to qa@test.example" in b.find(".note").text
-    _, recipients, _ = _until(lambda: capture.messages[before:], "the test email at the SMTP server")[0]
+    _, recipients, _ = until(lambda: capture.messages[before:], "the test email at the SMTP server")[0]
     assert recipients == ["qa@test.example"]
     b.shot("09-test-sent")
     b.open(f"/outbox/{queued}")

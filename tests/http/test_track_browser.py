@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import functools
 import http.server
-import os
-import shutil
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,19 +14,8 @@ import pytest
 
 from engine.core.clock import SystemClock
 
+from ..browser import headless_chromium, until
 from .live import EXAMPLE, Live
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-
-
-def _browser_or_skip() -> None:
-    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not (os.path.exists(p) or shutil.which(Path(p).name))]
-    if missing:
-        problem = f"no {' or '.join(missing)}; install Debian's chromium and chromium-driver"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{problem} (CI=true requires the browser test to run)")
-        pytest.skip(problem)
 
 
 @pytest.fixture
@@ -53,29 +39,7 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture
 def chrome(tmp_path: Path) -> Iterator[Any]:
-    _browser_or_skip()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={tmp_path / 'chrome-profile'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
-
-
-def _until(check: Callable[[], Any], what: str, seconds: float = 20) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if found := check():
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    yield from headless_chromium(tmp_path / "chrome-profile")
 
 
 def test_a_visit_then_a_signup_make_a_scored_lead(serve: Callable[..., Live], sqlite_url: str,
@@ -96,12 +60,12 @@ def test_a_visit_then_a_signup_make_a_scored_lead(serve: Callable[..., Live], sq
 
     chrome.get(f"{origin}/pricing.html")
 
-    _until(lambda: _anonymous(live), "the page view to arrive")
+    until(lambda: _anonymous(live), "the page view to arrive")
     chrome.find_element(By.ID, "email").send_keys("Ann@Example.com")
     chrome.find_element(By.ID, "go").click()
-    _until(lambda: "thanks.html" in chrome.current_url, "the form to be submitted")
+    until(lambda: "thanks.html" in chrome.current_url, "the form to be submitted")
 
-    answer = _until(lambda: (r := live.client.get("/v1/leads/ann@example.com")).status_code == 200 and r,
+    answer = until(lambda: (r := live.client.get("/v1/leads/ann@example.com")).status_code == 200 and r,
                     "the lead to exist")
     lead = answer.json()
     events = list(reversed(lead["recent_events"]))
