@@ -16,6 +16,8 @@ from typing import Any
 import lark
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.parse_tree_builder import maybe_create_child_filter
+from lark.tree import Meta
 
 from . import ast as a
 from .diagnostics import Diagnostic
@@ -96,36 +98,157 @@ def build_parser(cache: str | None) -> Lark:
     )
 
 
-@functools.lru_cache(maxsize=1)
-def _lark() -> Lark:
-    return build_parser(cache_file())
-
-
 # A rule's ToAst method as a plain function of (transformer, meta, children).
 _Builder = Callable[[ToAst, Any, list[Any]], Any]
 
 
+def _builder(name: str) -> _Builder | None:
+    """ToAst's method for a rule, unwrapped: every one is declared with v_args(meta=True), (self, meta, children)."""
+    method = getattr(ToAst, name, None)
+    return None if method is None else method.__wrapped__
+
+
+# ----- the AST built during the parse -----------------------------------------------------------
+#
+# Lark's `transformer=` option runs a transformer inside the LALR parse, so no parse tree is built
+# and walked again; but it hands a rule's method only its kept children, never the positions
+# (`v_args(meta=True)` is refused there). So the parser here is given callbacks of its own: each
+# reduction works out the rule's position from all its children, dropped keywords and brackets
+# included, exactly as Lark's `propagate_positions` does, and then calls the same ToAst method.
+
+#: the transformer of the parse under way (a context variable: parses may run in several threads)
+_transformer: contextvars.ContextVar[ToAst] = contextvars.ContextVar("transformer")
+
+
+class _Built:
+    """A rule's value while the parse goes on, with the extent of its text (line, column, offset at each
+    end; None for a rule that matched no text). Parents take their own extent from their children's."""
+
+    __slots__ = ("value", "start", "end", "depth")
+
+    def __init__(self, value: Any, start: tuple[int, int, int] | None, end: tuple[int, int, int] | None,
+                 depth: int) -> None:
+        self.value = value
+        self.start = start
+        self.end = end
+        self.depth = depth  # nodes nested in it, itself included
+
+
+class _TooDeep(Exception):
+    """Nodes nested more deeply than the rest of the language's code may walk."""
+
+
+#: how deeply nodes may nest (thousands of brackets or `not`s): as deep as the checks and the formatter can recurse
+MAX_NESTING = 900
+
+
+class _Position:
+    """The part of Lark's meta that ToAst reads (``empty``, and the line and column at each end), lighter to make."""
+
+    __slots__ = ("empty", "line", "column", "start_pos", "end_line", "end_column", "end_pos")
+
+    def __init__(self, start: tuple[int, int, int] | None, end: tuple[int, int, int] | None) -> None:
+        self.empty = start is None and end is None
+        if start is not None:
+            self.line, self.column, self.start_pos = start
+        if end is not None:
+            self.end_line, self.end_column, self.end_pos = end
+
+
+def _meta(start: tuple[int, int, int] | None, end: tuple[int, int, int] | None) -> Meta:
+    """Lark's meta for an extent, as ``propagate_positions`` fills it in (for the trees ToAst keeps)."""
+    meta = Meta()
+    if start is not None:
+        meta.line, meta.column, meta.start_pos = start
+        meta.empty = False
+    if end is not None:
+        meta.end_line, meta.end_column, meta.end_pos = end
+        meta.empty = False
+    return meta
+
+
+def _reduction(name: str, build: _Builder | None, keep: Callable[[list[Any]], list[Any]] | None,
+               expand_single: bool, nests: bool) -> Callable[[list[Any]], _Built]:
+    """The callback for one grammar rule: its extent, its kept children, then its AST node (or a Tree for a
+    rule ToAst has no method for, as `Transformer.__default__` keeps it)."""
+
+    inlined = name.startswith("_")
+
+    def reduce(children: list[Any]) -> _Built:
+        start = end = None
+        for child in children:
+            if type(child) is _Built:
+                if child.start is not None:
+                    start = child.start
+                    break
+            else:  # a token
+                start = (child.line, child.column, child.start_pos)
+                break
+        for child in reversed(children):
+            if type(child) is _Built:
+                if child.end is not None:
+                    end = child.end
+                    break
+            else:
+                end = (child.end_line, child.end_column, child.end_pos)
+                break
+        # only rules that can contain themselves nest without bound; the others need not count
+        depth = max([child.depth for child in children if type(child) is _Built], default=0) if nests else 0
+        values = [child.value if type(child) is _Built else child for child in children]
+        kept = keep(values) if keep is not None else values
+        if expand_single and len(kept) == 1:  # `?rule`: the child stands for it, with the rule's extent
+            return _Built(kept[0], start, end, depth)
+        if inlined:  # a `_rule` (lists among them): its children go into its parent's; not a level of its own
+            return _Built(Tree(name, kept), start, end, depth)
+        if build is None:
+            return _Built(Tree(name, kept, _meta(start, end)), start, end, depth + 1)
+        if depth >= MAX_NESTING:
+            raise _TooDeep
+        return _Built(build(_transformer.get(), _Position(start, end), kept), start, end, depth + 1)
+
+    return reduce
+
+
+def _identity(children: list[Any]) -> list[Any]:
+    return children
+
+
+def _self_containing(rules: list[Any]) -> set[str]:
+    """The rules that can contain themselves (conditions in brackets, branches in branches)."""
+    inside: dict[str, set[str]] = {}
+    for rule in rules:
+        inside.setdefault(rule.origin.name, set()).update(s.name for s in rule.expansion if not s.is_term)
+    found = set()
+    for name in inside:
+        seen, todo = set(), list(inside[name])
+        while todo:
+            other = todo.pop()
+            if other not in seen:
+                seen.add(other)
+                todo += inside.get(other, ())
+        if name in seen:
+            found.add(name)
+    return found
+
+
 @functools.lru_cache(maxsize=1)
-def _builders() -> dict[str, _Builder]:
-    """ToAst's methods, unwrapped once. Lark's Transformer re-wraps a `v_args` method on every call;
-    calling the plain functions builds the same nodes and makes parsing about an eighth faster."""
-    builders: dict[str, _Builder] = {}
-    for rule in _lark().rules:
+def _lark() -> Lark:
+    """The parser, whose reductions build the AST directly (see `_reduction`)."""
+    parser = build_parser(cache_file())
+    callbacks: dict[Any, Callable[[list[Any]], _Built]] = {}
+    nesting = _self_containing(parser.rules)
+    for rule in parser.rules:
         name = str(rule.alias or rule.origin.name)
-        method = getattr(ToAst, name, None)
-        if method is not None:
-            # Every ToAst method is declared with v_args(meta=True): (self, meta, children).
-            builders[name] = method.__wrapped__
-    return builders
-
-
-def _to_ast(tree: Tree, transformer: ToAst, builders: dict[str, _Builder]) -> Any:
-    """What ``transformer.transform(tree)`` returns, built bottom-up with direct calls."""
-    children = [_to_ast(c, transformer, builders) if isinstance(c, Tree) else c for c in tree.children]
-    build = builders.get(tree.data)
-    if build is None:  # no method for the rule: keep the tree, as Transformer.__default__ does
-        return Tree(tree.data, children, tree.meta)
-    return build(transformer, tree.meta, children)
+        options = rule.options
+        # as Lark's tree builder does it: keywords dropped, `_rules` inlined, None for a missing `[optional]`
+        # (the parser is built with maybe_placeholders)
+        make_filter = maybe_create_child_filter(rule.expansion, options.keep_all_tokens, False,
+                                                list(options.empty_indices))
+        callbacks[rule] = _reduction(name, _builder(name), make_filter(_identity) if make_filter else None,
+                                     bool(options.expand1 and not rule.alias), rule.origin.name in nesting)
+    # The LALR parser calls these on each reduction; tokens are shifted as they are (no terminal callbacks).
+    parser.parser.parser.parser.callbacks = callbacks
+    return parser
 
 
 @contextlib.contextmanager
@@ -219,23 +342,24 @@ def parse_source(source: SourceFile) -> a.File:
     """
     comments: list[tuple[int, int, str]] = []
     token = _comments.set(comments)
+    building = _transformer.set(ToAst(source.path))
     with _collector_paused():
         try:
-            tree = _lark().parse(source.text)
+            built: Any = _lark().parse(source.text)  # the start rule's _Built
+            items = built.value
         except UnexpectedInput as err:
             raise DslSyntaxError([_syntax_diagnostic(err, source)]) from None
-        finally:
-            _comments.reset(token)
-        try:
-            items = _to_ast(tree, ToAst(source.path), _builders())
         except NumberTooLong as err:
             raise DslSyntaxError([Diagnostic.make(
                 "E001", err.span, message=f"a number has more than {MAX_DIGITS} digits", label="too long to read",
                 help="write a number of a sensible size")]) from None
-        except RecursionError:  # thousands of nested brackets or `not`s: say so instead of crashing
+        except _TooDeep:  # thousands of nested brackets or `not`s: say so instead of crashing later
             raise DslSyntaxError([Diagnostic.make(
                 "E001", Span(source.path, 1, 1, 1, 1), message="the file is nested too deeply to read",
                 help="split deeply nested conditions into simpler ones")]) from None
+        finally:
+            _comments.reset(token)
+            _transformer.reset(building)
     return a.File(source.path, tuple(items), comments=tuple(comments), span=Span(source.path, 1, 1, 1, 1))
 
 
