@@ -5,7 +5,8 @@ without end for some lead (a loop that never finishes, `'x' * 10**9`, a string d
 so one template fails its own send and never holds up or exhausts the daemon. Each render gets a `Budget`
 (a context variable, so renders in different threads never share one); the environment below checks it:
 
-  - time (the rendering thread's CPU time): between output chunks, at every call, filter, attribute lookup and every 256 loop items
+  - time (the rendering thread's CPU time): between output chunks, at every call, filter, attribute lookup
+    and every 256 loop items
   - size: every part's output as it streams, and every value a call, a filter or an operator makes
   - loops: ``range`` yields at most ``max_iterations`` items per email in all
 """
