@@ -328,7 +328,7 @@ def _syntax_diagnostic(err: UnexpectedInput, source: SourceFile) -> Diagnostic:
     if token.type == "NAME" and "STRING" in expected:
         help_ = f'put it in double quotes: `"{token}"`'
     elif token.type in ("NAME", "EVENT_NAME") and previous in ("}", "") and str(token) not in _TOP_LEVEL:
-        help_ = "a file holds `" + "`, `".join(_TOP_LEVEL) + "` blocks"
+        help_ = "a file holds `" + "`, `".join(_TOP_LEVEL) + "` blocks, and `invariant` lines"
     return Diagnostic.make("E001", span, message=f"expected {what}, found {_found(token)}",
                            label="unexpected here", help=help_)
 
