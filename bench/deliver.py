@@ -125,12 +125,15 @@ def import_leads(nurture: Nurture, count: int, zone: str, domain: str = "bench.e
 
 
 def queue_welcome(nurture: Nurture, count: int, round_: int = 0) -> None:
-    """One welcome email due now for each of leads 1 to ``count`` (keys of their own for each ``round_``)."""
+    """One welcome email due now for each of ``count`` leads: leads 1 to ``count`` in round 0, the next
+    ``count`` in round 1, and so on, so that no round's leads are held back by an earlier round's email (the
+    campaign's frequency cap would defer them)."""
     now = nurture.clock.now()
     version_id, rules = nurture.rules()
+    first = round_ * count + 1
     with nurture.store.transaction() as tx:
         runner = JourneyRunner(tx, rules, version_id, now, lambda *args: None)
-        for lead in runner.leads(range(1, count + 1)).values():
+        for lead in runner.leads(range(first, first + count)).values():
             key = f"bench:{lead.id}" + (f":{round_}" if round_ else "")
             runner.enqueue(Enqueue(key, lead.id, MessageKind.MARKETING, lead.email, "welcome", now,
                                    "welcome", "intro", None))
@@ -236,13 +239,16 @@ def main() -> None:
             nurture = Nurture(Config(database_url=f"sqlite:///{Path(tmp) / 'd.db'}", campaign_dir=ROOT / "journeys",
                                      template_dir=ROOT / "templates", base_url="https://n.bench.example"),
                               VirtualClock(WEEKDAY_AFTERNOON))
-            import_leads(nurture, args.sends, "America/New_York")
+            import_leads(nurture, args.sends * args.rounds, "America/New_York")
             data = composed_message(nurture)
             for round_ in range(args.rounds):  # alternating, so both sides see the same neighbours' load
                 bare_seconds, bare_cpu = asyncio.run(blast(port, args.sends, data))
                 drain(arrivals, args.sends, timeout=60)
                 queue_welcome(nurture, args.sends, round_)
                 seconds, cpu, sent = asyncio.run(deliver_all(nurture, port))
+                if sent != args.sends:
+                    raise SystemExit(f"round {round_ + 1}: the daemon sent {sent} of {args.sends} messages, so its "
+                                     "figures would not compare with the baseline's")
                 drain(arrivals, sent, timeout=60)
                 results["rounds"].append({
                     "baseline": {"per_second": round(args.sends / bare_seconds),
