@@ -68,22 +68,66 @@ def _print_applied(summary: dict[str, Any], verb: str) -> None:
         console.print(f"    {escape(line)}")
 
 
-def apply(ctx: typer.Context, json: bool = JSON) -> None:
+def apply(ctx: typer.Context, json: bool = JSON,
+          scenarios: bool = typer.Option(False, "--scenarios", help="Run the campaign's scenarios first: apply "
+                                         "only if they all pass, and keep their results with the version (the "
+                                         "console's Campaign page shows them)")) -> None:
     """Check the campaign and store it as a new version; rescore leads and move in-flight journeys."""
     nurture = service(ctx)
+    results = None
+    if scenarios:
+        results = _scenario_results(nurture)
+        if results["failed"]:
+            if json:
+                print_json({"applied": False, "scenarios": results})
+            else:
+                _print_scenarios(results)
+                err_console.print("not applied: a scenario failed; fix it (or apply without --scenarios)")
+            raise typer.Exit(1)
     with progress_bar("rescoring leads", None, enabled=not json) as bar:
         task = bar.add_task("rescoring leads", total=None)
         applied = nurture.apply(progress=lambda n: bar.advance(task, n),
                                 before_rescore=lambda total: bar.update(task, total=total))
     summary = _applied_summary(applied)
+    if results is not None:
+        with nurture.store.transaction() as tx:
+            tx.meta.set_scenario_results(applied.version_id, results)
+        summary["scenarios"] = results
     if json:
         summary.pop("journey_lines")
         print_json(summary)
-    elif not applied.created:
+        return
+    if not applied.created:
         console.print(f"campaign unchanged: version {applied.version_id} is current")
     else:
         console.print(f"applied campaign version {applied.version_id}")
         _print_applied(summary, "rescored")
+    if results is not None:
+        _print_scenarios(results)
+
+
+def _scenario_results(nurture) -> dict:
+    """Play the campaign's scenarios: how many passed, which failed, and when they were played."""
+    import datetime as dt
+    import os
+
+    from engine.lab.scenarios import collect_suite, run_suite
+
+    config = nurture.config
+    suite = collect_suite([config.campaign_dir], config.campaign_dir, config.template_dir)
+    outcomes = list(run_suite(suite, os.cpu_count() or 1))
+    failures = [o.ref.id for o in outcomes if not o.passed]
+    return {"passed": len(outcomes) - len(failures), "failed": len(failures), "failures": failures,
+            "names": [o.ref.id for o in outcomes], "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+
+
+def _print_scenarios(result: dict) -> None:
+    style = "red" if result["failed"] else "green"
+    console.print(f"scenarios: [{style}]{result['passed']} passed, {result['failed']} failed[/]")
+    for failure in result["failures"]:
+        console.print(f"  [red]FAIL[/] {escape(failure)}", highlight=False, soft_wrap=True)
+    if result["failures"]:
+        console.print("  run `nurture test` to see what happened instead")
 
 
 def plan(ctx: typer.Context, json: bool = JSON,
@@ -91,20 +135,12 @@ def plan(ctx: typer.Context, json: bool = JSON,
                                         help="Also run the campaign's scenarios (see `nurture test`)")) -> None:
     """Show what `nurture apply` would change (rules, leads, in-flight journeys) without changing anything,
     and whether the campaign's scenarios still pass."""
-    import os
-
-    from engine.lab.scenarios import collect_suite, run_suite
-
     nurture = service(ctx)
     applied = nurture.apply(dry_run=True)
     summary = _applied_summary(applied)
     if scenarios:  # a pull request shows what changes and whether the campaign's own tests still pass
-        config = nurture.config
-        suite = collect_suite([config.campaign_dir], config.campaign_dir, config.template_dir)
-        outcomes = list(run_suite(suite, os.cpu_count() or 1))
-        failures = [o.ref.id for o in outcomes if not o.passed]
-        summary["scenarios"] = {"passed": len(outcomes) - len(failures), "failed": len(failures),
-                                "failures": failures}
+        result = _scenario_results(nurture)
+        summary["scenarios"] = {key: result[key] for key in ("passed", "failed", "failures")}
     if json:
         summary.pop("journey_lines")
         print_json(summary)
@@ -114,13 +150,7 @@ def plan(ctx: typer.Context, json: bool = JSON,
         console.print("apply would make a new campaign version:")
         _print_applied(summary, "would rescore")
     if not json and "scenarios" in summary:
-        result = summary["scenarios"]
-        style = "red" if result["failed"] else "green"
-        console.print(f"scenarios: [{style}]{result['passed']} passed, {result['failed']} failed[/]")
-        for failure in result["failures"]:
-            console.print(f"  [red]FAIL[/] {escape(failure)}", highlight=False, soft_wrap=True)
-        if result["failures"]:
-            console.print("  run `nurture test` to see what happened instead")
+        _print_scenarios(summary["scenarios"])
 
 
 def _count_lines(path: str) -> int | None:

@@ -88,7 +88,9 @@ def campaign(request: Request, a: int | None = None, b: int | None = None) -> Re
             if a not in ids or b not in ids:
                 raise Refused(404, f"no campaign version {a if a not in ids else b}; pick two from the list")
             diff = _diff(tx.reports.campaign_files(a), tx.reports.campaign_files(b), a, b)
-    return page(request, who, "campaign.html", versions=versions, applied=applied, diff=diff, a=a, b=b)
+        scenarios = tx.meta.scenario_results(applied)
+    return page(request, who, "campaign.html", versions=versions, applied=applied, diff=diff, a=a, b=b,
+                scenarios=scenarios)
 
 
 def _diff(old: dict[str, str], new: dict[str, str], a: int, b: int) -> list[dict[str, Any]]:

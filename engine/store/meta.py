@@ -1,10 +1,13 @@
-"""The store's own small values (signing key, sweep progress, schema revision), kept in the meta table."""
+"""The store's own small values (signing key, sweep progress, schema revision, the scenario results kept
+with a campaign version), kept in the meta table."""
 
 from __future__ import annotations
 
 import datetime as dt
 import secrets
+from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from alembic.runtime.migration import MigrationContext
 
@@ -51,6 +54,14 @@ class MetaValues(Repository):
         cursor = values.get("journey_sweep_cursor") or None
         started = values.get("journey_sweep_started")
         return (int(cursor) if cursor else None), (dt.datetime.fromisoformat(started) if started else None)
+
+    def scenario_results(self, version_id: int) -> dict[str, Any] | None:
+        """What the campaign's scenarios gave when version ``version_id`` was applied with them, if it was."""
+        found = self.get(f"scenarios:{version_id}")
+        return None if found is None else orjson.loads(found)
+
+    def set_scenario_results(self, version_id: int, results: dict[str, Any]) -> None:
+        self.set({f"scenarios:{version_id}": orjson.dumps(results).decode()})
 
     def set_journey_sweep(self, cursor: int | None, started: dt.datetime) -> None:
         self.set({"journey_sweep_cursor": "" if cursor is None else str(cursor),

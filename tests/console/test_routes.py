@@ -243,6 +243,13 @@ def test_campaign_versions_health_and_metrics(console: Live, as_role: Client) ->
     assert re.search(r"v1 <span class=\"badge sent\">applied</span>", page)
     assert "same files" in viewer.get("/campaign?a=1&b=1").text
     assert viewer.get("/campaign?a=1&b=9").status_code == 404
+    assert "No scenario results were kept for v1" in page
+    with console.nurture.store.transaction() as tx:  # as `nurture apply --scenarios` keeps them
+        tx.meta.set_scenario_results(1, {"passed": 1, "failed": 0, "failures": [], "at": "2026-03-02T09:00:00+00:00",
+                                         "names": ['journeys/tests/a.nurture::"Ann qualifies"']})
+    kept = viewer.get("/campaign").text
+    assert "1 passed, 0 failed</span> when v1 was applied" in kept
+    assert "pass <code>journeys/tests/a.nurture::&#34;Ann qualifies&#34;</code>" in kept
     health = viewer.get("/health").text
     assert "No daemon is registered" in health  # the daemon that played the history has left
     queued = console.count(OUTBOX, OUTBOX.c.status == "queued")

@@ -17,6 +17,7 @@ from dsl import ast as a
 from dsl.campaign import load_campaign
 from engine.cli import app
 from engine.core.rules import compile_rules
+from engine.store import Store
 from engine.store.db import create_sqlite_store, open_store
 from engine.versions import describe_changes
 
@@ -395,3 +396,27 @@ def test_plan_sums_up_the_scenarios(tmp_path, monkeypatch) -> None:
     assert report["scenarios"] == {"passed": 2, "failed": 1,
                                    "failures": ['journeys/tests/wrong.nurture::"Wrong stage"']}
     assert "scenarios" not in json.loads(nurture("plan", "--json", "--no-scenarios").stdout)
+
+
+def test_apply_with_scenarios_applies_only_when_they_pass_and_keeps_their_results(tmp_path, monkeypatch) -> None:
+    project = small_campaign(tmp_path, monkeypatch, drip=DRIP, wrong=WRONG.split("\n\n")[0] + "\n")
+    url = f"sqlite:///{tmp_path / 'nurture.db'}"
+    monkeypatch.setenv("NURTURE_DATABASE_URL", url)
+
+    refused = nurture("apply", "--scenarios")
+    assert refused.exit_code == 1
+    assert "scenarios: 2 passed, 1 failed" in refused.stdout
+    assert "not applied: a scenario failed" in refused.stderr
+    assert not (tmp_path / "nurture.db").exists()  # nothing applied: the scenarios ran before the store was made
+
+    (project / "journeys" / "tests" / "wrong.nurture").unlink()
+    applied = json.loads(nurture("apply", "--scenarios", "--json").stdout)
+    assert applied["scenarios"]["passed"] == 2 and applied["scenarios"]["failed"] == 0
+    with Store.open(url).transaction() as tx:
+        version = tx.reports.applied_version()
+        assert version is not None
+        kept = tx.meta.scenario_results(version)
+    assert version == applied["version"]
+    assert kept is not None and kept["names"] == applied["scenarios"]["names"]
+    assert sorted(kept["names"]) == ['journeys/tests/drip.nurture::"A pricing visit reaches the goal"',
+                                     'journeys/tests/drip.nurture::"The drip runs to its end"']
