@@ -20,12 +20,28 @@ from engine.store.models import UTCDateTime
 
 def _converter(column: sa.Column, dialect: str) -> Callable[[Any], Any]:
     if isinstance(column.type, UTCDateTime):
-        if dialect == "sqlite":  # the text form SQLAlchemy's SQLite DateTime reads back
-            return _sqlite_time
-        return lambda v: None if v is None else v.astimezone(dt.UTC).replace(tzinfo=None)
+        # the text form SQLAlchemy's SQLite DateTime reads back; remembered within one statement,
+        # where the same times recur (received_at, updated_at, an event's time on its ledger lines)
+        return _memo(_sqlite_time if dialect == "sqlite" else _naive_utc)
     if isinstance(column.type, sa.JSON):
         return lambda v: orjson.dumps(v, option=orjson.OPT_NON_STR_KEYS).decode()
     return lambda v: v
+
+
+def _memo(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    seen: dict[Any, Any] = {}
+
+    def converted(value: Any) -> Any:
+        try:
+            return seen[value]
+        except KeyError:
+            seen[value] = result = convert(value)
+            return result
+    return converted
+
+
+def _naive_utc(value: dt.datetime | None) -> dt.datetime | None:
+    return None if value is None else value.astimezone(dt.UTC).replace(tzinfo=None)
 
 
 def _sqlite_time(value: dt.datetime | None) -> str | None:
@@ -38,6 +54,35 @@ def _sqlite_time(value: dt.datetime | None) -> str | None:
 
 def _placeholder(conn: Connection) -> str:
     return "?" if conn.dialect.name == "sqlite" else "%s"
+
+
+def one_of(conn: Connection, column: str) -> str:
+    """SQL for "``column`` is one of the values in one parameter" (see `values_param`): one statement
+    whatever the number of values, where an expanding IN (...) is compiled anew for every length."""
+    if conn.dialect.name == "sqlite":
+        return f"{column} IN (SELECT value FROM json_each(?))"
+    return f"{column} = ANY(%s)"
+
+
+def values_param(conn: Connection, values: Iterable[Any]) -> Any:
+    """The parameter `one_of` reads: a JSON array for SQLite, an array for PostgreSQL."""
+    if conn.dialect.name == "sqlite":
+        return orjson.dumps(list(values)).decode()
+    return list(values)
+
+
+def read_epoch(value: str | dt.datetime | None) -> float | None:
+    """A stored UTC time as epoch seconds: SQLite keeps text, PostgreSQL gives a naive datetime."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value.replace(tzinfo=dt.UTC).timestamp()
+
+
+def read_json(value: Any) -> Any:
+    """A stored JSON value: SQLite keeps text, PostgreSQL's driver has decoded it already."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
 def insert_many(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]],

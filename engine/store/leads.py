@@ -8,22 +8,25 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
-from engine.core.clock import epoch, from_epoch
+from engine.core.clock import from_epoch
 from engine.core.evaluator import LeadRecord
 from engine.core.scoring import LeadState
 from engine.store.base import Repository, chunks
-from engine.store.bulk import insert_many, update_many
+from engine.store.bulk import insert_many, one_of, read_epoch, read_json, update_many, values_param
 from engine.store.tables import LEADS
 
 #: the attribute the funnel report breaks leads down by (kept in its own indexed column)
 SOURCE_ATTRIBUTE = "lead_source"
-# Built once: SQLAlchemy compiles a statement it has seen before from its cache, but building one
-# costs more than running it on a small batch.
-_LOAD = sa.select(LEADS.c.id, LEADS.c.email, LEADS.c.attributes, LEADS.c.stage, LEADS.c.stage_since,
-                  LEADS.c.owner, LEADS.c.state, LEADS.c.last_event_at, LEADS.c.review_at, LEADS.c.created_at) \
-    .where(LEADS.c.id.in_(sa.bindparam("ids", expanding=True))).order_by(LEADS.c.id)
-_LOAD_FOR_UPDATE = _LOAD.with_for_update()  # ordered by id, so two writers never deadlock
-_IDS = sa.select(LEADS.c.email, LEADS.c.id).where(LEADS.c.email.in_(sa.bindparam("emails", expanding=True)))
+# The batch path reads through the driver: an expanding IN (...) of thousands of values is compiled
+# anew for every length, and SQLAlchemy's per-value processing of JSON and times costs more than the query.
+_LOAD_COLUMNS = "id, email, attributes, stage, stage_since, owner, state, last_event_at, review_at, created_at"
+
+
+def _epoch(value: str | dt.datetime) -> float:
+    seconds = read_epoch(value)
+    assert seconds is not None  # a NOT NULL column
+    return seconds
+
 
 class Leads(Repository):
     """The leads table: ids by email, lead state loaded for an update and saved back, views of leads."""
@@ -32,7 +35,8 @@ class Leads(Repository):
         """The ids of those of ``emails`` (normalised) that are leads."""
         if not emails:
             return {}
-        return dict(self.conn.execute(_IDS, {"emails": list(emails)}).all())
+        sql = f"SELECT email, id FROM leads WHERE {one_of(self.conn, 'email')}"
+        return dict(self.conn.exec_driver_sql(sql, (values_param(self.conn, emails),)).all())
 
     def ensure(self, emails: Sequence[str], now: dt.datetime) -> tuple[dict[str, int], int]:
         """Ids of these leads, creating the missing ones; returns the ids and how many were created."""
@@ -52,12 +56,15 @@ class Leads(Repository):
         """These leads as the evaluator sees them, by id; on PostgreSQL their rows stay locked until commit."""
         if not ids:
             return {}
+        # ordered by id, so two writers locking the same leads wait for each other, never deadlock
+        sql = (f"SELECT {_LOAD_COLUMNS} FROM leads WHERE {one_of(self.conn, 'id')} ORDER BY id"
+               + (" FOR UPDATE" if self.postgres else ""))
         leads = {}
-        for row in self.conn.execute(_LOAD_FOR_UPDATE if self.postgres else _LOAD, {"ids": list(ids)}):
-            leads[row.id] = LeadRecord(
-                row.id, row.email, dict(row.attributes or {}), row.stage, epoch(row.stage_since), row.owner,
-                LeadState(row.state), row.last_event_at and epoch(row.last_event_at),
-                row.review_at and epoch(row.review_at), epoch(row.created_at))
+        for (lead_id, email, attributes, stage, stage_since, owner, state, last_event_at, review_at,
+             created_at) in self.conn.exec_driver_sql(sql, (values_param(self.conn, ids),)):
+            leads[lead_id] = LeadRecord(
+                lead_id, email, dict(read_json(attributes) or {}), stage, _epoch(stage_since), owner,
+                LeadState(read_json(state)), read_epoch(last_event_at), read_epoch(review_at), _epoch(created_at))
         return leads
 
     def save(self, leads: Sequence[LeadRecord], now: dt.datetime) -> None:
