@@ -19,6 +19,7 @@ from engine.core.clock import Clock, epoch
 from engine.core.evaluator import Evaluator, LeadRecord
 from engine.core.rules import Rules
 from engine.core.scoring import LeadState
+from engine.ingest.cache import DEFAULT_SIZE, LeadCache
 from engine.ingest.rows import EventIn, InvalidRow, LeadIn, Rejected, Row, validate_event, validate_lead
 from engine.store import Store, Tx
 from engine.store.events import StoredEvent
@@ -78,12 +79,14 @@ def _refuse_erased(tx: Tx, good: list[A], bad: list[Rejected]) -> list[A]:
 
 class Processor:
     def __init__(self, store: Store, rules: Rules, version_id: int | None, clock: Clock,
-                 batch_size: int = 5000) -> None:
+                 batch_size: int = 5000, cache_size: int = DEFAULT_SIZE) -> None:
         self.store = store
         self.rules = rules
         self.version_id = version_id
         self.clock = clock
         self.batch_size = batch_size
+        #: leads as this processor saved them, used while the store still holds that revision
+        self.cache = LeadCache(cache_size)
 
     # ----- public entry points ---------------------------------------------------------------
 
@@ -119,11 +122,16 @@ class Processor:
                     bad.append(Rejected(row.line, row.raw, str(err)))
                 except (ValueError, OverflowError) as err:  # a value no check foresaw: this row only
                     bad.append(Rejected(row.line, row.raw, f"cannot be read: {err}"))
-            with self.store.transaction() as tx:
-                good = _refuse_erased(tx, good, bad)
-                part = store(tx, good)
-                if bad:
-                    tx.quarantine.keep(origin, bad, self.clock.now())
+            try:
+                with self.store.transaction() as tx:
+                    good = _refuse_erased(tx, good, bad)
+                    part = store(tx, good)
+                    if bad:
+                        tx.quarantine.keep(origin, bad, self.clock.now())
+            except BaseException:
+                self.cache.rollback()
+                raise
+            self.cache.commit()
             part.rows, part.rejected = len(batch), bad
             report.merge(part)
             if progress:
@@ -196,7 +204,7 @@ class Processor:
                 fresh[ids[e.email]].append(e)
         if not fresh:
             return report
-        leads = tx.leads.load_for_update(sorted(fresh))
+        leads = self._load(tx, sorted(fresh))
         for lead_id, evs in fresh.items():  # a lead is known from its earliest event, even one ingested late
             first = min(epoch(e.at) for e in evs)
             if first < leads[lead_id].created_at:
@@ -296,6 +304,16 @@ class Processor:
         evaluator.refresh_fit(lead)
         for key, etype, at, props in events:
             evaluator.apply_event(lead, etype, props, epoch(at), key)
+
+    def _load(self, tx: Tx, ids: list[int]) -> dict[int, LeadRecord]:
+        """These leads, locked: from the cache where the store still holds what this processor saved,
+        read otherwise; held for the cache once the batch commits."""
+        stored = tx.leads.lock(ids)
+        leads = self.cache.take(stored)
+        if len(leads) < len(ids):
+            leads.update(tx.leads.load_for_update([i for i in ids if i not in leads]))
+        self.cache.hold(leads.values(), stored)
+        return dict(sorted(leads.items()))  # in id order, as they were read
 
     def _evaluator(self, tx: Tx) -> Evaluator:
         return Evaluator(self.rules, self.version_id, tx.actions.next_turn)

@@ -98,15 +98,17 @@ def insert_many(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]
     conn.exec_driver_sql(sql, [tuple(f(row[n]) for f, n in zip(convert, names, strict=True)) for row in rows])
 
 
-def update_many(conn: Connection, table: sa.Table, rows: Iterable[dict[str, Any]], key: str = "id") -> None:
-    """UPDATE rows by ``key``; every row carries the same columns."""
+def update_many(conn: Connection, table: sa.Table, rows: Iterable[dict[str, Any]], key: str = "id",
+                count: str | None = None) -> None:
+    """UPDATE rows by ``key``; every row carries the same columns. The column ``count``, if given, goes up by one."""
     rows = list(rows)
     if not rows:
         return
     names = [n for n in rows[0] if n != key]
     convert = [_converter(table.c[n], conn.dialect.name) for n in names]
     mark = _placeholder(conn)
-    sql = f"UPDATE {table.name} SET {', '.join(f'{n} = {mark}' for n in names)} WHERE {key} = {mark}"
+    sets = [f"{n} = {mark}" for n in names] + ([f"{count} = {count} + 1"] if count else [])
+    sql = f"UPDATE {table.name} SET {', '.join(sets)} WHERE {key} = {mark}"
     conn.exec_driver_sql(sql, [(*(f(row[n]) for f, n in zip(convert, names, strict=True)), row[key])
                                for row in rows])
 

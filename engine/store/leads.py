@@ -52,23 +52,38 @@ class Leads(Repository):
         ids.update(self.ids_by_email(missing))
         return ids, len(missing)
 
+    def lock(self, ids: Sequence[int]) -> dict[int, Revision]:
+        """These leads' revisions, by id; on PostgreSQL their rows stay locked until commit.
+
+        A lead kept in memory since it was saved at the revision read here is still current.
+        """
+        if not ids:
+            return {}
+        return {lead_id: Revision(revision, email) for lead_id, revision, email
+                in self.conn.exec_driver_sql(self._locking("id, revision, email"), (values_param(self.conn, ids),))}
+
     def load_for_update(self, ids: Sequence[int]) -> dict[int, LeadRecord]:
         """These leads as the evaluator sees them, by id; on PostgreSQL their rows stay locked until commit."""
         if not ids:
             return {}
-        # ordered by id, so two writers locking the same leads wait for each other, never deadlock
-        sql = (f"SELECT {_LOAD_COLUMNS} FROM leads WHERE {one_of(self.conn, 'id')} ORDER BY id"
-               + (" FOR UPDATE" if self.postgres else ""))
         leads = {}
         for (lead_id, email, attributes, stage, stage_since, owner, state, last_event_at, review_at,
-             created_at) in self.conn.exec_driver_sql(sql, (values_param(self.conn, ids),)):
+             created_at) in self.conn.exec_driver_sql(self._locking(_LOAD_COLUMNS), (values_param(self.conn, ids),)):
             leads[lead_id] = LeadRecord(
                 lead_id, email, dict(read_json(attributes) or {}), stage, _epoch(stage_since), owner,
                 LeadState(read_json(state)), read_epoch(last_event_at), read_epoch(review_at), _epoch(created_at))
         return leads
 
+    def _locking(self, columns: str) -> str:
+        # ordered by id, so two writers locking the same leads wait for each other, never deadlock
+        return (f"SELECT {columns} FROM leads WHERE {one_of(self.conn, 'id')} ORDER BY id"
+                + (" FOR UPDATE" if self.postgres else ""))
+
     def save(self, leads: Sequence[LeadRecord], now: dt.datetime) -> None:
-        """Write the leads' stage, owner and scoring state back; attributes too for those whose changed."""
+        """Write the leads' stage, owner and scoring state back; attributes too for those whose changed.
+
+        Each lead's revision goes up by one.
+        """
         rows = [{"id": lead.id, "stage": lead.stage, "stage_since": from_epoch(lead.stage_since),
                  "owner": lead.owner, "state": lead.state.to_json(),
                  "last_event_at": lead.last_event_at and from_epoch(lead.last_event_at),
@@ -76,10 +91,11 @@ class Leads(Repository):
                  "created_at": from_epoch(lead.created_at), "updated_at": now} for lead in leads]
         # two statements, each with the same columns in every row, so each is one executemany
         update_many(self.conn, LEADS, [row for row, lead in zip(rows, leads, strict=True)
-                                       if not lead.attributes_changed])
+                                       if not lead.attributes_changed], count="revision")
         update_many(self.conn, LEADS, [{**row, "attributes": lead.attributes,
                                         "source": str(lead.attributes.get(SOURCE_ATTRIBUTE) or "unknown")[:200]}
-                                       for row, lead in zip(rows, leads, strict=True) if lead.attributes_changed])
+                                       for row, lead in zip(rows, leads, strict=True) if lead.attributes_changed],
+                    count="revision")
 
     def count(self) -> int:
         return self.conn.execute(sa.select(sa.func.count()).select_from(LEADS)).scalar_one()
@@ -107,6 +123,13 @@ class Leads(Repository):
                 found[row.id] = LeadRow(row.id, row.email, dict(row.attributes or {}), dict(row.state or {}),
                                         row.stage, row.owner, row.unsubscribed_at is not None)
         return found
+
+
+class Revision(NamedTuple):
+    """Which write of a lead is stored: its revision, and its address (an id alone may be reused)."""
+
+    number: int
+    email: str
 
 
 class LeadRow(NamedTuple):
