@@ -23,6 +23,7 @@ from engine.ingest.cache import DEFAULT_SIZE, LeadCache
 from engine.ingest.rows import EventIn, InvalidRow, LeadIn, Rejected, Row, validate_event, validate_lead
 from engine.store import Store, Tx
 from engine.store.events import StoredEvent
+from engine.store.leads import Settled, settled
 from engine.store.privacy import REFUSED, WITHHELD
 
 Progress = Callable[[int], None]
@@ -87,6 +88,8 @@ class Processor:
         self.batch_size = batch_size
         #: leads as this processor saved them, used while the store still holds that revision
         self.cache = LeadCache(cache_size)
+        #: the settled columns of the leads the batch being stored read
+        self._loaded: dict[int, Settled] = {}
 
     # ----- public entry points ---------------------------------------------------------------
 
@@ -229,7 +232,7 @@ class Processor:
                     evaluator.advance(lead, at)
                     if evaluator.apply_event(lead, e.type, e.props, at, e.key):
                         evaluator.evaluate(lead, at)
-        report.stage_changes += self._save(tx, leads.values(), evaluator, replayed=earlier)
+        report.stage_changes += self._save(tx, leads.values(), evaluator, replayed=earlier, loaded=self._loaded)
         return report
 
     def update_leads(self, tx: Tx, leads_in: list[LeadIn]) -> Report:
@@ -313,19 +316,22 @@ class Processor:
         if len(leads) < len(ids):
             leads.update(tx.leads.load_for_update([i for i in ids if i not in leads]))
         self.cache.hold(leads.values(), stored)
+        self._loaded = {lead.id: settled(lead) for lead in leads.values()}
         return dict(sorted(leads.items()))  # in id order, as they were read
 
     def _evaluator(self, tx: Tx) -> Evaluator:
         return Evaluator(self.rules, self.version_id, tx.actions.next_turn)
 
     def _save(self, tx: Tx, leads: Iterable[LeadRecord], evaluator: Evaluator,
-              replayed: dict[int, set[tuple[dt.datetime, str, str]]] | None = None) -> int:
+              replayed: dict[int, set[tuple[dt.datetime, str, str]]] | None = None,
+              loaded: dict[int, Settled] | None = None) -> int:
         """Write leads back with their ledger lines, stage changes and actions; returns the changes made
-        (for a replayed lead: the entries its stage history gained or lost)."""
+        (for a replayed lead: the entries its stage history gained or lost). ``loaded``: the leads' settled
+        columns as they were read, so those left unchanged are not written again."""
         now = self.clock.now()
         replayed = replayed or {}
         leads = list(leads)
-        tx.leads.save(leads, now)
+        tx.leads.save(leads, now, loaded)
         changes = [c for lead in leads for c in lead.changes]
         actions = [act for lead in leads for act in lead.actions]
         tx.ledger.insert_lines([line for lead in leads for line in lead.ledger])

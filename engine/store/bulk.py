@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -18,14 +19,31 @@ from sqlalchemy.engine import Connection
 from engine.store.models import UTCDateTime
 
 
-def _converter(column: sa.Column, dialect: str) -> Callable[[Any], Any]:
+def _converter(column: sa.Column, dialect: str) -> Callable[[Any], Any] | None:
+    """How a value of ``column`` is given to the driver (None: as it is)."""
     if isinstance(column.type, UTCDateTime):
         # the text form SQLAlchemy's SQLite DateTime reads back; remembered within one statement,
         # where the same times recur (received_at, updated_at, an event's time on its ledger lines)
         return _memo(_sqlite_time if dialect == "sqlite" else _naive_utc)
     if isinstance(column.type, sa.JSON):
-        return lambda v: orjson.dumps(v, option=orjson.OPT_NON_STR_KEYS).decode()
-    return lambda v: v
+        return _json_text
+    return None
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _parameters(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]],
+                names: list[str]) -> list[tuple[Any, ...]]:
+    """Each row's values of ``names`` in order, converted for the driver where the column needs it."""
+    take = itemgetter(*names)
+    convert = [(i, f) for i, n in enumerate(names) if (f := _converter(table.c[n], conn.dialect.name)) is not None]
+    params: list[list[Any]] = [[take(row)] if len(names) == 1 else list(take(row)) for row in rows]
+    for i, f in convert:
+        for values in params:
+            values[i] = f(values[i])
+    return [tuple(values) for values in params]  # the driver API takes tuples
 
 
 def _memo(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -91,11 +109,10 @@ def insert_many(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]
     if not rows:
         return
     names = list(rows[0])
-    convert = [_converter(table.c[n], conn.dialect.name) for n in names]
     mark = _placeholder(conn)
     sql = (f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(mark for _ in names)})"
            + (f" ON CONFLICT ({ignore_conflicts_on}) DO NOTHING" if ignore_conflicts_on else ""))
-    conn.exec_driver_sql(sql, [tuple(f(row[n]) for f, n in zip(convert, names, strict=True)) for row in rows])
+    conn.exec_driver_sql(sql, _parameters(conn, table, rows, names))
 
 
 def update_many(conn: Connection, table: sa.Table, rows: Iterable[dict[str, Any]], key: str = "id",
@@ -105,12 +122,10 @@ def update_many(conn: Connection, table: sa.Table, rows: Iterable[dict[str, Any]
     if not rows:
         return
     names = [n for n in rows[0] if n != key]
-    convert = [_converter(table.c[n], conn.dialect.name) for n in names]
     mark = _placeholder(conn)
     sets = [f"{n} = {mark}" for n in names] + ([f"{count} = {count} + 1"] if count else [])
     sql = f"UPDATE {table.name} SET {', '.join(sets)} WHERE {key} = {mark}"
-    conn.exec_driver_sql(sql, [(*(f(row[n]) for f, n in zip(convert, names, strict=True)), row[key])
-                               for row in rows])
+    conn.exec_driver_sql(sql, _parameters(conn, table, rows, [*names, key]))
 
 
 def insert_ignoring(conn: Connection, table: sa.Table, rows: list[dict], key: str,

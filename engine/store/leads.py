@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -79,23 +79,32 @@ class Leads(Repository):
         return (f"SELECT {columns} FROM leads WHERE {one_of(self.conn, 'id')} ORDER BY id"
                 + (" FOR UPDATE" if self.postgres else ""))
 
-    def save(self, leads: Sequence[LeadRecord], now: dt.datetime) -> None:
+    def save(self, leads: Sequence[LeadRecord], now: dt.datetime,
+             loaded: Mapping[int, Settled] | None = None) -> None:
         """Write the leads' stage, owner and scoring state back; attributes too for those whose changed.
 
-        Each lead's revision goes up by one.
+        A lead whose stage, stage_since, owner and created_at are still those in ``loaded`` (as `settled`
+        gives them) is written without them: most events change a lead's score, few its stage. Each
+        lead's revision goes up by one.
         """
-        rows = [{"id": lead.id, "stage": lead.stage, "stage_since": from_epoch(lead.stage_since),
-                 "owner": lead.owner, "state": lead.state.to_json(),
-                 "last_event_at": lead.last_event_at and from_epoch(lead.last_event_at),
-                 "review_at": lead.review_at and from_epoch(lead.review_at),
-                 "created_at": from_epoch(lead.created_at), "updated_at": now} for lead in leads]
-        # two statements, each with the same columns in every row, so each is one executemany
-        update_many(self.conn, LEADS, [row for row, lead in zip(rows, leads, strict=True)
-                                       if not lead.attributes_changed], count="revision")
-        update_many(self.conn, LEADS, [{**row, "attributes": lead.attributes,
-                                        "source": str(lead.attributes.get(SOURCE_ATTRIBUTE) or "unknown")[:200]}
-                                       for row, lead in zip(rows, leads, strict=True) if lead.attributes_changed],
-                    count="revision")
+        loaded = loaded or {}
+        full: list[dict[str, Any]] = []
+        scored: list[dict[str, Any]] = []
+        changed: list[dict[str, Any]] = []
+        for lead in leads:
+            row = {"id": lead.id, "state": lead.state.to_json(),
+                   "last_event_at": lead.last_event_at and from_epoch(lead.last_event_at),
+                   "review_at": lead.review_at and from_epoch(lead.review_at), "updated_at": now}
+            if lead.attributes_changed:
+                changed.append({**row, **_settled_row(lead), "attributes": lead.attributes,
+                                "source": str(lead.attributes.get(SOURCE_ATTRIBUTE) or "unknown")[:200]})
+            elif loaded.get(lead.id) == settled(lead):
+                scored.append(row)
+            else:
+                full.append({**row, **_settled_row(lead)})
+        # each statement with the same columns in every row, so each is one executemany
+        for rows in (scored, full, changed):
+            update_many(self.conn, LEADS, rows, count="revision")
 
     def count(self) -> int:
         return self.conn.execute(sa.select(sa.func.count()).select_from(LEADS)).scalar_one()
@@ -123,6 +132,19 @@ class Leads(Repository):
                 found[row.id] = LeadRow(row.id, row.email, dict(row.attributes or {}), dict(row.state or {}),
                                         row.stage, row.owner, row.unsubscribed_at is not None)
         return found
+
+
+#: a lead's stage, stage_since, owner and created_at: the columns most batches leave as they are
+Settled = tuple[str, float, str | None, float]
+
+
+def settled(lead: LeadRecord) -> Settled:
+    return (lead.stage, lead.stage_since, lead.owner, lead.created_at)
+
+
+def _settled_row(lead: LeadRecord) -> dict[str, Any]:
+    return {"stage": lead.stage, "stage_since": from_epoch(lead.stage_since), "owner": lead.owner,
+            "created_at": from_epoch(lead.created_at)}
 
 
 class Revision(NamedTuple):
