@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from engine.core.evaluator import LeadRecord
 from engine.store.leads import Revision
 
-#: leads kept by default: a few batches' worth, a few hundred bytes to a few kilobytes each
-DEFAULT_SIZE = 50_000
+#: leads kept by default: a few batches' worth; at up to a few kilobytes a lead, tens of megabytes
+DEFAULT_SIZE = 20_000
 
 
 class LeadCache:

@@ -20,6 +20,7 @@ from engine.core.evaluator import Evaluator, LeadRecord
 from engine.core.rules import Rules
 from engine.core.scoring import LeadState
 from engine.ingest.cache import DEFAULT_SIZE, LeadCache
+from engine.ingest.collection import fewer_collections
 from engine.ingest.rows import EventIn, InvalidRow, LeadIn, Rejected, Row, validate_event, validate_lead
 from engine.store import Store, Tx
 from engine.store.events import StoredEvent
@@ -112,6 +113,11 @@ class Processor:
     def _in_batches(self, rows: Iterable[Row], origin: str, validate: Callable[[Row], A],
                     store: Callable[[Tx, list[A]], Report], progress: Progress | None) -> Report:
         """Each batch in one transaction: its good rows stored, its bad rows quarantined."""
+        with fewer_collections():
+            return self._each_batch(rows, origin, validate, store, progress)
+
+    def _each_batch(self, rows: Iterable[Row], origin: str, validate: Callable[[Row], A],
+                    store: Callable[[Tx, list[A]], Report], progress: Progress | None) -> Report:
         report = Report()
         for batch in _batches(rows, self.batch_size):
             good: list[A] = []
