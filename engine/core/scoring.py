@@ -12,6 +12,7 @@ few hours apart still make 40, as a marketer writing `engagement >= 40` expects.
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -140,10 +141,11 @@ class LeadState:
         del times[: max(0, len(times) - atom.times)]
 
     def happened(self, index: int, atom: HappenedAtom, now: float) -> bool:
-        times = [t for t in self.hits.get(index, ()) if t <= now]
-        if len(times) < atom.times:
+        times = self.hits.get(index, ())
+        seen = bisect_right(times, now)  # the times are kept in order: those up to now come first
+        if seen < atom.times:
             return False
-        return atom.within is None or times[-atom.times] > now - atom.within
+        return atom.within is None or times[seen - atom.times] > now - atom.within
 
     def happened_until(self, index: int, atom: HappenedAtom, now: float) -> float | None:
         """When a currently true windowed event condition turns false by time alone."""

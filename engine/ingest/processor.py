@@ -19,9 +19,12 @@ from engine.core.clock import Clock, epoch
 from engine.core.evaluator import Evaluator, LeadRecord
 from engine.core.rules import Rules
 from engine.core.scoring import LeadState
+from engine.ingest.cache import DEFAULT_SIZE, LeadCache
+from engine.ingest.collection import fewer_collections
 from engine.ingest.rows import EventIn, InvalidRow, LeadIn, Rejected, Row, validate_event, validate_lead
 from engine.store import Store, Tx
 from engine.store.events import StoredEvent
+from engine.store.leads import Settled, settled
 from engine.store.privacy import REFUSED, WITHHELD
 
 Progress = Callable[[int], None]
@@ -78,12 +81,16 @@ def _refuse_erased(tx: Tx, good: list[A], bad: list[Rejected]) -> list[A]:
 
 class Processor:
     def __init__(self, store: Store, rules: Rules, version_id: int | None, clock: Clock,
-                 batch_size: int = 5000) -> None:
+                 batch_size: int = 5000, cache_size: int = DEFAULT_SIZE) -> None:
         self.store = store
         self.rules = rules
         self.version_id = version_id
         self.clock = clock
         self.batch_size = batch_size
+        #: leads as this processor saved them, used while the store still holds that revision
+        self.cache = LeadCache(cache_size)
+        #: the settled columns of the leads the batch being stored read
+        self._loaded: dict[int, Settled] = {}
 
     # ----- public entry points ---------------------------------------------------------------
 
@@ -106,6 +113,11 @@ class Processor:
     def _in_batches(self, rows: Iterable[Row], origin: str, validate: Callable[[Row], A],
                     store: Callable[[Tx, list[A]], Report], progress: Progress | None) -> Report:
         """Each batch in one transaction: its good rows stored, its bad rows quarantined."""
+        with fewer_collections():
+            return self._each_batch(rows, origin, validate, store, progress)
+
+    def _each_batch(self, rows: Iterable[Row], origin: str, validate: Callable[[Row], A],
+                    store: Callable[[Tx, list[A]], Report], progress: Progress | None) -> Report:
         report = Report()
         for batch in _batches(rows, self.batch_size):
             good: list[A] = []
@@ -119,11 +131,16 @@ class Processor:
                     bad.append(Rejected(row.line, row.raw, str(err)))
                 except (ValueError, OverflowError) as err:  # a value no check foresaw: this row only
                     bad.append(Rejected(row.line, row.raw, f"cannot be read: {err}"))
-            with self.store.transaction() as tx:
-                good = _refuse_erased(tx, good, bad)
-                part = store(tx, good)
-                if bad:
-                    tx.quarantine.keep(origin, bad, self.clock.now())
+            try:
+                with self.store.transaction() as tx:
+                    good = _refuse_erased(tx, good, bad)
+                    part = store(tx, good)
+                    if bad:
+                        tx.quarantine.keep(origin, bad, self.clock.now())
+            except BaseException:
+                self.cache.rollback()
+                raise
+            self.cache.commit()
             part.rows, part.rejected = len(batch), bad
             report.merge(part)
             if progress:
@@ -196,7 +213,7 @@ class Processor:
                 fresh[ids[e.email]].append(e)
         if not fresh:
             return report
-        leads = tx.leads.load_for_update(sorted(fresh))
+        leads = self._load(tx, sorted(fresh))
         for lead_id, evs in fresh.items():  # a lead is known from its earliest event, even one ingested late
             first = min(epoch(e.at) for e in evs)
             if first < leads[lead_id].created_at:
@@ -221,7 +238,7 @@ class Processor:
                     evaluator.advance(lead, at)
                     if evaluator.apply_event(lead, e.type, e.props, at, e.key):
                         evaluator.evaluate(lead, at)
-        report.stage_changes += self._save(tx, leads.values(), evaluator, replayed=earlier)
+        report.stage_changes += self._save(tx, leads.values(), evaluator, replayed=earlier, loaded=self._loaded)
         return report
 
     def update_leads(self, tx: Tx, leads_in: list[LeadIn]) -> Report:
@@ -297,17 +314,30 @@ class Processor:
         for key, etype, at, props in events:
             evaluator.apply_event(lead, etype, props, epoch(at), key)
 
+    def _load(self, tx: Tx, ids: list[int]) -> dict[int, LeadRecord]:
+        """These leads, locked: from the cache where the store still holds what this processor saved,
+        read otherwise; held for the cache once the batch commits."""
+        stored = tx.leads.lock(ids)
+        leads = self.cache.take(stored)
+        if len(leads) < len(ids):
+            leads.update(tx.leads.load_for_update([i for i in ids if i not in leads]))
+        self.cache.hold(leads.values(), stored)
+        self._loaded = {lead.id: settled(lead) for lead in leads.values()}
+        return dict(sorted(leads.items()))  # in id order, as they were read
+
     def _evaluator(self, tx: Tx) -> Evaluator:
         return Evaluator(self.rules, self.version_id, tx.actions.next_turn)
 
     def _save(self, tx: Tx, leads: Iterable[LeadRecord], evaluator: Evaluator,
-              replayed: dict[int, set[tuple[dt.datetime, str, str]]] | None = None) -> int:
+              replayed: dict[int, set[tuple[dt.datetime, str, str]]] | None = None,
+              loaded: dict[int, Settled] | None = None) -> int:
         """Write leads back with their ledger lines, stage changes and actions; returns the changes made
-        (for a replayed lead: the entries its stage history gained or lost)."""
+        (for a replayed lead: the entries its stage history gained or lost). ``loaded``: the leads' settled
+        columns as they were read, so those left unchanged are not written again."""
         now = self.clock.now()
         replayed = replayed or {}
         leads = list(leads)
-        tx.leads.save(leads, now)
+        tx.leads.save(leads, now, loaded)
         changes = [c for lead in leads for c in lead.changes]
         actions = [act for lead in leads for act in lead.actions]
         tx.ledger.insert_lines([line for lead in leads for line in lead.ledger])

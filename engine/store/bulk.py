@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -18,14 +19,47 @@ from sqlalchemy.engine import Connection
 from engine.store.models import UTCDateTime
 
 
-def _converter(column: sa.Column, dialect: str) -> Callable[[Any], Any]:
+def _converter(column: sa.Column, dialect: str) -> Callable[[Any], Any] | None:
+    """How a value of ``column`` is given to the driver (None: as it is)."""
     if isinstance(column.type, UTCDateTime):
-        if dialect == "sqlite":  # the text form SQLAlchemy's SQLite DateTime reads back
-            return _sqlite_time
-        return lambda v: None if v is None else v.astimezone(dt.UTC).replace(tzinfo=None)
+        # the text form SQLAlchemy's SQLite DateTime reads back; remembered within one statement,
+        # where the same times recur (received_at, updated_at, an event's time on its ledger lines)
+        return _memo(_sqlite_time if dialect == "sqlite" else _naive_utc)
     if isinstance(column.type, sa.JSON):
-        return lambda v: orjson.dumps(v, option=orjson.OPT_NON_STR_KEYS).decode()
-    return lambda v: v
+        return _json_text
+    return None
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _parameters(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]],
+                names: list[str]) -> list[tuple[Any, ...]]:
+    """Each row's values of ``names`` in order, converted for the driver where the column needs it."""
+    take = itemgetter(*names)
+    convert = [(i, f) for i, n in enumerate(names) if (f := _converter(table.c[n], conn.dialect.name)) is not None]
+    params: list[list[Any]] = [[take(row)] if len(names) == 1 else list(take(row)) for row in rows]
+    for i, f in convert:
+        for values in params:
+            values[i] = f(values[i])
+    return [tuple(values) for values in params]  # the driver API takes tuples
+
+
+def _memo(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    seen: dict[Any, Any] = {}
+
+    def converted(value: Any) -> Any:
+        try:
+            return seen[value]
+        except KeyError:
+            seen[value] = result = convert(value)
+            return result
+    return converted
+
+
+def _naive_utc(value: dt.datetime | None) -> dt.datetime | None:
+    return None if value is None else value.astimezone(dt.UTC).replace(tzinfo=None)
 
 
 def _sqlite_time(value: dt.datetime | None) -> str | None:
@@ -40,30 +74,58 @@ def _placeholder(conn: Connection) -> str:
     return "?" if conn.dialect.name == "sqlite" else "%s"
 
 
+def one_of(conn: Connection, column: str) -> str:
+    """SQL for "``column`` is one of the values in one parameter" (see `values_param`): one statement
+    whatever the number of values, where an expanding IN (...) is compiled anew for every length."""
+    if conn.dialect.name == "sqlite":
+        return f"{column} IN (SELECT value FROM json_each(?))"
+    return f"{column} = ANY(%s)"
+
+
+def values_param(conn: Connection, values: Iterable[Any]) -> Any:
+    """The parameter `one_of` reads: a JSON array for SQLite, an array for PostgreSQL."""
+    if conn.dialect.name == "sqlite":
+        return orjson.dumps(list(values)).decode()
+    return list(values)
+
+
+def read_epoch(value: str | dt.datetime | None) -> float | None:
+    """A stored UTC time as epoch seconds: SQLite keeps text, PostgreSQL gives a naive datetime."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value.replace(tzinfo=dt.UTC).timestamp()
+
+
+def read_json(value: Any) -> Any:
+    """A stored JSON value: SQLite keeps text, PostgreSQL's driver has decoded it already."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
 def insert_many(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]],
                 ignore_conflicts_on: str | None = None) -> None:
     """INSERT every row (all with the same keys), optionally skipping existing unique keys."""
     if not rows:
         return
     names = list(rows[0])
-    convert = [_converter(table.c[n], conn.dialect.name) for n in names]
     mark = _placeholder(conn)
     sql = (f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(mark for _ in names)})"
            + (f" ON CONFLICT ({ignore_conflicts_on}) DO NOTHING" if ignore_conflicts_on else ""))
-    conn.exec_driver_sql(sql, [tuple(f(row[n]) for f, n in zip(convert, names, strict=True)) for row in rows])
+    conn.exec_driver_sql(sql, _parameters(conn, table, rows, names))
 
 
-def update_many(conn: Connection, table: sa.Table, rows: Iterable[dict[str, Any]], key: str = "id") -> None:
-    """UPDATE rows by ``key``; every row carries the same columns."""
+def update_many(conn: Connection, table: sa.Table, rows: Iterable[dict[str, Any]], key: str = "id",
+                count: str | None = None) -> None:
+    """UPDATE rows by ``key``; every row carries the same columns. The column ``count``, if given, goes up by one."""
     rows = list(rows)
     if not rows:
         return
     names = [n for n in rows[0] if n != key]
-    convert = [_converter(table.c[n], conn.dialect.name) for n in names]
     mark = _placeholder(conn)
-    sql = f"UPDATE {table.name} SET {', '.join(f'{n} = {mark}' for n in names)} WHERE {key} = {mark}"
-    conn.exec_driver_sql(sql, [(*(f(row[n]) for f, n in zip(convert, names, strict=True)), row[key])
-                               for row in rows])
+    sets = [f"{n} = {mark}" for n in names] + ([f"{count} = {count} + 1"] if count else [])
+    sql = f"UPDATE {table.name} SET {', '.join(sets)} WHERE {key} = {mark}"
+    conn.exec_driver_sql(sql, _parameters(conn, table, rows, [*names, key]))
 
 
 def insert_ignoring(conn: Connection, table: sa.Table, rows: list[dict], key: str,

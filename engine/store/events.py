@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 
 from engine.store.base import Repository, chunks
-from engine.store.bulk import insert_ignoring, insert_many
+from engine.store.bulk import insert_ignoring, insert_many, one_of, values_param
 from engine.store.tables import EVENTS
 
 #: an event to store: key, lead_id, type, at, props, received_at (a plain dict, as the bulk insert takes it)
@@ -30,7 +30,6 @@ class StoredEvent(NamedTuple):
 _HISTORIES = sa.select(EVENTS.c.lead_id, EVENTS.c.key, EVENTS.c.type, EVENTS.c.at, EVENTS.c.props) \
     .where(EVENTS.c.lead_id.in_(sa.bindparam("ids", expanding=True))) \
     .order_by(EVENTS.c.lead_id, EVENTS.c.at, EVENTS.c.key)
-_KEYS = sa.select(EVENTS.c.key).where(EVENTS.c.key.in_(sa.bindparam("keys", expanding=True)))
 
 
 class Events(Repository):
@@ -44,7 +43,8 @@ class Events(Repository):
             # in key order, so two writers inserting the same keys wait for each other, never deadlock
             return set(insert_ignoring(self.conn, EVENTS, sorted(rows, key=itemgetter("key")), "key", EVENTS.c.key))
         # SQLite: this transaction holds the write lock (BEGIN IMMEDIATE), so a lookup is exact
-        seen = set(self.conn.execute(_KEYS, {"keys": [r["key"] for r in rows]}).scalars())
+        sql = f"SELECT key FROM events WHERE {one_of(self.conn, 'key')}"
+        seen = {key for key, in self.conn.exec_driver_sql(sql, (values_param(self.conn, [r["key"] for r in rows]),))}
         new = [r for r in rows if r["key"] not in seen]
         insert_many(self.conn, EVENTS, new)
         return {r["key"] for r in new}

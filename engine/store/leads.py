@@ -3,27 +3,30 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
-from engine.core.clock import epoch, from_epoch
+from engine.core.clock import from_epoch
 from engine.core.evaluator import LeadRecord
 from engine.core.scoring import LeadState
 from engine.store.base import Repository, chunks
-from engine.store.bulk import insert_many, update_many
+from engine.store.bulk import insert_many, one_of, read_epoch, read_json, update_many, values_param
 from engine.store.tables import LEADS
 
 #: the attribute the funnel report breaks leads down by (kept in its own indexed column)
 SOURCE_ATTRIBUTE = "lead_source"
-# Built once: SQLAlchemy compiles a statement it has seen before from its cache, but building one
-# costs more than running it on a small batch.
-_LOAD = sa.select(LEADS.c.id, LEADS.c.email, LEADS.c.attributes, LEADS.c.stage, LEADS.c.stage_since,
-                  LEADS.c.owner, LEADS.c.state, LEADS.c.last_event_at, LEADS.c.review_at, LEADS.c.created_at) \
-    .where(LEADS.c.id.in_(sa.bindparam("ids", expanding=True))).order_by(LEADS.c.id)
-_LOAD_FOR_UPDATE = _LOAD.with_for_update()  # ordered by id, so two writers never deadlock
-_IDS = sa.select(LEADS.c.email, LEADS.c.id).where(LEADS.c.email.in_(sa.bindparam("emails", expanding=True)))
+# The batch path reads through the driver: an expanding IN (...) of thousands of values is compiled
+# anew for every length, and SQLAlchemy's per-value processing of JSON and times costs more than the query.
+_LOAD_COLUMNS = "id, email, attributes, stage, stage_since, owner, state, last_event_at, review_at, created_at"
+
+
+def _epoch(value: str | dt.datetime) -> float:
+    seconds = read_epoch(value)
+    assert seconds is not None  # a NOT NULL column
+    return seconds
+
 
 class Leads(Repository):
     """The leads table: ids by email, lead state loaded for an update and saved back, views of leads."""
@@ -32,7 +35,8 @@ class Leads(Repository):
         """The ids of those of ``emails`` (normalised) that are leads."""
         if not emails:
             return {}
-        return dict(self.conn.execute(_IDS, {"emails": list(emails)}).all())
+        sql = f"SELECT email, id FROM leads WHERE {one_of(self.conn, 'email')}"
+        return dict(self.conn.exec_driver_sql(sql, (values_param(self.conn, emails),)).all())
 
     def ensure(self, emails: Sequence[str], now: dt.datetime) -> tuple[dict[str, int], int]:
         """Ids of these leads, creating the missing ones; returns the ids and how many were created."""
@@ -48,31 +52,59 @@ class Leads(Repository):
         ids.update(self.ids_by_email(missing))
         return ids, len(missing)
 
+    def lock(self, ids: Sequence[int]) -> dict[int, Revision]:
+        """These leads' revisions, by id; on PostgreSQL their rows stay locked until commit.
+
+        A lead kept in memory since it was saved at the revision read here is still current.
+        """
+        if not ids:
+            return {}
+        return {lead_id: Revision(revision, email) for lead_id, revision, email
+                in self.conn.exec_driver_sql(self._locking("id, revision, email"), (values_param(self.conn, ids),))}
+
     def load_for_update(self, ids: Sequence[int]) -> dict[int, LeadRecord]:
         """These leads as the evaluator sees them, by id; on PostgreSQL their rows stay locked until commit."""
         if not ids:
             return {}
         leads = {}
-        for row in self.conn.execute(_LOAD_FOR_UPDATE if self.postgres else _LOAD, {"ids": list(ids)}):
-            leads[row.id] = LeadRecord(
-                row.id, row.email, dict(row.attributes or {}), row.stage, epoch(row.stage_since), row.owner,
-                LeadState(row.state), row.last_event_at and epoch(row.last_event_at),
-                row.review_at and epoch(row.review_at), epoch(row.created_at))
+        for (lead_id, email, attributes, stage, stage_since, owner, state, last_event_at, review_at,
+             created_at) in self.conn.exec_driver_sql(self._locking(_LOAD_COLUMNS), (values_param(self.conn, ids),)):
+            leads[lead_id] = LeadRecord(
+                lead_id, email, dict(read_json(attributes) or {}), stage, _epoch(stage_since), owner,
+                LeadState(read_json(state)), read_epoch(last_event_at), read_epoch(review_at), _epoch(created_at))
         return leads
 
-    def save(self, leads: Sequence[LeadRecord], now: dt.datetime) -> None:
-        """Write the leads' stage, owner and scoring state back; attributes too for those whose changed."""
-        rows = [{"id": lead.id, "stage": lead.stage, "stage_since": from_epoch(lead.stage_since),
-                 "owner": lead.owner, "state": lead.state.to_json(),
-                 "last_event_at": lead.last_event_at and from_epoch(lead.last_event_at),
-                 "review_at": lead.review_at and from_epoch(lead.review_at),
-                 "created_at": from_epoch(lead.created_at), "updated_at": now} for lead in leads]
-        # two statements, each with the same columns in every row, so each is one executemany
-        update_many(self.conn, LEADS, [row for row, lead in zip(rows, leads, strict=True)
-                                       if not lead.attributes_changed])
-        update_many(self.conn, LEADS, [{**row, "attributes": lead.attributes,
-                                        "source": str(lead.attributes.get(SOURCE_ATTRIBUTE) or "unknown")[:200]}
-                                       for row, lead in zip(rows, leads, strict=True) if lead.attributes_changed])
+    def _locking(self, columns: str) -> str:
+        # ordered by id, so two writers locking the same leads wait for each other, never deadlock
+        return (f"SELECT {columns} FROM leads WHERE {one_of(self.conn, 'id')} ORDER BY id"
+                + (" FOR UPDATE" if self.postgres else ""))
+
+    def save(self, leads: Sequence[LeadRecord], now: dt.datetime,
+             loaded: Mapping[int, Settled] | None = None) -> None:
+        """Write the leads' stage, owner and scoring state back; attributes too for those whose changed.
+
+        A lead whose stage, stage_since, owner and created_at are still those in ``loaded`` (as `settled`
+        gives them) is written without them: most events change a lead's score, few its stage. Each
+        lead's revision goes up by one.
+        """
+        loaded = loaded or {}
+        full: list[dict[str, Any]] = []
+        scored: list[dict[str, Any]] = []
+        changed: list[dict[str, Any]] = []
+        for lead in leads:
+            row = {"id": lead.id, "state": lead.state.to_json(),
+                   "last_event_at": lead.last_event_at and from_epoch(lead.last_event_at),
+                   "review_at": lead.review_at and from_epoch(lead.review_at), "updated_at": now}
+            if lead.attributes_changed:
+                changed.append({**row, **_settled_row(lead), "attributes": lead.attributes,
+                                "source": str(lead.attributes.get(SOURCE_ATTRIBUTE) or "unknown")[:200]})
+            elif loaded.get(lead.id) == settled(lead):
+                scored.append(row)
+            else:
+                full.append({**row, **_settled_row(lead)})
+        # each statement with the same columns in every row, so each is one executemany
+        for rows in (scored, full, changed):
+            update_many(self.conn, LEADS, rows, count="revision")
 
     def count(self) -> int:
         return self.conn.execute(sa.select(sa.func.count()).select_from(LEADS)).scalar_one()
@@ -100,6 +132,26 @@ class Leads(Repository):
                 found[row.id] = LeadRow(row.id, row.email, dict(row.attributes or {}), dict(row.state or {}),
                                         row.stage, row.owner, row.unsubscribed_at is not None)
         return found
+
+
+#: a lead's stage, stage_since, owner and created_at: the columns most batches leave as they are
+Settled = tuple[str, float, str | None, float]
+
+
+def settled(lead: LeadRecord) -> Settled:
+    return (lead.stage, lead.stage_since, lead.owner, lead.created_at)
+
+
+def _settled_row(lead: LeadRecord) -> dict[str, Any]:
+    return {"stage": lead.stage, "stage_since": from_epoch(lead.stage_since), "owner": lead.owner,
+            "created_at": from_epoch(lead.created_at)}
+
+
+class Revision(NamedTuple):
+    """Which write of a lead is stored: its revision, and its address (an id alone may be reused)."""
+
+    number: int
+    email: str
 
 
 class LeadRow(NamedTuple):

@@ -67,6 +67,9 @@ class Lead(SQLModel, table=True):
     suppressed_reason: str | None = Field(default=None, max_length=1000)
     created_at: dt.datetime = _when()
     updated_at: dt.datetime = _when()
+    #: raised by one on every write of the stage, owner, attributes or scoring state: state kept in
+    #: memory between batches is used only while the stored revision is still the one it was saved as
+    revision: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class Event(SQLModel, table=True):

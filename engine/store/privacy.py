@@ -158,7 +158,8 @@ class Privacy(Repository):
             ANONYMOUS_EVENTS.delete().where(ANONYMOUS_EVENTS.c.anonymous_id.in_(visitors))).rowcount if visitors else 0
         counts["anonymous_visitors"] = self.conn.execute(VISITORS.delete().where(VISITORS.c.email == email)).rowcount
         counts["owner_of_other_leads"] = self.conn.execute(
-            LEADS.update().where(LEADS.c.owner == email, LEADS.c.id != lead).values(owner=None)).rowcount
+            LEADS.update().where(LEADS.c.owner == email, LEADS.c.id != lead)
+            .values(owner=None, revision=LEADS.c.revision + 1)).rowcount
         counts["leads"] = self.conn.execute(LEADS.delete().where(LEADS.c.id == lead)).rowcount
         salt = self._salt(create=True)
         assert salt is not None

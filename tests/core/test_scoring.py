@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from engine.core.conditions import HappenedAtom
 from engine.core.scoring import LeadState, ScoreModel
 
 from .helpers import DAY, HOUR, T0, evaluator, new_lead, rules_of
@@ -261,3 +262,17 @@ def test_points_decay_continuously_not_in_steps(decaying):
     samples = [lead.state.raw_score(model, T0 + h * HOUR) for h in range(0, 48)]
     assert all(b < a for a, b in zip(samples, samples[1:], strict=False))
     assert samples[1] == pytest.approx(40 * math.exp(-math.log(2) * HOUR / HALF_LIFE), rel=1e-12)
+
+
+@given(times=st.lists(st.integers(0, 50), max_size=8), needed=st.integers(1, 4),
+       within=st.one_of(st.none(), st.integers(1, 20)), now=st.integers(0, 60))
+def test_an_event_condition_counts_only_the_times_up_to_now(times, needed, within, now):
+    """Whether an event happened `needed` times (within a window) by `now`: the recorded times are
+    kept in order, so those up to now are the first ones, as a plain count over every time finds."""
+    atom = HappenedAtom("demo.requested", None, needed, within)
+    state = LeadState()
+    for t in times:
+        state.record_hit(0, atom, float(t))
+    upto = [t for t in state.hits.get(0, []) if t <= now]
+    expected = len(upto) >= needed and (within is None or upto[-needed] > now - within)
+    assert state.happened(0, atom, float(now)) == expected

@@ -8,12 +8,17 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.core.clock import VirtualClock
+from engine.ingest.cache import DEFAULT_SIZE
+from engine.ingest.processor import Processor
 from engine.ingest.rows import Row
 from engine.store import reports as queries
+from engine.store.tables import LEADS as LEAD_ROWS
+from engine.store.tables import LEDGER
 
 from .helpers import CAMPAIGN, event, make_nurture
 
@@ -45,11 +50,14 @@ IMPORTS = [("a@x.example", {"job_title": "VP Data", "company_size": 900}),
 Step = list[Row] | tuple[str, list[Row]]
 
 
-def _outcome(rows: list[list[Row]], campaign: Path = CAMPAIGN, steps: list[Step] | None = None) -> dict:
+def _outcome(rows: list[list[Row]], campaign: Path = CAMPAIGN, steps: list[Step] | None = None,
+             batch_size: int = 5000, cache_size: int = DEFAULT_SIZE) -> dict:
+    """Each lead's stage, scores, stage history and points in the ledger by score and rule."""
     clock = VirtualClock(T0 + dt.timedelta(days=120))
     with tempfile.TemporaryDirectory() as tmp:
         nurture = make_nurture(f"sqlite:///{Path(tmp) / 'n.db'}", clock, campaign)
-        processor = nurture.processor()
+        base = nurture.processor()
+        processor = Processor(base.store, base.rules, base.version_id, clock, batch_size, cache_size)
         if steps is None:
             steps = [("leads", [Row(1, "", {"email": "a@x.example", "job_title": "VP Data", "company_size": 900})]),
                      *rows]
@@ -66,9 +74,18 @@ def _outcome(rows: list[list[Row]], campaign: Path = CAMPAIGN, steps: list[Step]
                     lead = queries.show_lead(conn, processor.rules, email, clock.now())
                 except LookupError:
                     continue
-                result[email] = (lead["stage"], lead["scores"], [(c["at"], c["to"]) for c in lead["stage_history"]])
+                result[email] = (lead["stage"], lead["scores"], [(c["at"], c["to"]) for c in lead["stage_history"]],
+                                 _points(conn, email))
         nurture.store.engine.dispose()
         return result
+
+
+def _points(conn: sa.Connection, email: str) -> list[tuple[str, str, float]]:
+    """The lead's ledger: points by score and rule, summed."""
+    query = (sa.select(LEDGER.c.score, LEDGER.c.rule, sa.func.sum(LEDGER.c.points))
+             .join(LEAD_ROWS, LEAD_ROWS.c.id == LEDGER.c.lead_id).where(LEAD_ROWS.c.email == email)
+             .group_by(LEDGER.c.score, LEDGER.c.rule).order_by(LEDGER.c.score, LEDGER.c.rule))
+    return [(score, rule, round(points, 9)) for score, rule, points in conn.execute(query)]
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -118,3 +135,23 @@ def test_attribute_imports_interleaved_with_late_events_do_not_change_the_outcom
     assert _outcome([], FIT_CAMPAIGN, steps) == expected
     if "a@x.example" in expected:  # VP at 900 people: fit 25 from its start, whatever its events did
         assert expected["a@x.example"][2][0][1] == "mql"
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(specs=event_specs, order=st.randoms(use_true_random=False), cuts=st.lists(st.integers(1, 5), max_size=6),
+       again=st.lists(st.integers(0, 24), max_size=8), size=st.integers(1, 4))
+def test_duplicates_batch_sizes_and_kept_lead_state_do_not_change_the_outcome(specs, order, cuts, again, size):
+    """Events sent again, in any order, in batches of any size, with each lead's state kept in memory
+    between batches or read back from the store every time: stages, scores, stage history and the
+    ledger's points are those of one run of every event once, in time order."""
+    rows = [event(lead, kind, T0 + dt.timedelta(hours=hours), **props) for lead, (kind, props), hours in specs]
+    expected = _outcome([sorted(rows, key=lambda r: r.data["at"])])
+    sent = rows + [rows[i % len(rows)] for i in again]
+    order.shuffle(sent)
+    batches, it = [], iter(sent)
+    for cut in itertools.chain(cuts, [len(sent)]):
+        if batch := list(itertools.islice(it, cut)):
+            batches.append(batch)
+    assert _outcome(batches) == expected
+    assert _outcome(batches, cache_size=0) == expected
+    assert _outcome([sent], batch_size=size) == expected  # one load, cut into batches by the processor

@@ -1,0 +1,41 @@
+"""Fewer garbage collections while batches are processed.
+
+A batch allocates hundreds of thousands of small dicts and lists that live until the batch ends, so
+with the interpreter's default thresholds many outlive a young collection, reach the oldest
+generation, and every full collection walks them all again: measured at more than a third of the CPU
+time of ingesting. Nearly all of it is freed by reference counting anyway. While any processor is
+working, collections start only after 100,000 new containers (not 700); the thresholds are restored
+when the last one finishes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import threading
+from collections.abc import Iterator
+
+#: the thresholds while batches are processed (young, middle, old generation)
+THRESHOLDS = (100_000, 50, 1000)
+
+_lock = threading.Lock()
+_working = 0
+_before: tuple[int, int, int] = gc.get_threshold()
+
+
+@contextlib.contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Raise the collection thresholds for the block (nested and concurrent blocks share one raise)."""
+    global _working, _before
+    with _lock:
+        if _working == 0:
+            _before = gc.get_threshold()
+            gc.set_threshold(*THRESHOLDS)
+        _working += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _working -= 1
+            if _working == 0:
+                gc.set_threshold(*_before)
