@@ -83,10 +83,21 @@ def next_allowed(settings: Mapping[str, Any], caps: dict[str, int], quiet: Quiet
                  tz_name: str | None, sent: list[dt.datetime]) -> dt.datetime:
     """When a marketing email may go: after quiet hours, and within the lead's frequency caps given the
     emails ``sent`` to it (recently, and earlier in this batch)."""
-    at = now
+    return deferral(settings, caps, quiet, now, tz_name, sent)[0]
+
+
+def deferral(settings: Mapping[str, Any], caps: dict[str, int], quiet: QuietHours | None, now: dt.datetime,
+             tz_name: str | None, sent: list[dt.datetime]) -> tuple[dt.datetime, str]:
+    """`next_allowed`, and why the email waits until then ("" when it need not wait), for the outbox to show."""
+    at, why = now, []
     if caps:
         at = capped_until(at, sent, caps)
+        if at > now:
+            why += [f"the frequency cap of {limit} per {period}" for period, limit in sorted(caps.items())
+                    if capped_until(now, sent, {period: limit}) > now]
     if quiet is not None:
         tz = zone(tz_name, str(settings.get("default timezone") or "UTC"))
-        at = quiet_until(at, tz, (quiet.start.hour, quiet.start.minute), (quiet.end.hour, quiet.end.minute))
-    return at
+        capped, at = at, quiet_until(at, tz, (quiet.start.hour, quiet.start.minute), (quiet.end.hour, quiet.end.minute))
+        if at > capped:
+            why.append(f"quiet hours {quiet.start}-{quiet.end} ({tz.key})")
+    return at, " and ".join(why)

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from engine.core.clock import Clock
 from engine.core.journeys import LeadView
 from engine.core.rules import Rules
-from engine.core.schedule import next_allowed
+from engine.core.schedule import deferral
 from engine.daemon.journeys import lead_views
 from engine.delivery.compose import Compose, Templates
 from engine.delivery.context import email_context
@@ -76,6 +76,8 @@ class _Verdict:
 
     data: bytes | None = None
     due_at: dt.datetime | None = None
+    #: why it waits until ``due_at`` (quiet hours, a frequency cap), for the outbox to show
+    why: str = ""
     drop: tuple[Literal["suppressed", "failed", "cancelled"], str] | None = None
 
 
@@ -123,7 +125,9 @@ class Preparer:
                     else:
                         tx.outbox.drop(message.id, self.worker, status, reason)
                 elif verdict.due_at is not None:
-                    tx.outbox.defer(message.id, self.worker, verdict.due_at, message.deferrals + 1)
+                    # a message that was tried keeps the server's last reply; one that was not says what holds it back
+                    tx.outbox.defer(message.id, self.worker, verdict.due_at, message.deferrals + 1,
+                                    "" if message.attempts else verdict.why)
             # The leases of the cleared messages are renewed from the clock of this moment, and a message whose
             # lease another daemon has taken (this one was too slow) is left to it: never sent by two. The bytes
             # stay in memory for the send; they are kept in the store with its outcome.
@@ -161,12 +165,12 @@ class Preparer:
             return _Verdict(drop=("suppressed", "unsubscribed or suppressed at send time"))
         if marketing:
             symbols = rules.symbols
-            allowed = next_allowed(symbols.settings, symbols.frequency_caps, symbols.quiet_hours, now,
+            allowed, why = deferral(symbols.settings, symbols.frequency_caps, symbols.quiet_hours, now,
                                    lead.attributes.get("timezone"),
                                    batch.sent.get(message.lead_id, []) + batch.going.get(message.lead_id, []))
             if allowed > now:
                 stats.deferred += 1
-                return _Verdict(due_at=allowed)
+                return _Verdict(due_at=allowed, why=why)
         data = message.data
         if data is None:
             def context_for(unsubscribe: str) -> dict[str, Any]:

@@ -143,9 +143,11 @@ class Outbox(Repository):
             self.conn.execute(OUTBOX.update().where(OUTBOX.c.id.in_(part), OUTBOX.c.leased_by == worker)
                               .values(**_RELEASED))
 
-    def defer(self, message_id: int, worker: str, due_at: dt.datetime, deferrals: int) -> bool:
-        """Put a message back until ``due_at`` (quiet hours, frequency caps)."""
-        return self.update_leased(message_id, worker, due_at=due_at, deferrals=deferrals, **_RELEASED)
+    def defer(self, message_id: int, worker: str, due_at: dt.datetime, deferrals: int, why: str = "") -> bool:
+        """Put a message back until ``due_at`` (quiet hours, frequency caps); ``why``, when given, is kept as its
+        last error, so the outbox says what holds it back."""
+        reason = {"last_error": why} if why else {}
+        return self.update_leased(message_id, worker, due_at=due_at, deferrals=deferrals, **reason, **_RELEASED)
 
     def drop(self, message_id: int, worker: str, status: Literal["suppressed", "failed"], reason: str) -> bool:
         """Give a message up before sending it: suppressed (no consent) or failed (it cannot be composed)."""

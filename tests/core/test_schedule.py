@@ -13,7 +13,7 @@ import datetime as dt
 import pytest
 
 from dsl.ast import QuietHours, TimeOfDay
-from engine.core.schedule import capped_until, next_allowed, next_slot, quiet_until, zone
+from engine.core.schedule import capped_until, deferral, next_allowed, next_slot, quiet_until, zone
 
 UTC = dt.UTC
 WEEKDAYS = (0, 1, 2, 3, 4)
@@ -209,3 +209,20 @@ def test_next_allowed_applies_the_caps_then_the_quiet_hours_of_the_leads_zone() 
     # no zone of its own: the campaign's default zone decides the quiet hours (21:00 UTC is 23:00 in Berlin)
     assert next_allowed(settings, {}, quiet, utc(2026, 4, 7, 21, 0), None, []) == utc(2026, 4, 8, 6, 0)
     assert next_allowed(settings, {}, None, utc(2026, 4, 7, 21, 0), None, []) == utc(2026, 4, 7, 21, 0)
+
+
+def test_a_deferral_says_what_holds_the_email_back() -> None:
+    quiet = QuietHours(TimeOfDay(20, 0), TimeOfDay(8, 0))
+    settings = {"default timezone": "Europe/Berlin"}
+    sent = [utc(2026, 4, 7, 2, 0), utc(2026, 4, 7, 14, 0)]
+    # the day cap moves it to 22:00 New York time, which is quiet there
+    assert deferral(settings, {"day": 2, "week": 9}, quiet, utc(2026, 4, 7, 16, 0), "America/New_York", sent) == (
+        utc(2026, 4, 8, 12, 0), "the frequency cap of 2 per day and quiet hours 20:00-08:00 (America/New_York)")
+    # quiet hours alone, in the campaign's default zone
+    assert deferral(settings, {}, quiet, utc(2026, 4, 7, 21, 0), None, []) == (
+        utc(2026, 4, 8, 6, 0), "quiet hours 20:00-08:00 (Europe/Berlin)")
+    # the cap alone, when the moment it frees is not quiet
+    assert deferral(settings, {"day": 1}, None, utc(2026, 4, 7, 16, 0), None, sent) == (
+        utc(2026, 4, 8, 14, 0), "the frequency cap of 1 per day")
+    # nothing holds it back
+    assert deferral(settings, {"day": 3}, quiet, utc(2026, 4, 7, 12, 0), None, sent) == (utc(2026, 4, 7, 12, 0), "")

@@ -119,6 +119,7 @@ def test_quiet_hours_defer_to_the_morning_in_the_leads_timezone(db_url, capture)
         [row] = h.outbox()
         assert capture.messages == [] and row.status == "queued" and row.deferrals == 1
         assert row.due_at == dt.datetime(2026, 3, 3, 12, 0, tzinfo=dt.UTC)
+        assert row.last_error.startswith("quiet hours ") and row.last_error.endswith("(America/New_York)")
         await h.tick(dt.datetime(2026, 3, 3, 12, 0, tzinfo=dt.UTC))
         assert len(capture.messages) == 1
         await h.mailer.close()
