@@ -164,7 +164,7 @@ class EventWriter:
             by_origin.setdefault(job.origin, []).extend(job.rows)
         stored = 0
         for origin, rows in by_origin.items():
-            stored += processor.ingest_events(rows, origin).accepted
+            stored += processor.ingest_events(rows, origin, sweep=False).accepted
         if stored == sum(len(job.rows) for job in jobs):
             for job in jobs:
                 job.outcome.accepted = len(job.rows)

@@ -95,13 +95,18 @@ class Processor:
     # ----- public entry points ---------------------------------------------------------------
 
     def ingest_events(self, rows: Iterable[Row], origin: str, from_text: bool = False,
-                      progress: Progress | None = None) -> Report:
-        """Validate, store and score events; bad rows are quarantined with their reason."""
+                      progress: Progress | None = None, sweep: bool = True) -> Report:
+        """Validate, store and score events; bad rows are quarantined with their reason.
+
+        ``sweep``: then apply what time alone has made due for every lead (see `sweep`). The HTTP writer
+        passes False: the daemon's tick sweeps, and a pass of a few events should not review the whole store.
+        """
         report = self._in_batches(rows, origin, lambda row: validate_event(row, self.rules.event_types, from_text),
                                   self._store_events, progress)
         # Time-driven changes (decay, closing windows) are applied once the whole input is in, so a
         # file of history loads in order instead of replaying leads batch after batch.
-        report.stage_changes += self.sweep()
+        if sweep:
+            report.stage_changes += self.sweep()
         return report
 
     def import_leads(self, rows: Iterable[Row], origin: str, from_text: bool = False,
