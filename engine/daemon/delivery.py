@@ -129,9 +129,6 @@ class DeliveryLoop:
         self.rng = rng
         self.preparer = Preparer(store, composer, clock, worker, lease)
         self.recorder = Recorder(store, thread, worker)
-        #: until when each leased message is known to be ours: the time read before its last claim or renewal
-        #: was written, plus a lease (the store may hold a later expiry; never an earlier one)
-        self._held_until: dict[int, dt.datetime] = {}
 
     async def deliver(self, rules: Rules, templates: Templates) -> DeliveryStats:
         """Send what is due until nothing is left or the daemon is stopping; every send started is recorded.
@@ -143,15 +140,16 @@ class DeliveryLoop:
         sender = str(rules.symbols.settings.get("sender address"))
         self.recorder.processor = Processor(self.store, rules, templates[0], self.clock)
         queue: asyncio.Queue[Ready | None] = asyncio.Queue(maxsize=self.claim_limit)
-        #: messages claimed and not yet recorded (queued, being sent or being recorded): their leases are kept
-        leased: set[int] = set()
+        #: messages claimed and not yet recorded (queued, being sent or being recorded), whose leases are kept,
+        #: with until when each is known to be ours: the time read before its last claim or renewal was written,
+        #: plus a lease (the store may hold a later expiry, never an earlier one)
+        leased: dict[int, dt.datetime] = {}
         recording: set[asyncio.Future[bool]] = set()
         #: messages prepared but not taken by a sender before the daemon began stopping
         unsent: list[Ready] = []
         senders = [asyncio.create_task(self._sender(queue, sender, stats, leased, recording, unsent))
                    for _ in range(max(1, self.claim_limit))]
         keeper = asyncio.create_task(self._keep_leases(leased))
-        self._held_until = {}
         try:
             while not self.stopping():
                 since = self.clock.now()
@@ -161,8 +159,7 @@ class DeliveryLoop:
                 # the whole batch is leased (and so renewed) before any of it waits for room in the queue:
                 # a message left out would see its claim run out while it waits, and be claimed again
                 for item in ready:
-                    leased.add(item.message.id)
-                    self._held_until[item.message.id] = since + self.lease
+                    leased[item.message.id] = since + self.lease
                 for item in ready:
                     await queue.put(item)
         finally:
@@ -171,7 +168,8 @@ class DeliveryLoop:
             await asyncio.gather(*senders, return_exceptions=True)
             if unsent:
                 await self.thread.run(self._release, [item.message.id for item in unsent])
-                leased.difference_update(item.message.id for item in unsent)
+                for item in unsent:
+                    leased.pop(item.message.id, None)
             await self.recorder.flush()
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -182,14 +180,15 @@ class DeliveryLoop:
         return stats
 
     async def _sender(self, queue: asyncio.Queue[Ready | None], sender: str, stats: DeliveryStats,
-                      leased: set[int], recording: set[asyncio.Future[bool]], unsent: list[Ready]) -> None:
+                      leased: dict[int, dt.datetime], recording: set[asyncio.Future[bool]],
+                      unsent: list[Ready]) -> None:
         while (item := await queue.get()) is not None:
             if self.stopping():  # stopping: what has not started is given back, not sent
                 unsent.append(item)
                 continue
             outcome = await self._send(item, sender, stats, leased)
             if outcome is None:  # not sent: given back, due again for the next claim (ours or another's)
-                leased.discard(item.message.id)
+                leased.pop(item.message.id, None)
                 await self.thread.run(self._release, [item.message.id])
                 continue
             kept = self.recorder.submit(item, outcome)
@@ -198,9 +197,9 @@ class DeliveryLoop:
                                                      leased=leased, recording=recording))
 
     def _recorded(self, done: asyncio.Future[bool], *, item: Ready, outcome: SendOutcome, stats: DeliveryStats,
-                  leased: set[int], recording: set[asyncio.Future[bool]]) -> None:
+                  leased: dict[int, dt.datetime], recording: set[asyncio.Future[bool]]) -> None:
         message = item.message
-        leased.discard(message.id)
+        leased.pop(message.id, None)
         if done.cancelled() or done.exception() is not None:
             return  # kept in ``recording``: deliver raises it
         recording.discard(done)
@@ -216,7 +215,7 @@ class DeliveryLoop:
             stats.failed += 1
             stats.errors.append(f"{message.to_address} {message.template}: {outcome.reply}")
 
-    async def _keep_leases(self, leased: set[int]) -> None:
+    async def _keep_leases(self, leased: dict[int, dt.datetime]) -> None:
         """Renew the leases of the messages claimed and not yet recorded, a third of a lease at a time.
 
         Sending may take longer than one lease (a slow server, many messages per connection); without
@@ -230,9 +229,11 @@ class DeliveryLoop:
             if asked:
                 since = self.clock.now()
                 held = await self.thread.run(self._renew, asked)
-                leased.difference_update(set(asked) - held)
-                for message_id in held:
-                    self._held_until[message_id] = since + self.lease
+                for message_id in asked:
+                    if message_id not in held:
+                        leased.pop(message_id, None)
+                    elif message_id in leased:  # not recorded while the renewal ran
+                        leased[message_id] = since + self.lease
 
     def _renew(self, ids: list[int]) -> set[int]:
         with self.store.transaction() as tx:
@@ -250,14 +251,15 @@ class DeliveryLoop:
             return None
         return self.preparer.prepare(ids, rules, templates, self.clock.now(), stats)
 
-    async def _send(self, item: Ready, sender: str, stats: DeliveryStats, leased: set[int]) -> SendOutcome | None:
+    async def _send(self, item: Ready, sender: str, stats: DeliveryStats,
+                    leased: dict[int, dt.datetime]) -> SendOutcome | None:
         """Send one message; its outcome, or None when its lease was lost before its turn came."""
         message = item.message
         # Sent only while the lease is known to have a third of its time left. A renewal held up (a busy
         # machine, a slow store) leaves the message to whichever daemon claims it when the lease runs out,
         # rather than risk sending it beside that daemon.
-        held_until = self._held_until.get(message.id)
-        if message.id not in leased or held_until is None or self.clock.now() > held_until - self.lease / 3:
+        held_until = leased.get(message.id)
+        if held_until is None or self.clock.now() > held_until - self.lease / 3:
             stats.lost += 1
             log.warning("lease lost, or not known to be held, before sending: the daemon that claims the message "
                         "next sends it", extra={"fields": {"message_id": message.id}})
