@@ -199,7 +199,7 @@ def crowded(times: list[dt.datetime], count: int, window: dt.timedelta) -> list[
     return None
 
 
-def _never_happened(_index: int) -> bool:
+def no_events(_index: int) -> bool:
     return False  # invariants test no events (the checker's E415)
 
 
@@ -233,16 +233,16 @@ class InvariantWatch:
                                            f"{play.when(found[-1])}: " + ", ".join(emails)]
                 case a.NoEmailWhen(condition=cond):
                     lead = state.lead
-                    if new and self.tests[id(invariant)](lead.attributes, lead.scores, _never_happened, lead.stage):
+                    if new and self.tests[id(invariant)](lead.attributes, lead.scores, no_events, lead.stage):
                         at, email = new[0]
-                        read = [f"{n} = {_shown(lead, n)}" for n in sorted(names_in(cond))]
+                        read = [f"{n} = {value_shown(lead, n)}" for n in sorted(names_in(cond))]
                         values = f" ({', '.join(read)})" if read else ""
                         return invariant, [f'"{email.template}" from {source(email)} went to {play.email} at '
                                            f"{play.when(at)}, when {text_of(cond)}{values}"]
         return None
 
 
-def _shown(lead: LeadView, name: str) -> str:
+def value_shown(lead: LeadView, name: str) -> str:
     value = lead.scores[name] if name in lead.scores else lead.attributes.get(name)
     if value is None:
         return "missing"
