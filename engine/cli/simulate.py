@@ -112,7 +112,7 @@ def print_simulation(data: dict[str, Any]) -> None:
         row = rows[-1]
         table.add_row(f"{row['day'] / 7:.1f}", row["date"], *(f"{row.get(s, 0):,}" for s in stages))
     console.print(table)
-    console.print("ever reached: " + ", ".join(f"{s} {n:,}" for s, n in data["reached"].items()))
+    console.print("ever entered: " + ", ".join(f"{s} {n:,}" for s, n in data["entered"].items()))
 
     steps = data["sends_by_step"]
     columns = len(binned([0] * data["days"], width))

@@ -21,6 +21,7 @@ from engine.errors import ConfigError
 from engine.lab.synthetic import TEMPERAMENTS, Population
 from engine.lab.virtual import VirtualRun
 from engine.lab.watch import SimulationWatch
+from engine.reports.funnel import entered_per_stage
 
 START = dt.datetime(2026, 3, 2, 0, 0, tzinfo=dt.UTC)  # a Monday
 #: every lead is looked at for journey conditions time alone makes true (decay) once a simulated day
@@ -119,8 +120,8 @@ class SimulationResult:
     stages: list[str] = field(default_factory=list)
     #: leads per stage at the end of each day
     funnel_by_day: list[dict[str, int]] = field(default_factory=list)
-    #: stage -> leads that ever reached it
-    reached: dict[str, int] = field(default_factory=dict)
+    #: stage -> leads that ever entered it (one skipped on the way up is not counted)
+    entered: dict[str, int] = field(default_factory=dict)
     #: (journey, step, template) -> sends per day (index 0 = day 1)
     sends_by_step: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
     sent: dict[str, int] = field(default_factory=dict)
@@ -145,7 +146,7 @@ class SimulationResult:
             "lead_days": self.lead_days, "stages": self.stages,
             "funnel_by_day": [{"day": i + 1, "date": (self.start + dt.timedelta(days=i)).date().isoformat(), **row}
                               for i, row in enumerate(self.funnel_by_day)],
-            "reached": self.reached, "sent": self.sent,
+            "entered": self.entered, "sent": self.sent,
             "sends_by_step": [{"journey": j, "step": s, "template": t, "total": sum(days), "per_day": days}
                               for (j, s, t), days in sorted(self.sends_by_step.items())],
             "mailing": self.mailing, "stuck_days": self.stuck_days, "stuck": self.stuck,
@@ -337,7 +338,7 @@ def run_simulation(*, campaign_dir: Path, template_dir: Path, leads: int, days: 
         end = start + dt.timedelta(days=days)
         with run.nurture.store.transaction() as tx:
             result.events = tx.tallies.event_count()
-            result.reached = {row["stage"]: row["reached"] for row in tx.reports.funnel(rules)["stages"]}
+            result.entered = entered_per_stage(tx, rules)
             watch.finish(tx.tallies.marketing_sent())
         result.invariants = watch.as_dicts(start, examples)
         _sends(run, result)
