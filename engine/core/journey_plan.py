@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from dsl import ast as a
 from dsl.symbols import step_labels
-from engine.core.conditions import HappenedAtom
+from engine.core.conditions import HappenedAtom, names_in
 
 Test = Callable[..., bool]  # (A, S, H, stage) -> bool
 
@@ -27,6 +27,10 @@ class Trigger:
     #: event types whose arrival makes this trigger worth evaluating
     events: frozenset[str] = frozenset()
     text: str = ""
+    #: time alone can change it: it reads a score that decays, or counts events within a window
+    timely: bool = False
+    #: it holds only as an event arrives (`enter when page.viewed and ...`), never when looked at later
+    on_arrival: bool = False
 
 
 class StepKind(StrEnum):
@@ -135,6 +139,16 @@ class JourneyPlan:
     atoms: list[HappenedAtom] = field(default_factory=list)
 
     @property
+    def swept(self) -> bool:
+        """Whether the periodic sweep must look at this journey: time alone can enter, exit or convert a
+        lead. Events, attribute changes and stage changes reach journeys as signals; a lead that stops
+        doing anything reaches them only through the sweep."""
+        if any(t.timely for t in (*self.entries, *self.exits, *self.goals)):
+            return True
+        # a lead that still meets a condition entry enters again once the re-entry delay has passed
+        return self.reentry == "after" and any(t.test is not None and not t.on_arrival for t in self.entries)
+
+    @property
     def event_types(self) -> frozenset[str]:
         """Every event type this journey reacts to (triggers and waits)."""
         types = {t for trig in (*self.entries, *self.exits, *self.goals) for t in trig.events}
@@ -142,12 +156,22 @@ class JourneyPlan:
         return frozenset(types)
 
 
+def _on_arrival(node: a.Condition) -> bool:
+    """A bare event (no window, no `since`) is "just arrived" in a trigger: a condition that needs one holds
+    only as that event arrives."""
+    if isinstance(node, a.Happened):
+        return node.within is None and node.since is None
+    return isinstance(node, a.AllOf) and any(_on_arrival(item) for item in node.items)
+
+
 class PlanCompiler:
     """Builds one JourneyPlan; ``compile_test`` turns a condition into a (A, S, H, stage) function."""
 
     def __init__(self, journey: a.Journey, compile_test: Callable[[a.Condition, Callable], Test],
-                 compile_filter: Callable[[a.EventRef], Callable[[dict], bool] | None], text: Callable[[a.Node], str]):
+                 compile_filter: Callable[[a.EventRef], Callable[[dict], bool] | None], text: Callable[[a.Node], str],
+                 decaying: frozenset[str] = frozenset()):
         self.journey = journey
+        self.decaying = decaying
         self.compile_test = compile_test
         self.compile_filter = compile_filter
         self.text = text
@@ -164,7 +188,10 @@ class PlanCompiler:
             return Trigger(stage=str(node.stage), text=self.text(node))
         assert isinstance(node, a.Condition)
         events = frozenset(str(n.event.event) for n in node.walk() if isinstance(n, a.Happened))
-        return Trigger(test=self.compile_test(node, self.register), events=events, text=self.text(node))
+        timely = bool(names_in(node) & self.decaying) or any(isinstance(n, a.Happened) and n.within is not None
+                                                              for n in node.walk())
+        return Trigger(test=self.compile_test(node, self.register), events=events, text=self.text(node),
+                       timely=timely, on_arrival=_on_arrival(node))
 
     def flatten(self, steps: tuple[a.Step, ...], after: str | None) -> str | None:
         """Add ``steps`` to the program; returns the first label (or ``after`` when empty)."""

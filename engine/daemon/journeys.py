@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from engine.core.clock import epoch
+from engine.core.journey_plan import JourneyPlan
 from engine.core.journeys import (
     MAX_COUNTED,
     Effect,
@@ -31,6 +32,7 @@ from engine.delivery.message import message_id
 from engine.ingest.rows import LeadIn
 from engine.store import Tx
 from engine.store.actions import ActionRow
+from engine.store.meta import SweepState
 from engine.store.signals import SignalRow
 
 if TYPE_CHECKING:
@@ -67,11 +69,12 @@ class JourneyRunner:
         """These leads as journeys see them now, in one query."""
         return lead_views(self.tx, self.rules, lead_ids, self.now)
 
-    def on_change(self, lead: LeadView, stages: list[str], active: dict[str, Enrollment]) -> None:
+    def on_change(self, lead: LeadView, stages: list[str], active: dict[str, Enrollment],
+                  plans: dict[str, JourneyPlan] | None = None) -> None:
         """Exits, goals, wake-ups and entries for a lead that just changed (``stages`` it entered);
-        ``active`` are its open enrolments by journey."""
+        ``active`` are its open enrolments by journey; ``plans`` the journeys to look at (None: all)."""
         decide = self.decisions
-        for name, plan in self.rules.journeys.items():
+        for name, plan in (self.rules.journeys if plans is None else plans).items():
             enrollment = active.get(name)
             if enrollment is None and decide.enters(plan, lead, stages) \
                     and decide.may_enter(plan, self.tx.enrollments.last_entered_at(lead.id, name)):
@@ -174,26 +177,34 @@ class JourneyPhases:
     def sweep(self, now: dt.datetime) -> int:
         """Look at every lead once per `journey_sweep_seconds`, a batch per tick.
 
-        Conditions on scores and event windows can become true by time alone (a fading lead that
-        stops engaging sends no signal), so journeys entered, exited or converted that way are found here.
+        Conditions on decaying scores and event windows can become true by time alone (a fading lead that
+        stops engaging sends no signal), so journeys entered, exited or converted that way are found here;
+        a round looks only at those journeys. The first round after a campaign version is applied looks at
+        every journey, at once: leads that already meet a new entry condition enter it.
         """
-        _, rules = self.nurture.rules()
-        if not any(t.stage is None for plan in rules.journeys.values()
-                   for t in (*plan.entries, *plan.exits, *plan.goals)):
-            return 0
+        version_id, rules = self.nurture.rules()
+        swept = {name: plan for name, plan in rules.journeys.items() if plan.swept}
         with self.nurture.store.transaction() as tx:
-            cursor, started = tx.meta.journey_sweep()
-            if cursor is None:
-                if started is not None and (now - started).total_seconds() < self.nurture.config.journey_sweep_seconds:
+            state = tx.meta.journey_sweep()
+            if state.covers != version_id and state.whole_round != version_id:
+                state = SweepState(0, now, version_id, state.covers)
+            elif state.cursor is None:
+                if not swept or (state.started is not None and
+                                 (now - state.started).total_seconds() < self.nurture.config.journey_sweep_seconds):
                     return 0
-                cursor, started = 0, now
-            started = started or now  # a cursor left without its start (an older store): restart the clock
-            ids = tx.leads.ids_after(cursor, self.batch)
+                state = SweepState(0, now, None, state.covers)
+            ids = tx.leads.ids_after(state.cursor or 0, self.batch)
+            plans = rules.journeys if state.whole_round == version_id else swept
             runner = self._runner(tx, now)
             leads, active = runner.leads(ids), tx.enrollments.open_of(ids)  # once per batch
             for lead_id in ids:
-                runner.on_change(leads[lead_id], [], active[lead_id])
-            tx.meta.set_journey_sweep(None if len(ids) < self.batch else ids[-1], started)
+                runner.on_change(leads[lead_id], [], active[lead_id], plans)
+            if len(ids) < self.batch:  # the round is done
+                covers = state.whole_round if state.whole_round is not None else state.covers
+                state = SweepState(None, state.started, None, covers)
+            else:
+                state = SweepState(ids[-1], state.started, state.whole_round, state.covers)
+            tx.meta.set_journey_sweep(state)
             return len(ids)
 
     def run_steps(self, now: dt.datetime) -> int:
