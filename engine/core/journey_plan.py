@@ -222,6 +222,4 @@ def _window(time: a.TimeOfDay, days: a.Days | None) -> Window:
 def _all_steps(steps: tuple[a.Step, ...]):
     for step in steps:
         yield step
-        if isinstance(step.action, a.Branch):
-            yield from _all_steps(step.action.then)
-            yield from _all_steps(step.action.otherwise)
+        yield from _all_steps(a.inner_steps(step.action))  # a branch's sides, a split's arms
