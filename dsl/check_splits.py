@@ -7,13 +7,13 @@ The steps inside the arms are checked as any journey steps by `check_journeys`, 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from . import ast as a
 from .check_conditions import Place, check_event_ref
 from .check_context import Context
-from .check_names import declare
-from .diagnostics import Label
+from .check_names import declare, name_list
+from .diagnostics import Label, did_you_mean
 from .source import Span
 
 #: what the steps of an arm are checked with: (steps, labels that may have run) -> labels that may have run after
@@ -115,3 +115,30 @@ def sends(split: a.Split) -> Iterator[a.Name]:
         if isinstance(step.action, a.Send):
             yield step.action.template
         todo[:0] = a.inner_steps(step.action)
+
+
+def all_splits(journeys: Iterable[a.Journey]) -> dict[str, a.Split]:
+    """Every split step of the campaign by name (the first of a name)."""
+    found: dict[str, a.Split] = {}
+    todo = [step for journey in journeys for step in journey.steps]
+    while todo:
+        step = todo.pop(0)
+        if isinstance(step.action, a.Split):
+            found.setdefault(str(step.action.name), step.action)
+        todo[:0] = a.inner_steps(step.action)
+    return found
+
+
+def check_arm_expectation(ctx: Context, check: a.ExpectArm) -> None:
+    """`arm SPLIT is ARM` in a scenario names a split of the campaign and one of its arms."""
+    splits = all_splits(ctx.sym.journeys.values())
+    split = splits.get(check.split)
+    if split is None:
+        ctx.report("E435", check.split.span, name=check.split, label="no split step has this name",
+                   help=did_you_mean(check.split, list(splits))
+                   or (f"the splits are {name_list(splits)}" if splits else "the campaign has no split steps"))
+        return
+    arms = [str(arm.name) for arm in split.arms]
+    if check.arm not in arms:
+        ctx.report("E436", check.arm.span, split=check.split, name=check.arm, label="not an arm of this split",
+                   help=did_you_mean(check.arm, arms) or f"its arms are {name_list(arms)}")

@@ -60,6 +60,8 @@ CODES: dict[str, str] = {
     "E432": "split `{name}` has no goal",
     "E433": "split `{name}` has more than one {what}",
     "E434": "`goal click` in split `{name}` counts clicks on its emails, and no arm sends one",
+    "E435": "unknown split `{name}`",
+    "E436": "split `{split}` has no arm `{name}`",
     # warnings
     "W001": "file is empty",
     "W101": "`wait for` has no timeout: leads who never do `{event}` wait for ever",

@@ -56,6 +56,9 @@ class SplitsToAst(Transformer):
     def pick_on_date(self, meta, c):
         return a.PickWinner(on=self._date(c[0], Span.of(self.path, c[0])), span=self._span(meta))
 
+    def expect_arm(self, meta, c):
+        return a.ExpectArm(self._name(c[0]), self._name(c[1]), span=self._span(meta))
+
     def whole_confidence(self, meta, c):
         return float(self._int(c[0], str(c[0])[:-1]))
 

@@ -111,7 +111,7 @@ from .scores import (
     Score,
     ScoreItem,
 )
-from .splits import Arm, PickWinner, Split, SplitGoal, SplitItem, inner_steps
+from .splits import Arm, ExpectArm, PickWinner, Split, SplitGoal, SplitItem, inner_steps
 from .stages import (
     AssignRoundRobin,
     AssignWhen,
@@ -137,5 +137,5 @@ __all__ = [
     "Trigger", "TypeName", "TypeRef", "UNIT_SECONDS", "Value", "ValueKind", "WEEKDAY_NAMES", "Wait", "WaitEvent",
     "WaitTime",
     # split steps
-    "Arm", "PickWinner", "Split", "SplitGoal", "SplitItem", "inner_steps",
+    "Arm", "ExpectArm", "PickWinner", "Split", "SplitGoal", "SplitItem", "inner_steps",
 ]

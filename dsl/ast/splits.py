@@ -9,6 +9,7 @@ from .conditions import EventRef
 from .journeys import Action, Branch, Step
 from .literals import Duration, Value
 from .nodes import Name, Node
+from .scenarios import Check
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,3 +67,11 @@ def inner_steps(action: Action) -> tuple[Step, ...]:
     if isinstance(action, Split):
         return tuple(step for arm in action.arms for step in arm.steps)
     return ()
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectArm(Check):
+    """``arm welcome_subject is plain``: a scenario's lead went down that arm of the split."""
+
+    split: Name
+    arm: Name

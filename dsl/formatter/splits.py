@@ -68,3 +68,8 @@ def _pick_winner(node: a.PickWinner) -> str:
     confidence = node.confidence or 0.0
     shown = number(int(confidence)) if confidence == int(confidence) else number(confidence)
     return f"pick winner at {shown}% confidence"
+
+
+@text_of.register
+def _expect_arm(node: a.ExpectArm) -> str:
+    return f"arm {node.split} is {node.arm}"
