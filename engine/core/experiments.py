@@ -177,6 +177,14 @@ def p_value(x1: int, n1: int, x2: int, n2: int) -> float:
     return 2 * (1 - _NORMAL.cdf(abs(z)))
 
 
+def goal_of(plan: ExperimentPlan) -> tuple[str, Callable[[str, dict[str, Any]], bool]]:
+    """The goal as (event type, test of (arm, event props)): a click counts only on an email its arm sends."""
+    if plan.goal_event is None:
+        return "email.clicked", lambda arm, props: props.get("template") in plan.templates.get(arm, frozenset())
+    test = plan.goal_filter
+    return plan.goal_event, lambda arm, props: test is None or bool(test(props))
+
+
 # ----- picking a winner ----------------------------------------------------------------------------
 
 
