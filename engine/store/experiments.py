@@ -47,7 +47,8 @@ class Experiments(Repository):
     def _insert_new(self, table: sa.Table, row: dict[str, Any], keys: list[str]) -> bool:
         dialect = postgresql if self.postgres else sqlite
         stmt = dialect.insert(table).values(**row).on_conflict_do_nothing(index_elements=keys)
-        return self.conn.execute(stmt).rowcount == 1
+        # a row comes back only when this statement inserted it (rowcount is not reliable on every driver)
+        return self.conn.execute(stmt.returning(table.c[keys[0]])).first() is not None
 
     # ----- assignments ------------------------------------------------------------------------------
 
