@@ -49,8 +49,9 @@ def report_experiment(
         title = f"Split {exp['split']} ({exp['journey']}.{exp['step']}): {exp['goal']}"
         if exp["rule"]:
             title += f"; {exp['rule']}"
-        table = Table("arm", "weight", "assigned", "measured", "reached", "rate", "uplift", "difference (95% CI)",
-                      "p-value", title=escape(title), title_justify="left")
+        # short headings, so the table fits 80 columns: leads assigned, measured (window closed), goal reached
+        table = Table("arm", "weight", "leads", "measured", "goal", "rate", "uplift", "diff (95% CI)", "p",
+                      title=escape(title), title_justify="left")
         for arm in exp["arms"]:
             table.add_row(escape(arm["arm"]), f"{arm['weight']}%", f"{arm['assigned']:,}", f"{arm['measured']:,}",
                           f"{arm['reached']:,}", _pct(arm["rate"]), _pct(arm["uplift"], signed=True),
