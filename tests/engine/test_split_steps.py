@@ -5,13 +5,16 @@ the report's figures against a case worked by hand; one winner per split even wi
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 import threading
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from typer.testing import CliRunner
 
+from engine.cli import app
 from engine.core.experiments import Arm, assign
 from engine.daemon.experiments import ExperimentPhase
 from engine.reports.experiments import experiment_report
@@ -185,3 +188,36 @@ def test_one_winner_per_split_with_two_daemons(db_url, capture, campaign):
 def _decide(h: Harness, day: dt.datetime) -> bool:
     with h.nurture.store.transaction() as tx:
         return tx.experiments.decide("other", "b", day, "second", {}, "two")
+
+
+def test_report_and_plan_on_the_command_line(sqlite_url, capture, campaign):
+    """`nurture report experiment` prints the figures and the winner; `nurture plan` lists the split and says
+    when the split changed since its winner was picked."""
+    h = Harness(sqlite_url, capture.port, campaign)
+    h.leads(_lead(1), _lead(2))
+    ids = [row.id for row in h.query(sa.select(LEADS.c.id).order_by(LEADS.c.id))]
+    with h.nurture.store.transaction() as tx:
+        tx.experiments.assign(ids[0], "greeting", "hello", "trial", None, T0)
+        tx.experiments.assign(ids[1], "greeting", "tips", "trial", None, T0)
+        tx.experiments.decide("greeting", "tips", T0 + 4 * DAY, "2026-03-06 came", {"arms": [["hello", 50],
+                                                                                      ["tips", 50]]}, "one")
+    env = {"NURTURE_DATABASE_URL": sqlite_url, "NURTURE_CAMPAIGN_DIR": str(campaign / "journeys"),
+           "NURTURE_TEMPLATE_DIR": str(campaign / "templates"), "COLUMNS": "120"}
+    result = CliRunner().invoke(app, ["report", "experiment", "greeting", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    [exp] = json.loads(result.stdout)["experiments"]
+    assert [(arm["arm"], arm["assigned"], arm["measured"]) for arm in exp["arms"]] == [("hello", 1, 1), ("tips", 1, 1)]
+    assert exp["decision"]["winner"] == "tips" and exp["decision"]["split_changed"] is False
+    result = CliRunner().invoke(app, ["report", "experiment"], env=env)
+    assert "winner: tips" in result.stdout and "Split greeting (trial.greeting)" in result.stdout
+    result = CliRunner().invoke(app, ["report", "experiment", "nope"], env=env)
+    # the entry point prints an EngineError as a sentence; here it reaches the runner as raised
+    assert "the applied campaign has no split 'nope'; its splits: greeting" in str(result.exception)
+
+    path = campaign / "journeys" / "campaign.nurture"
+    path.write_text(SPLIT_CAMPAIGN.replace("50% hello", "30% hello").replace("50% tips", "70% tips"), encoding="utf-8")
+    result = CliRunner().invoke(app, ["plan", "--no-scenarios"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "split greeting in trial: 30% hello, 70% tips" in result.stdout
+    assert "winner recorded: tips" in result.stdout
+    assert "changed since the winner was picked: the arms were 50% hello, 50% tips" in result.stdout
