@@ -130,3 +130,13 @@ def test_since_a_step_in_an_arm_is_allowed_after_the_split_but_not_before():
 def test_malformed_splits_are_syntax_errors(broken):
     with pytest.raises(DslSyntaxError):
         parse(f"journey j {{\n  {broken}\n}}\n")
+
+
+def test_editors_complete_the_split_step_and_its_goal():
+    from dsl.completion import expected_at
+
+    assert "split" in expected_at("journey j {\n  ", 2, 3).keywords
+    inside = expected_at('journey j {\n  split "x" {\n    ', 3, 5).keywords
+    assert inside == ("goal click within", "goal", "pick winner at", "pick winner on")
+    assert "send" in expected_at('journey j {\n  split "x" {\n    50% a {\n      ', 4, 7).keywords
+    assert "experiment seed" in expected_at("settings {\n  ", 2, 3).keywords
