@@ -167,3 +167,14 @@ def test_date_rule_picks_the_better_rate_on_the_date():
     assert verdict is not None and verdict.winner == "story"
     tie = [ArmFigures("plain", 3, 0, 0), ArmFigures("story", 3, 0, 0)]
     assert pick(by_date, tie, dt.datetime(2026, 3, 10, tzinfo=dt.UTC)).winner == "plain"  # the first arm
+
+
+def test_goal_click_counts_clicks_on_the_arms_own_emails():
+    from engine.core.experiments import goal_of
+
+    event, counts = goal_of(PLAN)
+    assert event == "email.clicked"
+    assert PLAN.templates == {"plain": frozenset({"welcome_a"}), "story": frozenset({"welcome_b", "case_study"})}
+    assert counts("story", {"template": "case_study", "url": "https://x.example"})
+    assert not counts("plain", {"template": "case_study"})  # not an email of the lead's arm
+    assert not counts("plain", {"url": "https://x.example"})  # a click reported without its template
