@@ -171,7 +171,8 @@ def test_campaign_uses_every_step_kind(campaign) -> None:
     steps = [n for n in _nodes(campaign) if isinstance(n, a.Step)]
     actions = [s.action for s in steps]
     kinds = {type(action) for action in actions}
-    assert kinds == {a.Send, a.Wait, a.WaitEvent, a.WaitTime, a.Branch, a.SetAttribute, a.NotifyAction}
+    assert kinds == {a.Send, a.Wait, a.WaitEvent, a.WaitTime, a.Branch, a.SetAttribute, a.NotifyAction,
+                     a.Split}  # split steps: journeys/split_steps.nurture
     sends = [x for x in actions if isinstance(x, a.Send)]
     assert any(x.window is None for x in sends), "a send without a window"
     assert any(x.window and x.window.days and str(x.window.days) == "weekdays" for x in sends)

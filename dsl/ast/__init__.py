@@ -111,6 +111,7 @@ from .scores import (
     Score,
     ScoreItem,
 )
+from .splits import Arm, ExpectArm, PickWinner, Split, SplitGoal, SplitItem, inner_steps
 from .stages import (
     AssignRoundRobin,
     AssignWhen,
@@ -134,5 +135,7 @@ __all__ = [
     "SendWindow", "SetAttribute", "Setting", "SettingKey", "Settings", "Stage", "StageBecomes", "StageIs",
     "StageItem", "Step", "Sum", "SumBetween", "SumCompare", "Term", "TextOp", "TextTest", "TimeOfDay", "TimeUnit",
     "Trigger", "TypeName", "TypeRef", "UNIT_SECONDS", "Value", "ValueKind", "WEEKDAY_NAMES", "Wait", "WaitEvent",
-    "WaitTime"
+    "WaitTime",
+    # split steps
+    "Arm", "ExpectArm", "PickWinner", "Split", "SplitGoal", "SplitItem", "inner_steps",
 ]

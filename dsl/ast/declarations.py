@@ -9,7 +9,7 @@ from typing import Literal as L
 from .literals import TimeOfDay, TypeRef, Value
 from .nodes import Item, Name, Node
 
-SettingKey = L["sender name", "sender address", "reply to", "sales address", "default timezone"]
+SettingKey = L["sender name", "sender address", "reply to", "sales address", "default timezone", "experiment seed"]
 CapPeriod = L["day", "week"]
 
 

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from dsl import ast as a
 from dsl.symbols import step_labels
 from engine.core.conditions import HappenedAtom, names_in
+from engine.core.experiments import ExperimentPlan, experiment_plan
 
 Test = Callable[..., bool]  # (A, S, H, stage) -> bool
 
@@ -41,6 +42,7 @@ class StepKind(StrEnum):
     WAIT_TIME = "wait_time"
     WAIT_EVENT = "wait_event"
     BRANCH = "branch"
+    SPLIT = "split"
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,15 @@ class BranchStep(Step):
     kind: ClassVar[StepKind] = StepKind.BRANCH
 
 
-AnyStep = SendStep | NotifyStep | SetStep | WaitStep | WaitTimeStep | WaitEventStep | BranchStep
+@dataclass(frozen=True)
+class SplitStep(Step):
+    """An A/B experiment: the lead goes down one arm (see `engine.core.experiments`), then on to ``next``."""
+
+    split: str
+    kind: ClassVar[StepKind] = StepKind.SPLIT
+
+
+AnyStep = SendStep | NotifyStep | SetStep | WaitStep | WaitTimeStep | WaitEventStep | BranchStep | SplitStep
 
 
 @dataclass
@@ -137,6 +147,8 @@ class JourneyPlan:
     #: labels in source order, for moving in-flight leads when a step is removed
     order: list[str] = field(default_factory=list)
     atoms: list[HappenedAtom] = field(default_factory=list)
+    #: the journey's split steps (A/B experiments), by split name
+    experiments: dict[str, ExperimentPlan] = field(default_factory=dict)
 
     @property
     def swept(self) -> bool:
@@ -222,6 +234,11 @@ class PlanCompiler:
             case a.Branch(condition=cond, then=then, otherwise=otherwise):
                 return BranchStep(label, following, self.compile_test(cond, self.register), self.text(cond),
                                   then=self.flatten(then, following), otherwise=self.flatten(otherwise, following))
+            case a.Split() as split:  # an A/B experiment: engine/core/experiments.py
+                experiment = experiment_plan(self.plan.name, label, split, lambda arm: self.flatten(arm, following),
+                                             self.compile_filter, self.text)
+                self.plan.experiments[experiment.name] = experiment
+                return SplitStep(label, following, experiment.name)
         raise TypeError(f"unknown step {type(step.action).__name__}")
 
     def build(self) -> JourneyPlan:
@@ -249,6 +266,4 @@ def _window(time: a.TimeOfDay, days: a.Days | None) -> Window:
 def _all_steps(steps: tuple[a.Step, ...]):
     for step in steps:
         yield step
-        if isinstance(step.action, a.Branch):
-            yield from _all_steps(step.action.then)
-            yield from _all_steps(step.action.otherwise)
+        yield from _all_steps(a.inner_steps(step.action))  # a branch's sides, a split's arms

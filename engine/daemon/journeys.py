@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from engine.core.clock import epoch
+from engine.core.experiments import AssignArm
 from engine.core.journey_plan import JourneyPlan
 from engine.core.journeys import (
     MAX_COUNTED,
@@ -50,6 +51,22 @@ def lead_views(tx: Tx, rules: Rules, lead_ids: Sequence[int], now: dt.datetime) 
             for lead_id, row in tx.leads.journey_views(lead_ids).items()}
 
 
+class StoredExperiments:
+    """Split steps' earlier assignments and recorded winners, read in the runner's transaction."""
+
+    def __init__(self, tx: Tx) -> None:
+        self.tx = tx
+        self._winners: dict[str, str | None] = {}
+
+    def arm_of(self, lead_id: int, split: str) -> str | None:
+        return self.tx.experiments.arm_of(lead_id, split)
+
+    def winner(self, split: str) -> str | None:
+        if split not in self._winners:  # read once per batch: a winner is recorded once and never changes
+            self._winners[split] = self.tx.experiments.winner(split)
+        return self._winners[split]
+
+
 class JourneyRunner:
     """Enters, exits, converts and advances enrolments for one version at one instant, in ``tx``."""
 
@@ -58,7 +75,7 @@ class JourneyRunner:
         self.now = now
         self.set_attribute = set_attribute
         self.rules = rules
-        self.decisions = JourneyDecisions(rules, version_id, now, self._history)
+        self.decisions = JourneyDecisions(rules, version_id, now, self._history, StoredExperiments(tx))
         self.sender = str(rules.symbols.settings.get("sender address") or "nurture@localhost")
 
     def _history(self, lead_id: int, event_type: str, since: dt.datetime | None,
@@ -108,6 +125,9 @@ class JourneyRunner:
                     self.enqueue(effect)
                 case SetAttribute():
                     self.set_attribute(effect.lead, effect.name, effect.value)
+                case AssignArm():  # a split step: the lead's arm, kept for good
+                    self.tx.experiments.assign(effect.lead_id, effect.split, effect.arm, effect.journey,
+                                               effect.enrollment_id, effect.at)
 
 
 class JourneyPhases:

@@ -52,7 +52,18 @@ def judge(play: Play, check: a.Check, now: dt.datetime) -> list[str] | None:
             return _email(play, state, check, now)
         case a.ExpectJourney():
             return _journey(play, state, check)
+        case a.ExpectArm():  # a split step's arm, as the store recorded it
+            return _arm(play, check)
     raise EngineError(f"cannot judge {type(check).__name__}")
+
+
+def _arm(play: Play, check: a.ExpectArm) -> list[str] | None:
+    with play.run.nurture.store.transaction() as tx:
+        arms = tx.experiments.arms_of_lead(play.lead_id)
+    if check.split not in arms:
+        return [f"the lead has not reached split `{check.split}`"]
+    arm, at = arms[check.split]
+    return None if arm == check.arm else [f"the lead went down arm `{arm}` of `{check.split}` at {play.when(at)}"]
 
 
 def plain(value: a.Value) -> Any:

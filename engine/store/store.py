@@ -13,6 +13,7 @@ from engine.store.daemons import Daemons
 from engine.store.db import create_db_engine, open_store, throwaway_store
 from engine.store.enrollments import Enrollments
 from engine.store.events import Events
+from engine.store.experiments import Experiments
 from engine.store.figures import Figures
 from engine.store.history import History
 from engine.store.insights import Insights
@@ -121,6 +122,11 @@ class Tx:
     @cached_property
     def mailroom(self) -> Mailroom:
         return Mailroom(self.conn)
+
+    @cached_property
+    def experiments(self) -> Experiments:
+        """Split steps (A/B experiments): each lead's arm and each split's winner."""
+        return Experiments(self.conn)
 
 
 class Store:

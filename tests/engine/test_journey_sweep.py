@@ -29,8 +29,8 @@ def test_only_journeys_time_can_move_are_swept():
     swept = {name: plan.swept for name, plan in rules.journeys.items()}
     # reengagement enters on a decaying score and on no click within 30 days; the others enter on a
     # stage change or as an event arrives, which reach journeys as signals
-    assert swept == {"welcome": False, "pricing_followup": False, "webinar_followup": False, "recycled": False,
-                     "reengagement": True}
+    assert {"welcome", "pricing_followup", "webinar_followup", "recycled", "reengagement"} <= set(swept)
+    assert {name for name, time_moves_it in swept.items() if time_moves_it} == {"reengagement"}
 
 
 def test_a_new_version_looks_at_every_lead_at_once(tmp_path: Path, sqlite_url, capture):
