@@ -121,6 +121,14 @@ from .stages import (
     Stage,
     StageItem,
 )
+from .topics import (
+    JourneyTopic,
+    LeaveTopic,
+    TopicDecl,
+    Topics,
+    UnsubscribeLeaves,
+    UnsubscribeScope,
+)
 
 __all__ = [
     "Action", "AllOf", "AnyOf", "AssignRoundRobin", "AssignWhen", "Assignment", "AttributeDecl", "AttributeRule",
@@ -134,5 +142,7 @@ __all__ = [
     "SendWindow", "SetAttribute", "Setting", "SettingKey", "Settings", "Stage", "StageBecomes", "StageIs",
     "StageItem", "Step", "Sum", "SumBetween", "SumCompare", "Term", "TextOp", "TextTest", "TimeOfDay", "TimeUnit",
     "Trigger", "TypeName", "TypeRef", "UNIT_SECONDS", "Value", "ValueKind", "WEEKDAY_NAMES", "Wait", "WaitEvent",
-    "WaitTime"
+    "WaitTime",
+    # subscription topics
+    "JourneyTopic", "LeaveTopic", "TopicDecl", "Topics", "UnsubscribeLeaves", "UnsubscribeScope",
 ]
