@@ -27,6 +27,7 @@ from engine.store.reports import Reports
 from engine.store.signals import Signals
 from engine.store.suppressions import Suppressions
 from engine.store.tallies import Tallies
+from engine.store.topics import TopicOptOuts
 from engine.store.users import Users
 from engine.store.versions import Versions
 from engine.store.visitors import Visitors
@@ -121,6 +122,10 @@ class Tx:
     @cached_property
     def mailroom(self) -> Mailroom:
         return Mailroom(self.conn)
+
+    @cached_property
+    def topics(self) -> TopicOptOuts:
+        return TopicOptOuts(self.conn)
 
 
 class Store:

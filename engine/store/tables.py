@@ -25,6 +25,7 @@ from engine.store.models import (
     SoftBounce,
     StageChange,
     Suppression,
+    TopicOptOut,
 )
 
 
@@ -54,3 +55,4 @@ PUBLISHABLE_KEYS = _table(PublishableKey)
 ANONYMOUS_EVENTS = _table(AnonymousEvent)
 VISITORS = _table(AnonymousVisitor)
 USERS = _table(ConsoleUser)
+TOPIC_OPTOUTS = _table(TopicOptOut)
