@@ -107,7 +107,8 @@ class Composer:
 
         track = track_link if marketing else None
         context = context_for(unsubscribe)
-        context.setdefault("preferences_url", preferences)
+        if preferences is not None:
+            context["preferences_url"] = preferences
         rendered = self.renderer(templates).render(draft.template, context, rewrite_link=track)
         sender = str(settings.get("sender address"))
         reply_to = settings.get("reply to")
