@@ -20,6 +20,12 @@ class TopicOptOuts(Repository):
         return set(self.conn.execute(sa.select(TOPIC_OPTOUTS.c.topic)
                                      .where(TOPIC_OPTOUTS.c.lead_id == lead_id)).scalars())
 
+    def left_at(self, lead_id: int) -> dict[str, dt.datetime]:
+        """The topics the lead has left, each with when."""
+        rows = self.conn.execute(sa.select(TOPIC_OPTOUTS.c.topic, TOPIC_OPTOUTS.c.created_at)
+                                 .where(TOPIC_OPTOUTS.c.lead_id == lead_id))
+        return {row.topic: row.created_at for row in rows}  # (a result has `keys()`: dict() would misread it)
+
     def among(self, lead_ids: Sequence[int]) -> dict[int, set[str]]:
         """The topics each of ``lead_ids`` has left; leads that left none are not in it."""
         left: dict[int, set[str]] = {}
