@@ -14,10 +14,16 @@ from .check_context import Context
 from .check_names import declare
 from .diagnostics import Label, did_you_mean
 
+#: the store keeps a topic's name with each email and each opt-out in at most this many characters
+MAX_TOPIC_NAME = 100
+
 
 def check_topics(ctx: Context, topics: a.Topics) -> None:
     for topic in topics.decls:
         declare(ctx, "topic", topic.name, topic.name.span, ("topic",))
+        if len(topic.name) > MAX_TOPIC_NAME:
+            ctx.report("E304", topic.name.span, what="topic name", reason=f"it is longer than {MAX_TOPIC_NAME} "
+                       "characters", label="too long", help="give the topic a short name, and say more in its title")
 
 
 def check_unsubscribe_leaves(ctx: Context, setting: a.UnsubscribeLeaves) -> None:
