@@ -17,6 +17,7 @@ from .check_scenarios import check_invariant, check_scenario
 from .check_scores import check_score, check_score_cycles, check_unused_scores
 from .check_stages import check_reachability, check_stage, reachable_stages
 from .check_templates import check_templates
+from .check_topics import check_journey_topics, check_scenario_topics, check_topics, check_unsubscribe_leaves
 from .check_types import check_given, check_literals, check_placeholders, check_setting
 from .diagnostics import Diagnostic
 from .logic import Logic, score_bounds
@@ -53,6 +54,9 @@ def _check_item(ctx: Context, item: a.Item) -> None:
     match item:
         case a.Settings():
             for setting in item.items:
+                if isinstance(setting, a.UnsubscribeLeaves):  # subscription topics
+                    check_unsubscribe_leaves(ctx, setting)
+                    continue
                 declare_setting(ctx, setting)
                 check_setting(ctx, setting)
         case a.Attributes():
@@ -71,7 +75,11 @@ def _check_item(ctx: Context, item: a.Item) -> None:
             check_stage(ctx, item)
         case a.Journey():
             check_journey(ctx, item)
+            check_journey_topics(ctx, item)
         case a.Scenario():
             check_scenario(ctx, item)
+            check_scenario_topics(ctx, item)
+        case a.Topics():
+            check_topics(ctx, item)
         case a.Invariant():
             check_invariant(ctx, item)

@@ -21,9 +21,11 @@ CODES: dict[str, str] = {
     "E106": "unknown step `{name}` in journey `{journey}`",
     "E107": "event `{event}` has no property `{name}`",
     "E108": "unknown journey `{name}`",
+    "E120": "unknown topic `{name}`",
     # duplicates
     "E201": "{what} `{name}` is defined more than once",
     "E202": "step label `{name}` is used twice in journey `{journey}`",
+    "E220": "journey `{journey}` names its topic more than once",
     # types and values
     "E301": "`{name}` is {expected}, but is compared with {found}",
     "E302": "`{op}` does not apply to `{name}`, which is {type}",

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from .navigation import Kind
 
-TOP_LEVEL = ("settings", "attributes", "events", "score", "stage", "journey", "scenario")
+TOP_LEVEL = ("settings", "attributes", "events", "score", "stage", "journey", "scenario", "topics")
 TYPES = ("text", "number", "bool", "date", "timezone", "list of")
 STATEMENTS: dict[str | None, tuple[str, ...]] = {
     None: TOP_LEVEL,

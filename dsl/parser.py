@@ -51,7 +51,7 @@ _TERMINAL_WORDS = {
 
 # Keywords after which a number starts a duration.
 _DURATION_AFTER = {"wait", "every", "within", "after", "half-life", "to", "per"}
-_TOP_LEVEL = ["settings", "attributes", "events", "score", "stage", "journey", "scenario"]
+_TOP_LEVEL = ["settings", "attributes", "events", "score", "stage", "journey", "scenario", "topics"]
 
 
 # The grammar ignores comments; the formatter needs them back, so the lexer hands them here.
@@ -329,6 +329,8 @@ def _syntax_diagnostic(err: UnexpectedInput, source: SourceFile) -> Diagnostic:
         help_ = f'put it in double quotes: `"{token}"`'
     elif token.type in ("NAME", "EVENT_NAME") and previous in ("}", "") and str(token) not in _TOP_LEVEL:
         help_ = "a file holds `" + "`, `".join(_TOP_LEVEL) + "` blocks, and `invariant` lines"
+    elif previous == "topic" and "COLON" in expected:  # a journey's `topic` line below its first line
+        help_ = "a journey's `topic` line comes first in the journey, before `enter when` and the steps"
     return Diagnostic.make("E001", span, message=f"expected {what}, found {_found(token)}",
                            label="unexpected here", help=help_)
 

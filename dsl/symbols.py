@@ -46,6 +46,9 @@ class Symbols:
     frequency_caps: dict[str, int] = field(default_factory=dict)
     #: what every scenario must keep to, across all journeys
     invariants: list[a.Invariant] = field(default_factory=list)
+    #: subscription topics in the order declared, and what an email's own unsubscribe link leaves
+    topics: dict[str, a.TopicDecl] = field(default_factory=dict)
+    unsubscribe_leaves: a.UnsubscribeScope = "everything"
 
     def stage_rank(self, name: str) -> int:
         return self.stages.index(name)
@@ -77,12 +80,17 @@ def collect(files: Iterable[a.File]) -> Symbols:
                 sym.journeys.setdefault(item.name, item)
             elif isinstance(item, a.Invariant):
                 sym.invariants.append(item)
+            elif isinstance(item, a.Topics):
+                for topic in item.decls:
+                    sym.topics.setdefault(topic.name, topic)
             elif isinstance(item, a.Settings):
                 for setting in item.items:
                     if isinstance(setting, a.Setting):
                         sym.settings.setdefault(setting.key, setting.value)
                     elif isinstance(setting, a.QuietHours):
                         sym.quiet_hours = sym.quiet_hours or setting
+                    elif isinstance(setting, a.UnsubscribeLeaves):
+                        sym.unsubscribe_leaves = setting.scope
                     else:
                         sym.frequency_caps.setdefault(setting.period, setting.count)
     return sym

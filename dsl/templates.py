@@ -16,6 +16,7 @@ TEXT = ".txt"
 #: Top-level names the renderer gives every template.
 CONTEXT_NAMES: frozenset[str] = frozenset({
     "lead", "scores", "stage", "owner", "settings", "unsubscribe_url", "journey", "reasons", "activity", "now",
+    "preferences_url",
 })
 
 #: Keys of the ``settings`` mapping a template can read.

@@ -112,6 +112,7 @@ def _context(symbols: Symbols, lead: dict[str, object], *, journey: str | None) 
         "owner": lead.get("owner"),
         "settings": {key.replace(" ", "_"): value for key, value in symbols.settings.items()},
         "unsubscribe_url": "https://acme-analytics.example/u/signed-token",
+        "preferences_url": "https://acme-analytics.example/p/signed-token",
         "journey": journey,
         "reasons": [
             {"rule": "job_title matches /\\b(VP|Director)\\b/i", "points": 20},

@@ -122,6 +122,14 @@ from .stages import (
     Stage,
     StageItem,
 )
+from .topics import (
+    JourneyTopic,
+    LeaveTopic,
+    TopicDecl,
+    Topics,
+    UnsubscribeLeaves,
+    UnsubscribeScope,
+)
 
 __all__ = [
     "Action", "AllOf", "AnyOf", "AssignRoundRobin", "AssignWhen", "Assignment", "AttributeDecl", "AttributeRule",
@@ -138,4 +146,6 @@ __all__ = [
     "WaitTime",
     # split steps
     "Arm", "ExpectArm", "PickWinner", "Split", "SplitGoal", "SplitItem", "inner_steps",
+    # subscription topics
+    "JourneyTopic", "LeaveTopic", "TopicDecl", "Topics", "UnsubscribeLeaves", "UnsubscribeScope",
 ]

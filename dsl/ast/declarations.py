@@ -8,6 +8,7 @@ from typing import Literal as L
 
 from .literals import TimeOfDay, TypeRef, Value
 from .nodes import Item, Name, Node
+from .topics import UnsubscribeLeaves
 
 SettingKey = L["sender name", "sender address", "reply to", "sales address", "default timezone", "experiment seed"]
 CapPeriod = L["day", "week"]
@@ -34,7 +35,7 @@ class FrequencyCap(Node):
 @dataclass(frozen=True, slots=True)
 class Settings(Item):
     kind: ClassVar[str] = "settings"
-    items: tuple[Setting | QuietHours | FrequencyCap, ...]
+    items: tuple[Setting | QuietHours | FrequencyCap | UnsubscribeLeaves, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from .conditions import Condition, EventRef
 from .literals import Days, Duration, TimeOfDay, Value
 from .nodes import Item, Name, Node
 from .stages import Recipient
+from .topics import JourneyTopic
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,8 @@ class SendWindow(Node):
 class Send(Action):
     template: Name
     window: SendWindow | None = None
+    #: the topic this one email belongs to (`send "x" topic product`), over its journey's topic
+    topic: Name | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +109,7 @@ class Branch(Action):
     otherwise: tuple[Step, ...] = ()
 
 
-JourneyItem = Entry | Reentry | ExitRule | Goal | Step
+JourneyItem = Entry | Reentry | ExitRule | Goal | Step | JourneyTopic
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from typing import Literal as L
 from .conditions import CompareOp, Condition
 from .literals import Duration, TimeOfDay, Value
 from .nodes import Item, Name, Node
+from .topics import LeaveTopic
 
 OffsetUnit = L["week", "day", "hour", "minute"]
 EmailKind = L["sent", "notified"]
@@ -113,7 +114,7 @@ class Expect(Node):
     check: Check
 
 
-ScenarioItem = ScenarioLead | ScenarioStart | ScenarioEvent | Expect
+ScenarioItem = ScenarioLead | ScenarioStart | ScenarioEvent | Expect | LeaveTopic
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,9 +134,9 @@ class Scenario(Item):
         return next((i for i in self.items if isinstance(i, ScenarioStart)), None)
 
     @property
-    def timeline(self) -> tuple[ScenarioEvent | Expect, ...]:
-        """Events and expectations in the order written."""
-        return tuple(i for i in self.items if isinstance(i, ScenarioEvent | Expect))
+    def timeline(self) -> tuple[ScenarioEvent | Expect | LeaveTopic, ...]:
+        """Events, topics left and expectations in the order written."""
+        return tuple(i for i in self.items if isinstance(i, ScenarioEvent | Expect | LeaveTopic))
 
 
 @dataclass(frozen=True, slots=True)

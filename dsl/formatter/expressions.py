@@ -311,7 +311,8 @@ def _reentry(node: a.Reentry) -> str:
 @text_of.register
 def _send(node: a.Send) -> str:
     window = "" if node.window is None else f" {text_of(node.window)}"
-    return f"send {quote(node.template)}{window}"
+    topic = "" if node.topic is None else f" topic {node.topic}"
+    return f"send {quote(node.template)}{window}{topic}"
 
 
 @text_of.register

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 from dsl import ast as a
 from dsl.symbols import step_labels
+from dsl.topics import email_topic
 from engine.core.conditions import HappenedAtom, names_in
 from engine.core.experiments import ExperimentPlan, experiment_plan
 
@@ -68,6 +69,8 @@ class Step:
 class SendStep(Step):
     template: str
     window: Window | None = None
+    #: the subscription topic of the email: the send's own, else its journey's (None: no topic)
+    topic: str | None = None
     kind: ClassVar[StepKind] = StepKind.SEND
 
 
@@ -219,7 +222,8 @@ class PlanCompiler:
         match step.action:
             case a.Send(template=template, window=window):
                 return SendStep(label, following, str(template),
-                                _window(window.time, window.days) if window is not None else None)
+                                _window(window.time, window.days) if window is not None else None,
+                                email_topic(self.journey, step.action))
             case a.Wait(duration=d):
                 return WaitStep(label, following, d.seconds)
             case a.WaitEvent(event=ref, timeout=timeout):

@@ -154,6 +154,8 @@ class Enqueue:
     journey: str | None
     step: str | None
     enrollment_id: int | None
+    #: the subscription topic of a marketing email
+    topic: str | None = None
 
 
 @dataclass(frozen=True)
@@ -300,7 +302,7 @@ class JourneyDecisions:
                     MessageKind.MARKETING if marketing else MessageKind.SALES,
                     lead.email if isinstance(step, SendStep) else self.recipient(step.recipient, step.address, lead),
                     step.template, self._send_time(step, lead, cursor), enrollment.journey, step.label,
-                    enrollment.id))
+                    enrollment.id, step.topic if isinstance(step, SendStep) else None))
             case SetStep():
                 effects.append(SetAttribute(lead, step.name, step.value))
                 lead.attributes[step.name] = step.value

@@ -68,6 +68,8 @@ class _Batch:
     ended: dict[int, str] = field(default_factory=dict)
     #: lead -> marketing emails of this batch already cleared for it
     going: dict[int, list[dt.datetime]] = field(default_factory=dict)
+    #: lead -> the subscription topics it has left
+    left_topics: dict[int, set[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -146,10 +148,12 @@ class Preparer:
         marketing = [m for m in messages if m.kind == "marketing"]
         caps = rules.symbols.frequency_caps
         since = now - dt.timedelta(days=7 if "week" in caps else 1)
+        topical = [m.lead_id for m in marketing if m.topic is not None]
         return _Batch(lead_views(tx, rules, [m.lead_id for m in messages if m.kind != "webhook"], now),
                       tx.outbox.suppressed_among([m.to_address for m in marketing]),
                       tx.outbox.recent_sends([m.lead_id for m in marketing], since) if caps and marketing else {},
-                      tx.outbox.ended_journeys([m.id for m in marketing]) if marketing else {})
+                      tx.outbox.ended_journeys([m.id for m in marketing]) if marketing else {},
+                      left_topics=tx.topics.among(topical) if topical else {})
 
     def _clear(self, message: QueuedMessage, rules: Rules, templates: Templates, now: dt.datetime,
                stats: DeliveryStats, batch: _Batch) -> _Verdict:
@@ -163,6 +167,9 @@ class Preparer:
         if marketing and (lead.unsubscribed or message.to_address in batch.suppressed):
             stats.suppressed += 1
             return _Verdict(drop=("suppressed", "unsubscribed or suppressed at send time"))
+        if marketing and message.topic in batch.left_topics.get(message.lead_id, ()):  # consent per topic
+            stats.suppressed += 1
+            return _Verdict(drop=("suppressed", f"the lead left topic `{message.topic}` at send time"))
         if marketing:
             symbols = rules.symbols
             allowed, why = deferral(symbols.settings, symbols.frequency_caps, symbols.quiet_hours, now,

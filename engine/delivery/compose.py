@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from engine.delivery.message import build_message
+from engine.delivery.preferences import preference_expiry
 from engine.delivery.render import Renderer
 from engine.delivery.tokens import Signer
 
@@ -71,10 +72,13 @@ class Composer:
             self._key = self._signing_key()
         return self._key
 
-    def link(self, kind: str, lead_id: int, message_key: str, url: str | None = None) -> str:
-        """A signed link to the HTTP side: `u` unsubscribe, `o` open pixel, `c` tracked click to ``url``."""
-        payload = {"l": lead_id, "m": message_key, "k": kind} | ({"u": url} if url else {})
-        path = {"u": "u", "o": "t/o", "c": "t/c"}[kind]
+    def link(self, kind: str, lead_id: int, message_key: str, url: str | None = None,
+             expires: int | None = None) -> str:
+        """A signed link to the HTTP side: `u` unsubscribe, `o` open pixel, `c` tracked click to ``url``,
+        `p` the preference page (valid until ``expires``, in seconds since the epoch)."""
+        payload = {"l": lead_id, "m": message_key, "k": kind} | ({"u": url} if url else {}) \
+            | ({"x": expires} if expires is not None else {})
+        path = {"u": "u", "o": "t/o", "c": "t/c", "p": "p"}[kind]
         if self._signer is None:
             self._signer = Signer(self.key)
         return f"{self.base_url}/{path}/{self._signer.sign(payload)}"
@@ -91,15 +95,21 @@ class Composer:
                 context_for: ContextFor) -> bytes:
         marketing = draft.kind == "marketing"
         unsubscribe = self.link("u", draft.lead_id, draft.key)
+        preferences = self.link("p", draft.lead_id, draft.key, expires=preference_expiry(now)) if marketing else None
         tracked: dict[str, str] = {}  # a URL in both the HTML and the text is signed once
 
         def track_link(url: str) -> str:
+            if url == preferences:  # the lead's own settings, like the unsubscribe link: not a click to count
+                return url
             if url not in tracked:
                 tracked[url] = self.link("c", draft.lead_id, draft.key, url)
             return tracked[url]
 
         track = track_link if marketing else None
-        rendered = self.renderer(templates).render(draft.template, context_for(unsubscribe), rewrite_link=track)
+        context = context_for(unsubscribe)
+        if preferences is not None:
+            context["preferences_url"] = preferences
+        rendered = self.renderer(templates).render(draft.template, context, rewrite_link=track)
         sender = str(settings.get("sender address"))
         reply_to = settings.get("reply to")
         html = rendered.html

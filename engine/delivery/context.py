@@ -29,6 +29,8 @@ def email_context(tx: Tx | None, rules: Rules, lead: LeadView, now: dt.datetime,
         "scores": lead.scores, "stage": lead.stage, "owner": lead.owner,
         "settings": settings_of(rules), "unsubscribe_url": unsubscribe_url, "journey": journey, "now": now,
         "reasons": [], "activity": [],
+        # a marketing email's link to the lead's topics, set when it is composed (sales alerts have none)
+        "preferences_url": None,
     }
     if sales:
         if tx is None:

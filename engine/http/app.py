@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from engine.console import install as install_console
-from engine.http import errors, feedback, health, intake, leads, track, tracking, unsubscribe
+from engine.http import errors, feedback, health, intake, leads, preferences, track, tracking, unsubscribe
 from engine.http.context import AppContext, Limits
 from engine.http.middleware import Guard
 from engine.ingest.sns import Fetch, fetch_amazon
@@ -43,7 +43,7 @@ def create_app(nurture: Nurture, limits: Limits | None = None, *, access_log: bo
     app.state.ctx = AppContext(nurture, limits)
     app.state.sns_fetch = sns_fetch
     errors.install(app)
-    for module in (intake, leads, tracking, unsubscribe, health, feedback, track):
+    for module in (intake, leads, tracking, unsubscribe, preferences, health, feedback, track):
         app.include_router(module.router)
     install_console(app)
     app.add_middleware(Guard, max_body_bytes=limits.max_body_bytes, counters=app.state.ctx.counters,

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse
 
-from engine.http import pages
+from engine.http import pages, preferences
 from engine.http.context import AppContext
 from engine.http.links import read_link
 from engine.http.recording import event_row, link_event_id
@@ -58,6 +58,9 @@ def unsubscribe_page(request: Request, token: str = TOKEN) -> HTMLResponse:
         return _page(pages.invalid_link(), 404)
     if lead.unsubscribed:
         return _page(pages.unsubscribed(lead.email, _sender(ctx), f"{token}/resubscribe"))
+    link = read_link(token, ctx.key, "u")
+    if link is not None and (topic_page := preferences.confirm_leaving_topic(ctx, link, lead, token)) is not None:
+        return topic_page  # `unsubscribe leaves topic`: this email's topic only
     return _page(pages.confirm(lead.email, _sender(ctx), token))
 
 
@@ -75,6 +78,8 @@ def _unsubscribe(ctx: AppContext, token: str) -> HTMLResponse:
     link = read_link(token, ctx.key, "u")
     if link is None:
         return _page(pages.invalid_link(), 404)
+    if (topic_page := preferences.leave_email_topic(ctx, link)) is not None:
+        return topic_page  # `unsubscribe leaves topic`: this email's topic only
     now = ctx.clock.now()
     try:
         with ctx.write_gate(), ctx.store.transaction() as tx:

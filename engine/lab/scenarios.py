@@ -31,6 +31,7 @@ from engine.errors import EngineError
 from engine.lab.expectations import InvariantWatch, judge, plain, source
 from engine.lab.play import Play
 from engine.lab.timeline import Entry, timeline
+from engine.lab.topics import TopicLeaves
 from engine.lab.virtual import VirtualRun
 from engine.store.db import create_sqlite_store
 from engine.store.history import Email
@@ -245,7 +246,8 @@ async def _timeline_loop(play: Play, lead: a.ScenarioLead,
         play.lead_id = tx.history.lead_id(play.email)
     events, ingested = play.events, 0
     invariants = InvariantWatch(play)
-    end = max([play.start] + [at for at, _ in events] + [at for at, _ in expects])
+    leaves = TopicLeaves(play)  # topics the lead leaves, each applied before the tick at its time
+    end = max([play.start] + [at for at, _ in events] + [at for at, _ in expects] + leaves.times)
     now, judged = play.start, 0
     while True:
         run.clock.set(now)
@@ -259,6 +261,7 @@ async def _timeline_loop(play: Play, lead: a.ScenarioLead,
             if report.rejected:
                 event = due[0][1]
                 return _fail(play, event, text_of(event), now, [r.reason for r in report.rejected])
+        leaves.apply_due(play, now)
         stats = await run.daemon.tick()
         if stats.delivery.errors:
             return _render_failure(play, now, stats.delivery.errors)
@@ -273,7 +276,7 @@ async def _timeline_loop(play: Play, lead: a.ScenarioLead,
         if now >= end:
             return None
         now = min(t for t in (now + TICK, _next_due(play, now), *(at for at, _ in events[ingested:]),
-                              *(at for at, _ in expects[judged:])) if t is not None and t > now)
+                              *(at for at, _ in expects[judged:]), leaves.next_time()) if t is not None and t > now)
 
 
 def _render_failure(play: Play, now: dt.datetime, errors: list[str]) -> Failure:

@@ -115,6 +115,14 @@ KEYWORDS: dict[str, str] = {
     "experiment": "`experiment seed \"...\"` in settings: what assigns leads to split arms (default \"nurture\").",
     "seed": "`experiment seed \"...\"`: changing it reshuffles which arm new leads get.",
     "arm": "In a scenario, `arm <split> is <arm>`: the lead went down that arm of the split.",
+    # subscription topics
+    "topics": "`topics { events \"Events and webinars\" }`: what a lead may leave one by one on its preference "
+              "page; an email with no topic is stopped only by the global unsubscribe.",
+    "topic": "`topic <name>` first in a journey: every email it sends belongs to that topic. "
+             "`send \"template\" topic <name>` gives one email its own topic.",
+    "unsubscribe": "`unsubscribe leaves topic | everything` in `settings`: what an email's unsubscribe link and "
+                   "one-click header leave (default: everything).",
+    "unsubscribed": "`at 2d: unsubscribed from <topic>` in a scenario: the lead leaves that topic.",
 }
 
 _SUBJECT = re.compile(r"{%-?\s*block\s+subject\s*-?%}(.*?){%-?\s*endblock", re.DOTALL)

@@ -224,6 +224,17 @@ class OutboxMessage(SQLModel, table=True):
     data: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
     leased_by: str | None = Field(default=None, max_length=100)
     leased_until: dt.datetime | None = _when(default=None)
+    #: the subscription topic of a marketing email (None: only the global unsubscribe stops it)
+    topic: str | None = Field(default=None, max_length=100)
+
+
+class TopicOptOut(SQLModel, table=True):
+    """A lead that left one subscription topic: marketing email of that topic is not sent to it."""
+
+    __tablename__ = "topic_optouts"
+    lead_id: int = Field(foreign_key="leads.id", primary_key=True)
+    topic: str = Field(primary_key=True, max_length=100)
+    created_at: dt.datetime = _when()
 
 
 class Suppression(SQLModel, table=True):

@@ -55,6 +55,8 @@ class QueuedMessage(NamedTuple):
     deferrals: int
     #: the composed message, kept from its first attempt (a webhook's body from when it was queued)
     data: bytes | None
+    #: the subscription topic of a marketing email, checked against the lead's opt-outs at send time
+    topic: str | None = None
 
 
 _QUEUED_COLUMNS = [OUTBOX.c[name] for name in QueuedMessage._fields]
@@ -91,7 +93,7 @@ class Outbox(Repository):
             "kind": str(message.kind), "journey": message.journey, "step": message.step,
             "template": message.template, "to_address": message.to, "message_id": message_id, "status": "queued",
             "due_at": message.due, "created_at": now, "sent_at": None, "attempts": 0, "deferrals": 0,
-            "last_error": None, "data": None, "leased_by": None, "leased_until": None,
+            "last_error": None, "data": None, "leased_by": None, "leased_until": None, "topic": message.topic,
         }], ignore_conflicts_on="key")
 
     def set_body_once(self, key: str, data: bytes) -> None:

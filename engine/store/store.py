@@ -28,6 +28,7 @@ from engine.store.reports import Reports
 from engine.store.signals import Signals
 from engine.store.suppressions import Suppressions
 from engine.store.tallies import Tallies
+from engine.store.topics import TopicOptOuts
 from engine.store.users import Users
 from engine.store.versions import Versions
 from engine.store.visitors import Visitors
@@ -127,6 +128,11 @@ class Tx:
     def experiments(self) -> Experiments:
         """Split steps (A/B experiments): each lead's arm and each split's winner."""
         return Experiments(self.conn)
+
+    @cached_property
+    def topics(self) -> TopicOptOuts:
+        """Subscription topics each lead has left."""
+        return TopicOptOuts(self.conn)
 
 
 class Store:

@@ -27,6 +27,7 @@ from engine.store.models import (
     SoftBounce,
     StageChange,
     Suppression,
+    TopicOptOut,
 )
 
 
@@ -59,3 +60,4 @@ USERS = _table(ConsoleUser)
 # split steps (A/B experiments)
 EXPERIMENT_ASSIGNMENTS = _table(ExperimentAssignment)
 EXPERIMENT_DECISIONS = _table(ExperimentDecision)
+TOPIC_OPTOUTS = _table(TopicOptOut)

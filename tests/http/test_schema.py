@@ -30,7 +30,7 @@ OPERATIONS = ["POST /v1/events", "POST /v1/leads", "GET /v1/leads/{email}", "DEL
               "GET /t/o/{token}", "GET /t/c/{token}", "GET /u/{token}", "POST /u/{token}",
               "POST /u/{token}/resubscribe", "GET /healthz", "GET /metrics", "POST /v1/feedback/mailgun",
               "POST /v1/feedback/sendgrid", "POST /v1/feedback/postmark", "POST /v1/feedback/ses",
-              "GET /t.js", "POST /v1/track"]
+              "GET /t.js", "POST /v1/track", "GET /p/{token}", "POST /p/{token}"]
 
 #: the token is sent on purpose (so "ignored auth" does not apply), and what is valid beyond the schema's
 #: shape depends on the campaign (its event types, properties and attributes): schema-valid items may be
@@ -44,7 +44,8 @@ def test_every_operation_is_fuzzed(live: Live) -> None:
 
 
 #: operations with a body to get wrong (the others take nothing but a free-form string or no input)
-WITH_BODY = ["POST /v1/events", "POST /v1/leads", "POST /v1/leads/{email}/feedback", "POST /u/{token}"]
+WITH_BODY = ["POST /v1/events", "POST /v1/leads", "POST /v1/leads/{email}/feedback", "POST /u/{token}",
+             "POST /p/{token}"]
 CASES = [(label, GenerationMode.POSITIVE) for label in OPERATIONS] + [(label, GenerationMode.NEGATIVE)
                                                                       for label in WITH_BODY]
 

@@ -1,6 +1,6 @@
 """split steps: which arm each lead went down, and the winner picked for each split
 
-Revision ID: 0008_split_steps
+Revision ID: 0008
 Revises: 0007
 """
 
@@ -12,7 +12,7 @@ from sqlmodel.sql.sqltypes import AutoString
 
 import engine.store.models
 
-revision = '0008_split_steps'
+revision = '0008'
 down_revision = '0007'
 branch_labels = None
 depends_on = None
