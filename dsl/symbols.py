@@ -83,7 +83,7 @@ def collect(files: Iterable[a.File]) -> Symbols:
                         sym.settings.setdefault(setting.key, setting.value)
                     elif isinstance(setting, a.QuietHours):
                         sym.quiet_hours = sym.quiet_hours or setting
-                    else:
+                    elif isinstance(setting, a.FrequencyCap):  # not a stage-sla setting (dsl/check_sla.py)
                         sym.frequency_caps.setdefault(setting.period, setting.count)
     return sym
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, TypeVar, get_args
 
-from lark import Token, Transformer, v_args
+from lark import Token, v_args
 
 from . import ast as a
 from .source import Span
+from .transform_sla import SlaTransform
 
 _DAY_SETS = {"weekdays": (0, 1, 2, 3, 4), "weekends": (5, 6), "every day": tuple(range(7))}
 _OFFSET_UNITS: dict[str, a.OffsetUnit] = {"w": "week", "d": "day", "h": "hour", "min": "minute"}
@@ -58,7 +59,7 @@ def _unquote(token: Token) -> str:
 
 
 @v_args(meta=True)
-class ToAst(Transformer):
+class ToAst(SlaTransform):
     """One method per grammar alias; each returns an AST node with its span."""
 
     def __init__(self, path: str) -> None:

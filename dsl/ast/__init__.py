@@ -111,6 +111,9 @@ from .scores import (
     Score,
     ScoreItem,
 )
+
+# stage-sla
+from .sla import BackTo, BusinessHours, ExpectSla, FollowUp, OwnerTimezone, Reassign, SlaAction, SlaStatus
 from .stages import (
     AssignRoundRobin,
     AssignWhen,
@@ -134,5 +137,7 @@ __all__ = [
     "SendWindow", "SetAttribute", "Setting", "SettingKey", "Settings", "Stage", "StageBecomes", "StageIs",
     "StageItem", "Step", "Sum", "SumBetween", "SumCompare", "Term", "TextOp", "TextTest", "TimeOfDay", "TimeUnit",
     "Trigger", "TypeName", "TypeRef", "UNIT_SECONDS", "Value", "ValueKind", "WEEKDAY_NAMES", "Wait", "WaitEvent",
-    "WaitTime"
+    "WaitTime",
+    # stage-sla
+    "BackTo", "BusinessHours", "ExpectSla", "FollowUp", "OwnerTimezone", "Reassign", "SlaAction", "SlaStatus",
 ]

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 from typing import Literal as L
 
 from .literals import TimeOfDay, TypeRef, Value
 from .nodes import Item, Name, Node
+
+if TYPE_CHECKING:  # stage-sla: business hours and owners' timezones
+    from .sla import BusinessHours, OwnerTimezone
 
 SettingKey = L["sender name", "sender address", "reply to", "sales address", "default timezone"]
 CapPeriod = L["day", "week"]
@@ -34,7 +37,7 @@ class FrequencyCap(Node):
 @dataclass(frozen=True, slots=True)
 class Settings(Item):
     kind: ClassVar[str] = "settings"
-    items: tuple[Setting | QuietHours | FrequencyCap, ...]
+    items: tuple[Setting | QuietHours | FrequencyCap | BusinessHours | OwnerTimezone, ...]
 
 
 @dataclass(frozen=True, slots=True)
