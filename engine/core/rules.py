@@ -22,6 +22,8 @@ from engine.core.conditions import (
 )
 from engine.core.journey_plan import JourneyPlan, PlanCompiler, Test
 from engine.core.scoring import AttributeRuleC, EventRuleC, ScoreModel, SumEdge
+from engine.core.sla import SlaPlan
+from engine.core.sla_plan import compile_slas
 from engine.core.stages import Notification, StageMachine, StageRule
 
 
@@ -45,6 +47,8 @@ class Rules:
     sum_edges: list[SumEdge] = field(default_factory=list)
     #: attribute values that mean "never given"; `placeholders.clean(attributes)` shows attributes as rules read them
     placeholders: Placeholders = field(default_factory=lambda: Placeholders({}, {}))
+    #: follow-up SLAs on stages (stage-sla)
+    slas: SlaPlan = field(default_factory=SlaPlan)
 
     @functools.cached_property
     def journey_events(self) -> frozenset[str]:
@@ -218,7 +222,8 @@ class _Builder:
         journeys = {name: self.journey(node) for name, node in self.symbols.journeys.items()}
         return Rules(self.symbols, scores, by_event, self.atoms, atoms_by_event,
                      StageMachine(stages, self.thresholds()), rules_hash(self.campaign), journeys,
-                     {p: s.text for p, s in self.campaign.sources.items()}, self.sum_edges(), self.placeholders)
+                     {p: s.text for p, s in self.campaign.sources.items()}, self.sum_edges(), self.placeholders,
+                     compile_slas(self.campaign.items(), str(self.symbols.settings.get("default timezone") or "")))
 
 
 def rules_hash(campaign: Campaign) -> str:
