@@ -19,6 +19,7 @@ from engine.daemon.delivery import DeliveryLoop
 from engine.daemon.journeys import JourneyPhases
 from engine.daemon.prepare import DeliveryStats
 from engine.daemon.presence import Presence
+from engine.daemon.sla import run_slas
 from engine.daemon.thread import StoreThread
 from engine.delivery.compose import Compose, Templates
 from engine.delivery.transport import TransportRouter
@@ -58,6 +59,8 @@ class TickStats:
     signals: int = 0
     steps: int = 0
     notifications: int = 0
+    #: follow-up deadlines missed this tick (stage-sla)
+    sla_breaches: int = 0
     delivery: DeliveryStats = field(default_factory=DeliveryStats)
 
     def as_dict(self) -> dict[str, Any]:
@@ -145,6 +148,7 @@ class Daemon:
         stats.signals += self.journeys.sweep(now)
         stats.steps = self.journeys.run_steps(now)
         stats.notifications = self.journeys.queue_notifications(now)
+        stats.sla_breaches = run_slas(self.journeys, now).breached  # stage-sla: follow-up deadlines
 
     async def close(self) -> None:
         """Close the transports (in the loop their connections belong to) and end the store thread."""

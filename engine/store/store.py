@@ -25,6 +25,7 @@ from engine.store.privacy import Privacy
 from engine.store.quarantine import Quarantine
 from engine.store.reports import Reports
 from engine.store.signals import Signals
+from engine.store.sla import SlaClocks
 from engine.store.suppressions import Suppressions
 from engine.store.tallies import Tallies
 from engine.store.users import Users
@@ -121,6 +122,10 @@ class Tx:
     @cached_property
     def mailroom(self) -> Mailroom:
         return Mailroom(self.conn)
+
+    @cached_property
+    def sla(self) -> SlaClocks:  # stage-sla
+        return SlaClocks(self.conn)
 
 
 class Store:
