@@ -1,0 +1,106 @@
+"""Follow-up SLAs in the daemon, on a real SQLite (and PostgreSQL with CI=true) store, delivering to a real
+SMTP server on loopback: a missed follow-up reminds and reassigns once, a met one sends nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from engine.daemon.build import daemon_for, router_for
+from engine.store.sla import SLA_CLOCKS
+from engine.store.tables import CHANGES, LEADS
+
+from .daemon_helpers import ANN, CAMPAIGN, HOUR, T0, Harness, parse, run
+
+FOLLOW_UP = '''  notify sales with "sql_alert"
+  assign owner round robin ["ana@test.example"]
+  follow up within 2 business hours by sales.contacted {
+    notify owner with "sla_reminder"
+    reassign round robin ["ana@test.example", "bo@test.example"]
+    back to lead
+  }
+'''
+SETTINGS = '''settings {
+  business hours 09:00 to 17:00 on weekdays
+  owner "ana@test.example" timezone "Europe/Berlin"
+}
+
+events {
+  sales.contacted
+}
+'''
+
+
+def _campaign(tmp_path: Path) -> Path:
+    """The daemon tests' campaign, with a follow-up on its SQL stage; Ana works in Berlin."""
+    root = tmp_path / "campaign"
+    shutil.copytree(CAMPAIGN, root)
+    stages = root / "journeys" / "campaign.nurture"
+    text = stages.read_text()
+    stages.write_text(text.replace('  notify sales with "sql_alert"\n', FOLLOW_UP))
+    (root / "journeys" / "sla.nurture").write_text(SETTINGS)
+    (root / "templates" / "sla_reminder.html").write_text(
+        '{% extends "_layout.html" %}{% block subject %}Overdue: {{ lead.email }}{% endblock %}'
+        "{% block body %}<p>Nobody has contacted {{ lead.email }} yet.</p>{% endblock %}")
+    return root
+
+
+def _reminders(capture) -> list[tuple[list[str], str]]:
+    return [(rcpt, parse(data)["Subject"]) for _, rcpt, data in capture.messages
+            if parse(data)["Subject"].startswith("Overdue")]
+
+
+def test_missed_follow_up_reminds_reassigns_and_recycles_once(db_url, capture, tmp_path):
+    async def scenario():
+        campaign = _campaign(tmp_path)
+        h = Harness(db_url, capture.port, campaign=campaign)  # Monday 09:00 New York, 15:00 in Berlin
+        second = daemon_for(h.nurture, router_for(h.nurture.config, h.mailer), worker="second", seed=2)
+        h.leads(ANN)
+        h.events(("ann@acme.example", "demo.requested", T0, {}))
+        await h.tick()
+        [clock] = h.query(sa.select(SLA_CLOCKS))
+        # two working hours of Ana's Berlin day: 15:00 -> 17:00 Berlin, 16:00 UTC
+        assert (clock.stage, clock.status, clock.owner) == ("sql", "open", "ana@test.example")
+        assert clock.deadline == dt.datetime(2026, 3, 2, 16, 0, tzinfo=dt.UTC)
+        await h.tick(T0 + HOUR)
+        assert _reminders(capture) == []
+        # both daemons see the deadline come; the breach acts once
+        h.clock.set(T0 + 2 * HOUR)
+        await h.daemon.tick()
+        await second.tick()
+        await h.tick(T0 + 3 * HOUR)
+        assert _reminders(capture) == [(["ana@test.example"], "Overdue: ann@acme.example")]
+        [clock] = h.query(sa.select(SLA_CLOCKS))
+        assert clock.status == "breached"
+        assert clock.outcome == ('notified ana@test.example with "sla_reminder"; reassigned to bo@test.example; '
+                                 "back to lead")
+        [lead] = h.query(sa.select(LEADS.c.owner, LEADS.c.stage))
+        assert (lead.owner, lead.stage) == ("bo@test.example", "lead")
+        last = h.query(sa.select(CHANGES.c.to_stage, CHANGES.c.reason).order_by(CHANGES.c.id))[-1]
+        assert last.to_stage == "lead" and "missed: back to lead" in last.reason
+        await h.mailer.close()
+
+    run(scenario())
+
+
+def test_met_follow_up_sends_nothing(db_url, capture, tmp_path):
+    async def scenario():
+        h = Harness(db_url, capture.port, campaign=_campaign(tmp_path))
+        h.leads(ANN)
+        h.events(("ann@acme.example", "demo.requested", T0, {}))
+        await h.tick()
+        h.events(("ann@acme.example", "sales.contacted", T0 + HOUR, {}))
+        await h.tick(T0 + HOUR)
+        for hours in (2, 5, 48):
+            await h.tick(T0 + hours * HOUR)
+        [clock] = h.query(sa.select(SLA_CLOCKS))
+        assert clock.status == "met" and clock.closed_at == T0 + HOUR
+        assert _reminders(capture) == []
+        [lead] = h.query(sa.select(LEADS.c.owner, LEADS.c.stage))
+        assert (lead.owner, lead.stage) == ("ana@test.example", "sql")
+        await h.mailer.close()
+
+    run(scenario())
