@@ -16,15 +16,15 @@ TYPES = ("text", "number", "bool", "date", "timezone", "list of")
 STATEMENTS: dict[str | None, tuple[str, ...]] = {
     None: TOP_LEVEL,
     "settings": ("sender name", "sender address", "reply to", "sales address", "default timezone", "quiet hours",
-                 "max"),
+                 "max", "business hours", "owner"),
     "score": ("decay", "floor"),
-    "stage": ("when", "back to", "notify", "assign owner"),
+    "stage": ("when", "back to", "notify", "assign owner", "follow up within"),
     "journey": ("enter when", "reentry", "exit when", "goal", "send", "wait", "if", "set", "notify"),
     "branch": ("send", "wait", "if", "set", "notify"),
     "scenario": ("lead", "start", "at", "expect at"),
 }
 EXPECTATIONS = ("stage is", "sent", "not sent", "sales notified with", "sales not notified with", "in journey",
-                "not in journey", "exited journey", "finished journey", "goal reached in journey")
+                "not in journey", "exited journey", "finished journey", "goal reached in journey", "sla")
 _CONDITION_START = {"when", "if", "and", "or", "not", "(", "goal"}
 
 _TOKEN = re.compile(r"""
