@@ -111,16 +111,18 @@ class SlaClocks(Repository):
         """Record clocks; an entry another daemon has just clocked keeps the clock it has."""
         insert_ignoring(self.conn, SLA_CLOCKS, list(clocks), "key")
 
-    def mark_met(self, now: dt.datetime) -> int:
-        """Open clocks whose follow-up event has happened after entry and before the deadline are met."""
+    def mark_met(self, now: dt.datetime, lead_id: int | None = None) -> int:
+        """Open clocks (of one lead, or all) whose follow-up event has happened after entry and before the
+        deadline are met."""
         followed_up = (sa.select(sa.func.min(EVENTS.c.at))
                        .where(EVENTS.c.lead_id == SLA_CLOCKS.c.lead_id, EVENTS.c.type == SLA_CLOCKS.c.event,
                               EVENTS.c.at >= SLA_CLOCKS.c.entered_at, EVENTS.c.at < SLA_CLOCKS.c.deadline,
                               EVENTS.c.at <= now)
                        .scalar_subquery())
-        result = self.conn.execute(SLA_CLOCKS.update()
-                                   .where(SLA_CLOCKS.c.status == "open", followed_up.is_not(None))
-                                   .values(status="met", closed_at=followed_up))
+        update = SLA_CLOCKS.update().where(SLA_CLOCKS.c.status == "open", followed_up.is_not(None))
+        if lead_id is not None:
+            update = update.where(SLA_CLOCKS.c.lead_id == lead_id)
+        result = self.conn.execute(update.values(status="met", closed_at=followed_up))
         return result.rowcount or 0
 
     def due(self, now: dt.datetime, limit: int) -> list[ClockRow]:

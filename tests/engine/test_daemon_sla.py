@@ -34,7 +34,7 @@ events {
 '''
 
 
-def _campaign(tmp_path: Path) -> Path:
+def sla_campaign(tmp_path: Path) -> Path:
     """The daemon tests' campaign, with a follow-up on its SQL stage; Ana works in Berlin."""
     root = tmp_path / "campaign"
     shutil.copytree(CAMPAIGN, root)
@@ -55,7 +55,7 @@ def _reminders(capture) -> list[tuple[list[str], str]]:
 
 def test_missed_follow_up_reminds_reassigns_and_recycles_once(db_url, capture, tmp_path):
     async def scenario():
-        campaign = _campaign(tmp_path)
+        campaign = sla_campaign(tmp_path)
         h = Harness(db_url, capture.port, campaign=campaign)  # Monday 09:00 New York, 15:00 in Berlin
         second = daemon_for(h.nurture, router_for(h.nurture.config, h.mailer), worker="second", seed=2)
         h.leads(ANN)
@@ -88,7 +88,7 @@ def test_missed_follow_up_reminds_reassigns_and_recycles_once(db_url, capture, t
 
 def test_met_follow_up_sends_nothing(db_url, capture, tmp_path):
     async def scenario():
-        h = Harness(db_url, capture.port, campaign=_campaign(tmp_path))
+        h = Harness(db_url, capture.port, campaign=sla_campaign(tmp_path))
         h.leads(ANN)
         h.events(("ann@acme.example", "demo.requested", T0, {}))
         await h.tick()
