@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import math
@@ -229,8 +230,16 @@ class _Builder:
 def rules_hash(campaign: Campaign) -> str:
     """A hash of the declarations, scores and stages (spans excluded, so layout does not count)."""
     kinds = (a.Events, a.Attributes, a.Score, a.Stage)
-    parts = sorted(repr(item) for item in campaign.items() if isinstance(item, kinds))
+    parts = sorted(repr(_without_follow_ups(item)) for item in campaign.items() if isinstance(item, kinds))
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _without_follow_ups(item: a.Item) -> a.Item:
+    """A stage as scores and stage moves see it: a follow-up SLA (stage-sla) decides neither, so adding or
+    changing one does not rescore every lead."""
+    if isinstance(item, a.Stage):
+        return dataclasses.replace(item, items=tuple(i for i in item.items if not isinstance(i, a.FollowUp)))
+    return item
 
 
 def lead_test(symbols: Symbols, condition: a.Condition) -> Callable[..., bool]:

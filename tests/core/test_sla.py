@@ -106,3 +106,52 @@ def test_a_business_deadline_always_falls_inside_working_hours(zone: str) -> Non
     for hour in range(0, 24 * 14, 5):
         due = deadline(start + dt.timedelta(hours=hour), 5 * 3600, NINE_TO_FIVE, tz).astimezone(tz)
         assert due.weekday() < 5 and dt.time(9) < due.time() <= dt.time(17)
+
+
+CAMPAIGN = '''settings {
+  business hours 09:00 to 17:00 on mon, tue, wed, thu
+  owner "Ana@acme.example" timezone "Europe/Berlin"
+  default timezone "America/New_York"
+}
+events {
+  demo.requested
+  sales.contacted
+}
+stage sql {
+  when demo.requested
+  FOLLOW_UP
+}
+'''
+
+
+def _campaign(tmp_path, follow_up: str):
+    from dsl.campaign import load_campaign
+
+    (tmp_path / "c.nurture").write_text(CAMPAIGN.replace("FOLLOW_UP", follow_up))
+    campaign = load_campaign([tmp_path], tmp_path)
+    assert not campaign.has_errors, campaign.diagnostics
+    return campaign
+
+
+def test_compiled_plan_counts_business_days_as_whole_working_days(tmp_path) -> None:
+    from engine.core.rules import compile_rules
+
+    plan = compile_rules(_campaign(tmp_path, "follow up within 1 business week by sales.contacted {\n"
+                                              "    reassign round robin [\"bo@acme.example\"]\n  }")).slas
+    rule = plan.rules["sql"]
+    assert (rule.business, rule.event, rule.text) == (True, "sales.contacted", "1 business week")
+    assert rule.seconds == 4 * 8 * 3600  # four working days of eight hours
+    assert plan.owner_zones == {"ana@acme.example": "Europe/Berlin"} and plan.default_zone == "America/New_York"
+    assert [a.kind for a in rule.actions] == ["reassign"] and rule.actions[0].owners == ("bo@acme.example",)
+    # Thursday 10:00 Berlin: Thursday's 7 hours, no Friday, then Monday to Wednesday (24) and 1 on Thursday
+    assert plan.deadline("sql", berlin(2026, 3, 5, 10, 0), "ana@acme.example") == berlin(2026, 3, 12, 10, 0)
+
+
+def test_a_follow_up_does_not_change_the_rules_hash(tmp_path) -> None:
+    # scores and stage moves do not depend on follow-ups: adding one must not rescore every lead
+    from engine.core.rules import rules_hash
+
+    with_sla = rules_hash(_campaign(tmp_path, "follow up within 2 hours by sales.contacted {\n  }"))
+    without = rules_hash(_campaign(tmp_path, ""))
+    other_stage = rules_hash(_campaign(tmp_path, "when sales.contacted"))
+    assert with_sla == without != other_stage

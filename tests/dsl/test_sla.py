@@ -95,3 +95,12 @@ def test_business_deadline_without_business_hours_is_reported_where_written(tmp_
     campaign = load_campaign([tmp_path], Path(__file__).parent / "cases" / "templates")
     found = [(d.code, d.span.line, d.span.column) for d in campaign.diagnostics if d.code.startswith("E")]
     assert found == [("E416", 12, 20)]
+
+
+def test_follow_up_names_are_references_for_the_editor() -> None:
+    from dsl.navigation import Kind, references
+
+    found = {(r.kind, r.name, r.span.line) for r in references(_parse(CAMPAIGN))}
+    assert (Kind.EVENT, "sales.contacted", 13) in found  # go to the event's declaration, rename it
+    assert (Kind.STAGE, "lead", 16) in found  # `back to lead`
+    assert (Kind.STAGE, "sql", 23) in found  # `expect at 1h: sla sql open`

@@ -3,6 +3,7 @@ SMTP server on loopback: a missed follow-up reminds and reassigns once, a met on
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import shutil
 from pathlib import Path
@@ -104,3 +105,46 @@ def test_met_follow_up_sends_nothing(db_url, capture, tmp_path):
         await h.mailer.close()
 
     run(scenario())
+
+
+def test_two_daemons_at_once_breach_each_follow_up_once(db_url, capture, tmp_path):
+    """Many deadlines at one instant, two daemons ticking at the same time (each with its own store thread):
+    every lead is reminded once and reassigned once."""
+    async def scenario():
+        h = Harness(db_url, capture.port, campaign=sla_campaign(tmp_path))
+        second = daemon_for(h.nurture, router_for(h.nurture.config, h.mailer), worker="second", seed=2)
+        leads = [{**ANN, "email": f"lead{i:02d}@acme.example"} for i in range(24)]
+        h.leads(*leads)
+        h.events(*((lead["email"], "demo.requested", T0, {}) for lead in leads))
+        await h.tick()
+        h.clock.set(T0 + 2 * HOUR)
+        first_stats, second_stats = await asyncio.gather(h.daemon.tick(), second.tick())
+        assert first_stats.sla_breaches + second_stats.sla_breaches == len(leads)
+        await h.tick(T0 + 3 * HOUR)
+        reminded = sorted(subject for _, subject in _reminders(capture))
+        assert reminded == sorted(f"Overdue: {lead['email']}" for lead in leads)
+        clocks = h.query(sa.select(SLA_CLOCKS.c.status, SLA_CLOCKS.c.outcome))
+        assert {c.status for c in clocks} == {"breached"} and len(clocks) == len(leads)
+        assert all(c.outcome.count("reassigned") == 1 for c in clocks)
+        await h.mailer.close()
+
+    run(scenario())
+
+
+def test_a_breach_is_claimed_by_one_transaction_only(db_url, tmp_path, capture):
+    """The claim itself: two transactions that both read the clock open; only the first update wins."""
+    h = Harness(db_url, capture.port, campaign=sla_campaign(tmp_path))
+    h.leads(ANN)
+    h.events(("ann@acme.example", "demo.requested", T0, {}))
+    run(h.tick())
+    [clock] = h.query(sa.select(SLA_CLOCKS.c.id))
+    engine = h.nurture.store.engine
+    with engine.connect() as one, engine.connect() as two:
+        from engine.store.sla import SlaClocks
+
+        at = T0 + 2 * HOUR
+        first = SlaClocks(one).close(clock.id, "breached", at)
+        one.commit()
+        second = SlaClocks(two).close(clock.id, "breached", at)
+        two.commit()
+    assert (first, second) == (True, False)
