@@ -84,7 +84,7 @@ async def record_follow_up(request: Request, email: str, csrf: str = Form("")) -
         if outcome.rejected:
             raise Refused(422, outcome.rejected[0][1])
         with ctx.store.transaction() as tx:  # met now, not at the daemon's next tick
-            tx.sla.mark_met(now, lead.id)
+            tx.sla.mark_met(now, [lead.id])
             state = view(next(c for c in tx.sla.of_lead(lead.id) if c.id == clock.id), now).state
         return f"Recorded {clock.event}; the {clock.stage} follow-up is {state}."
 

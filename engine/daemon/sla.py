@@ -1,5 +1,5 @@
-"""The tick's follow-up SLA phase (stage-sla): clocks start for new stage entries, follow-ups that happened
-meet them, and deadlines that came without one are breached, their actions run once.
+"""The tick's follow-up SLA phase (stage-sla): deadlines that came without the follow-up are breached, and
+their actions run once. Clocks start and are met as leads and events are stored (engine.ingest.follow_ups).
 
 Once only, even with several daemons: a clock is one row per entry (a unique key), and a breach is claimed
 by moving its row from `open` in the same transaction as the actions it runs; a daemon that loses the claim
@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from engine.core.journeys import Enqueue, MessageKind
-from engine.core.sla import SlaAction, SlaRule
+from engine.core.sla import SlaAction, SlaPlan, SlaRule
+from engine.ingest.follow_ups import clock_row
 from engine.store import Tx
 from engine.store.sla import ClockRow
 
@@ -24,43 +25,34 @@ if TYPE_CHECKING:
 
 @dataclass
 class SlaStats:
-    opened: int = 0
     met: int = 0
     breached: int = 0
 
 
 def run_slas(phases: JourneyPhases, now: dt.datetime) -> SlaStats:
-    """One tick of follow-up SLAs: a batch at a time, as the other phases work."""
+    """Deadlines that have come, a batch at a time, as the other phases work."""
     stats = SlaStats()
     version_id, rules = phases.nurture.rules()
     plan = rules.slas
-    with phases.nurture.store.transaction() as tx:
-        # clocks may be open from an earlier version whose follow-up is gone: they still close
-        if plan.rules:
-            since = tx.sla.watching_since(sorted(plan.rules), now)
-            entries = tx.sla.unclocked(since, phases.batch)
-            tx.sla.open([{"key": f"{e.lead_id}:{e.stage}:{round(e.since.timestamp() * 1000)}", "lead_id": e.lead_id,
-                          "stage": e.stage, "event": plan.rules[e.stage].event, "owner": e.owner,
-                          "entered_at": e.since, "deadline": plan.deadline(e.stage, e.since, e.owner),
-                          "status": "open"} for e in entries])
-            stats.opened = len(entries)
-        stats.met = tx.sla.mark_met(now)
     full = True
     while full and not phases.stopping():
         with phases.nurture.store.transaction() as tx:
+            # a follow-up stored by a path that met no clock yet still counts, if it came in time
+            stats.met += tx.sla.mark_met(now, due_by=now)
             due = tx.sla.due(now, phases.batch)
             full = len(due) == phases.batch
             if not due:
                 break
             runner = phases._runner(tx, now)
             for clock in due:
-                stats.breached += _deadline_came(tx, runner, plan.rules.get(clock.stage), clock, now, version_id)
+                stats.breached += _deadline_came(tx, runner, plan, clock, now, version_id)
     return stats
 
 
-def _deadline_came(tx: Tx, runner: JourneyRunner, rule: SlaRule | None, clock: ClockRow, now: dt.datetime,
+def _deadline_came(tx: Tx, runner: JourneyRunner, plan: SlaPlan, clock: ClockRow, now: dt.datetime,
                    version_id: int | None) -> int:
     """Close a clock whose deadline has come: left (the lead moved on) or breached, with its actions run."""
+    rule = plan.rules.get(clock.stage)
     if rule is None:
         tx.sla.close(clock.id, "left", now, "the follow-up was removed from the campaign")
         return 0
@@ -69,12 +61,13 @@ def _deadline_came(tx: Tx, runner: JourneyRunner, rule: SlaRule | None, clock: C
         return 0
     if not tx.sla.close(clock.id, "breached", now):  # another daemon has it
         return 0
-    done = [_act(tx, runner, rule, clock, index, action, now, version_id) for index, action in enumerate(rule.actions)]
+    done = [_act(tx, runner, plan, rule, clock, index, action, now, version_id)
+            for index, action in enumerate(rule.actions)]
     tx.sla.set_outcome(clock.id, "; ".join(done) or "recorded")
     return 1
 
 
-def _act(tx: Tx, runner: JourneyRunner, rule: SlaRule, clock: ClockRow, index: int, action: SlaAction,
+def _act(tx: Tx, runner: JourneyRunner, plan: SlaPlan, rule: SlaRule, clock: ClockRow, index: int, action: SlaAction,
          now: dt.datetime, version_id: int | None) -> str:
     lead = runner.leads([clock.lead_id])[clock.lead_id]  # afresh: an earlier action may have changed the owner
     match action.kind:
@@ -92,6 +85,10 @@ def _act(tx: Tx, runner: JourneyRunner, rule: SlaRule, clock: ClockRow, index: i
             return f"reassigned to {owner}"
         case "back_to":
             reason = f"follow up within {rule.text} by {rule.event} missed: back to {action.stage}"
-            moved = tx.sla.move_back(lead.id, clock.stage, action.stage or "lead", now, reason, version_id)
-            return f"back to {action.stage}" if moved else f"not moved back: the lead is no longer in {clock.stage}"
+            target = action.stage or "lead"
+            if not tx.sla.move_back(lead.id, clock.stage, target, now, reason, version_id):
+                return f"not moved back: the lead is no longer in {clock.stage}"
+            entry = clock_row(plan, lead.id, target, now, lead.owner)  # the stage it goes back to may have one too
+            tx.sla.open([entry] if entry is not None else [])
+            return f"back to {target}"
     return ""

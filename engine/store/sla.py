@@ -16,9 +16,8 @@ from sqlmodel import Field, SQLModel
 
 from engine.store.base import Repository
 from engine.store.bulk import insert_ignoring
-from engine.store.meta import MetaValues
 from engine.store.models import UTCDateTime
-from engine.store.tables import CHANGES, EVENTS, LEADS, META, SIGNALS, _table
+from engine.store.tables import CHANGES, EVENTS, LEADS, SIGNALS, _table
 
 
 class SlaClock(SQLModel, table=True):
@@ -43,15 +42,6 @@ class SlaClock(SQLModel, table=True):
 
 
 SLA_CLOCKS = _table(SlaClock)
-
-
-class Entry(NamedTuple):
-    """A lead in a stage with a follow-up, and since when."""
-
-    lead_id: int
-    stage: str
-    since: dt.datetime
-    owner: str | None
 
 
 class ClockRow(NamedTuple):
@@ -81,47 +71,24 @@ def _rows(result: Any) -> list[ClockRow]:
 class SlaClocks(Repository):
     """Follow-up clocks: opened on entry, met by the follow-up event, breached at the deadline."""
 
-    def watching_since(self, stages: Sequence[str], now: dt.datetime) -> dict[str, dt.datetime]:
-        """Since when the store has kept clocks for each stage: the first time a daemon saw its follow-up.
-        Leads that entered a stage before its follow-up was deployed get no clock (they are not late)."""
-        meta = MetaValues(self.conn)
-        found = {}
-        for stage in stages:
-            key = f"sla_since:{stage}"[:100]
-            insert_ignoring(self.conn, META, [{"key": key, "value": now.isoformat()}], "key")
-            found[stage] = dt.datetime.fromisoformat(meta.get(key) or now.isoformat())
-        return found
-
-    def unclocked(self, since: dict[str, dt.datetime], limit: int) -> list[Entry]:
-        """Leads now in a stage with a follow-up, entered since it is watched, whose entry has no clock yet."""
-        clock = sa.select(SLA_CLOCKS.c.id).where(SLA_CLOCKS.c.lead_id == LEADS.c.id,
-                                                 SLA_CLOCKS.c.stage == LEADS.c.stage,
-                                                 SLA_CLOCKS.c.entered_at == LEADS.c.stage_since)
-        found: list[Entry] = []
-        for stage, start in since.items():
-            query = (sa.select(LEADS.c.id, LEADS.c.stage, LEADS.c.stage_since, LEADS.c.owner)
-                     .where(LEADS.c.stage == stage, LEADS.c.stage_since >= start, ~clock.exists())
-                     .order_by(LEADS.c.id).limit(limit - len(found)))
-            found += [Entry(*row) for row in self.conn.execute(query)]
-            if len(found) >= limit:
-                break
-        return found
-
     def open(self, clocks: Sequence[dict[str, Any]]) -> None:
         """Record clocks; an entry another daemon has just clocked keeps the clock it has."""
         insert_ignoring(self.conn, SLA_CLOCKS, list(clocks), "key")
 
-    def mark_met(self, now: dt.datetime, lead_id: int | None = None) -> int:
-        """Open clocks (of one lead, or all) whose follow-up event has happened after entry and before the
-        deadline are met."""
+    def mark_met(self, now: dt.datetime, lead_ids: Sequence[int] | None = None,
+                 due_by: dt.datetime | None = None) -> int:
+        """Open clocks whose follow-up event has happened after entry and before the deadline are met: those of
+        ``lead_ids`` (as their events are stored), or those due by ``due_by`` (before a deadline is acted on)."""
         followed_up = (sa.select(sa.func.min(EVENTS.c.at))
                        .where(EVENTS.c.lead_id == SLA_CLOCKS.c.lead_id, EVENTS.c.type == SLA_CLOCKS.c.event,
                               EVENTS.c.at >= SLA_CLOCKS.c.entered_at, EVENTS.c.at < SLA_CLOCKS.c.deadline,
                               EVENTS.c.at <= now)
                        .scalar_subquery())
         update = SLA_CLOCKS.update().where(SLA_CLOCKS.c.status == "open", followed_up.is_not(None))
-        if lead_id is not None:
-            update = update.where(SLA_CLOCKS.c.lead_id == lead_id)
+        if lead_ids is not None:
+            update = update.where(SLA_CLOCKS.c.lead_id.in_(list(lead_ids)))
+        if due_by is not None:
+            update = update.where(SLA_CLOCKS.c.deadline <= due_by)
         result = self.conn.execute(update.values(status="met", closed_at=followed_up))
         return result.rowcount or 0
 

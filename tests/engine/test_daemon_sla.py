@@ -14,7 +14,7 @@ from engine.daemon.build import daemon_for, router_for
 from engine.store.sla import SLA_CLOCKS
 from engine.store.tables import CHANGES, LEADS
 
-from .daemon_helpers import ANN, CAMPAIGN, HOUR, T0, Harness, parse, run
+from .daemon_helpers import ANN, BOB, CAMPAIGN, HOUR, T0, Harness, parse, run
 
 FOLLOW_UP = '''  notify sales with "sql_alert"
   assign owner round robin ["ana@test.example"]
@@ -148,3 +148,25 @@ def test_a_breach_is_claimed_by_one_transaction_only(db_url, tmp_path, capture):
         second = SlaClocks(two).close(clock.id, "breached", at)
         two.commit()
     assert (first, second) == (True, False)
+
+
+def test_clocks_start_and_are_met_as_events_are_stored(sqlite_url, capture, tmp_path):
+    """Without a daemon tick: the entry starts a clock, the follow-up event meets it in its own transaction, a
+    late event that replays the lead keeps one clock, and history recorded after its deadline starts none."""
+    h = Harness(sqlite_url, capture.port, campaign=sla_campaign(tmp_path))
+    h.leads(ANN, BOB)
+    h.events(("ann@acme.example", "demo.requested", T0, {}))
+    assert [c.status for c in h.query(sa.select(SLA_CLOCKS.c.status))] == ["open"]
+    h.clock.set(T0 + HOUR)
+    h.events(("ann@acme.example", "sales.contacted", T0 + HOUR, {}))
+    [clock] = h.query(sa.select(SLA_CLOCKS.c.status, SLA_CLOCKS.c.closed_at))
+    assert (clock.status, clock.closed_at) == ("met", T0 + HOUR)
+    # an event from before the entry arrives late: the lead is replayed, its entry is the same, one clock
+    h.events(("ann@acme.example", "page.viewed", T0 - HOUR, {"url": "/docs"}))
+    assert len(h.query(sa.select(SLA_CLOCKS))) == 1
+    # Bob's demo request of last week is imported today: its deadline passed long ago, so no clock, no reminder
+    h.clock.set(T0 + 8 * 24 * HOUR)
+    h.events(("bob@acme.example", "demo.requested", T0, {}))
+    [lead] = h.query(sa.select(LEADS.c.stage).where(LEADS.c.email == "bob@acme.example"))
+    assert lead.stage == "sql"
+    assert len(h.query(sa.select(SLA_CLOCKS))) == 1
