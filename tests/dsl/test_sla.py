@@ -104,3 +104,20 @@ def test_follow_up_names_are_references_for_the_editor() -> None:
     assert (Kind.EVENT, "sales.contacted", 13) in found  # go to the event's declaration, rename it
     assert (Kind.STAGE, "lead", 16) in found  # `back to lead`
     assert (Kind.STAGE, "sql", 23) in found  # `expect at 1h: sla sql open`
+
+
+def test_comments_in_and_around_a_follow_up_block_stay_where_written() -> None:
+    text = '''stage sql {
+  when demo.requested
+  # before the block
+  follow up within 2 hours by sales.contacted {  # on the header
+    # inside, first
+    notify owner with "reminder"  # after notify
+
+    # before back
+    back to lead
+    # last inside
+  }  # after the block
+}
+'''
+    assert format_source(text) == text
