@@ -15,6 +15,7 @@ from .check_journeys import check_journey
 from .check_names import declare_event, declare_lead_field, declare_setting
 from .check_scenarios import check_invariant, check_scenario
 from .check_scores import check_score, check_score_cycles, check_unused_scores
+from .check_sla import check_slas
 from .check_stages import check_reachability, check_stage, reachable_stages
 from .check_templates import check_templates
 from .check_topics import check_journey_topics, check_scenario_topics, check_topics, check_unsubscribe_leaves
@@ -34,6 +35,7 @@ def check_files(files: Sequence[a.File], template_dir: Path) -> list[Diagnostic]
             _check_item(ctx, item)
         check_literals(ctx, file)
     # Campaign-wide checks, once every file's declarations and uses are known.
+    check_slas(ctx, files)  # stage-sla: follow-up deadlines and the settings they read
     check_score_cycles(ctx)
     check_reachability(ctx)
     check_templates(ctx, TemplateLibrary(template_dir))
@@ -56,6 +58,8 @@ def _check_item(ctx: Context, item: a.Item) -> None:
             for setting in item.items:
                 if isinstance(setting, a.UnsubscribeLeaves):  # subscription topics
                     check_unsubscribe_leaves(ctx, setting)
+                    continue
+                if isinstance(setting, a.BusinessHours | a.OwnerTimezone):  # checked in check_slas
                     continue
                 declare_setting(ctx, setting)
                 check_setting(ctx, setting)

@@ -50,6 +50,9 @@ CODES: dict[str, str] = {
     "E408": "score `{name}` depends on itself",
     "E414": "a score's `if` rule can only test the lead's attributes",
     "E415": "an invariant can only test the lead as it is: its attributes, scores and stage",
+    # follow-up SLAs (stage-sla)
+    "E416": "a follow-up in business hours needs `business hours` in `settings`",
+    "E417": "stage `{name}` has no follow-up SLA",
     # scenarios
     "E409": "`at {when}` is earlier than {previous}",
     "E410": "expected at `{when}`, before {needs} happens",

@@ -16,9 +16,9 @@ TYPES = ("text", "number", "bool", "date", "timezone", "list of")
 STATEMENTS: dict[str | None, tuple[str, ...]] = {
     None: TOP_LEVEL,
     "settings": ("sender name", "sender address", "reply to", "sales address", "default timezone", "quiet hours",
-                 "max", "experiment seed"),
+                 "max", "experiment seed", "business hours", "owner", "unsubscribe leaves"),
     "score": ("decay", "floor"),
-    "stage": ("when", "back to", "notify", "assign owner"),
+    "stage": ("when", "back to", "notify", "assign owner", "follow up within"),
     "journey": ("enter when", "reentry", "exit when", "goal", "send", "wait", "if", "set", "notify", "split"),
     "branch": ("send", "wait", "if", "set", "notify", "split"),
     # inside a split step, besides its arms (`50% name: ...`, `50% name { ... }`)
@@ -26,7 +26,7 @@ STATEMENTS: dict[str | None, tuple[str, ...]] = {
     "scenario": ("lead", "start", "at", "expect at"),
 }
 EXPECTATIONS = ("stage is", "sent", "not sent", "sales notified with", "sales not notified with", "in journey",
-                "not in journey", "exited journey", "finished journey", "goal reached in journey", "arm")
+                "not in journey", "exited journey", "finished journey", "goal reached in journey", "arm", "sla")
 _CONDITION_START = {"when", "if", "and", "or", "not", "(", "goal"}
 
 _TOKEN = re.compile(r"""

@@ -71,6 +71,10 @@ _KINDS: dict[tuple[type, str], Kind] = {
     (a.SetAttribute, "name"): Kind.ATTRIBUTE,
     (a.ExpectValue, "name"): Kind.FIELD,
     (a.ExpectBetween, "name"): Kind.FIELD,
+    # stage-sla: follow-ups name an event and a stage; `sla <stage>` expectations a stage
+    (a.FollowUp, "event"): Kind.EVENT,
+    (a.BackTo, "target"): Kind.STAGE,
+    (a.ExpectSla, "stage"): Kind.STAGE,
 }
 _DECLARES = {(a.EventDecl, "name"), (a.PropDecl, "name"), (a.AttributeDecl, "name"), (a.Score, "name"),
              (a.Stage, "name"), (a.Journey, "name"), (a.Step, "label")}

@@ -47,6 +47,7 @@ _TERMINAL_WORDS = {
     "INT": "a whole number",
     "NUMBER": "a number",
     "REGEX": "a regex like `/pricing/i`",
+    "SLA_STATUS": "an SLA status (`open`, `met` or `breached`)",  # stage-sla
 }
 
 # Keywords after which a number starts a duration.

@@ -91,7 +91,7 @@ def collect(files: Iterable[a.File]) -> Symbols:
                         sym.quiet_hours = sym.quiet_hours or setting
                     elif isinstance(setting, a.UnsubscribeLeaves):
                         sym.unsubscribe_leaves = setting.scope
-                    else:
+                    elif isinstance(setting, a.FrequencyCap):  # follow-up settings are read in dsl/check_sla.py
                         sym.frequency_caps.setdefault(setting.period, setting.count)
     return sym
 

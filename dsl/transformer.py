@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, get_args
 
-from lark import Token, Transformer, v_args
+from lark import Token, v_args
 
 from . import ast as a
 from .keywords import keyword
 from .source import Span
 from .transform_scenarios import ScenariosToAst
+from .transform_sla import SlaTransform
 from .transform_splits import SplitsToAst
 from .transform_topics import TopicsToAst
 
@@ -50,7 +51,7 @@ def _unquote(token: Token) -> str:
 
 
 @v_args(meta=True)
-class ToAst(ScenariosToAst, SplitsToAst, TopicsToAst, Transformer):
+class ToAst(ScenariosToAst, SplitsToAst, TopicsToAst, SlaTransform):
     """One method per grammar alias; each returns an AST node with its span."""
 
     def __init__(self, path: str) -> None:

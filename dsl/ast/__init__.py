@@ -111,6 +111,9 @@ from .scores import (
     Score,
     ScoreItem,
 )
+
+# stage-sla
+from .sla import BackTo, BusinessHours, ExpectSla, FollowUp, OwnerTimezone, Reassign, SlaAction, SlaStatus
 from .splits import Arm, ExpectArm, PickWinner, Split, SplitGoal, SplitItem, inner_steps
 from .stages import (
     AssignRoundRobin,
@@ -148,4 +151,6 @@ __all__ = [
     "Arm", "ExpectArm", "PickWinner", "Split", "SplitGoal", "SplitItem", "inner_steps",
     # subscription topics
     "JourneyTopic", "LeaveTopic", "TopicDecl", "Topics", "UnsubscribeLeaves", "UnsubscribeScope",
+    # stage-sla
+    "BackTo", "BusinessHours", "ExpectSla", "FollowUp", "OwnerTimezone", "Reassign", "SlaAction", "SlaStatus",
 ]

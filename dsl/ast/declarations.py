@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 from typing import Literal as L
 
 from .literals import TimeOfDay, TypeRef, Value
 from .nodes import Item, Name, Node
 from .topics import UnsubscribeLeaves
+
+if TYPE_CHECKING:  # business hours and owners' timezones
+    from .sla import BusinessHours, OwnerTimezone
 
 SettingKey = L["sender name", "sender address", "reply to", "sales address", "default timezone", "experiment seed"]
 CapPeriod = L["day", "week"]
@@ -35,7 +38,7 @@ class FrequencyCap(Node):
 @dataclass(frozen=True, slots=True)
 class Settings(Item):
     kind: ClassVar[str] = "settings"
-    items: tuple[Setting | QuietHours | FrequencyCap | UnsubscribeLeaves, ...]
+    items: tuple[Setting | QuietHours | FrequencyCap | UnsubscribeLeaves | BusinessHours | OwnerTimezone, ...]
 
 
 @dataclass(frozen=True, slots=True)

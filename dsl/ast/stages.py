@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar, TypeAlias
 from typing import Literal as L
 
 from .conditions import Condition
 from .nodes import Item, Name, Node
+
+if TYPE_CHECKING:  # stage-sla: a stage's follow-up block
+    from .sla import FollowUp
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +49,7 @@ class AssignWhen(Node):
     condition: Condition
 
 
-StageItem = Promote | Demote | Notify | AssignRoundRobin | AssignWhen
+StageItem: TypeAlias = "Promote | Demote | Notify | AssignRoundRobin | AssignWhen | FollowUp"
 
 
 @dataclass(frozen=True, slots=True)

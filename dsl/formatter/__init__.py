@@ -12,6 +12,7 @@ from ..source import SourceFile
 from .comments import comments_and_blanks, place, render
 from .expressions import number, quote, text_of
 from .layout import Writer, emit
+from .sla import follow_up_header  # noqa: F401  # stage-sla: registers how follow-up SLAs print
 from .topics import __name__ as _topics_registered  # noqa: F401  (registers the topic statements)
 
 __all__ = ["format_file", "format_source", "number", "quote", "text_of"]

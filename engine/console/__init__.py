@@ -14,6 +14,7 @@ Modules:
   leads      lead search, a lead's page, sales feedback
   mail       the outbox with cancel and retry, the email preview with a test send
   preview    composing any template for any lead as the daemon would
+  sla        follow-up SLAs: a lead's, the missed ones, recording a follow-up
 templates/ holds the pages, static/ the stylesheet.
 """
 
@@ -23,7 +24,7 @@ from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import RedirectResponse, Response
 
-from engine.console import leads, mail, pages, signin
+from engine.console import leads, mail, pages, signin, sla
 from engine.console.sessions import Sessions, new_session
 from engine.console.web import HERE, ConsoleState, Refused, SignInRequired, Visitor, page, visitor
 
@@ -34,7 +35,7 @@ def install(app: FastAPI) -> None:
     """Mount the console on ``app`` (whose ``state.ctx`` is the AppContext)."""
     ctx = app.state.ctx
     app.state.console = ConsoleState(Sessions(lambda: ctx.key))
-    for module in (signin, pages, leads, mail):
+    for module in (signin, pages, leads, mail, sla):  # sla: follow-up SLAs (stage-sla)
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="console-static")
 

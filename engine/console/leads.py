@@ -7,6 +7,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from engine.console.preview import campaign_templates
+from engine.console.sla import follow_ups_of
 from engine.console.topics import topic_states
 from engine.console.web import Refused, back_to, check_csrf, ctx_of, page, signed_in
 from engine.core.addresses import InvalidAddress, normalise_address
@@ -61,9 +62,11 @@ def lead(request: Request, email: str, note: str = "") -> Response:
         with ctx.store.transaction() as tx:
             story = lead_story(tx, rules, _address(email), ctx.clock.now())
             topics = topic_states(tx, rules, story["id"])
+            follow_ups = follow_ups_of(tx, story["id"], ctx.clock.now())
     except LeadNotFound:
         raise Refused(404, f"no lead with email {email!r}; search for it on the Leads page") from None
-    return page(request, who, "lead.html", lead=story, note=note, templates=campaign_templates(ctx), topics=topics)
+    return page(request, who, "lead.html", lead=story, note=note, templates=campaign_templates(ctx), topics=topics,
+                follow_ups=follow_ups)
 
 
 @router.post("/leads/{email}/feedback")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import math
@@ -22,6 +23,8 @@ from engine.core.conditions import (
 )
 from engine.core.journey_plan import JourneyPlan, PlanCompiler, Test
 from engine.core.scoring import AttributeRuleC, EventRuleC, ScoreModel, SumEdge
+from engine.core.sla import SlaPlan
+from engine.core.sla_plan import compile_slas
 from engine.core.stages import Notification, StageMachine, StageRule
 
 
@@ -45,6 +48,8 @@ class Rules:
     sum_edges: list[SumEdge] = field(default_factory=list)
     #: attribute values that mean "never given"; `placeholders.clean(attributes)` shows attributes as rules read them
     placeholders: Placeholders = field(default_factory=lambda: Placeholders({}, {}))
+    #: follow-up SLAs on stages (stage-sla)
+    slas: SlaPlan = field(default_factory=SlaPlan)
 
     @functools.cached_property
     def journey_events(self) -> frozenset[str]:
@@ -220,14 +225,23 @@ class _Builder:
         journeys = {name: self.journey(node) for name, node in self.symbols.journeys.items()}
         return Rules(self.symbols, scores, by_event, self.atoms, atoms_by_event,
                      StageMachine(stages, self.thresholds()), rules_hash(self.campaign), journeys,
-                     {p: s.text for p, s in self.campaign.sources.items()}, self.sum_edges(), self.placeholders)
+                     {p: s.text for p, s in self.campaign.sources.items()}, self.sum_edges(), self.placeholders,
+                     compile_slas(self.campaign.items(), str(self.symbols.settings.get("default timezone") or "")))
 
 
 def rules_hash(campaign: Campaign) -> str:
     """A hash of the declarations, scores and stages (spans excluded, so layout does not count)."""
     kinds = (a.Events, a.Attributes, a.Score, a.Stage)
-    parts = sorted(repr(item) for item in campaign.items() if isinstance(item, kinds))
+    parts = sorted(repr(_without_follow_ups(item)) for item in campaign.items() if isinstance(item, kinds))
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _without_follow_ups(item: a.Item) -> a.Item:
+    """A stage as scores and stage moves see it: a follow-up SLA (stage-sla) decides neither, so adding or
+    changing one does not rescore every lead."""
+    if isinstance(item, a.Stage):
+        return dataclasses.replace(item, items=tuple(i for i in item.items if not isinstance(i, a.FollowUp)))
+    return item
 
 
 def lead_test(symbols: Symbols, condition: a.Condition) -> Callable[..., bool]:

@@ -20,6 +20,7 @@ from engine.daemon.experiments import ExperimentPhase
 from engine.daemon.journeys import JourneyPhases
 from engine.daemon.prepare import DeliveryStats
 from engine.daemon.presence import Presence
+from engine.daemon.sla import run_slas
 from engine.daemon.thread import StoreThread
 from engine.delivery.compose import Compose, Templates
 from engine.delivery.transport import TransportRouter
@@ -61,6 +62,8 @@ class TickStats:
     notifications: int = 0
     #: split steps' winners recorded
     winners: int = 0
+    #: follow-up deadlines missed this tick (stage-sla)
+    sla_breaches: int = 0
     delivery: DeliveryStats = field(default_factory=DeliveryStats)
 
     def as_dict(self) -> dict[str, Any]:
@@ -150,6 +153,7 @@ class Daemon:
         stats.winners = self.experiments.run(now)  # before steps run: leads reaching a split now get the winner
         stats.steps = self.journeys.run_steps(now)
         stats.notifications = self.journeys.queue_notifications(now)
+        stats.sla_breaches = run_slas(self.journeys, now).breached  # stage-sla: follow-up deadlines
 
     async def close(self) -> None:
         """Close the transports (in the loop their connections belong to) and end the store thread."""

@@ -21,6 +21,7 @@ from engine.core.rules import Rules
 from engine.core.scoring import LeadState
 from engine.ingest.cache import DEFAULT_SIZE, LeadCache
 from engine.ingest.collection import fewer_collections
+from engine.ingest.follow_ups import keep_follow_ups
 from engine.ingest.rows import EventIn, InvalidRow, LeadIn, Rejected, Row, validate_event, validate_lead
 from engine.store import Store, Tx
 from engine.store.events import StoredEvent
@@ -353,6 +354,7 @@ class Processor:
                 f"cancelled {now.isoformat(timespec='seconds')}: with its events in time order the lead no "
                 "longer makes this stage change, so nothing was sent"))
         tx.actions.insert_pending(actions)
+        keep_follow_ups(tx, self.rules.slas, leads, now, replayed)  # stage-sla: follow-up clocks start and are met
         if self.rules.journeys:  # the daemon's journeys look once at every lead that changed
             tx.signals.insert_lead_changes([
                 (lead.id, {"events": lead.arrived, "stages": [(c["to_stage"], epoch(c["at"])) for c in lead.changes]})

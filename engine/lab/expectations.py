@@ -16,6 +16,7 @@ from engine.core.rules import lead_test
 from engine.daemon.journeys import lead_views
 from engine.errors import EngineError
 from engine.lab.play import Play
+from engine.lab.sla_expect import judge_sla
 from engine.store import Tx
 from engine.store.history import Email, JourneyRun, StageChange
 
@@ -54,6 +55,8 @@ def judge(play: Play, check: a.Check, now: dt.datetime) -> list[str] | None:
             return _journey(play, state, check)
         case a.ExpectArm():  # a split step's arm, as the store recorded it
             return _arm(play, check)
+        case a.ExpectSla():  # stage-sla
+            return judge_sla(play, check, now)
     raise EngineError(f"cannot judge {type(check).__name__}")
 
 

@@ -26,6 +26,7 @@ from engine.store.privacy import Privacy
 from engine.store.quarantine import Quarantine
 from engine.store.reports import Reports
 from engine.store.signals import Signals
+from engine.store.sla import SlaClocks
 from engine.store.suppressions import Suppressions
 from engine.store.tallies import Tallies
 from engine.store.topics import TopicOptOuts
@@ -133,6 +134,11 @@ class Tx:
     def topics(self) -> TopicOptOuts:
         """Subscription topics each lead has left."""
         return TopicOptOuts(self.conn)
+
+    @cached_property
+    def sla(self) -> SlaClocks:
+        """Follow-up clocks: when each stage entry must be followed up, and whether it was."""
+        return SlaClocks(self.conn)
 
 
 class Store:

@@ -33,7 +33,7 @@ journey welcome {
     50% story {
       send "reminder"
       wait 1 day
-      follow: if page.viewed since subject {
+      nudge: if page.viewed since subject {
         send "welcome"
       }
     }
@@ -94,7 +94,7 @@ def test_goal_click_has_no_event():
 def test_steps_in_arms_get_labels_counted_through_the_journey():
     journey = next(i for i in parse(CAMPAIGN).items if isinstance(i, a.Journey))
     labels = set(step_labels(journey.steps).values())
-    assert labels == {"subject", "send_welcome", "send_reminder", "wait_1_day", "follow", "send_welcome_2",
+    assert labels == {"subject", "send_welcome", "send_reminder", "wait_1_day", "nudge", "send_welcome_2",
                       "later", "wait_2_days"}
     unlabelled = CAMPAIGN.replace("subject: split", "split").replace("since subject", "since send_welcome")
     journey = next(i for i in parse(unlabelled).items if isinstance(i, a.Journey))
