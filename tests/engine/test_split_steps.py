@@ -244,3 +244,19 @@ def test_confidence_rule_records_a_winner_once_significance_holds(sqlite_url, ca
     [decision] = h.query(sa.select(EXPERIMENT_DECISIONS))
     assert decision.winner == "tips" and "99% confidence" in decision.reason and "p = 0.0002" in decision.reason
     assert decision.figures["arms"] == [["hello", 50], ["tips", 50]]
+
+
+def test_a_failed_arm_expectation_says_which_arm_and_shows_it_in_the_timeline(tmp_path):
+    """The example campaign's seed puts chloe@woodgrove.example in `numbers`; expecting `story` fails clearly."""
+    root = Path(__file__).resolve().parents[2]
+    for path in (root / "journeys").glob("*.nurture"):
+        shutil.copy(path, tmp_path / path.name)
+    (tmp_path / "arm.nurture").write_text(
+        'scenario "the wrong arm" {\n  lead "chloe@woodgrove.example"\n'
+        '  at 0d 10:00: form.submitted { form = "roi_calculator" }\n'
+        "  expect at 0d 10:00: arm roi_followup_style is story\n}\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["test", str(tmp_path), "--templates", str(root / "templates"), "-j", "1"],
+                                env={"COLUMNS": "200"})
+    assert result.exit_code == 1
+    assert "the lead went down arm `numbers` of `roi_followup_style`" in result.stdout
+    assert "journey  arm `numbers` of split `roi_followup_style`" in result.stdout
