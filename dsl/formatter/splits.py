@@ -6,6 +6,7 @@ block. Both forms parse to the same tree, so the choice never changes meaning.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,8 @@ from .expressions import number, quote, text_of
 
 if TYPE_CHECKING:
     from .layout import Pos, Writer
+
+_STRING = re.compile(r'"(?:\\.|[^"\\\n])*"')
 
 #: prints one step (layout's `emit`)
 EmitStep = Callable[[a.Step, "Writer", int], None]
@@ -29,17 +32,26 @@ def emit_split(node: a.Split, out: Writer, depth: int, label: str, at: Pos, emit
     out.add(depth, "}", (node.span.end_line, node.span.end_column - 1), closes=True)
 
 
-def _one_line(arm: a.Arm) -> bool:
+def _one_line(arm: a.Arm, out: Writer) -> bool:
     if len(arm.steps) != 1:
         return False
     step = arm.steps[0]
-    return step.label is None and not isinstance(step.action, a.Branch | a.Split)
+    return step.label is None and not isinstance(step.action, a.Branch | a.Split) and not _has_comment(arm, out)
+
+
+def _has_comment(arm: a.Arm, out: Writer) -> bool:
+    """Whether a comment is written inside the arm's braces: it keeps its block, so the comment stays inside."""
+    if out.text is None or arm.span.line == arm.span.end_line or arm.span.end_line > len(out.starts):
+        return False
+    start = out.starts[arm.span.line - 1] + arm.span.column - 1
+    end = out.starts[arm.span.end_line - 1] + arm.span.end_column - 1
+    return "#" in _STRING.sub('""', out.text[start:end])
 
 
 def _arm(arm: a.Arm, out: Writer, depth: int, emit: EmitStep) -> None:
     head = f"{arm.weight}% {arm.name}"
     at = (arm.span.line, arm.span.column)
-    if _one_line(arm):
+    if _one_line(arm, out):
         out.add(depth, f"{head}: {text_of(arm.steps[0].action)}", at)
         return
     out.add(depth, f"{head} {{", at, opens=True)

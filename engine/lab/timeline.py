@@ -36,6 +36,7 @@ def timeline(play: Play, until: dt.datetime) -> list[Entry]:
         state = snapshot(play, tx, until)
         ledger = tx.history.points(play.lead_id, until)
         owners = tx.history.owners_assigned(play.lead_id, until)
+        arms = tx.experiments.arms_of_lead(play.lead_id)  # split steps' arms
     for line in ledger:
         found.append((line.at, "score", f"{line.score} {line.points:+g} from `{line.rule}`"))
     for change in state.changes:
@@ -47,6 +48,8 @@ def timeline(play: Play, until: dt.datetime) -> list[Entry]:
         found.append((run.entered_at, "journey", f"entered `{run.journey}`"))
         if run.ended_at is not None and run.ended_at <= until:
             found.append((run.ended_at, "ended", f"`{run.journey}` {ended(run)}"))
+    for split, (arm, at) in arms.items():
+        found.append((at, "journey", f"arm `{arm}` of split `{split}`"))
     for email in state.emails:
         found += _email_lines(play, email, until)
     found.sort(key=lambda f: (f[0], _ORDER[f[1]]))

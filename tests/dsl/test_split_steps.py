@@ -140,3 +140,13 @@ def test_editors_complete_the_split_step_and_its_goal():
     assert inside == ("goal click within", "goal", "pick winner at", "pick winner on")
     assert "send" in expected_at('journey j {\n  split "x" {\n    50% a {\n      ', 4, 7).keywords
     assert "experiment seed" in expected_at("settings {\n  ", 2, 3).keywords
+
+
+def test_an_arm_holding_a_comment_keeps_its_block():
+    text = ('journey j {\n  split "s" {\n    50% a: send "x"  # trailing\n    50% b {\n      # why b\n'
+            '      send "y"\n    }\n    goal click within 7 days\n  }\n}\n')
+    assert format_source(text) == text
+    without = text.replace("      # why b\n", "")
+    assert '    50% b: send "y"\n' in format_source(without)
+    quoted = without.replace('send "y"', 'send "#y"')  # a `#` inside quotes is no comment
+    assert '    50% b: send "#y"\n' in format_source(quoted)

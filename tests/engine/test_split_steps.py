@@ -221,3 +221,42 @@ def test_report_and_plan_on_the_command_line(sqlite_url, capture, campaign):
     assert "split greeting in trial: 30% hello, 70% tips" in result.stdout
     assert "winner recorded: tips" in result.stdout
     assert "changed since the winner was picked: the arms were 50% hello, 50% tips" in result.stdout
+
+
+def test_confidence_rule_records_a_winner_once_significance_holds(sqlite_url, capture, campaign):
+    """110 leads per arm: 20 reach the goal in `hello`, 45 in `tips` (pooled z = 3.694, p = 0.0002). No
+    winner while the goal windows are open; `tips` once they have closed."""
+    path = campaign / "journeys" / "campaign.nurture"
+    path.write_text(SPLIT_CAMPAIGN.replace("pick winner on 2026-03-06", "pick winner at 99% confidence"),
+                    encoding="utf-8")
+    h = Harness(sqlite_url, capture.port, campaign)
+    leads = [_lead(i) for i in range(220)]
+    h.leads(*leads)
+    ids = {row.email: row.id for row in h.query(sa.select(LEADS.c.email, LEADS.c.id))}
+    with h.nurture.store.transaction() as tx:
+        for i, lead in enumerate(leads):
+            tx.experiments.assign(ids[lead["email"]], "greeting", "hello" if i < 110 else "tips", "trial", None, T0)
+    reached = [lead["email"] for i, lead in enumerate(leads) if i < 20 or 110 <= i < 155]
+    h.events(*((email, "page.viewed", T0 + DAY, {"url": "/pricing"}) for email in reached))
+    phase = ExperimentPhase(h.nurture.store, h.nurture, "one")
+    assert phase.run(T0 + DAY) == 0  # every window still open: nobody measured yet
+    assert phase.run(T0 + 3 * DAY) == 1
+    [decision] = h.query(sa.select(EXPERIMENT_DECISIONS))
+    assert decision.winner == "tips" and "99% confidence" in decision.reason and "p = 0.0002" in decision.reason
+    assert decision.figures["arms"] == [["hello", 50], ["tips", 50]]
+
+
+def test_a_failed_arm_expectation_says_which_arm_and_shows_it_in_the_timeline(tmp_path):
+    """The example campaign's seed puts chloe@woodgrove.example in `numbers`; expecting `story` fails clearly."""
+    root = Path(__file__).resolve().parents[2]
+    for path in (root / "journeys").glob("*.nurture"):
+        shutil.copy(path, tmp_path / path.name)
+    (tmp_path / "arm.nurture").write_text(
+        'scenario "the wrong arm" {\n  lead "chloe@woodgrove.example"\n'
+        '  at 0d 10:00: form.submitted { form = "roi_calculator" }\n'
+        "  expect at 0d 10:00: arm roi_followup_style is story\n}\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["test", str(tmp_path), "--templates", str(root / "templates"), "-j", "1"],
+                                env={"COLUMNS": "200"})
+    assert result.exit_code == 1
+    assert "the lead went down arm `numbers` of `roi_followup_style`" in result.stdout
+    assert "journey  arm `numbers` of split `roi_followup_style`" in result.stdout
