@@ -146,7 +146,7 @@ def main() -> None:
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "leads": args.leads, "days": args.days, "seed": args.seed, "tick_hours": result.tick_hours,
         "lead_days": result.lead_days, "events": result.events, "ticks": result.ticks,
-        "emails_sent": data["sent"]["marketing"] + data["sent"]["sales"], "reached": data["reached"],
+        "emails_sent": data["sent"]["marketing"] + data["sent"]["sales"], "entered": data["entered"],
         "timing": "CPU seconds of this process (store thread included)" + ("; profiled" if profile else ""),
         "cpu_seconds": round(seconds, 2), "wall_seconds": round(wall, 1),
         "lead_days_per_cpu_second": round(result.lead_days / seconds),

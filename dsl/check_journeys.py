@@ -9,6 +9,7 @@ from . import ast as a
 from .check_conditions import Place, check_condition, check_event_ref, label_span
 from .check_context import Context
 from .check_names import declare, known_stage, settable_attribute
+from .check_splits import check_split
 from .check_types import check_given, check_recipient
 from .diagnostics import Label
 from .symbols import step_labels
@@ -68,8 +69,7 @@ def _all_steps(steps: Iterable[a.Step]) -> Iterator[a.Step]:
     """Steps in document order, nested ones included."""
     for step in steps:
         yield step
-        if isinstance(step.action, a.Branch):
-            yield from _all_steps((*step.action.then, *step.action.otherwise))
+        yield from _all_steps(a.inner_steps(step.action))  # a branch's sides, a split's arms
 
 
 def _trigger(ctx: Context, trigger: a.Trigger, place: Place) -> None:
@@ -108,6 +108,8 @@ def _action(ctx: Context, walk: Walk, action: a.Action, place: Place) -> frozens
                 check_given(ctx, name, t, value, "set")
         case a.Branch():
             return _branch(ctx, walk, action, place)
+        case a.Split():  # an A/B experiment: check_splits.py
+            return check_split(ctx, action, place, lambda steps, ran: _steps(ctx, walk, steps, ran))
     return place.ran or frozenset()
 
 

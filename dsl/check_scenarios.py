@@ -17,6 +17,7 @@ from .check_names import (
     property_type,
     settable_attribute,
 )
+from .check_splits import check_arm_expectation
 from .check_types import check_address, check_field_test, check_given
 from .diagnostics import Label, did_you_mean
 from .scenario_facts import Facts
@@ -123,6 +124,8 @@ def _expectation(ctx: Context, check: a.Check) -> None:
             _email(ctx, check)
         case a.ExpectJourney(journey=journey):
             known_journey(ctx, journey)
+        case a.ExpectArm():  # a split step's arm: check_splits.py
+            check_arm_expectation(ctx, check)
 
 
 def _between(ctx: Context, check: a.ExpectBetween) -> None:

@@ -56,6 +56,14 @@ CODES: dict[str, str] = {
     "E411": "the campaign never {verb} `{template}`",
     "E412": "`{source}` never sends `{template}`",
     "E413": "scenario `{name}` has no lead",
+    # split steps (A/B experiments)
+    "E430": "the arms of split `{name}` share out {total}% of the leads, not 100%",
+    "E431": "split `{name}` has {count} arm{s}: an experiment needs at least two",
+    "E432": "split `{name}` has no goal",
+    "E433": "split `{name}` has more than one {what}",
+    "E434": "`goal click` in split `{name}` counts clicks on its emails, and no arm sends one",
+    "E435": "unknown split `{name}`",
+    "E436": "split `{split}` has no arm `{name}`",
     # warnings
     "W001": "file is empty",
     "W101": "`wait for` has no timeout: leads who never do `{event}` wait for ever",

@@ -16,15 +16,17 @@ TYPES = ("text", "number", "bool", "date", "timezone", "list of")
 STATEMENTS: dict[str | None, tuple[str, ...]] = {
     None: TOP_LEVEL,
     "settings": ("sender name", "sender address", "reply to", "sales address", "default timezone", "quiet hours",
-                 "max"),
+                 "max", "experiment seed"),
     "score": ("decay", "floor"),
     "stage": ("when", "back to", "notify", "assign owner"),
-    "journey": ("enter when", "reentry", "exit when", "goal", "send", "wait", "if", "set", "notify"),
-    "branch": ("send", "wait", "if", "set", "notify"),
+    "journey": ("enter when", "reentry", "exit when", "goal", "send", "wait", "if", "set", "notify", "split"),
+    "branch": ("send", "wait", "if", "set", "notify", "split"),
+    # inside a split step, besides its arms (`50% name: ...`, `50% name { ... }`)
+    "split": ("goal click within", "goal", "pick winner at", "pick winner on"),
     "scenario": ("lead", "start", "at", "expect at"),
 }
 EXPECTATIONS = ("stage is", "sent", "not sent", "sales notified with", "sales not notified with", "in journey",
-                "not in journey", "exited journey", "finished journey", "goal reached in journey")
+                "not in journey", "exited journey", "finished journey", "goal reached in journey", "arm")
 _CONDITION_START = {"when", "if", "and", "or", "not", "(", "goal"}
 
 _TOKEN = re.compile(r"""
@@ -133,7 +135,9 @@ def _open(frame: _Frame) -> _Frame:
         return _Frame(kind, words[1] if kind == "journey" and len(words) > 1 else None)
     if frame.kind == "events":
         return _Frame("props", last)
-    if frame.kind in ("journey", "branch"):
+    if frame.kind in ("journey", "branch") and "split" in words:  # a split step: its arms and goal
+        return _Frame("split", frame.name)
+    if frame.kind in ("journey", "branch", "split"):
         return _Frame("branch", frame.name)
     if frame.kind == "scenario":
         keywords = [w for w in words if w in ("lead", "at", "expect")]

@@ -181,9 +181,7 @@ def _labelled_steps(journey: a.Journey) -> Iterator[tuple[a.Step, str]]:
     def visit(steps: Sequence[a.Step]) -> Iterator[tuple[a.Step, str]]:
         for step in steps:
             yield step, labels[id(step)]
-            if isinstance(step.action, a.Branch):
-                yield from visit(step.action.then)
-                yield from visit(step.action.otherwise)
+            yield from visit(a.inner_steps(step.action))  # a branch's sides, a split's arms
 
     yield from visit(journey.steps)
 

@@ -31,8 +31,7 @@ def all_steps(steps: Iterable[a.Step]) -> Iterator[a.Step]:
     """Steps in document order, nested ones included."""
     for step in steps:
         yield step
-        if isinstance(step.action, a.Branch):
-            yield from all_steps((*step.action.then, *step.action.otherwise))
+        yield from all_steps(a.inner_steps(step.action))  # a branch's sides, a split's arms
 
 
 @dataclass

@@ -112,9 +112,8 @@ def step_labels(steps: Iterable[a.Step]) -> dict[int, str]:
             base = derived_label(step.action)
             seen[base] = seen.get(base, 0) + 1
             labels[id(step)] = base if seen[base] == 1 else f"{base}_{seen[base]}"
-        if isinstance(step.action, a.Branch):
-            for inner in (*step.action.then, *step.action.otherwise):
-                visit(inner)
+        for inner in a.inner_steps(step.action):  # a branch's sides, a split's arms
+            visit(inner)
 
     for step in steps:
         visit(step)
@@ -138,6 +137,8 @@ def derived_label(action: a.Action) -> str:
             return f"notify_{_slug(t)}"
         case a.Branch():
             return "branch"
+        case a.Split(name=name):
+            return f"split_{_slug(name)}"
     return "step"
 
 

@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, TypeVar, get_args
+from typing import Any, get_args
 
 from lark import Token, Transformer, v_args
 
 from . import ast as a
+from .keywords import keyword
 from .source import Span
+from .transform_scenarios import ScenariosToAst
+from .transform_splits import SplitsToAst
 from .transform_topics import TopicsToAst
 
 _DAY_SETS = {"weekdays": (0, 1, 2, 3, 4), "weekends": (5, 6), "every day": tuple(range(7))}
-_OFFSET_UNITS: dict[str, a.OffsetUnit] = {"w": "week", "d": "day", "h": "hour", "min": "minute"}
 
 # The words each keyword token may be, typed as the AST's literal choices.
 _COMPARE_OPS: tuple[a.CompareOp, ...] = get_args(a.CompareOp)
 _TYPE_NAMES: tuple[a.TypeName, ...] = get_args(a.TypeName)
 _TIME_UNITS: tuple[a.TimeUnit, ...] = get_args(a.TimeUnit)
 _CAP_PERIODS: tuple[a.CapPeriod, ...] = get_args(a.CapPeriod)
-
-Word = TypeVar("Word", bound=str)
 
 #: Python reads at most about this many digits into a whole number; every bound the checker puts on numbers
 #: is far below it, so a longer number is reported where it is written instead of crashing the reader.
@@ -33,15 +33,6 @@ class NumberTooLong(Exception):
     def __init__(self, span: Span) -> None:
         super().__init__(f"{span}: number too long")
         self.span = span
-
-
-def _word(token: Token | str, choices: tuple[Word, ...]) -> Word:
-    """The keyword written, as the AST's literal type; the grammar lets no other word through."""
-    text = str(token)
-    for choice in choices:
-        if choice == text:
-            return choice
-    raise ValueError(f"the grammar let {text!r} through, which is none of {choices}")
 
 
 def _unquote(token: Token) -> str:
@@ -59,7 +50,7 @@ def _unquote(token: Token) -> str:
 
 
 @v_args(meta=True)
-class ToAst(Transformer, TopicsToAst):
+class ToAst(ScenariosToAst, SplitsToAst, TopicsToAst, Transformer):
     """One method per grammar alias; each returns an AST node with its span."""
 
     def __init__(self, path: str) -> None:
@@ -116,7 +107,7 @@ class ToAst(Transformer, TopicsToAst):
         return a.QuietHours(self._time(c[0]), self._time(c[1]), span=self._span(meta))
 
     def frequency_cap(self, meta, c):
-        return a.FrequencyCap(self._int(c[0]), _word(c[2], _CAP_PERIODS), span=self._span(meta))
+        return a.FrequencyCap(self._int(c[0]), keyword(c[2], _CAP_PERIODS), span=self._span(meta))
 
     def attributes(self, meta, items):
         return a.Attributes(decls=tuple(items), span=self._span(meta))
@@ -128,10 +119,10 @@ class ToAst(Transformer, TopicsToAst):
         return tuple(c)
 
     def simple_type(self, meta, c):
-        return a.TypeRef(_word(c[0], _TYPE_NAMES), span=self._span(meta))
+        return a.TypeRef(keyword(c[0], _TYPE_NAMES), span=self._span(meta))
 
     def list_type(self, meta, c):
-        return a.TypeRef(_word(c[0], _TYPE_NAMES), is_list=True, span=self._span(meta))
+        return a.TypeRef(keyword(c[0], _TYPE_NAMES), is_list=True, span=self._span(meta))
 
     def events(self, meta, items):
         return a.Events(decls=tuple(items), span=self._span(meta))
@@ -282,91 +273,6 @@ class ToAst(Transformer, TopicsToAst):
         days = sorted({a.WEEKDAY_NAMES.index(str(t)) for t in c})
         return a.Days(tuple(days), span=self._span(meta))
 
-    # --- scenarios ----------------------------------------------------------------------------
-
-    def scenario(self, meta, c):
-        return a.Scenario(name=self._string_name(c[0]), items=tuple(c[1:]), span=self._span(meta))
-
-    def invariant_cap(self, meta, c):
-        rule = a.EmailCap(self._int(c[0]), c[2], span=self._span(meta))
-        return a.Invariant(rule, span=self._span(meta))
-
-    def invariant_no_email(self, meta, c):
-        return a.Invariant(a.NoEmailWhen(c[1], span=self._span(meta)), span=self._span(meta))
-
-    def scenario_lead(self, meta, c):
-        return a.ScenarioLead(self._string_name(c[0]), c[1] or (), span=self._span(meta))
-
-    def scenario_start(self, meta, c):
-        time = self._time(c[1]) if c[1] is not None else None
-        return a.ScenarioStart(self._date(c[0], Span.of(self.path, c[0])), time, span=self._span(meta))
-
-    def scenario_event(self, meta, c):
-        return a.ScenarioEvent(c[0], self._name(c[1]), c[2] or (), span=self._span(meta))
-
-    def expect(self, meta, c):
-        return a.Expect(c[0], c[1], span=self._span(meta))
-
-    def moment(self, meta, c):
-        text = str(c[0])
-        digits = text.rstrip("wdhmin")
-        unit = _OFFSET_UNITS[text[len(digits):]]
-        time = self._time(c[1]) if c[1] is not None else None
-        return a.Moment(self._int(c[0], digits), unit, time, span=self._span(meta))
-
-    def assignments(self, meta, c):
-        return tuple(x for x in c if x is not None)
-
-    def assignment(self, meta, c):
-        return a.Assignment(self._name(c[0]), c[1], span=self._span(meta))
-
-    def expect_stage(self, meta, c):
-        return a.ExpectStage(self._name(c[0]), span=self._span(meta))
-
-    def expect_value(self, meta, c):
-        return a.ExpectValue(self._name(c[0]), _word(c[1], _COMPARE_OPS), c[2], span=self._span(meta))
-
-    def expect_between(self, meta, c):
-        return a.ExpectBetween(self._name(c[0]), c[1], c[2], span=self._span(meta))
-
-    def _email(self, kind: a.EmailKind, negated: bool, meta, c) -> a.ExpectEmail:
-        journey, step = c[1] if len(c) > 1 and c[1] is not None else (None, None)
-        return a.ExpectEmail(kind, self._string_name(c[0]), negated, journey, step,
-                             span=self._span(meta))
-
-    def expect_sent(self, meta, c):
-        return self._email("sent", False, meta, c)
-
-    def expect_not_sent(self, meta, c):
-        return self._email("sent", True, meta, c)
-
-    def expect_notified(self, meta, c):
-        return self._email("notified", False, meta, c)
-
-    def expect_not_notified(self, meta, c):
-        return self._email("notified", True, meta, c)
-
-    def email_source(self, meta, c):
-        return self._name(c[0]), (self._name(c[1]) if c[1] is not None else None)
-
-    def _journey_state(self, state: a.JourneyState, meta, c) -> a.ExpectJourney:
-        return a.ExpectJourney(state, self._name(c[0]), span=self._span(meta))
-
-    def expect_in_journey(self, meta, c):
-        return self._journey_state("in", meta, c)
-
-    def expect_not_in_journey(self, meta, c):
-        return self._journey_state("not in", meta, c)
-
-    def expect_exited(self, meta, c):
-        return self._journey_state("exited", meta, c)
-
-    def expect_finished(self, meta, c):
-        return self._journey_state("finished", meta, c)
-
-    def expect_goal(self, meta, c):
-        return self._journey_state("goal", meta, c)
-
     # --- conditions ----------------------------------------------------------------------------
 
     def any_of(self, meta, c):
@@ -379,13 +285,13 @@ class ToAst(Transformer, TopicsToAst):
         return a.Not(c[0], span=self._span(meta))
 
     def compare(self, meta, c):
-        return a.Compare(self._name(c[0]), _word(c[1], _COMPARE_OPS), c[2], span=self._span(meta))
+        return a.Compare(self._name(c[0]), keyword(c[1], _COMPARE_OPS), c[2], span=self._span(meta))
 
     def between(self, meta, c):
         return a.Between(self._name(c[0]), c[1], c[2], span=self._span(meta))
 
     def sum_compare(self, meta, c):
-        return a.SumCompare(c[0], _word(c[1], _COMPARE_OPS), c[2], span=self._span(meta))
+        return a.SumCompare(c[0], keyword(c[1], _COMPARE_OPS), c[2], span=self._span(meta))
 
     def sum_between(self, meta, c):
         return a.SumBetween(c[0], c[1], c[2], span=self._span(meta))
@@ -493,7 +399,7 @@ class ToAst(Transformer, TopicsToAst):
         return tuple(_unquote(t) for t in c if t is not None)
 
     def duration(self, meta, c):
-        return a.Duration(self._int(c[0]), _word(str(c[1]).rstrip("s"), _TIME_UNITS), span=self._span(meta))
+        return a.Duration(self._int(c[0]), keyword(str(c[1]).rstrip("s"), _TIME_UNITS), span=self._span(meta))
 
     def _time(self, token: Token) -> a.TimeOfDay:
         hour, minute = (int(p) for p in str(token).split(":"))

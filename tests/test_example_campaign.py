@@ -112,6 +112,7 @@ def _context(symbols: Symbols, lead: dict[str, object], *, journey: str | None) 
         "owner": lead.get("owner"),
         "settings": {key.replace(" ", "_"): value for key, value in symbols.settings.items()},
         "unsubscribe_url": "https://acme-analytics.example/u/signed-token",
+        "preferences_url": "https://acme-analytics.example/p/signed-token",
         "journey": journey,
         "reasons": [
             {"rule": "job_title matches /\\b(VP|Director)\\b/i", "points": 20},
@@ -171,7 +172,8 @@ def test_campaign_uses_every_step_kind(campaign) -> None:
     steps = [n for n in _nodes(campaign) if isinstance(n, a.Step)]
     actions = [s.action for s in steps]
     kinds = {type(action) for action in actions}
-    assert kinds == {a.Send, a.Wait, a.WaitEvent, a.WaitTime, a.Branch, a.SetAttribute, a.NotifyAction}
+    assert kinds == {a.Send, a.Wait, a.WaitEvent, a.WaitTime, a.Branch, a.SetAttribute, a.NotifyAction,
+                     a.Split}  # split steps: journeys/split_steps.nurture
     sends = [x for x in actions if isinstance(x, a.Send)]
     assert any(x.window is None for x in sends), "a send without a window"
     assert any(x.window and x.window.days and str(x.window.days) == "weekdays" for x in sends)

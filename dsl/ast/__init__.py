@@ -111,6 +111,7 @@ from .scores import (
     Score,
     ScoreItem,
 )
+from .splits import Arm, ExpectArm, PickWinner, Split, SplitGoal, SplitItem, inner_steps
 from .stages import (
     AssignRoundRobin,
     AssignWhen,
@@ -143,6 +144,8 @@ __all__ = [
     "StageItem", "Step", "Sum", "SumBetween", "SumCompare", "Term", "TextOp", "TextTest", "TimeOfDay", "TimeUnit",
     "Trigger", "TypeName", "TypeRef", "UNIT_SECONDS", "Value", "ValueKind", "WEEKDAY_NAMES", "Wait", "WaitEvent",
     "WaitTime",
+    # split steps
+    "Arm", "ExpectArm", "PickWinner", "Split", "SplitGoal", "SplitItem", "inner_steps",
     # subscription topics
     "JourneyTopic", "LeaveTopic", "TopicDecl", "Topics", "UnsubscribeLeaves", "UnsubscribeScope",
 ]

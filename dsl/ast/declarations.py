@@ -10,7 +10,7 @@ from .literals import TimeOfDay, TypeRef, Value
 from .nodes import Item, Name, Node
 from .topics import UnsubscribeLeaves
 
-SettingKey = L["sender name", "sender address", "reply to", "sales address", "default timezone"]
+SettingKey = L["sender name", "sender address", "reply to", "sales address", "default timezone", "experiment seed"]
 CapPeriod = L["day", "week"]
 
 

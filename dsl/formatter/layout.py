@@ -8,6 +8,7 @@ from functools import singledispatch
 
 from .. import ast as a
 from .expressions import quote, text_of
+from .splits import emit_split
 
 Pos = tuple[int, int]  # (line, column), 1-based, as Lark reports them
 
@@ -152,6 +153,8 @@ def _step(node: a.Step, out: Writer, depth: int) -> None:
     label = "" if node.label is None else f"{node.label}: "
     if isinstance(node.action, a.Branch):
         _branch(node.action, out, depth, label, start_of(node))
+    elif isinstance(node.action, a.Split):  # an A/B experiment: formatter/splits.py
+        emit_split(node.action, out, depth, label, start_of(node), emit)
     else:
         out.add(depth, label + text_of(node.action), start_of(node))
 

@@ -14,6 +14,7 @@ from engine.cli import (
     check,
     data,
     demo,
+    experiments,
     feedback,
     feedback_dsn,
     fmt,
@@ -47,11 +48,12 @@ def register_commands(root: typer.Typer) -> None:
     leads = _group(root, "leads", "Import, inspect and explain leads.")
     events = _group(root, "events", "Ingest engagement events and inspect rejected ones.")
     db = _group(root, "db", "Manage the store's schema.")
-    report = _group(root, "report", "Reports: the funnel, and how each email does.")
+    report = _group(root, "report", "Reports: the funnel, how each email does, and A/B experiments.")
     check.register(root)
     data.register(root, leads=leads, events=events, db=db)  # apply, plan; leads import, events ingest, db upgrade
     reading.register(leads=leads, events=events)  # leads show|list|explain, events quarantine
     reports.register(report)  # report funnel|emails
+    experiments.register(report)  # report experiment
     feedback.register(leads)  # leads accept|reject
     privacy.register(leads)  # leads export|erase
     feedback_dsn.register(root)  # feedback dsn

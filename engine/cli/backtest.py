@@ -103,7 +103,7 @@ def print_backtest(data: dict[str, Any], limit: int) -> None:
     row("leads", [v["leads"] for v in versions])
     row("events accepted", [v["events_accepted"] for v in versions])
     for stage in versions[0]["stages"][1:]:
-        row(f"reached {stage}", [v["reached"].get(stage, 0) for v in versions])
+        row(f"entered {stage}", [v["entered"].get(stage, 0) for v in versions])
     for stage in versions[0]["stages"]:
         row(f"in {stage} at the end", [v["current"].get(stage, 0) for v in versions])
     row("marketing emails", [v["sent"]["marketing"] for v in versions])

@@ -138,6 +138,7 @@ def plan(ctx: typer.Context, json: bool = JSON,
     nurture = service(ctx)
     applied = nurture.apply(dry_run=True)
     summary = _applied_summary(applied)
+    summary["experiments"] = _experiments(nurture)  # split steps: arms, goals, rules, recorded winners
     if scenarios:  # a pull request shows what changes and whether the campaign's own tests still pass
         result = _scenario_results(nurture)
         summary["scenarios"] = {key: result[key] for key in ("passed", "failed", "failures")}
@@ -149,8 +150,21 @@ def plan(ctx: typer.Context, json: bool = JSON,
     else:
         console.print("apply would make a new campaign version:")
         _print_applied(summary, "would rescore")
+    if not json:
+        from engine.cli.experiments import print_plan
+
+        print_plan(summary["experiments"])
     if not json and "scenarios" in summary:
         _print_scenarios(summary["scenarios"])
+
+
+def _experiments(nurture) -> list[dict]:
+    """The split steps of the campaign on disk, with the winners the store has recorded."""
+    from engine.core.rules import compile_rules
+    from engine.experiments import plan_summary
+
+    with nurture.store.transaction(dry_run=True) as tx:
+        return plan_summary(tx, compile_rules(nurture.load_campaign()))
 
 
 def _count_lines(path: str) -> int | None:

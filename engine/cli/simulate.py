@@ -85,12 +85,16 @@ def simulate(
         html.write_text(simulation_page(data), encoding="utf-8")
     if json:
         print_json(data)
-        return
-    print_simulation(data)
-    console.print(f"\n{data['lead_days']:,} lead-days in {seconds:.1f} s ({data['lead_days'] / seconds:,.0f} a "
-                  "second); the store was temporary and is gone")
-    if html is not None:
-        console.print(f"HTML report: {escape(str(html))}")
+    else:
+        print_simulation(data)
+        console.print(f"\n{data['lead_days']:,} lead-days in {seconds:.1f} s ({data['lead_days'] / seconds:,.0f} a "
+                      "second); the store was temporary and is gone")
+        if html is not None:
+            console.print(f"HTML report: {escape(str(html))}")
+    if result.broken:
+        err_console.print(f"[bold red]error:[/] {len(result.broken)} invariant(s) broken in the simulation; "
+                          "each is listed with the leads and days that broke it")
+        raise typer.Exit(1)
 
 
 def print_simulation(data: dict[str, Any]) -> None:
@@ -108,7 +112,7 @@ def print_simulation(data: dict[str, Any]) -> None:
         row = rows[-1]
         table.add_row(f"{row['day'] / 7:.1f}", row["date"], *(f"{row.get(s, 0):,}" for s in stages))
     console.print(table)
-    console.print("ever reached: " + ", ".join(f"{s} {n:,}" for s, n in data["reached"].items()))
+    console.print("ever entered: " + ", ".join(f"{s} {n:,}" for s, n in data["entered"].items()))
 
     steps = data["sends_by_step"]
     columns = len(binned([0] * data["days"], width))
@@ -141,6 +145,7 @@ def print_simulation(data: dict[str, Any]) -> None:
         console.print(table)
     else:
         console.print(f"[bold green]Nobody stuck[/]: no enrolment waited more than {data['stuck_days']} days")
+    print_invariants(data["invariants"])
     for failure in data["render_failures"]:
         err_console.print(f"[bold red]render failed[/] {failure['messages']:,}x {escape(failure['template'])}: "
                           f"{escape(failure['error'])}")
@@ -148,3 +153,18 @@ def print_simulation(data: dict[str, Any]) -> None:
     console.print(f"{data['events']:,} events; {sent['marketing']:,} marketing emails and {sent['sales']:,} sales "
                   f"alerts sent" + "".join(f", {v:,} {k.removeprefix('outbox_')} at the end"
                                             for k, v in sent.items() if k.startswith("outbox_")))
+
+
+def print_invariants(invariants: list[dict[str, Any]]) -> None:
+    """Each invariant: held, or broken by how many leads, with the first of them and the days."""
+    for verdict in invariants:
+        text = escape(verdict["invariant"])
+        if verdict["holds"]:
+            console.print(f"[bold green]Holds[/]: {text}", highlight=False)
+            continue
+        console.print(f"[bold red]Broken[/]: {text} ({escape(verdict['where'])}) by "
+                      f"{verdict['leads_breaking']:,} lead(s), e.g.", highlight=False)
+        for example in verdict["examples"]:
+            days = (f"day {example['from']['day']}" if example["from"]["day"] == example["to"]["day"]
+                    else f"days {example['from']['day']} to {example['to']['day']}")
+            console.print(f"  {escape(example['lead'])} on {days}: {escape(example['what'])}", highlight=False)

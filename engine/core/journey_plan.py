@@ -14,7 +14,8 @@ from typing import Any, ClassVar
 from dsl import ast as a
 from dsl.symbols import step_labels
 from dsl.topics import email_topic
-from engine.core.conditions import HappenedAtom
+from engine.core.conditions import HappenedAtom, names_in
+from engine.core.experiments import ExperimentPlan, experiment_plan
 
 Test = Callable[..., bool]  # (A, S, H, stage) -> bool
 
@@ -28,6 +29,10 @@ class Trigger:
     #: event types whose arrival makes this trigger worth evaluating
     events: frozenset[str] = frozenset()
     text: str = ""
+    #: time alone can change it: it reads a score that decays, or counts events within a window
+    timely: bool = False
+    #: it holds only as an event arrives (`enter when page.viewed and ...`), never when looked at later
+    on_arrival: bool = False
 
 
 class StepKind(StrEnum):
@@ -38,6 +43,7 @@ class StepKind(StrEnum):
     WAIT_TIME = "wait_time"
     WAIT_EVENT = "wait_event"
     BRANCH = "branch"
+    SPLIT = "split"
 
 
 @dataclass(frozen=True)
@@ -118,7 +124,15 @@ class BranchStep(Step):
     kind: ClassVar[StepKind] = StepKind.BRANCH
 
 
-AnyStep = SendStep | NotifyStep | SetStep | WaitStep | WaitTimeStep | WaitEventStep | BranchStep
+@dataclass(frozen=True)
+class SplitStep(Step):
+    """An A/B experiment: the lead goes down one arm (see `engine.core.experiments`), then on to ``next``."""
+
+    split: str
+    kind: ClassVar[StepKind] = StepKind.SPLIT
+
+
+AnyStep = SendStep | NotifyStep | SetStep | WaitStep | WaitTimeStep | WaitEventStep | BranchStep | SplitStep
 
 
 @dataclass
@@ -136,6 +150,18 @@ class JourneyPlan:
     #: labels in source order, for moving in-flight leads when a step is removed
     order: list[str] = field(default_factory=list)
     atoms: list[HappenedAtom] = field(default_factory=list)
+    #: the journey's split steps (A/B experiments), by split name
+    experiments: dict[str, ExperimentPlan] = field(default_factory=dict)
+
+    @property
+    def swept(self) -> bool:
+        """Whether the periodic sweep must look at this journey: time alone can enter, exit or convert a
+        lead. Events, attribute changes and stage changes reach journeys as signals; a lead that stops
+        doing anything reaches them only through the sweep."""
+        if any(t.timely for t in (*self.entries, *self.exits, *self.goals)):
+            return True
+        # a lead that still meets a condition entry enters again once the re-entry delay has passed
+        return self.reentry == "after" and any(t.test is not None and not t.on_arrival for t in self.entries)
 
     @property
     def event_types(self) -> frozenset[str]:
@@ -145,12 +171,22 @@ class JourneyPlan:
         return frozenset(types)
 
 
+def _on_arrival(node: a.Condition) -> bool:
+    """A bare event (no window, no `since`) is "just arrived" in a trigger: a condition that needs one holds
+    only as that event arrives."""
+    if isinstance(node, a.Happened):
+        return node.within is None and node.since is None
+    return isinstance(node, a.AllOf) and any(_on_arrival(item) for item in node.items)
+
+
 class PlanCompiler:
     """Builds one JourneyPlan; ``compile_test`` turns a condition into a (A, S, H, stage) function."""
 
     def __init__(self, journey: a.Journey, compile_test: Callable[[a.Condition, Callable], Test],
-                 compile_filter: Callable[[a.EventRef], Callable[[dict], bool] | None], text: Callable[[a.Node], str]):
+                 compile_filter: Callable[[a.EventRef], Callable[[dict], bool] | None], text: Callable[[a.Node], str],
+                 decaying: frozenset[str] = frozenset()):
         self.journey = journey
+        self.decaying = decaying
         self.compile_test = compile_test
         self.compile_filter = compile_filter
         self.text = text
@@ -167,7 +203,10 @@ class PlanCompiler:
             return Trigger(stage=str(node.stage), text=self.text(node))
         assert isinstance(node, a.Condition)
         events = frozenset(str(n.event.event) for n in node.walk() if isinstance(n, a.Happened))
-        return Trigger(test=self.compile_test(node, self.register), events=events, text=self.text(node))
+        timely = bool(names_in(node) & self.decaying) or any(isinstance(n, a.Happened) and n.within is not None
+                                                              for n in node.walk())
+        return Trigger(test=self.compile_test(node, self.register), events=events, text=self.text(node),
+                       timely=timely, on_arrival=_on_arrival(node))
 
     def flatten(self, steps: tuple[a.Step, ...], after: str | None) -> str | None:
         """Add ``steps`` to the program; returns the first label (or ``after`` when empty)."""
@@ -199,6 +238,11 @@ class PlanCompiler:
             case a.Branch(condition=cond, then=then, otherwise=otherwise):
                 return BranchStep(label, following, self.compile_test(cond, self.register), self.text(cond),
                                   then=self.flatten(then, following), otherwise=self.flatten(otherwise, following))
+            case a.Split() as split:  # an A/B experiment: engine/core/experiments.py
+                experiment = experiment_plan(self.plan.name, label, split, lambda arm: self.flatten(arm, following),
+                                             self.compile_filter, self.text)
+                self.plan.experiments[experiment.name] = experiment
+                return SplitStep(label, following, experiment.name)
         raise TypeError(f"unknown step {type(step.action).__name__}")
 
     def build(self) -> JourneyPlan:
@@ -226,6 +270,4 @@ def _window(time: a.TimeOfDay, days: a.Days | None) -> Window:
 def _all_steps(steps: tuple[a.Step, ...]):
     for step in steps:
         yield step
-        if isinstance(step.action, a.Branch):
-            yield from _all_steps(step.action.then)
-            yield from _all_steps(step.action.otherwise)
+        yield from _all_steps(a.inner_steps(step.action))  # a branch's sides, a split's arms

@@ -22,6 +22,7 @@ from typing import Any
 
 from engine.core.clock import epoch, from_epoch
 from engine.core.conditions import HappenedAtom
+from engine.core.experiments import DEFAULT_SEED, AssignArm, ExperimentState, NoHistory, choose
 from engine.core.journey_plan import (
     AnyStep,
     BranchStep,
@@ -29,6 +30,7 @@ from engine.core.journey_plan import (
     NotifyStep,
     SendStep,
     SetStep,
+    SplitStep,
     Test,
     Trigger,
     WaitEventStep,
@@ -165,7 +167,7 @@ class SetAttribute:
     value: Any
 
 
-Effect = End | Wake | Park | Enqueue | SetAttribute
+Effect = End | Wake | Park | Enqueue | SetAttribute | AssignArm
 
 #: (lead id, event type, at or after, strictly after) -> the props of those events up to now, at most MAX_COUNTED
 EventHistory = Callable[[int, str, dt.datetime | None, dt.datetime | None], Iterable[dict[str, Any]]]
@@ -174,12 +176,17 @@ EventHistory = Callable[[int, str, dt.datetime | None, dt.datetime | None], Iter
 class JourneyDecisions:
     """Decisions for one campaign version at one instant ``now``."""
 
-    def __init__(self, rules: Rules, version_id: int, now: dt.datetime, history: EventHistory) -> None:
+    def __init__(self, rules: Rules, version_id: int, now: dt.datetime, history: EventHistory,
+                 experiments: ExperimentState | None = None) -> None:
         self.rules = rules
         self.version_id = version_id
         self.now = now
         self.history = history
         self.settings = rules.symbols.settings
+        #: earlier assignments and recorded winners of split steps (none: every lead goes by the hash)
+        self.experiments: ExperimentState = experiments or NoHistory()
+        #: the arm each split step just run sent its enrolment down, by (enrolment, step label)
+        self._arms: dict[tuple[int, str], str | None] = {}
 
     # ----- conditions ------------------------------------------------------------------------
 
@@ -267,15 +274,18 @@ class JourneyDecisions:
             if park is not None:
                 effects.append(park)
                 return effects
-            label = self._after(step, plan, lead, marks)
+            label = self._after(step, plan, lead, marks, enrollment.id)
             if isinstance(step, SendStep) and step.window is not None:
                 cursor = max(cursor, self._send_time(step, lead, cursor))
         effects.append(End(enrollment.id, EnrollmentStatus.EXITED, "too many steps in one go"))
         return effects
 
-    def _after(self, step: AnyStep, plan: JourneyPlan, lead: LeadView, marks: dict[str, float]) -> str | None:
+    def _after(self, step: AnyStep, plan: JourneyPlan, lead: LeadView, marks: dict[str, float],
+               enrollment_id: int) -> str | None:
         if isinstance(step, BranchStep):
             return step.then if self.holds(step.test, plan, lead, marks, edge=False) else step.otherwise
+        if isinstance(step, SplitStep):
+            return self._arms.pop((enrollment_id, step.label), step.next)
         return step.next
 
     def _run(self, step: AnyStep, enrollment: Enrollment, plan: JourneyPlan, lead: LeadView,
@@ -303,6 +313,13 @@ class JourneyDecisions:
                 return park(next_slot(cursor, self._zone(lead), window.hour, window.minute, window.days))
             case WaitEventStep():
                 return park(cursor + dt.timedelta(seconds=step.timeout) if step.timeout is not None else None)
+            case SplitStep():  # an A/B experiment: the lead's arm, recorded the first time
+                experiment = plan.experiments[step.split]
+                seed = str(self.settings.get("experiment seed", DEFAULT_SEED))
+                arm, new = choose(experiment, seed, lead.id, lead.email, self.experiments)
+                if new:
+                    effects.append(AssignArm(lead.id, step.split, arm, plan.name, enrollment.id, cursor))
+                self._arms[(enrollment.id, step.label)] = next(a.start for a in experiment.arms if a.name == arm)
         return None
 
     def _zone(self, lead: LeadView) -> Any:

@@ -143,7 +143,9 @@ class _Builder:
             scope.register_atom = register
             return compile_function(cond, scope, "A, S, H, stage")
 
-        return PlanCompiler(node, test, self._filter_cached, self.text).build()
+        decaying = frozenset(name for name, score in self.symbols.scores.items()
+                             if any(isinstance(item, a.Decay) for item in score.items))
+        return PlanCompiler(node, test, self._filter_cached, self.text, decaying).build()
 
     def stage(self, name: str, node: a.Stage | None) -> StageRule:
         rule = StageRule(name, node.title if node else None)

@@ -9,6 +9,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from engine.core.clock import epoch
+from engine.core.experiments import AssignArm
+from engine.core.journey_plan import JourneyPlan
 from engine.core.journeys import (
     MAX_COUNTED,
     Effect,
@@ -31,6 +33,7 @@ from engine.delivery.message import message_id
 from engine.ingest.rows import LeadIn
 from engine.store import Tx
 from engine.store.actions import ActionRow
+from engine.store.meta import SweepState
 from engine.store.signals import SignalRow
 
 if TYPE_CHECKING:
@@ -48,6 +51,22 @@ def lead_views(tx: Tx, rules: Rules, lead_ids: Sequence[int], now: dt.datetime) 
             for lead_id, row in tx.leads.journey_views(lead_ids).items()}
 
 
+class StoredExperiments:
+    """Split steps' earlier assignments and recorded winners, read in the runner's transaction."""
+
+    def __init__(self, tx: Tx) -> None:
+        self.tx = tx
+        self._winners: dict[str, str | None] = {}
+
+    def arm_of(self, lead_id: int, split: str) -> str | None:
+        return self.tx.experiments.arm_of(lead_id, split)
+
+    def winner(self, split: str) -> str | None:
+        if split not in self._winners:  # read once per batch: a winner is recorded once and never changes
+            self._winners[split] = self.tx.experiments.winner(split)
+        return self._winners[split]
+
+
 class JourneyRunner:
     """Enters, exits, converts and advances enrolments for one version at one instant, in ``tx``."""
 
@@ -56,7 +75,7 @@ class JourneyRunner:
         self.now = now
         self.set_attribute = set_attribute
         self.rules = rules
-        self.decisions = JourneyDecisions(rules, version_id, now, self._history)
+        self.decisions = JourneyDecisions(rules, version_id, now, self._history, StoredExperiments(tx))
         self.sender = str(rules.symbols.settings.get("sender address") or "nurture@localhost")
 
     def _history(self, lead_id: int, event_type: str, since: dt.datetime | None,
@@ -67,11 +86,12 @@ class JourneyRunner:
         """These leads as journeys see them now, in one query."""
         return lead_views(self.tx, self.rules, lead_ids, self.now)
 
-    def on_change(self, lead: LeadView, stages: list[str], active: dict[str, Enrollment]) -> None:
+    def on_change(self, lead: LeadView, stages: list[str], active: dict[str, Enrollment],
+                  plans: dict[str, JourneyPlan] | None = None) -> None:
         """Exits, goals, wake-ups and entries for a lead that just changed (``stages`` it entered);
-        ``active`` are its open enrolments by journey."""
+        ``active`` are its open enrolments by journey; ``plans`` the journeys to look at (None: all)."""
         decide = self.decisions
-        for name, plan in self.rules.journeys.items():
+        for name, plan in (self.rules.journeys if plans is None else plans).items():
             enrollment = active.get(name)
             if enrollment is None and decide.enters(plan, lead, stages) \
                     and decide.may_enter(plan, self.tx.enrollments.last_entered_at(lead.id, name)):
@@ -105,6 +125,9 @@ class JourneyRunner:
                     self.enqueue(effect)
                 case SetAttribute():
                     self.set_attribute(effect.lead, effect.name, effect.value)
+                case AssignArm():  # a split step: the lead's arm, kept for good
+                    self.tx.experiments.assign(effect.lead_id, effect.split, effect.arm, effect.journey,
+                                               effect.enrollment_id, effect.at)
 
 
 class JourneyPhases:
@@ -174,26 +197,34 @@ class JourneyPhases:
     def sweep(self, now: dt.datetime) -> int:
         """Look at every lead once per `journey_sweep_seconds`, a batch per tick.
 
-        Conditions on scores and event windows can become true by time alone (a fading lead that
-        stops engaging sends no signal), so journeys entered, exited or converted that way are found here.
+        Conditions on decaying scores and event windows can become true by time alone (a fading lead that
+        stops engaging sends no signal), so journeys entered, exited or converted that way are found here;
+        a round looks only at those journeys. The first round after a campaign version is applied looks at
+        every journey, at once: leads that already meet a new entry condition enter it.
         """
-        _, rules = self.nurture.rules()
-        if not any(t.stage is None for plan in rules.journeys.values()
-                   for t in (*plan.entries, *plan.exits, *plan.goals)):
-            return 0
+        version_id, rules = self.nurture.rules()
+        swept = {name: plan for name, plan in rules.journeys.items() if plan.swept}
         with self.nurture.store.transaction() as tx:
-            cursor, started = tx.meta.journey_sweep()
-            if cursor is None:
-                if started is not None and (now - started).total_seconds() < self.nurture.config.journey_sweep_seconds:
+            state = tx.meta.journey_sweep()
+            if state.covers != version_id and state.whole_round != version_id:
+                state = SweepState(0, now, version_id, state.covers)
+            elif state.cursor is None:
+                if not swept or (state.started is not None and
+                                 (now - state.started).total_seconds() < self.nurture.config.journey_sweep_seconds):
                     return 0
-                cursor, started = 0, now
-            started = started or now  # a cursor left without its start (an older store): restart the clock
-            ids = tx.leads.ids_after(cursor, self.batch)
+                state = SweepState(0, now, None, state.covers)
+            ids = tx.leads.ids_after(state.cursor or 0, self.batch)
+            plans = rules.journeys if state.whole_round == version_id else swept
             runner = self._runner(tx, now)
             leads, active = runner.leads(ids), tx.enrollments.open_of(ids)  # once per batch
             for lead_id in ids:
-                runner.on_change(leads[lead_id], [], active[lead_id])
-            tx.meta.set_journey_sweep(None if len(ids) < self.batch else ids[-1], started)
+                runner.on_change(leads[lead_id], [], active[lead_id], plans)
+            if len(ids) < self.batch:  # the round is done
+                covers = state.whole_round if state.whole_round is not None else state.covers
+                state = SweepState(None, state.started, None, covers)
+            else:
+                state = SweepState(ids[-1], state.started, state.whole_round, state.covers)
+            tx.meta.set_journey_sweep(state)
             return len(ids)
 
     def run_steps(self, now: dt.datetime) -> int:

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from engine.core.clock import Clock
 from engine.core.rules import Rules
 from engine.daemon.delivery import DeliveryLoop
+from engine.daemon.experiments import ExperimentPhase
 from engine.daemon.journeys import JourneyPhases
 from engine.daemon.prepare import DeliveryStats
 from engine.daemon.presence import Presence
@@ -58,6 +59,8 @@ class TickStats:
     signals: int = 0
     steps: int = 0
     notifications: int = 0
+    #: split steps' winners recorded
+    winners: int = 0
     delivery: DeliveryStats = field(default_factory=DeliveryStats)
 
     def as_dict(self) -> dict[str, Any]:
@@ -83,6 +86,7 @@ class Daemon:
         self._stop = stop
         self.thread = StoreThread()
         self.presence = Presence(store, clock, settings.worker)
+        self.experiments = ExperimentPhase(store, campaign, settings.worker)  # split steps' winners
         self.delivery = DeliveryLoop(store, self.thread, clock, router, composer, worker=settings.worker,
                                      claim_limit=min(settings.batch, settings.claim_limit), lease=settings.lease,
                                      stopping=stop.is_set, rng=random.Random(seed))
@@ -143,6 +147,7 @@ class Daemon:
         stats.stage_changes = self.campaign.processor().sweep(now)
         stats.signals = self.journeys.react(now)
         stats.signals += self.journeys.sweep(now)
+        stats.winners = self.experiments.run(now)  # before steps run: leads reaching a split now get the winner
         stats.steps = self.journeys.run_steps(now)
         stats.notifications = self.journeys.queue_notifications(now)
 

@@ -27,6 +27,7 @@ from engine.lab.outcomes import Outcomes, read_outcomes
 from engine.lab.simulate import DAEMON_BATCH
 from engine.lab.stats import auc, confusion, lift, rate, roc_points
 from engine.lab.virtual import VirtualRun
+from engine.reports.funnel import entered_per_stage
 from engine.store.tallies import LedgerLine, StageReached
 
 Progress = Callable[[int], None]
@@ -107,7 +108,8 @@ class Replay:
     accepted: int = 0
     quarantined: int = 0
     stages: list[str] = field(default_factory=list)
-    reached: dict[str, int] = field(default_factory=dict)
+    #: stage -> leads that ever entered it (one skipped on the way up is not counted)
+    entered: dict[str, int] = field(default_factory=dict)
     current: dict[str, int] = field(default_factory=dict)
     #: (journey, step, template) -> emails sent
     sends: dict[tuple[str, str, str], int] = field(default_factory=dict)
@@ -151,9 +153,9 @@ def replay(version: Version, source: EventSource, *, leads_file: str | None, sto
     _, rules = run.nurture.rules()
     result.stages = list(rules.symbols.stages)
     with run.nurture.store.transaction() as tx:
-        shown = tx.reports.funnel(rules)
-        result.reached = {row["stage"]: row["reached"] for row in shown["stages"]}
-        result.current = {row["stage"]: row["current"] for row in shown["stages"]}
+        result.entered = entered_per_stage(tx, rules)
+        current = tx.tallies.leads_per_stage()
+        result.current = {stage: current.get(stage, 0) for stage in result.stages}
         result.leads = tx.tallies.lead_count()
         sent: Counter[str] = Counter()
         for kind, journey, step, template, count in tx.tallies.sent_per_step():
@@ -291,7 +293,7 @@ class BacktestResult:
         def version(r: Replay) -> dict[str, Any]:
             return {"label": r.version.label, "campaign_dir": str(r.version.campaign_dir), "leads": r.leads,
                     "events_accepted": r.accepted, "quarantined": r.quarantined, "stages": r.stages,
-                    "reached": r.reached, "current": r.current, "sent": r.sent,
+                    "entered": r.entered, "current": r.current, "sent": r.sent,
                     "sends_by_step": [{"journey": j, "step": s, "template": t, "sent": n}
                                       for (j, s, t), n in sorted(r.sends.items())],
                     "evidence": r.evidence}

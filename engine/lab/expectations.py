@@ -52,7 +52,18 @@ def judge(play: Play, check: a.Check, now: dt.datetime) -> list[str] | None:
             return _email(play, state, check, now)
         case a.ExpectJourney():
             return _journey(play, state, check)
+        case a.ExpectArm():  # a split step's arm, as the store recorded it
+            return _arm(play, check)
     raise EngineError(f"cannot judge {type(check).__name__}")
+
+
+def _arm(play: Play, check: a.ExpectArm) -> list[str] | None:
+    with play.run.nurture.store.transaction() as tx:
+        arms = tx.experiments.arms_of_lead(play.lead_id)
+    if check.split not in arms:
+        return [f"the lead has not reached split `{check.split}`"]
+    arm, at = arms[check.split]
+    return None if arm == check.arm else [f"the lead went down arm `{arm}` of `{check.split}` at {play.when(at)}"]
 
 
 def plain(value: a.Value) -> Any:
@@ -199,7 +210,7 @@ def crowded(times: list[dt.datetime], count: int, window: dt.timedelta) -> list[
     return None
 
 
-def _never_happened(_index: int) -> bool:
+def no_events(_index: int) -> bool:
     return False  # invariants test no events (the checker's E415)
 
 
@@ -233,16 +244,16 @@ class InvariantWatch:
                                            f"{play.when(found[-1])}: " + ", ".join(emails)]
                 case a.NoEmailWhen(condition=cond):
                     lead = state.lead
-                    if new and self.tests[id(invariant)](lead.attributes, lead.scores, _never_happened, lead.stage):
+                    if new and self.tests[id(invariant)](lead.attributes, lead.scores, no_events, lead.stage):
                         at, email = new[0]
-                        read = [f"{n} = {_shown(lead, n)}" for n in sorted(names_in(cond))]
+                        read = [f"{n} = {value_shown(lead, n)}" for n in sorted(names_in(cond))]
                         values = f" ({', '.join(read)})" if read else ""
                         return invariant, [f'"{email.template}" from {source(email)} went to {play.email} at '
                                            f"{play.when(at)}, when {text_of(cond)}{values}"]
         return None
 
 
-def _shown(lead: LeadView, name: str) -> str:
+def value_shown(lead: LeadView, name: str) -> str:
     value = lead.scores[name] if name in lead.scores else lead.attributes.get(name)
     if value is None:
         return "missing"

@@ -240,7 +240,7 @@ def simulation_page(data: dict[str, Any]) -> str:
                  line_chart(funnel, labels, "leads per stage per day"),
                  paragraph("The same without the first stage, whose size hides the others."),
                  line_chart(dict(list(funnel.items())[1:]), labels, "leads per later stage per day"),
-                 table(["stage", "ever reached"], list(data["reached"].items()))),
+                 table(["stage", "ever entered"], list(data["entered"].items()))),
          section(f"Emails sent per {unit}", stacked_bars(sends, send_labels, f"emails per {unit} by journey"),
                  steps),
          section("Over-mailing", verdict,
@@ -254,9 +254,9 @@ def backtest_page(data: dict[str, Any]) -> str:
     versions = data["versions"]
     names = ["current"] + [f"against {v['label']}" for v in versions[1:]]
     stages = versions[0]["stages"][1:]
-    reached = grouped_hbars([f"reached {s}" for s in stages],
-                            {n: [v["reached"].get(s, 0) for s in stages] for n, v in zip(names, versions, strict=True)},
-                            "leads that reached each stage")
+    entered = grouped_hbars([f"entered {s}" for s in stages],
+                            {n: [v["entered"].get(s, 0) for s in stages] for n, v in zip(names, versions, strict=True)},
+                            "leads that entered each stage")
     steps: dict[tuple[str, str], list[int]] = {}
     for i, version in enumerate(versions):
         for step in version["sends_by_step"]:
@@ -265,10 +265,10 @@ def backtest_page(data: dict[str, Any]) -> str:
     sends = grouped_hbars([f"{j} / {s}" for j, s in keys],
                           {n: [steps[k][i] for k in keys] for i, n in enumerate(names)}, "emails per journey step")
     summary = table(["", *names], [("leads", *(v["leads"] for v in versions)),
-                                   *((f"reached {s}", *(v["reached"].get(s, 0) for v in versions)) for s in stages),
+                                   *((f"entered {s}", *(v["entered"].get(s, 0) for v in versions)) for s in stages),
                                    ("marketing emails", *(v["sent"]["marketing"] for v in versions)),
                                    ("sales alerts", *(v["sent"]["sales"] for v in versions))])
-    parts = [section("What each version produces", summary, reached)]
+    parts = [section("What each version produces", summary, entered)]
     if len(versions) > 1:
         moves = table(["from (current)", f"to ({versions[1]['label']})", "leads"],
                       [(t["from"], t["to"], t["leads"]) for t in data["transitions"]], 2)

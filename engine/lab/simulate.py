@@ -20,6 +20,8 @@ from engine.delivery.memory import MemoryTransport
 from engine.errors import ConfigError
 from engine.lab.synthetic import TEMPERAMENTS, Population
 from engine.lab.virtual import VirtualRun
+from engine.lab.watch import SimulationWatch
+from engine.reports.funnel import entered_per_stage
 
 START = dt.datetime(2026, 3, 2, 0, 0, tzinfo=dt.UTC)  # a Monday
 #: every lead is looked at for journey conditions time alone makes true (decay) once a simulated day
@@ -118,8 +120,8 @@ class SimulationResult:
     stages: list[str] = field(default_factory=list)
     #: leads per stage at the end of each day
     funnel_by_day: list[dict[str, int]] = field(default_factory=list)
-    #: stage -> leads that ever reached it
-    reached: dict[str, int] = field(default_factory=dict)
+    #: stage -> leads that ever entered it (one skipped on the way up is not counted)
+    entered: dict[str, int] = field(default_factory=dict)
     #: (journey, step, template) -> sends per day (index 0 = day 1)
     sends_by_step: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
     sent: dict[str, int] = field(default_factory=dict)
@@ -128,6 +130,8 @@ class SimulationResult:
     stuck_days: int = 14
     #: template -> (messages that failed to render, the first error)
     render_failures: dict[str, tuple[int, str]] = field(default_factory=dict)
+    #: the campaign's invariants: whether each held, and the leads and days that broke it
+    invariants: list[dict[str, Any]] = field(default_factory=list)
     #: how the simulation differs from the daemon in production, said wherever results are shown
     notes: list[str] = field(default_factory=list)
 
@@ -142,14 +146,19 @@ class SimulationResult:
             "lead_days": self.lead_days, "stages": self.stages,
             "funnel_by_day": [{"day": i + 1, "date": (self.start + dt.timedelta(days=i)).date().isoformat(), **row}
                               for i, row in enumerate(self.funnel_by_day)],
-            "reached": self.reached, "sent": self.sent,
+            "entered": self.entered, "sent": self.sent,
             "sends_by_step": [{"journey": j, "step": s, "template": t, "total": sum(days), "per_day": days}
                               for (j, s, t), days in sorted(self.sends_by_step.items())],
             "mailing": self.mailing, "stuck_days": self.stuck_days, "stuck": self.stuck,
             "render_failures": [{"template": t, "messages": n, "error": e}
                                 for t, (n, e) in sorted(self.render_failures.items())],
-            "notes": self.notes,
+            "invariants": self.invariants, "notes": self.notes,
         }
+
+    @property
+    def broken(self) -> list[dict[str, Any]]:
+        """The invariants some lead broke."""
+        return [i for i in self.invariants if not i["holds"]]
 
 
 def _funnel_now(run: VirtualRun, stages: list[str]) -> dict[str, int]:
@@ -177,18 +186,22 @@ def _sales_feedback(run: VirtualRun, population: Population, mix: Mix, day: dt.d
     return rows
 
 
-async def _play(run: VirtualRun, population: Population, result: SimulationResult,
+async def _play(run: VirtualRun, population: Population, result: SimulationResult, watch: SimulationWatch,
                 progress: Callable[[int], None]) -> None:
     mix, delivered = result.mix, run.transport
     assert isinstance(delivered, MemoryTransport)
     run.import_leads({"email": lead.email, **lead.attributes} for lead in population.make_leads(result.leads))
-    seen = 0
+    seen, last_tick = 0, result.start
 
-    def readers_react(now: dt.datetime) -> None:  # opens and clicks of what was just delivered
-        nonlocal seen
+    def after_tick(now: dt.datetime) -> None:  # opens and clicks of what was just delivered; invariants
+        nonlocal seen, last_tick
         fresh, seen = delivered.messages[seen:], len(delivered.messages)
         run.schedule([r for message in fresh if message.kind == "marketing"
                       for to in message.recipients for r in population.reactions(to, now)])
+        if fresh and watch.watches_sends:
+            with run.nurture.store.transaction() as tx:
+                watch.after_tick(tx, last_tick, now)
+        last_tick = now
 
     declared = set(run.processor.rules.event_types)
     for day in range(result.days):
@@ -200,7 +213,7 @@ async def _play(run: VirtualRun, population: Population, result: SimulationResul
         webinar = bool(mix.webinar_every_days) and (day + 5) % mix.webinar_every_days == 0
         run.schedule(r for r in population.day_of_activity(today, webinar_day=webinar)
                      if r.data is not None and r.data["type"] in declared)
-        result.ticks += len(await run.advance(today + dt.timedelta(days=1), after_tick=readers_react))
+        result.ticks += len(await run.advance(today + dt.timedelta(days=1), after_tick=after_tick))
         run.schedule(r for r in _sales_feedback(run, population, mix, today) if r.data["type"] in declared)
         result.funnel_by_day.append(_funnel_now(run, result.stages))
         progress(1)
@@ -320,11 +333,14 @@ def run_simulation(*, campaign_dir: Path, template_dir: Path, leads: int, days: 
                         f"the first {render_sample} emails of each template are rendered in full, the rest are "
                         "sent unrendered (--render-all renders every one)"]
         population = Population(seed, temperaments=dict(mix.temperaments))
-        asyncio.run(_play(run, population, result, progress))
+        watch = SimulationWatch(rules)
+        asyncio.run(_play(run, population, result, watch, progress))
         end = start + dt.timedelta(days=days)
         with run.nurture.store.transaction() as tx:
             result.events = tx.tallies.event_count()
-            result.reached = {row["stage"]: row["reached"] for row in tx.reports.funnel(rules)["stages"]}
+            result.entered = entered_per_stage(tx, rules)
+            watch.finish(tx.tallies.marketing_sent())
+        result.invariants = watch.as_dicts(start, examples)
         _sends(run, result)
         _mailing(run, result, examples)
         _stuck(run, result, end, examples)

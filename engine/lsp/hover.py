@@ -102,6 +102,19 @@ KEYWORDS: dict[str, str] = {
     "bool": "The type of `true` and `false`.",
     "date": "The type of dates, like `2026-03-01`.",
     "timezone": "The type of IANA timezone names, like `\"Europe/Berlin\"`; send times use it.",
+    # split steps (A/B experiments)
+    "split": "`split \"name\" { 50% a: send \"x\"  50% b { ... }  goal ... }`: an A/B experiment. Each lead goes "
+             "down one arm, by weight, fixed by a hash of the experiment seed, the split's name and its email; "
+             "then on to the step after the split.",
+    "click": "`goal click within <duration>`: a split's goal is a click on any email its arms sent the lead.",
+    "pick": "`pick winner at 95% confidence` or `pick winner on <date>`: the daemon records a winner once, and "
+            "later leads all go down its arm.",
+    "winner": "`pick winner at N% confidence` (a two-proportion z-test, at least 100 measured leads per arm) or "
+              "`pick winner on <date>` (the better rate then).",
+    "confidence": "`pick winner at N% confidence`: N from 50 to 99.9.",
+    "experiment": "`experiment seed \"...\"` in settings: what assigns leads to split arms (default \"nurture\").",
+    "seed": "`experiment seed \"...\"`: changing it reshuffles which arm new leads get.",
+    "arm": "In a scenario, `arm <split> is <arm>`: the lead went down that arm of the split.",
     # subscription topics
     "topics": "`topics { events \"Events and webinars\" }`: what a lead may leave one by one on its preference "
               "page; an email with no topic is stopped only by the global unsubscribe.",

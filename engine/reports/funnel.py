@@ -71,6 +71,13 @@ def funnel_report(tx: Tx, rules: Rules, by: str | None = None, cohort: str | Non
     return report
 
 
+def entered_per_stage(tx: Tx, rules: Rules) -> dict[str, int]:
+    """Leads that ever entered each stage (every lead entered the first); a skipped stage is not counted."""
+    ladder = list(rules.symbols.stages)
+    overall = tx.insights.funnel(ladder)
+    return {stage: overall[0].entered[i] if overall else 0 for i, stage in enumerate(ladder)}
+
+
 def _days(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds / 86400, 2)
 

@@ -41,6 +41,11 @@ def diagram(journey: a.Journey) -> list[dict[str, Any]]:
                 if action.otherwise:
                     rows.append({"depth": depth, "label": None, "kind": "else", "text": "else"})
                     walk(action.otherwise, depth + 1)
+            elif isinstance(action, a.Split):  # an A/B experiment: a row for the split, then each arm's
+                rows.append({"depth": depth, "label": label, "kind": "split", "text": _text(action)})
+                for arm in action.arms:
+                    rows.append({"depth": depth, "label": None, "kind": "arm", "text": f"{arm.weight}% {arm.name}"})
+                    walk(arm.steps, depth + 1)
             else:
                 kind = type(action).__name__.lower()
                 rows.append({"depth": depth, "label": label, "kind": kind, "text": _text(action),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -17,6 +18,22 @@ from engine.store.tables import META
 
 #: the meta key of the signing key generated when none is configured
 SIGNING_KEY = "secret_key"
+_SWEEP_KEYS = ("journey_sweep_cursor", "journey_sweep_started", "journey_sweep_whole_round", "journey_sweep_covers")
+
+
+@dataclass(frozen=True)
+class SweepState:
+    """Where the periodic journey sweep stands."""
+
+    #: the last lead looked at in the round under way (None: no round under way)
+    cursor: int | None
+    #: when the round under way, or the last one, started
+    started: dt.datetime | None
+    #: the campaign version whose every journey the round under way looks at (None: only the journeys time
+    #: can move)
+    whole_round: int | None
+    #: the campaign version whose every journey a finished round has looked at, for every lead
+    covers: int | None
 
 
 class MetaValues(Repository):
@@ -43,17 +60,20 @@ class MetaValues(Repository):
         """The migration the schema is at; None when the database holds no Nurture schema."""
         return MigrationContext.configure(self.conn).get_current_revision()
 
-    def journey_sweep(self) -> tuple[int | None, dt.datetime | None]:
-        """Where the periodic journey sweep stands: (cursor, started at); locked on PostgreSQL so one
-        daemon advances it at a time."""
-        query = sa.select(META.c.key, META.c.value).where(META.c.key.in_(("journey_sweep_cursor",
-                                                                          "journey_sweep_started")))
+    def journey_sweep(self) -> SweepState:
+        """Where the periodic journey sweep stands; locked on PostgreSQL so one daemon advances it at a time."""
+        query = sa.select(META.c.key, META.c.value).where(META.c.key.in_(_SWEEP_KEYS))
         if self.postgres:
             query = query.with_for_update()
         values: dict[str, str] = {row.key: row.value for row in self.conn.execute(query)}
-        cursor = values.get("journey_sweep_cursor") or None
+
+        def number(key: str) -> int | None:
+            found = values.get(key)
+            return int(found) if found else None
+
         started = values.get("journey_sweep_started")
-        return (int(cursor) if cursor else None), (dt.datetime.fromisoformat(started) if started else None)
+        return SweepState(number("journey_sweep_cursor"), dt.datetime.fromisoformat(started) if started else None,
+                          number("journey_sweep_whole_round"), number("journey_sweep_covers"))
 
     def scenario_results(self, version_id: int) -> dict[str, Any] | None:
         """What the campaign's scenarios gave when version ``version_id`` was applied with them, if it was."""
@@ -63,6 +83,10 @@ class MetaValues(Repository):
     def set_scenario_results(self, version_id: int, results: dict[str, Any]) -> None:
         self.set({f"scenarios:{version_id}": orjson.dumps(results).decode()})
 
-    def set_journey_sweep(self, cursor: int | None, started: dt.datetime) -> None:
-        self.set({"journey_sweep_cursor": "" if cursor is None else str(cursor),
-                  "journey_sweep_started": started.isoformat()})
+    def set_journey_sweep(self, state: SweepState) -> None:
+        def text(value: int | None) -> str:
+            return "" if value is None else str(value)
+
+        self.set({"journey_sweep_cursor": text(state.cursor),
+                  "journey_sweep_started": state.started.isoformat() if state.started else "",
+                  "journey_sweep_whole_round": text(state.whole_round), "journey_sweep_covers": text(state.covers)})

@@ -340,3 +340,36 @@ class ConsoleUser(SQLModel, table=True):
     created_at: dt.datetime = _when()
     #: when the role or password last changed: sessions signed before it are no longer valid
     updated_at: dt.datetime = _when()
+
+
+# ----- split steps (A/B experiments) ----------------------------------------------------------------
+
+
+class ExperimentAssignment(SQLModel, table=True):
+    """The arm of a split step a lead went down, and when: one row per lead and split, so it never changes."""
+
+    __tablename__ = "experiment_assignments"
+    __table_args__ = (sa.UniqueConstraint("split", "lead_id"),
+                      sa.Index("ix_experiment_assignments_split_at", "split", "assigned_at"))
+    id: int | None = Field(default=None, primary_key=True)
+    split: str = Field(max_length=100)
+    lead_id: int = Field(foreign_key="leads.id", index=True)
+    arm: str = Field(max_length=100)
+    journey: str = Field(max_length=100)
+    enrollment_id: int | None = Field(default=None)
+    assigned_at: dt.datetime = _when()
+
+
+class ExperimentDecision(SQLModel, table=True):
+    """The winner of a split step, recorded once (the split is the key): later leads all go down its arm."""
+
+    __tablename__ = "experiment_decisions"
+    split: str = Field(primary_key=True, max_length=100)
+    winner: str = Field(max_length=100)
+    decided_at: dt.datetime = _when()
+    #: why: the rule and what made it hold
+    reason: str = Field(max_length=2000)
+    #: the figures per arm at the time, and the arms and weights of the split then
+    figures: dict[str, Any] = _json()
+    #: the daemon that recorded it
+    decided_by: str = Field(default="", max_length=100)

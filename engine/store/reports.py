@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import statistics
 from collections import defaultdict
 from typing import Any, NamedTuple
 
@@ -151,61 +150,6 @@ class Reports(Repository):
                               "exact": round(lead_state.raw_score(model, at), 4), "lines": lines})
         return {"email": row.email, "stage": row.stage, "at": now.isoformat(), "scores": explained}
 
-    def funnel(self, rules: Rules) -> dict[str, Any]:
-        """Counts per stage, conversion lead -> each later stage, median time to convert, by source."""
-        ladder = rules.symbols.stages
-        rank = {s: i for i, s in enumerate(ladder)}
-        current: dict[str, int] = {row.stage: row.leads for row in self.conn.execute(
-            sa.select(LEADS.c.stage, sa.func.count().label("leads")).group_by(LEADS.c.stage))}
-        first = (sa.select(CHANGES.c.lead_id, CHANGES.c.to_stage, sa.func.min(CHANGES.c.at).label("at"))
-                 .group_by(CHANGES.c.lead_id, CHANGES.c.to_stage).subquery())
-        rows = self.conn.execute(
-            sa.select(LEADS.c.id, LEADS.c.source, LEADS.c.created_at, first.c.to_stage, first.c.at)
-            .select_from(LEADS.outerjoin(first, first.c.lead_id == LEADS.c.id)).order_by(LEADS.c.id))
-        reached: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        days: dict[str, list[float]] = defaultdict(list)
-        lead_id: int | None = None
-        source, created = "", None
-        firsts: dict[str, dt.datetime] = {}
-
-        def close() -> None:
-            # a lead that reached a stage has passed every stage below it
-            top = max((rank[s] for s in firsts if s in rank), default=0)
-            for stage in ladder[: top + 1]:
-                reached[source][stage] += 1
-                reached["all"][stage] += 1
-            for stage, at in firsts.items():
-                if stage in rank and rank[stage] > 0 and created is not None:
-                    days[stage].append((at - created).total_seconds() / 86400)
-
-        for row in rows:
-            if row.id != lead_id:
-                if lead_id is not None:
-                    close()
-                lead_id, source, created, firsts = row.id, row.source, row.created_at, {}
-            if row.to_stage is not None:
-                firsts[row.to_stage] = min(firsts.get(row.to_stage, row.at), row.at)
-        if lead_id is not None:
-            close()
-
-        def conversions(counts: dict[str, int]) -> list[dict[str, Any]]:
-            out = []
-            for lower, upper in zip(ladder, ladder[1:], strict=False):
-                base = counts.get(lower, 0)
-                out.append({"from": lower, "to": upper,
-                            "rate": round(counts.get(upper, 0) / base, 4) if base else None})
-            return out
-
-        return {
-            "stages": [{"stage": s, "current": current.get(s, 0), "reached": reached["all"].get(s, 0)}
-                       for s in ladder],
-            "conversion": conversions(reached["all"]),
-            "median_days_to_reach": {s: round(statistics.median(days[s]), 2) if days[s] else None
-                                     for s in ladder[1:]},
-            "by_source": {src: {"reached": {s: counts.get(s, 0) for s in ladder}, "conversion": conversions(counts)}
-                          for src, counts in sorted(reached.items()) if src != "all"},
-        }
-
     def quarantined(self, limit: int = 100) -> list[dict[str, Any]]:
         """Rows that could not be accepted, newest first: where they came from, why, and what they were."""
         rows = self.conn.execute(QUARANTINE.select().order_by(QUARANTINE.c.id.desc()).limit(limit)).mappings()
@@ -247,6 +191,3 @@ def show_lead(conn: Connection, rules: Rules, email: str, now: dt.datetime, even
 def explain_lead(conn: Connection, rules: Rules, email: str, now: dt.datetime) -> dict[str, Any]:
     return Reports(conn).explain_lead(rules, email, now)
 
-
-def funnel(conn: Connection, rules: Rules) -> dict[str, Any]:
-    return Reports(conn).funnel(rules)

@@ -13,6 +13,7 @@ from engine.store.daemons import Daemons
 from engine.store.db import create_db_engine, open_store, throwaway_store
 from engine.store.enrollments import Enrollments
 from engine.store.events import Events
+from engine.store.experiments import Experiments
 from engine.store.figures import Figures
 from engine.store.history import History
 from engine.store.insights import Insights
@@ -124,7 +125,13 @@ class Tx:
         return Mailroom(self.conn)
 
     @cached_property
+    def experiments(self) -> Experiments:
+        """Split steps (A/B experiments): each lead's arm and each split's winner."""
+        return Experiments(self.conn)
+
+    @cached_property
     def topics(self) -> TopicOptOuts:
+        """Subscription topics each lead has left."""
         return TopicOptOuts(self.conn)
 
 

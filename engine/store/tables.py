@@ -13,6 +13,8 @@ from engine.store.models import (
     DaemonLock,
     Enrollment,
     Event,
+    ExperimentAssignment,
+    ExperimentDecision,
     Lead,
     Meta,
     OutboxMessage,
@@ -55,4 +57,7 @@ PUBLISHABLE_KEYS = _table(PublishableKey)
 ANONYMOUS_EVENTS = _table(AnonymousEvent)
 VISITORS = _table(AnonymousVisitor)
 USERS = _table(ConsoleUser)
+# split steps (A/B experiments)
+EXPERIMENT_ASSIGNMENTS = _table(ExperimentAssignment)
+EXPERIMENT_DECISIONS = _table(ExperimentDecision)
 TOPIC_OPTOUTS = _table(TopicOptOut)

@@ -42,6 +42,12 @@ class MarketingSent(NamedTuple):
     template: str
 
 
+class LeadSent(NamedTuple):
+    lead_id: int
+    sent_at: dt.datetime
+    template: str
+
+
 class OpenEnrollment(NamedTuple):
     journey: str
     status: str
@@ -136,6 +142,14 @@ class Tallies(Repository):
                         OUTBOX.c.sent_at <= until)
                  .order_by(OUTBOX.c.sent_at, OUTBOX.c.id))
         return [(to, at) for to, at in self.conn.execute(query)]
+
+    def marketing_sent_to_leads(self, since: dt.datetime, until: dt.datetime) -> list[LeadSent]:
+        """The marketing emails sent after ``since`` up to ``until``, by lead, in the order sent."""
+        query = (sa.select(OUTBOX.c.lead_id, OUTBOX.c.sent_at, OUTBOX.c.template)
+                 .where(OUTBOX.c.status == "sent", OUTBOX.c.kind == "marketing", OUTBOX.c.sent_at > since,
+                        OUTBOX.c.sent_at <= until)
+                 .order_by(OUTBOX.c.sent_at, OUTBOX.c.id))
+        return [LeadSent._make(row) for row in self.conn.execute(query)]
 
     def sales_notified(self, since: dt.datetime, until: dt.datetime) -> list[str]:
         """The leads sales was told about from ``since`` to just before ``until``, in the order notified."""

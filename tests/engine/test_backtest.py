@@ -122,7 +122,7 @@ def test_planted_signal_is_found(history, campaign, tmp_path):
     assert stages["mql"]["precision"] is None or 0 <= stages["mql"]["precision"] <= 1
 
     # a lower MQL bar: more MQLs, and the leads that move are listed
-    assert looser["reached"]["mql"] > current["reached"]["mql"]
+    assert looser["entered"]["mql"] > current["entered"]["mql"]
     assert data["final_stage_changed"] > 0
     assert any(t["from"] == "lead" and t["to"] == "mql" for t in data["transitions"])
     assert data["changed_examples"][0]["lead"].endswith(".example")

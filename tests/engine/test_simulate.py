@@ -86,10 +86,43 @@ def test_the_example_campaign_keeps_to_its_cap_and_prints_its_report(tmp_path: P
     out = _invoke("simulate", "--leads", "60", "--days", "8", "--html", str(report))
     for heading in ("Funnel over time", "Emails sent per journey step per day", "No over-mailing", "lead-days in"):
         assert heading in out
+    # the example campaign's own invariants (journeys/tests/invariants.nurture) are judged, and hold
+    assert "Holds: invariant at most 3 emails per 7 days" in out
+    assert "Holds: invariant no email when stage is customer" in out
     assert "ticks every 4 h" in out
     page = report.read_text()
     assert page.startswith("<!DOCTYPE html>") and page.count("<svg") >= 2
     assert "<script" not in page and "src=\"http" not in page and "href=\"http" not in page
+
+
+def test_a_broken_invariant_fails_the_simulation_naming_leads_and_days(blasting_campaign: Path):
+    (blasting_campaign / "journeys" / "rules.nurture").write_text(
+        "invariant at most 2 emails per 7 days\ninvariant no email when fit >= 0\n"
+        "invariant no email when stage is customer\n")
+    env = {"NURTURE_CAMPAIGN_DIR": str(blasting_campaign / "journeys"),
+           "NURTURE_TEMPLATE_DIR": str(blasting_campaign / "templates"), "COLUMNS": "200"}
+    args = ["simulate", "--leads", "30", "--days", "3", "--seed", "2"]
+    shown = CliRunner().invoke(app, args, env=env)
+    assert shown.exit_code == 1, shown.output
+    assert "2 invariant(s) broken" in shown.stderr
+    assert "Broken: invariant at most 2 emails per 7 days" in shown.stdout
+    assert "Holds: invariant no email when stage is customer" in shown.stdout
+
+    result = CliRunner().invoke(app, [*args, "--json"], env=env)
+    assert result.exit_code == 1
+    verdicts = {v["invariant"]: v for v in json.loads(result.stdout)["invariants"]}
+    cap = verdicts["invariant at most 2 emails per 7 days"]
+    assert not cap["holds"] and cap["where"].endswith("rules.nurture:1")
+    example = cap["examples"][0]
+    # the blast journey sends three at once: the lead named got them on one simulated day
+    assert example["from"]["day"] == example["to"]["day"] and 1 <= example["from"]["day"] <= 3
+    assert example["lead"] in shown.stdout and example["what"].startswith("3 emails: ")
+    fit = verdicts["invariant no email when fit >= 0"]
+    assert not fit["holds"] and fit["leads_breaking"] >= cap["leads_breaking"]
+    assert "went out when fit >= 0 (fit = " in fit["examples"][0]["what"]
+    assert verdicts["invariant no email when stage is customer"] == {
+        "invariant": "invariant no email when stage is customer", "where": fit["where"][:-1] + "3",
+        "holds": True, "leads_breaking": 0, "examples": []}
 
 
 def test_mix_files(tmp_path: Path):

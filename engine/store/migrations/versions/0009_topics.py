@@ -1,7 +1,7 @@
 """subscription topics: the topic of each outbox message and the topics each lead has left
 
-Revision ID: 0008_topics
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from sqlmodel.sql.sqltypes import AutoString
 
 import engine.store.models
 
-revision = '0008_topics'
-down_revision = '0007'
+revision = '0009'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
