@@ -20,7 +20,7 @@ from dsl.lexer import REGEX_KEYWORDS, TYPES, grammar_keywords  # noqa: E402
 OUT = Path(__file__).resolve().parent / "vscode" / "syntaxes" / "nurture.tmLanguage.json"
 CONSTANTS = ("true", "false")
 LOGICAL = ("and", "or", "not")
-DECLARE = ("settings", "attributes", "events", "score", "stage", "journey", "scenario")
+DECLARE = ("settings", "attributes", "events", "score", "stage", "journey", "scenario", "topics")
 
 
 def _any_of(words: set[str] | tuple[str, ...]) -> str:

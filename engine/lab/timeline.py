@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from dsl.formatter import text_of
 from engine.lab.expectations import ended, snapshot, source, times
 from engine.lab.play import Play
+from engine.lab.topics import topics_left
 from engine.store.history import Email
 
 
@@ -32,6 +33,7 @@ def timeline(play: Play, until: dt.datetime) -> list[Entry]:
         if at <= until:
             found.append((at, "event", str(event.event) + ("" if not event.props else
                                                            " {" + ", ".join(text_of(p) for p in event.props) + "}")))
+    found += [(at, "event", f"unsubscribed from `{topic}`") for at, topic in topics_left(play) if at <= until]
     with play.run.nurture.store.transaction() as tx:
         state = snapshot(play, tx, until)
         ledger = tx.history.points(play.lead_id, until)

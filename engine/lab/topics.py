@@ -11,6 +11,11 @@ from engine.errors import EngineError
 from engine.lab.play import Play
 
 
+def topics_left(play: Play) -> list[tuple[dt.datetime, str]]:
+    """When the scenario's lead leaves each topic, for its timeline."""
+    return [(at, str(item.topic)) for at, item in TopicLeaves(play).pending]
+
+
 class TopicLeaves:
     """The topics a scenario's lead leaves, each at its instant."""
 

@@ -168,8 +168,9 @@ def test_removing_a_send_from_a_journey_fails_with_the_timeline(tmp_path, monkey
     shutil.copytree(ROOT / "templates", tmp_path / "templates")
     webinar = tmp_path / "journeys" / "webinar.nurture"
     text = webinar.read_text(encoding="utf-8")
-    assert '      send "demo_invite" at 10:00 on tue, wed, thu\n' in text
-    webinar.write_text(text.replace('      send "demo_invite" at 10:00 on tue, wed, thu\n', ""), encoding="utf-8")
+    assert '      send "demo_invite" at 10:00 on tue, wed, thu topic product\n' in text
+    webinar.write_text(text.replace('      send "demo_invite" at 10:00 on tue, wed, thu topic product\n', ""),
+                       encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     result = nurture("test", "journeys/tests/webinar.nurture")
     assert result.exit_code == 1
