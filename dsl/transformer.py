@@ -9,6 +9,7 @@ from lark import Token, Transformer, v_args
 
 from . import ast as a
 from .source import Span
+from .transform_accounts import AccountsToAst
 
 _DAY_SETS = {"weekdays": (0, 1, 2, 3, 4), "weekends": (5, 6), "every day": tuple(range(7))}
 _OFFSET_UNITS: dict[str, a.OffsetUnit] = {"w": "week", "d": "day", "h": "hour", "min": "minute"}
@@ -58,7 +59,7 @@ def _unquote(token: Token) -> str:
 
 
 @v_args(meta=True)
-class ToAst(Transformer):
+class ToAst(AccountsToAst, Transformer):
     """One method per grammar alias; each returns an AST node with its span."""
 
     def __init__(self, path: str) -> None:
@@ -301,7 +302,7 @@ class ToAst(Transformer):
         return a.ScenarioStart(self._date(c[0], Span.of(self.path, c[0])), time, span=self._span(meta))
 
     def scenario_event(self, meta, c):
-        return a.ScenarioEvent(c[0], self._name(c[1]), c[2] or (), span=self._span(meta))
+        return a.ScenarioEvent(c[0], self._name(c[1]), c[3] or (), by=c[2], span=self._span(meta))
 
     def expect(self, meta, c):
         return a.Expect(c[0], c[1], span=self._span(meta))

@@ -234,7 +234,7 @@ class JourneyPhases:
             for action in actions:
                 lead = leads[action.lead_id]
                 payload = action.payload
-                step = f"stage {payload['stage']}"
+                step = payload.get("step") or f"stage {payload['stage']}"  # or `account alert NAME`
                 to = runner.decisions.recipient(payload["recipient"], payload["address"], lead)
                 runner.enqueue(Enqueue(f"action:{action.key}", lead.id, MessageKind.SALES, to, payload["template"],
                                        now, None, step, None))

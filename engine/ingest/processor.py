@@ -19,6 +19,7 @@ from engine.core.clock import Clock, epoch
 from engine.core.evaluator import Evaluator, LeadRecord
 from engine.core.rules import Rules
 from engine.core.scoring import LeadState
+from engine.ingest.accounts import account_values, after_batch
 from engine.ingest.cache import DEFAULT_SIZE, LeadCache
 from engine.ingest.collection import fewer_collections
 from engine.ingest.rows import EventIn, InvalidRow, LeadIn, Rejected, Row, validate_event, validate_lead
@@ -331,7 +332,7 @@ class Processor:
         return dict(sorted(leads.items()))  # in id order, as they were read
 
     def _evaluator(self, tx: Tx) -> Evaluator:
-        return Evaluator(self.rules, self.version_id, tx.actions.next_turn)
+        return Evaluator(self.rules, self.version_id, tx.actions.next_turn, account_values(self.rules, tx))
 
     def _save(self, tx: Tx, leads: Iterable[LeadRecord], evaluator: Evaluator,
               replayed: dict[int, set[tuple[dt.datetime, str, str]]] | None = None,
@@ -353,6 +354,7 @@ class Processor:
                 f"cancelled {now.isoformat(timespec='seconds')}: with its events in time order the lead no "
                 "longer makes this stage change, so nothing was sent"))
         tx.actions.insert_pending(actions)
+        after_batch(tx, self.rules, leads, now)  # the accounts of these leads, and their alerts
         if self.rules.journeys:  # the daemon's journeys look once at every lead that changed
             tx.signals.insert_lead_changes([
                 (lead.id, {"events": lead.arrived, "stages": [(c["to_stage"], epoch(c["at"])) for c in lead.changes]})

@@ -6,6 +6,8 @@ import sqlalchemy as sa
 from sqlmodel import SQLModel
 
 from engine.store.models import (
+    Account,
+    AccountMember,
     AnonymousEvent,
     AnonymousVisitor,
     CampaignVersion,
@@ -54,3 +56,7 @@ PUBLISHABLE_KEYS = _table(PublishableKey)
 ANONYMOUS_EVENTS = _table(AnonymousEvent)
 VISITORS = _table(AnonymousVisitor)
 USERS = _table(ConsoleUser)
+
+# --- accounts ---
+ACCOUNTS = _table(Account)
+ACCOUNT_MEMBERS = _table(AccountMember)
