@@ -40,7 +40,7 @@ def check_scenario(ctx: Context, scenario: a.Scenario) -> None:
             case a.ScenarioLead():
                 # several leads (of one account, say), each address once
                 declare(ctx, "lead", str(item.email).lower(), item.span, ("scenario lead", key))
-                _lead(ctx, item, key)
+                _lead(ctx, item, f"{key}:{str(item.email).lower()}")
             case a.ScenarioStart():
                 declare(ctx, "setting", "start", item.span, ("scenario setting", key))
             case a.ScenarioEvent():

@@ -46,6 +46,8 @@ class Symbols:
     frequency_caps: dict[str, int] = field(default_factory=dict)
     #: what every scenario must keep to, across all journeys
     invariants: list[a.Invariant] = field(default_factory=list)
+    #: account alerts by name (the first of a name)
+    account_alerts: dict[str, a.AccountAlert] = field(default_factory=dict)
 
     def stage_rank(self, name: str) -> int:
         return self.stages.index(name)
@@ -77,6 +79,8 @@ def collect(files: Iterable[a.File]) -> Symbols:
                 sym.journeys.setdefault(item.name, item)
             elif isinstance(item, a.Invariant):
                 sym.invariants.append(item)
+            elif isinstance(item, a.AccountAlert):
+                sym.account_alerts.setdefault(item.name, item)
             elif isinstance(item, a.Settings):
                 for setting in item.items:
                     if isinstance(setting, a.Setting):
