@@ -42,7 +42,7 @@ class Accounts(Repository):
         found: dict[int, str] = {}
         for part in chunks(list(lead_ids)):
             found.update(self.conn.execute(sa.select(ACCOUNT_MEMBERS.c.lead_id, ACCOUNT_MEMBERS.c.account_key)
-                                           .where(ACCOUNT_MEMBERS.c.lead_id.in_(part))).tuples().all())
+                                           .where(ACCOUNT_MEMBERS.c.lead_id.in_(part))).all())
         return found
 
     def set_keys(self, keys: Mapping[int, str | None]) -> None:
@@ -84,7 +84,7 @@ class Accounts(Repository):
                                LEADS.c.stage, LEADS.c.owner, LEADS.c.state, LEADS.c.last_event_at)
                      .join(LEADS, LEADS.c.id == ACCOUNT_MEMBERS.c.lead_id)
                      .where(ACCOUNT_MEMBERS.c.account_key.in_(part)).order_by(LEADS.c.id))
-            for key, *lead in self.conn.execute(query).tuples():
+            for key, *lead in self.conn.execute(query):
                 lead_id, email, attributes, stage, owner, state, last_event_at = lead
                 found[key].append(MemberRow(lead_id, email, dict(read_json(attributes) or {}), stage, owner,
                                             LeadState(read_json(state)), read_epoch(last_event_at)))
@@ -105,7 +105,7 @@ class Accounts(Repository):
             query = (sa.select(ACCOUNT_MEMBERS.c.lead_id, ACCOUNTS.c.scores)
                      .join(ACCOUNTS, ACCOUNTS.c.key == ACCOUNT_MEMBERS.c.account_key)
                      .where(ACCOUNT_MEMBERS.c.lead_id.in_(part)))
-            found.update({lead_id: dict(scores or {}) for lead_id, scores in self.conn.execute(query).tuples()})
+            found.update({lead_id: dict(scores or {}) for lead_id, scores in self.conn.execute(query)})
         return found
 
     def stale(self, before: dt.datetime, after: str, limit: int) -> list[str]:

@@ -1,0 +1,111 @@
+"""Accounts against a real store (SQLite and PostgreSQL) and a real SMTP server: values rolled up after each
+ingest batch and on the daemon's tick, stage rules on account values, and an alert sent once while it holds."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from engine.store.tables import ACCOUNT_MEMBERS, ACCOUNTS, LEADS
+
+from .daemon_helpers import DAY, HOUR, T0, Harness, parse, run
+
+CAMPAIGN = Path(__file__).parent / "accounts_campaign"
+ACME = "https://www.Acme.example/pricing"  # as a CRM might hold it: the account is acme.example
+
+
+def _accounts(h: Harness) -> dict[str, dict]:
+    return {row.key: dict(row.scores) for row in h.query(sa.select(ACCOUNTS))}
+
+
+def _stages(h: Harness) -> dict[str, str]:
+    return dict(h.query(sa.select(LEADS.c.email, LEADS.c.stage)).__iter__())
+
+
+def _views(h: Harness, email: str, at: dt.datetime, count: int = 2) -> None:
+    h.clock.set(at)
+    for i in range(count):
+        h.events((email, "page.viewed", at, {"url": f"/page/{i}"}))
+
+
+def test_account_values_stage_rules_and_one_alert_while_it_holds(db_url, capture):
+    async def scenario():
+        h = Harness(db_url, capture.port, campaign=CAMPAIGN)
+        h.leads(*[{"email": f"{name}@acme.example", "company_domain": ACME} for name in ("ana", "bo", "cy")],
+                {"email": "dee@mailbox.example"}, {"email": "eve@gmail.com"}, {"email": "fay@beta.example"})
+        _views(h, "ana@acme.example", T0)
+        _views(h, "dee@mailbox.example", T0)
+        _views(h, "eve@gmail.com", T0)
+        await h.tick()
+        assert _accounts(h) == {
+            "acme.example": {"engagement": 20.0, "best": 20.0, "least": 0.0, "engaged": 1.0},
+            "beta.example": {"engagement": 0.0, "best": 0.0, "least": 0.0, "engaged": 0.0}}
+        # free mail, listed in the campaign or built in: no account
+        members = dict(h.query(sa.select(LEADS.c.email, ACCOUNT_MEMBERS.c.account_key)
+                               .join(ACCOUNT_MEMBERS, ACCOUNT_MEMBERS.c.lead_id == LEADS.c.id)).__iter__())
+        assert members == {"ana@acme.example": "acme.example", "bo@acme.example": "acme.example",
+                           "cy@acme.example": "acme.example", "fay@beta.example": "beta.example"}
+
+        _views(h, "bo@acme.example", T0 + HOUR)
+        await h.tick()
+        assert _accounts(h)["acme.example"]["engaged"] == 2.0
+        assert capture.messages == []
+
+        _views(h, "cy@acme.example", T0 + 2 * HOUR)
+        await h.tick()
+        acme = _accounts(h)["acme.example"]
+        assert (acme["engagement"], acme["engaged"], acme["least"]) == (60.0, 3.0, 20.0)
+        # the stage rule read the account's new values: every well-fitting contact of acme moved, no one else
+        assert _stages(h) == {"ana@acme.example": "account_hot", "bo@acme.example": "account_hot",
+                              "cy@acme.example": "account_hot", "dee@mailbox.example": "lead",
+                              "eve@gmail.com": "lead", "fay@beta.example": "lead"}
+        [(_, to, data)] = capture.messages
+        alert = parse(data)
+        assert to == ["sales@test.example"]
+        assert alert["Subject"] == "Buying committee: https://www.Acme.example/pricing"
+        assert "cy@acme.example was the latest" in alert.get_body(("html",)).get_content()
+
+        # still holding: more activity and more ticks send nothing more
+        _views(h, "ana@acme.example", T0 + 3 * HOUR)
+        await h.tick(T0 + 5 * HOUR)
+        await h.tick(T0 + DAY)
+        assert len(capture.messages) == 1
+
+        # a quiet week: no one counts as active, the alert stops holding (on the tick alone, no event)
+        await h.tick(T0 + 8 * DAY)
+        row = h.query(sa.select(ACCOUNTS).where(ACCOUNTS.c.key == "acme.example"))[0]
+        assert row.scores["engaged"] == 0.0 and row.alerts == {}
+        assert len(capture.messages) == 1
+
+        # the committee comes back: the alert fires a second time
+        for i, name in enumerate(("ana", "bo", "cy")):
+            _views(h, f"{name}@acme.example", T0 + 9 * DAY + i * HOUR, count=3)
+        await h.tick()
+        assert len(capture.messages) == 2
+
+        # engagement fades; the tick recomputes the account, and the stage rule sends its leads back
+        await h.tick(T0 + 40 * DAY)
+        assert _accounts(h)["acme.example"]["engagement"] < 30
+        assert set(_stages(h).values()) == {"lead"}
+        assert len(capture.messages) == 2
+        await h.mailer.close()
+
+    run(scenario())
+
+
+def test_a_lead_that_changes_company_moves_between_accounts(sqlite_url, capture):
+    async def scenario():
+        h = Harness(sqlite_url, capture.port, campaign=CAMPAIGN)
+        h.leads({"email": "ana@gmail.com", "company_domain": "acme.example"}, {"email": "bo@acme.example"})
+        _views(h, "ana@gmail.com", T0)
+        await h.tick()
+        assert _accounts(h)["acme.example"]["engagement"] == 20.0
+        h.leads({"email": "ana@gmail.com", "company_domain": "beta.example"})
+        accounts = _accounts(h)
+        assert accounts["acme.example"]["engagement"] == 0.0  # the account she left, refreshed too
+        assert accounts["beta.example"]["engagement"] == 20.0
+        await h.mailer.close()
+
+    run(scenario())
