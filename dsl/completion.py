@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from .navigation import Kind
 
-TOP_LEVEL = ("settings", "attributes", "events", "score", "stage", "journey", "scenario")
+TOP_LEVEL = ("settings", "attributes", "events", "score", "stage", "journey", "scenario", "accounts", "account alert")
 TYPES = ("text", "number", "bool", "date", "timezone", "list of")
 STATEMENTS: dict[str | None, tuple[str, ...]] = {
     None: TOP_LEVEL,
@@ -22,6 +22,7 @@ STATEMENTS: dict[str | None, tuple[str, ...]] = {
     "journey": ("enter when", "reentry", "exit when", "goal", "send", "wait", "if", "set", "notify"),
     "branch": ("send", "wait", "if", "set", "notify"),
     "scenario": ("lead", "start", "at", "expect at"),
+    "accounts": ("by", "free mail", "score"),
 }
 EXPECTATIONS = ("stage is", "sent", "not sent", "sales notified with", "sales not notified with", "in journey",
                 "not in journey", "exited journey", "finished journey", "goal reached in journey")
