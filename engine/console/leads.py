@@ -11,6 +11,7 @@ from engine.console.web import Refused, back_to, check_csrf, ctx_of, page, signe
 from engine.core.addresses import InvalidAddress, normalise_address
 from engine.errors import LeadNotFound
 from engine.http.recording import VERDICTS, feedback_row
+from engine.reports.accounts import account_of_lead
 from engine.reports.leads import Search, lead_story, search_leads
 
 router = APIRouter(include_in_schema=False)
@@ -59,9 +60,12 @@ def lead(request: Request, email: str, note: str = "") -> Response:
     try:
         with ctx.store.transaction() as tx:
             story = lead_story(tx, rules, _address(email), ctx.clock.now())
+            ref = tx.reports.find_lead(story["email"])
+            account = account_of_lead(tx, rules, ref.id) if ref is not None else None
     except LeadNotFound:
         raise Refused(404, f"no lead with email {email!r}; search for it on the Leads page") from None
-    return page(request, who, "lead.html", lead=story, note=note, templates=campaign_templates(ctx))
+    return page(request, who, "lead.html", lead=story, note=note, templates=campaign_templates(ctx),
+                account=account, has_accounts=rules.accounts is not None)
 
 
 @router.post("/leads/{email}/feedback")
