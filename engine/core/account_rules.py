@@ -35,9 +35,14 @@ def compile_accounts(items: Iterable[a.Item], scores: dict[str, ScoreModel], tes
     alerts = [AlertC(str(alert.name), test(alert.condition), text(alert.condition),
                      tuple(Notice(n.recipient.kind, n.recipient.address, str(n.template)) for n in alert.notifications))
               for alert in items if isinstance(alert, a.AccountAlert)]
-    read_by_stages = any(isinstance(node, a.AccountCompare) for stage in items if isinstance(stage, a.Stage)
-                         for node in stage.walk())
-    return AccountRules(keying, rollups, alerts, read_by_stages, time_dependent)
+    edges: dict[str, set[float]] = {}
+    for stage in items:
+        if isinstance(stage, a.Stage):
+            for node in stage.walk():
+                if isinstance(node, a.AccountCompare) and isinstance(node.value.value, int | float):
+                    edges.setdefault(node.field, set()).add(float(node.value.value))
+    return AccountRules(keying, rollups, alerts, bool(edges), time_dependent,
+                        {name: frozenset(found) for name, found in edges.items()})
 
 
 def _names(condition: a.Condition | None) -> set[str]:

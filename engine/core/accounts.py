@@ -134,10 +134,26 @@ class AccountRules:
     read_by_stages: bool = False
     #: whether values change with time alone (decay of a rolled-up score, `active within`)
     time_dependent: bool = False
+    #: value name -> the numbers stage conditions compare it with: only a change across one can move a stage
+    edges: dict[str, frozenset[float]] = field(default_factory=dict)
 
     def values(self, contacts: Sequence[Contact], at: float) -> dict[str, float]:
         """Every account value over ``contacts`` at ``at``; an account with no contacts has zeros."""
         return {r.name: r.value(contacts, at) for r in self.rollups}
+
+    def crosses_edge(self, before: Mapping[str, float], after: Mapping[str, float]) -> bool:
+        """Whether going from ``before`` to ``after`` may change a stage condition's outcome: some value is new,
+        or reaches, passes or leaves a number a stage compares it with."""
+        for name, edges in self.edges.items():
+            old, new = before.get(name), after.get(name)
+            if old == new:
+                continue
+            if old is None or new is None:
+                return True
+            low, high = min(old, new), max(old, new)
+            if any(low <= edge <= high for edge in edges):
+                return True
+        return False
 
     def alert_changes(self, values: Mapping[str, float], holding: Iterable[str]) -> tuple[list[AlertC], list[str]]:
         """The alerts that start to hold now (to fire), and the names of all that hold (to remember)."""

@@ -20,21 +20,28 @@ REFRESH_EVERY = dt.timedelta(minutes=15)
 
 
 class AccountValues:
-    """The account values of leads as stage conditions read them, read once per lead within one transaction."""
+    """The account values of a batch's leads as stage conditions read them: read for all of them at the first
+    question, then for any other lead asked about, once."""
 
-    def __init__(self, tx: Tx) -> None:
+    def __init__(self, tx: Tx, lead_ids: Iterable[int]) -> None:
         self.tx = tx
-        self.known: dict[int, dict[str, float]] = {}
+        self.batch = list(lead_ids)
+        self.known: dict[int, dict[str, float]] | None = None
 
     def __call__(self, lead: LeadRecord) -> Mapping[str, float]:
+        if self.known is None:
+            found = self.tx.accounts.values_of(self.batch)
+            self.known = {i: scoped(found.get(i, {})) for i in self.batch}
         if lead.id not in self.known:
             self.known[lead.id] = scoped(self.tx.accounts.values_of([lead.id]).get(lead.id, {}))
         return self.known[lead.id]
 
 
-def account_values(rules: Rules, tx: Tx) -> AccountValues | None:
+def account_values(rules: Rules, tx: Tx, leads: Iterable[int]) -> AccountValues | None:
     """What an evaluator reads account values through; None when no stage reads them."""
-    return AccountValues(tx) if rules.accounts is not None and rules.accounts.read_by_stages else None
+    if rules.accounts is None or not rules.accounts.read_by_stages:
+        return None
+    return AccountValues(tx, leads)
 
 
 def after_batch(tx: Tx, rules: Rules, leads: Iterable[LeadRecord], now: dt.datetime) -> int:
@@ -63,6 +70,7 @@ def refresh(tx: Tx, rules: Rules, accounts: AccountRules, keys: list[str], now: 
     rows = tx.accounts.lock(keys, now)
     members = tx.accounts.members(keys)
     saved: list[AccountRow] = []
+    #: accounts whose change may move their leads' stages
     changed: list[str] = []
     fired = 0
     for key in keys:
@@ -74,11 +82,11 @@ def refresh(tx: Tx, rules: Rules, accounts: AccountRules, keys: list[str], now: 
         if firing and contacts:
             _fire(tx, key, firing, values, members[key], contacts, now)
             fired += len(firing)
-        if values != row.scores:
+        if accounts.crosses_edge(row.scores, values):
             changed.append(key)
         saved.append(AccountRow(key, values, alerts, now))
     tx.accounts.save(saved)
-    if changed and accounts.read_by_stages:
+    if changed:
         tx.accounts.review_members(changed, now)
     return fired
 

@@ -163,7 +163,7 @@ class Processor:
                 if not ids:
                     return total
                 leads = tx.leads.load_for_update(ids)
-                evaluator = self._evaluator(tx)
+                evaluator = self._evaluator(tx, leads)
                 for lead in leads.values():
                     evaluator.advance(lead, epoch(until))
                 total += self._save(tx, leads.values(), evaluator)
@@ -183,7 +183,7 @@ class Processor:
                 if not ids:
                     return report
                 leads = batch_tx.leads.load_for_update(ids)
-                evaluator = self._evaluator(batch_tx)
+                evaluator = self._evaluator(batch_tx, leads)
                 events = batch_tx.events.histories(ids)
                 batch_tx.ledger.delete_lines(ids)
                 before = {lead.id: (lead.stage, lead.scope(self.rules, now)) for lead in leads.values()}
@@ -226,7 +226,7 @@ class Processor:
                 leads[lead_id].created_at = first
                 if leads[lead_id].stage == "lead" and not leads[lead_id].changes:
                     leads[lead_id].stage_since = first
-        evaluator = self._evaluator(tx)
+        evaluator = self._evaluator(tx, leads)
         # an event older than what the lead has seen: replay that lead from the start
         late = [i for i, evs in fresh.items() if min(epoch(e.at) for e in evs) < leads[i].settled_until]
         earlier = self._prepare_replay(tx, leads, late)
@@ -262,7 +262,7 @@ class Processor:
         ids, report.leads_created = tx.leads.ensure([lead.email for lead in leads_in], now)
         report.leads_updated = report.accepted = len(leads_in)
         leads = tx.leads.load_for_update(sorted(ids.values()))
-        evaluator = self._evaluator(tx)
+        evaluator = self._evaluator(tx, leads)
         at = epoch(now)
         refit: list[int] = []
         for incoming in leads_in:
@@ -331,8 +331,8 @@ class Processor:
         self._loaded = {lead.id: settled(lead) for lead in leads.values()}
         return dict(sorted(leads.items()))  # in id order, as they were read
 
-    def _evaluator(self, tx: Tx) -> Evaluator:
-        return Evaluator(self.rules, self.version_id, tx.actions.next_turn, account_values(self.rules, tx))
+    def _evaluator(self, tx: Tx, leads: dict[int, LeadRecord]) -> Evaluator:
+        return Evaluator(self.rules, self.version_id, tx.actions.next_turn, account_values(self.rules, tx, leads))
 
     def _save(self, tx: Tx, leads: Iterable[LeadRecord], evaluator: Evaluator,
               replayed: dict[int, set[tuple[dt.datetime, str, str]]] | None = None,

@@ -159,3 +159,12 @@ def test_stage_conditions_read_the_account_and_are_false_without_one():
         process(ev, lead, "page.viewed", T0 + DAY, key=f"k{lead.id}")
     assert [lead.stage for lead in leads] == ["hot", "lead", "lead"]  # lead 3 has no account
     assert leads[0].changes[0]["reason"].startswith("when fit >= 30 and account.engagement >= 100")
+
+
+def test_only_a_change_across_a_number_a_stage_compares_with_reviews_the_leads(accounts):
+    assert accounts.edges == {"engagement": frozenset({100.0})}
+    assert accounts.crosses_edge({"engagement": 90.0}, {"engagement": 100.0})
+    assert accounts.crosses_edge({"engagement": 120.0}, {"engagement": 99.0})
+    assert not accounts.crosses_edge({"engagement": 101.0}, {"engagement": 140.0})
+    assert not accounts.crosses_edge({"engagement": 10.0, "engaged": 1.0}, {"engagement": 20.0, "engaged": 5.0})
+    assert accounts.crosses_edge({}, {"engagement": 0.0})  # computed for the first time
