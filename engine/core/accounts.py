@@ -139,7 +139,9 @@ class AccountRules:
 
     def values(self, contacts: Sequence[Contact], at: float) -> dict[str, float]:
         """Every account value over ``contacts`` at ``at``; an account with no contacts has zeros."""
-        return {r.name: r.value(contacts, at) for r in self.rollups}
+        totals = Totals(self.rollups)
+        totals.add(contacts, at)
+        return totals.values()
 
     def crosses_edge(self, before: Mapping[str, float], after: Mapping[str, float]) -> bool:
         """Whether going from ``before`` to ``after`` may change a stage condition's outcome: some value is new,
@@ -160,6 +162,37 @@ class AccountRules:
         before = set(holding)
         now = [alert for alert in self.alerts if alert.holds(values)]
         return [alert for alert in now if alert.name not in before], [alert.name for alert in now]
+
+
+class Totals:
+    """Account values added up over contacts given a part at a time, so an account of any size is rolled up in
+    bounded memory; the result is the same however the contacts are split. Also keeps the most engaged one."""
+
+    def __init__(self, rollups: Sequence[RollupC]) -> None:
+        self.rollups = rollups
+        self.parts: dict[str, float] = {}
+        self.seen = False
+        self.engaged: Contact | None = None
+
+    def add(self, contacts: Sequence[Contact], at: float) -> None:
+        if not contacts:
+            return
+        for rollup in self.rollups:
+            part = rollup.value(contacts, at)
+            if rollup.name not in self.parts:
+                self.parts[rollup.name] = part
+            elif rollup.kind == "max":
+                self.parts[rollup.name] = max(self.parts[rollup.name], part)
+            elif rollup.kind == "min":
+                self.parts[rollup.name] = min(self.parts[rollup.name], part)
+            else:  # sums and counts add up
+                self.parts[rollup.name] += part
+        best = most_engaged(contacts if self.engaged is None else [self.engaged, *contacts])
+        self.engaged = best
+        self.seen = True
+
+    def values(self) -> dict[str, float]:
+        return {r.name: self.parts.get(r.name, 0.0) for r in self.rollups}
 
 
 def scoped(values: Mapping[str, float]) -> dict[str, float]:

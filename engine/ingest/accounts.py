@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 
-from engine.core.accounts import AccountRules, AlertC, Contact, most_engaged, scoped
+from engine.core.accounts import AccountRules, AlertC, Contact, Totals, scoped
 from engine.core.clock import epoch
 from engine.core.evaluator import LeadRecord
 from engine.core.rules import Rules
@@ -17,6 +17,8 @@ from engine.store.accounts import AccountRow, MemberRow
 
 #: how often the daemon's tick recomputes an account whose values move with time (decay, `active within`)
 REFRESH_EVERY = dt.timedelta(minutes=15)
+#: contacts read at once while an account is rolled up
+PAGE = 500
 
 
 class AccountValues:
@@ -68,19 +70,18 @@ def refresh(tx: Tx, rules: Rules, accounts: AccountRules, keys: list[str], now: 
         return 0
     at = epoch(now)
     rows = tx.accounts.lock(keys, now)
-    members = tx.accounts.members(keys)
     saved: list[AccountRow] = []
     #: accounts whose change may move their leads' stages
     changed: list[str] = []
     fired = 0
     for key in keys:
-        contacts = [_contact(rules, m, at) for m in members.get(key, [])]
-        values = accounts.values(contacts, at)
+        totals = _roll_up(tx, rules, accounts, key, at)
+        values = totals.values()
         row = rows[key]
         firing, holding = accounts.alert_changes(values, row.alerts)
         alerts = {name: row.alerts.get(name, now.isoformat()) for name in holding}
-        if firing and contacts:
-            _fire(tx, key, firing, values, members[key], contacts, now)
+        if firing and totals.engaged is not None:
+            _fire(tx, key, firing, values, totals.engaged, now)
             fired += len(firing)
         if accounts.crosses_edge(row.scores, values):
             changed.append(key)
@@ -107,19 +108,26 @@ def refresh_stale(store: Store, rules: Rules, now: dt.datetime, batch: int) -> i
             after = keys[-1]
 
 
+def _roll_up(tx: Tx, rules: Rules, accounts: AccountRules, key: str, at: float) -> Totals:
+    """The account's values over its contacts, read a page at a time, and its most engaged contact."""
+    totals = Totals(accounts.rollups)
+    after = 0
+    while page := tx.accounts.members_page(key, after, PAGE):
+        totals.add([_contact(rules, m, at) for m in page], at)
+        after = page[-1].lead_id
+    return totals
+
+
 def _contact(rules: Rules, member: MemberRow, at: float) -> Contact:
     scores = {name: float(member.state.score(model, at)) for name, model in rules.scores.items()}
     attributes = {**rules.symbols.defaults, **member.attributes, "email": member.email, "owner": member.owner}
     return Contact(member.lead_id, attributes, scores, member.stage, member.last_event_at)
 
 
-def _fire(tx: Tx, key: str, alerts: list[AlertC], values: Mapping[str, float], members: list[MemberRow],
-          contacts: list[Contact], now: dt.datetime) -> None:
+def _fire(tx: Tx, key: str, alerts: list[AlertC], values: Mapping[str, float], engaged: Contact,
+          now: dt.datetime) -> None:
     """Queue each alert's notifications on the account's most recently engaged contact: the lead sales hears
     about, whose owner `notify owner` tells."""
-    engaged = most_engaged(contacts)
-    assert engaged is not None  # only accounts with contacts fire
-    stage = next(m.stage for m in members if m.lead_id == engaged.lead_id)
     shown = ", ".join(f"{name} = {value:g}" for name, value in values.items())
     millis = round(epoch(now) * 1000)
     actions = []
@@ -128,7 +136,7 @@ def _fire(tx: Tx, key: str, alerts: list[AlertC], values: Mapping[str, float], m
             # "<lead>:account alert:<ms>:<account>:<alert>#<n>": never read as a stage entry by a replay
             actions.append({"key": f"{engaged.lead_id}:account alert:{millis}:{key}:{alert.name}#{index}",
                             "lead_id": engaged.lead_id, "kind": "notify",
-                            "payload": {"stage": stage, "step": f"account alert {alert.name}", "account": key,
+                            "payload": {"stage": engaged.stage, "step": f"account alert {alert.name}", "account": key,
                                         "recipient": notice.recipient, "address": notice.address,
                                         "template": notice.template,
                                         "reason": f"account {key}: {alert.text} ({shown})"},

@@ -76,18 +76,28 @@ class Accounts(Repository):
             self.conn.execute(ACCOUNTS.update().where(ACCOUNTS.c.key == row.key)
                               .values(scores=row.scores, alerts=row.alerts, computed_at=row.computed_at))
 
-    def members(self, keys: Sequence[str]) -> dict[str, list[MemberRow]]:
-        """The contacts of these accounts, by account; leads erased since they joined are left out."""
+    def members(self, keys: Sequence[str], limit: int | None = None) -> dict[str, list[MemberRow]]:
+        """The contacts of these accounts (the first ``limit`` of each, by id, when given), by account; leads
+        erased since they joined are left out."""
         found: dict[str, list[MemberRow]] = {k: [] for k in keys}
-        for part in chunks(sorted(set(keys))):
-            query = (sa.select(ACCOUNT_MEMBERS.c.account_key, LEADS.c.id, LEADS.c.email, LEADS.c.attributes,
-                               LEADS.c.stage, LEADS.c.owner, LEADS.c.state, LEADS.c.last_event_at)
-                     .join(LEADS, LEADS.c.id == ACCOUNT_MEMBERS.c.lead_id)
-                     .where(ACCOUNT_MEMBERS.c.account_key.in_(part)).order_by(LEADS.c.id))
-            for key, *lead in self.conn.execute(query):
-                lead_id, email, attributes, stage, owner, state, last_event_at = lead
-                found[key].append(MemberRow(lead_id, email, dict(read_json(attributes) or {}), stage, owner,
-                                            LeadState(read_json(state)), read_epoch(last_event_at)))
+        for key in sorted(set(keys)):
+            found[key] = self._members(ACCOUNT_MEMBERS.c.account_key == key, limit).get(key, [])
+        return found
+
+    def members_page(self, key: str, after: int, limit: int) -> list[MemberRow]:
+        """Up to ``limit`` contacts of one account with ids above ``after``, in id order: an account a page at a
+        time, however large."""
+        return self._members(sa.and_(ACCOUNT_MEMBERS.c.account_key == key, LEADS.c.id > after), limit).get(key, [])
+
+    def _members(self, where: sa.ColumnElement[bool], limit: int | None = None) -> dict[str, list[MemberRow]]:
+        found: dict[str, list[MemberRow]] = {}
+        query = (sa.select(ACCOUNT_MEMBERS.c.account_key, LEADS.c.id, LEADS.c.email, LEADS.c.attributes,
+                           LEADS.c.stage, LEADS.c.owner, LEADS.c.state, LEADS.c.last_event_at)
+                 .join(LEADS, LEADS.c.id == ACCOUNT_MEMBERS.c.lead_id).where(where).order_by(LEADS.c.id))
+        for key, *lead in self.conn.execute(query if limit is None else query.limit(limit)):
+            lead_id, email, attributes, stage, owner, state, last_event_at = lead
+            found.setdefault(key, []).append(MemberRow(lead_id, email, dict(read_json(attributes) or {}), stage,
+                                                       owner, LeadState(read_json(state)), read_epoch(last_event_at)))
         return found
 
     def of_lead(self, lead_id: int) -> AccountRow | None:

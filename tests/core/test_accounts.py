@@ -168,3 +168,18 @@ def test_only_a_change_across_a_number_a_stage_compares_with_reviews_the_leads(a
     assert not accounts.crosses_edge({"engagement": 101.0}, {"engagement": 140.0})
     assert not accounts.crosses_edge({"engagement": 10.0, "engaged": 1.0}, {"engagement": 20.0, "engaged": 5.0})
     assert accounts.crosses_edge({}, {"engagement": 0.0})  # computed for the first time
+
+
+def test_totals_are_the_same_however_the_contacts_are_split(accounts):
+    from engine.core.accounts import Totals
+
+    at = T0 + 10 * DAY
+    contacts = [contact(i, engagement=(i * 7) % 40, fit=(i * 13) % 50, last=at - (i % 9) * DAY, title="VP")
+                for i in range(1, 24)]
+    whole = accounts.values(contacts, at)
+    for size in (1, 5, 22):
+        totals = Totals(accounts.rollups)
+        for start in range(0, len(contacts), size):
+            totals.add(contacts[start:start + size], at)
+        assert totals.values() == whole
+        assert totals.engaged == most_engaged(contacts)
