@@ -71,5 +71,5 @@ class AccountsToAst(Transformer):
     def expect_account_value(self, meta, c):
         return a.ExpectAccountValue(self._name(c[0]), _op(c[1]), c[2], span=self._span(meta))
 
-    def by_lead(self, meta, c):
-        return self._string_name(c[0])
+    def scenario_event_by(self, meta, c):
+        return a.ScenarioEvent(c[0], self._name(c[1]), c[3] or (), by=self._string_name(c[2]), span=self._span(meta))

@@ -302,7 +302,7 @@ class ToAst(AccountsToAst, Transformer):
         return a.ScenarioStart(self._date(c[0], Span.of(self.path, c[0])), time, span=self._span(meta))
 
     def scenario_event(self, meta, c):
-        return a.ScenarioEvent(c[0], self._name(c[1]), c[3] or (), by=c[2], span=self._span(meta))
+        return a.ScenarioEvent(c[0], self._name(c[1]), c[2] or (), span=self._span(meta))
 
     def expect(self, meta, c):
         return a.Expect(c[0], c[1], span=self._span(meta))
