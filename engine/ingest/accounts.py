@@ -112,10 +112,12 @@ def _roll_up(tx: Tx, rules: Rules, accounts: AccountRules, key: str, at: float) 
     """The account's values over its contacts, read a page at a time, and its most engaged contact."""
     totals = Totals(accounts.rollups)
     after = 0
-    while page := tx.accounts.members_page(key, after, PAGE):
+    while True:
+        page = tx.accounts.members_page(key, after, PAGE)
         totals.add([_contact(rules, m, at) for m in page], at)
+        if len(page) < PAGE:
+            return totals
         after = page[-1].lead_id
-    return totals
 
 
 def _contact(rules: Rules, member: MemberRow, at: float) -> Contact:

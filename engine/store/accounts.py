@@ -86,8 +86,15 @@ class Accounts(Repository):
 
     def members_page(self, key: str, after: int, limit: int) -> list[MemberRow]:
         """Up to ``limit`` contacts of one account with ids above ``after``, in id order: an account a page at a
-        time, however large."""
-        return self._members(sa.and_(ACCOUNT_MEMBERS.c.account_key == key, LEADS.c.id > after), limit).get(key, [])
+        time, however large. Read through the driver, as the batch path reads leads (see `engine.store.leads`)."""
+        mark = "%s" if self.postgres else "?"
+        sql = (f"SELECT l.id, l.email, l.attributes, l.stage, l.owner, l.state, l.last_event_at "
+               f"FROM account_members m JOIN leads l ON l.id = m.lead_id "
+               f"WHERE m.account_key = {mark} AND l.id > {mark} ORDER BY l.id LIMIT {mark}")
+        return [MemberRow(lead_id, email, dict(read_json(attributes) or {}), stage, owner, LeadState(read_json(state)),
+                          read_epoch(last_event_at))
+                for lead_id, email, attributes, stage, owner, state, last_event_at
+                in self.conn.exec_driver_sql(sql, (key, after, limit))]
 
     def _members(self, where: sa.ColumnElement[bool], limit: int | None = None) -> dict[str, list[MemberRow]]:
         found: dict[str, list[MemberRow]] = {}

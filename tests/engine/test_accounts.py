@@ -109,3 +109,25 @@ def test_a_lead_that_changes_company_moves_between_accounts(sqlite_url, capture)
         await h.mailer.close()
 
     run(scenario())
+
+
+def test_an_account_read_a_page_at_a_time_adds_up_the_same(sqlite_url, capture, monkeypatch):
+    import engine.ingest.accounts as refreshing
+
+    async def scenario():
+        h = Harness(sqlite_url, capture.port, campaign=CAMPAIGN)
+        names = [f"p{i}" for i in range(7)]
+        h.leads(*[{"email": f"{n}@acme.example"} for n in names])
+        for i, name in enumerate(names):
+            _views(h, f"{name}@acme.example", T0 + i * HOUR, count=1 + i % 3)
+        whole = _accounts(h)["acme.example"]
+        monkeypatch.setattr(refreshing, "PAGE", 2)  # 7 contacts: pages of 2, 2, 2 and 1
+        with h.nurture.store.transaction() as tx:
+            _, rules = h.nurture.rules()
+            assert rules.accounts is not None
+            refreshing.refresh(tx, rules, rules.accounts, ["acme.example"], h.clock.now())
+        assert _accounts(h)["acme.example"] == whole
+        assert whole["engagement"] == 10.0 * sum(1 + i % 3 for i in range(7))
+        await h.mailer.close()
+
+    run(scenario())
