@@ -131,3 +131,43 @@ def test_an_account_read_a_page_at_a_time_adds_up_the_same(sqlite_url, capture, 
         await h.mailer.close()
 
     run(scenario())
+
+
+def test_an_account_alert_is_posted_to_the_sales_webhook_as_one(sqlite_url, capture):
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received: list[bytes] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            received.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    async def scenario():
+        h = Harness(sqlite_url, capture.port, campaign=CAMPAIGN,
+                    sales_webhook_url=f"http://127.0.0.1:{server.server_address[1]}/hooks", webhook_secret="s")
+        h.leads(*[{"email": f"{name}@acme.example"} for name in ("ana", "bo", "cy")])
+        for i, name in enumerate(("ana", "bo", "cy")):
+            _views(h, f"{name}@acme.example", T0 + i * HOUR)
+        await h.tick()
+        await h.mailer.close()
+
+    try:
+        run(scenario())
+    finally:
+        server.shutdown()
+    [body] = received
+    payload = json.loads(body)
+    assert (payload["event"], payload["account"], payload["stage"]) == ("account.alert", "acme.example", "lead")
+    assert payload["lead"]["email"] == "cy@acme.example"
+    assert payload["reason"] == ("account acme.example: account.engaged >= 3 "
+                                 "(engagement = 60, best = 20, least = 20, engaged = 3)")
