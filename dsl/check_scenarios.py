@@ -39,8 +39,9 @@ def check_scenario(ctx: Context, scenario: a.Scenario) -> None:
     for item in scenario.items:
         match item:
             case a.ScenarioLead():
-                declare(ctx, "setting", "lead", item.span, ("scenario setting", key))
-                _lead(ctx, item, key)
+                # several leads (of one account, say), each address once
+                declare(ctx, "lead", str(item.email).lower(), item.span, ("scenario lead", key))
+                _lead(ctx, item, f"{key}:{str(item.email).lower()}")
             case a.ScenarioStart():
                 declare(ctx, "setting", "start", item.span, ("scenario setting", key))
             case a.ScenarioEvent():

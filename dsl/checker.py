@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from . import ast as a
+from .check_accounts import check_accounts
 from .check_context import Context
 from .check_journeys import check_journey
 from .check_names import declare_event, declare_lead_field, declare_setting
@@ -38,6 +39,7 @@ def check_files(files: Sequence[a.File], template_dir: Path) -> list[Diagnostic]
     check_slas(ctx, files)  # stage-sla: follow-up deadlines and the settings they read
     check_score_cycles(ctx)
     check_reachability(ctx)
+    check_accounts(ctx, files)
     check_templates(ctx, TemplateLibrary(template_dir))
     check_unused_scores(ctx)
     return ctx.diagnostics

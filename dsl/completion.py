@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 from .navigation import Kind
 
-TOP_LEVEL = ("settings", "attributes", "events", "score", "stage", "journey", "scenario", "topics")
+TOP_LEVEL = ("settings", "attributes", "events", "score", "stage", "journey", "scenario", "topics", "accounts",
+             "account alert")
 TYPES = ("text", "number", "bool", "date", "timezone", "list of")
 STATEMENTS: dict[str | None, tuple[str, ...]] = {
     None: TOP_LEVEL,
@@ -24,6 +25,7 @@ STATEMENTS: dict[str | None, tuple[str, ...]] = {
     # inside a split step, besides its arms (`50% name: ...`, `50% name { ... }`)
     "split": ("goal click within", "goal", "pick winner at", "pick winner on"),
     "scenario": ("lead", "start", "at", "expect at"),
+    "accounts": ("by", "free mail", "score"),
 }
 EXPECTATIONS = ("stage is", "sent", "not sent", "sales notified with", "sales not notified with", "in journey",
                 "not in journey", "exited journey", "finished journey", "goal reached in journey", "arm", "sla")

@@ -75,6 +75,8 @@ _KINDS: dict[tuple[type, str], Kind] = {
     (a.FollowUp, "event"): Kind.EVENT,
     (a.BackTo, "target"): Kind.STAGE,
     (a.ExpectSla, "stage"): Kind.STAGE,
+    (a.AccountBy, "attribute"): Kind.ATTRIBUTE,
+    (a.Rollup, "score"): Kind.SCORE,
 }
 _DECLARES = {(a.EventDecl, "name"), (a.PropDecl, "name"), (a.AttributeDecl, "name"), (a.Score, "name"),
              (a.Stage, "name"), (a.Journey, "name"), (a.Step, "label")}
@@ -137,6 +139,8 @@ def _inner(node: a.Node, field: str, scope: _Scope) -> _Scope:
 
 
 def _classify(node: a.Node, field: str, name: a.Name, scope: _Scope) -> Reference | None:
+    if isinstance(node, a.AccountCompare | a.ExpectAccountValue):
+        return None  # an account value, declared in the `accounts` block, not a lead's attribute or score
     kind = _KINDS.get((type(node), field))
     if kind is None and scope.condition and field == "name":  # comparisons, text tests, sums, ...
         kind = Kind.PROPERTY if scope.event is not None else Kind.FIELD

@@ -62,6 +62,9 @@ class Facts:
             for item in stage.walk():  # a stage's own `notify` lines and its follow-up's (stage-sla)
                 if isinstance(item, a.Notify):
                     facts.notified_by.setdefault(str(item.template), []).append(f"stage {name}")
+        for name, alert in sym.account_alerts.items():  # needs no event of the lead's own
+            for note in alert.notifications:
+                facts.notified_by.setdefault(str(note.template), []).append(f"account-alert {name}")
         return facts
 
     def stage_needs(self, stage: str) -> frozenset[str]:

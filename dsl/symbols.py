@@ -49,6 +49,8 @@ class Symbols:
     #: subscription topics in the order declared, and what an email's own unsubscribe link leaves
     topics: dict[str, a.TopicDecl] = field(default_factory=dict)
     unsubscribe_leaves: a.UnsubscribeScope = "everything"
+    #: account alerts by name (the first of a name)
+    account_alerts: dict[str, a.AccountAlert] = field(default_factory=dict)
 
     def stage_rank(self, name: str) -> int:
         return self.stages.index(name)
@@ -83,6 +85,8 @@ def collect(files: Iterable[a.File]) -> Symbols:
             elif isinstance(item, a.Topics):
                 for topic in item.decls:
                     sym.topics.setdefault(topic.name, topic)
+            elif isinstance(item, a.AccountAlert):
+                sym.account_alerts.setdefault(item.name, item)
             elif isinstance(item, a.Settings):
                 for setting in item.items:
                     if isinstance(setting, a.Setting):

@@ -10,6 +10,7 @@ from lark import Token, v_args
 from . import ast as a
 from .keywords import keyword
 from .source import Span
+from .transform_accounts import AccountsToAst
 from .transform_scenarios import ScenariosToAst
 from .transform_sla import SlaTransform
 from .transform_splits import SplitsToAst
@@ -51,7 +52,7 @@ def _unquote(token: Token) -> str:
 
 
 @v_args(meta=True)
-class ToAst(ScenariosToAst, SplitsToAst, TopicsToAst, SlaTransform):
+class ToAst(AccountsToAst, ScenariosToAst, SplitsToAst, TopicsToAst, SlaTransform):
     """One method per grammar alias; each returns an AST node with its span."""
 
     def __init__(self, path: str) -> None:

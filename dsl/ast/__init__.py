@@ -5,6 +5,22 @@ Spans never take part in equality, so a campaign and its formatted copy compare 
 Callers import everything from here (``from dsl import ast as a``); the modules split the tree by block kind.
 """
 
+# --- accounts (begin) ---
+from .accounts import (
+    ACCOUNT_PREFIX,
+    AccountAlert,
+    AccountBy,
+    AccountCompare,
+    Accounts,
+    AccountScore,
+    AccountsItem,
+    ExpectAccountValue,
+    FreeMail,
+    Rollup,
+    RollupKind,
+)
+
+# --- accounts (end) ---
 from .conditions import (
     AllOf,
     AnyOf,
@@ -135,6 +151,9 @@ from .topics import (
 )
 
 __all__ = [
+    # accounts
+    "ACCOUNT_PREFIX", "AccountAlert", "AccountBy", "AccountCompare", "AccountScore", "Accounts", "AccountsItem",
+    "ExpectAccountValue", "FreeMail", "Rollup", "RollupKind",
     "Action", "AllOf", "AnyOf", "AssignRoundRobin", "AssignWhen", "Assignment", "AttributeDecl", "AttributeRule",
     "Attributes", "Between", "Branch", "Cap", "CapPeriod", "Check", "Compare", "CompareOp", "Condition", "Days",
     "Decay", "Demote", "Duration", "EmailCap", "EmailKind", "Entry", "EventDecl", "EventRef", "EventRule", "Events",

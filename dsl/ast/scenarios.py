@@ -56,11 +56,13 @@ class ScenarioStart(Node):
 
 @dataclass(frozen=True, slots=True)
 class ScenarioEvent(Node):
-    """``at 2d 10:00: demo.requested``: something the lead does."""
+    """``at 2d 10:00: demo.requested``: something the lead does; with ``by "bo@acme.example"``, which of the
+    scenario's leads does it."""
 
     at: Moment
     event: Name
     props: tuple[Assignment, ...] = ()
+    by: Name | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +129,12 @@ class Scenario(Item):
 
     @property
     def lead(self) -> ScenarioLead | None:
+        """The first lead: the one expectations are about, and who does events that name no lead."""
         return next((i for i in self.items if isinstance(i, ScenarioLead)), None)
+
+    @property
+    def leads(self) -> tuple[ScenarioLead, ...]:
+        return tuple(i for i in self.items if isinstance(i, ScenarioLead))
 
     @property
     def start(self) -> ScenarioStart | None:

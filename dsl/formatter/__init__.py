@@ -9,6 +9,7 @@ from __future__ import annotations
 from .. import ast as a
 from ..parser import parse_source
 from ..source import SourceFile
+from . import accounts as _accounts  # noqa: F401 - registers the account constructs' layout
 from .comments import comments_and_blanks, place, render
 from .expressions import number, quote, text_of
 from .layout import Writer, emit

@@ -371,7 +371,8 @@ def _scenario_start(node: a.ScenarioStart) -> str:
 
 @text_of.register
 def _scenario_event(node: a.ScenarioEvent) -> str:
-    return f"at {node.at}: {node.event}{_inline(node.props)}"
+    by = "" if node.by is None else f" by {quote(node.by)}"
+    return f"at {node.at}: {node.event}{by}{_inline(node.props)}"
 
 
 @text_of.register

@@ -13,6 +13,7 @@ from engine.console.web import Refused, back_to, check_csrf, ctx_of, page, signe
 from engine.core.addresses import InvalidAddress, normalise_address
 from engine.errors import LeadNotFound
 from engine.http.recording import VERDICTS, feedback_row
+from engine.reports.accounts import account_of_lead
 from engine.reports.leads import Search, lead_story, search_leads
 
 router = APIRouter(include_in_schema=False)
@@ -63,10 +64,11 @@ def lead(request: Request, email: str, note: str = "") -> Response:
             story = lead_story(tx, rules, _address(email), ctx.clock.now())
             topics = topic_states(tx, rules, story["id"])
             follow_ups = follow_ups_of(tx, story["id"], ctx.clock.now())
+            account = account_of_lead(tx, rules, story["id"])
     except LeadNotFound:
         raise Refused(404, f"no lead with email {email!r}; search for it on the Leads page") from None
     return page(request, who, "lead.html", lead=story, note=note, templates=campaign_templates(ctx), topics=topics,
-                follow_ups=follow_ups)
+                follow_ups=follow_ups, account=account, has_accounts=rules.accounts is not None)
 
 
 @router.post("/leads/{email}/feedback")

@@ -117,6 +117,10 @@ class Compiler:
                 return f"(stage == {str(stage)!r})"
             case a.Happened():
                 return self._happened(node)
+            case a.AccountCompare(name=name, op=op, value=value):
+                # read beside the lead's scores; missing for a lead with no account, and then never true
+                v = self.fresh()
+                return f"(({v} := S.get({str(name)!r})) is not None and {v} {_OPS[op]} {value.python()!r})"
         raise TypeError(f"cannot compile {type(node).__name__}")
 
     def _sum(self, total: a.Sum) -> str:

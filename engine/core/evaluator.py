@@ -7,6 +7,7 @@ exactly the state incremental processing reached.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,11 +67,14 @@ class PriorEntry:
 
 
 class Evaluator:
-    def __init__(self, rules: Rules, version_id: int | None, next_turn) -> None:
-        """``next_turn(stage)`` returns the next round-robin counter for a stage."""
+    def __init__(self, rules: Rules, version_id: int | None, next_turn,
+                 account_values: Callable[[LeadRecord], Mapping[str, float]] | None = None) -> None:
+        """``next_turn(stage)`` returns the next round-robin counter for a stage; ``account_values(lead)`` the
+        values of the lead's account as conditions read them (`account.NAME`), empty for a lead with none."""
         self.rules = rules
         self.version_id = version_id
         self.next_turn = next_turn
+        self.account_values = account_values
 
     def attributes(self, lead: LeadRecord) -> dict[str, Any]:
         """The lead's attributes as rules see them: declared defaults, then its own values."""
@@ -122,7 +126,9 @@ class Evaluator:
             return hits(index, atoms[index], at)
 
         for _ in range(MAX_MOVES):
-            scores = lead.scope(self.rules, at)
+            scores: dict[str, float] = dict(lead.scope(self.rules, at))
+            if self.account_values is not None:
+                scores.update(self.account_values(lead))
             move = self.rules.stages.decide(lead.stage, attrs, scores, hit)
             if move is None:
                 break

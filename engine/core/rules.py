@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from dsl import ast as a
 from dsl.campaign import Campaign
 from dsl.symbols import Symbols, collect
+from engine.core.account_rules import compile_accounts
+from engine.core.accounts import AccountRules
 from engine.core.conditions import (
     HappenedAtom,
     Placeholders,
@@ -50,6 +52,8 @@ class Rules:
     placeholders: Placeholders = field(default_factory=lambda: Placeholders({}, {}))
     #: follow-up SLAs on stages (stage-sla)
     slas: SlaPlan = field(default_factory=SlaPlan)
+    #: the `accounts` block and account alerts; None when the campaign declares no accounts
+    accounts: AccountRules | None = None
 
     @functools.cached_property
     def journey_events(self) -> frozenset[str]:
@@ -226,12 +230,13 @@ class _Builder:
         return Rules(self.symbols, scores, by_event, self.atoms, atoms_by_event,
                      StageMachine(stages, self.thresholds()), rules_hash(self.campaign), journeys,
                      {p: s.text for p, s in self.campaign.sources.items()}, self.sum_edges(), self.placeholders,
-                     compile_slas(self.campaign.items(), str(self.symbols.settings.get("default timezone") or "")))
+                     compile_slas(self.campaign.items(), str(self.symbols.settings.get("default timezone") or "")),
+                     compile_accounts(self.campaign.items(), scores, self.stage_test, self.text))
 
 
 def rules_hash(campaign: Campaign) -> str:
     """A hash of the declarations, scores and stages (spans excluded, so layout does not count)."""
-    kinds = (a.Events, a.Attributes, a.Score, a.Stage)
+    kinds = (a.Events, a.Attributes, a.Score, a.Stage, a.Accounts)
     parts = sorted(repr(_without_follow_ups(item)) for item in campaign.items() if isinstance(item, kinds))
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 

@@ -265,7 +265,7 @@ class JourneyPhases:
             for action in actions:
                 lead = leads[action.lead_id]
                 payload = action.payload
-                step = f"stage {payload['stage']}"
+                step = payload.get("step") or f"stage {payload['stage']}"  # or `account alert NAME`
                 to = runner.decisions.recipient(payload["recipient"], payload["address"], lead)
                 runner.enqueue(Enqueue(f"action:{action.key}", lead.id, MessageKind.SALES, to, payload["template"],
                                        now, None, step, None))
@@ -281,7 +281,10 @@ class JourneyPhases:
     def _webhook_body(tx: Tx, rules: Rules, action: ActionRow, lead: LeadView, now: dt.datetime) -> bytes:
         """The notification as JSON, taken now (who the lead is and why it qualified) and sent later."""
         context = email_context(tx, rules, lead, now, "", None, sales=True)
-        return webhook.body({"event": "stage.entered", "stage": action.payload["stage"], "at": now.isoformat(),
+        # an account alert says so, and names its account; a stage entry stays as it was
+        account = {"account": action.payload["account"]} if "account" in action.payload else {}
+        return webhook.body({"event": "account.alert" if account else "stage.entered", **account,
+                             "stage": action.payload["stage"], "at": now.isoformat(),
                              "reason": action.payload.get("reason"), "lead": context["lead"],
                              "scores": context["scores"], "owner": context["owner"], "reasons": context["reasons"],
                              "activity": context["activity"], "journey": context["journey"]})

@@ -25,6 +25,7 @@ from engine.daemon.thread import StoreThread
 from engine.delivery.compose import Compose, Templates
 from engine.delivery.transport import TransportRouter
 from engine.errors import EngineError
+from engine.ingest.accounts import refresh_stale
 from engine.ingest.processor import Processor
 from engine.store import Store
 
@@ -147,6 +148,8 @@ class Daemon:
 
     def _journey_phases(self, now: dt.datetime, stats: TickStats) -> None:
         self.journeys.start_tick()
+        # accounts whose values time moves (decay, `active within`), before the sweep reviews their leads
+        refresh_stale(self.store, self.campaign.rules()[1], now, self.settings.batch)
         stats.stage_changes = self.campaign.processor().sweep(now)
         stats.signals = self.journeys.react(now)
         stats.signals += self.journeys.sweep(now)

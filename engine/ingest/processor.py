@@ -19,6 +19,7 @@ from engine.core.clock import Clock, epoch
 from engine.core.evaluator import Evaluator, LeadRecord
 from engine.core.rules import Rules
 from engine.core.scoring import LeadState
+from engine.ingest.accounts import account_values, after_batch
 from engine.ingest.cache import DEFAULT_SIZE, LeadCache
 from engine.ingest.collection import fewer_collections
 from engine.ingest.follow_ups import keep_follow_ups
@@ -163,7 +164,7 @@ class Processor:
                 if not ids:
                     return total
                 leads = tx.leads.load_for_update(ids)
-                evaluator = self._evaluator(tx)
+                evaluator = self._evaluator(tx, leads)
                 for lead in leads.values():
                     evaluator.advance(lead, epoch(until))
                 total += self._save(tx, leads.values(), evaluator)
@@ -183,7 +184,7 @@ class Processor:
                 if not ids:
                     return report
                 leads = batch_tx.leads.load_for_update(ids)
-                evaluator = self._evaluator(batch_tx)
+                evaluator = self._evaluator(batch_tx, leads)
                 events = batch_tx.events.histories(ids)
                 batch_tx.ledger.delete_lines(ids)
                 before = {lead.id: (lead.stage, lead.scope(self.rules, now)) for lead in leads.values()}
@@ -226,7 +227,7 @@ class Processor:
                 leads[lead_id].created_at = first
                 if leads[lead_id].stage == "lead" and not leads[lead_id].changes:
                     leads[lead_id].stage_since = first
-        evaluator = self._evaluator(tx)
+        evaluator = self._evaluator(tx, leads)
         # an event older than what the lead has seen: replay that lead from the start
         late = [i for i, evs in fresh.items() if min(epoch(e.at) for e in evs) < leads[i].settled_until]
         earlier = self._prepare_replay(tx, leads, late)
@@ -262,7 +263,7 @@ class Processor:
         ids, report.leads_created = tx.leads.ensure([lead.email for lead in leads_in], now)
         report.leads_updated = report.accepted = len(leads_in)
         leads = tx.leads.load_for_update(sorted(ids.values()))
-        evaluator = self._evaluator(tx)
+        evaluator = self._evaluator(tx, leads)
         at = epoch(now)
         refit: list[int] = []
         for incoming in leads_in:
@@ -331,8 +332,8 @@ class Processor:
         self._loaded = {lead.id: settled(lead) for lead in leads.values()}
         return dict(sorted(leads.items()))  # in id order, as they were read
 
-    def _evaluator(self, tx: Tx) -> Evaluator:
-        return Evaluator(self.rules, self.version_id, tx.actions.next_turn)
+    def _evaluator(self, tx: Tx, leads: dict[int, LeadRecord]) -> Evaluator:
+        return Evaluator(self.rules, self.version_id, tx.actions.next_turn, account_values(self.rules, tx, leads))
 
     def _save(self, tx: Tx, leads: Iterable[LeadRecord], evaluator: Evaluator,
               replayed: dict[int, set[tuple[dt.datetime, str, str]]] | None = None,
@@ -355,6 +356,7 @@ class Processor:
                 "longer makes this stage change, so nothing was sent"))
         tx.actions.insert_pending(actions)
         keep_follow_ups(tx, self.rules.slas, leads, now, replayed)  # stage-sla: follow-up clocks start and are met
+        after_batch(tx, self.rules, leads, now)  # the accounts of these leads, and their alerts
         if self.rules.journeys:  # the daemon's journeys look once at every lead that changed
             tx.signals.insert_lead_changes([
                 (lead.id, {"events": lead.arrived, "stages": [(c["to_stage"], epoch(c["at"])) for c in lead.changes]})

@@ -15,6 +15,7 @@ from engine.core.journeys import LeadView
 from engine.core.rules import lead_test
 from engine.daemon.journeys import lead_views
 from engine.errors import EngineError
+from engine.lab.account_expectations import judge_account_value
 from engine.lab.play import Play
 from engine.lab.sla_expect import judge_sla
 from engine.store import Tx
@@ -36,8 +37,10 @@ def snapshot(play: Play, tx: Tx, now: dt.datetime) -> Snapshot:
     history = tx.history
     # the lead as journeys see it, through the daemon's own reader
     lead = lead_views(tx, rules, [play.lead_id], now)[play.lead_id]
-    return Snapshot(lead, history.stage_changes(play.lead_id), history.emails(play.lead_id),
-                    history.journeys(play.lead_id))
+    # sales hear about an account through whichever of its leads was active last: any of the scenario's
+    emails = history.emails(play.lead_id) + [email for other in play.lead_ids.values() if other != play.lead_id
+                                             for email in history.emails(other) if email.kind == "sales"]
+    return Snapshot(lead, history.stage_changes(play.lead_id), emails, history.journeys(play.lead_id))
 
 
 def judge(play: Play, check: a.Check, now: dt.datetime) -> list[str] | None:
@@ -57,6 +60,8 @@ def judge(play: Play, check: a.Check, now: dt.datetime) -> list[str] | None:
             return _arm(play, check)
         case a.ExpectSla():  # stage-sla
             return judge_sla(play, check, now)
+        case a.ExpectAccountValue():
+            return judge_account_value(play, check, now)
     raise EngineError(f"cannot judge {type(check).__name__}")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dsl import ast as a
 from dsl.symbols import Symbols
@@ -24,6 +24,8 @@ class Play:
     events: list[tuple[dt.datetime, a.ScenarioEvent]]
     sym: Symbols
     lead_id: int = 0
+    #: every lead of the scenario by email, the first included
+    lead_ids: dict[str, int] = field(default_factory=dict)
 
     def when(self, at: dt.datetime | None) -> str:
         """An instant as the scenario writes it (`2d Wed 10:00`), in the lead's zone."""

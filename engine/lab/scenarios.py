@@ -239,11 +239,15 @@ def _timed(items: list[T], start: dt.datetime, tz: zoneinfo.ZoneInfo,
 async def _timeline_loop(play: Play, lead: a.ScenarioLead,
                          expects: list[tuple[dt.datetime, a.Expect]]) -> Failure | None:
     run = play.run
-    report = run.import_leads([{"email": str(lead.email), **{str(x.name): plain(x.value) for x in lead.attributes}}])
+    leads = play.scenario.leads  # the first is the lead expectations are about; the others share its story
+    report = run.import_leads([{"email": str(one.email), **{str(x.name): plain(x.value) for x in one.attributes}}
+                               for one in leads])
     if report.rejected:
-        return _fail(play, lead, f'lead "{lead.email}"', play.start, [r.reason for r in report.rejected])
+        rejected = leads[report.rejected[0].line - 1] if 0 < report.rejected[0].line <= len(leads) else lead
+        return _fail(play, rejected, f'lead "{rejected.email}"', play.start, [r.reason for r in report.rejected])
     with run.nurture.store.transaction() as tx:
         play.lead_id = tx.history.lead_id(play.email)
+        play.lead_ids = {str(one.email).lower(): tx.history.lead_id(str(one.email).lower()) for one in leads}
     events, ingested = play.events, 0
     invariants = InvariantWatch(play)
     leaves = TopicLeaves(play)  # topics the lead leaves, each applied before the tick at its time
@@ -253,7 +257,8 @@ async def _timeline_loop(play: Play, lead: a.ScenarioLead,
         run.clock.set(now)
         due = [(i, e) for i, (at, e) in enumerate(events[ingested:], ingested) if at <= now]
         if due:
-            rows = [run.row({"id": f"scenario:{i}", "lead": play.email, "type": str(e.event),
+            rows = [run.row({"id": f"scenario:{i}", "lead": str(e.by).lower() if e.by else play.email,
+                             "type": str(e.event),
                              "at": events[i][0].isoformat(), "props": {str(p.name): plain(p.value) for p in e.props}})
                     for i, e in due]
             report = run.processor.ingest_events(rows, "scenario")

@@ -31,8 +31,10 @@ def timeline(play: Play, until: dt.datetime) -> list[Entry]:
     found: list[tuple[dt.datetime, str, str]] = []
     for at, event in play.events:
         if at <= until:
-            found.append((at, "event", str(event.event) + ("" if not event.props else
-                                                           " {" + ", ".join(text_of(p) for p in event.props) + "}")))
+            # another of the scenario's leads did it: say who
+            by = "" if event.by is None or str(event.by).lower() == play.email else f' by "{event.by}"'
+            props = "" if not event.props else " {" + ", ".join(text_of(p) for p in event.props) + "}"
+            found.append((at, "event", str(event.event) + by + props))
     found += [(at, "event", f"unsubscribed from `{topic}`") for at, topic in topics_left(play) if at <= until]
     with play.run.nurture.store.transaction() as tx:
         state = snapshot(play, tx, until)

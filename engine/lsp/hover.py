@@ -33,7 +33,8 @@ KEYWORDS: dict[str, str] = {
     "per": "`+N per <event>`: points for each event, optionally filtered with `where` and capped with "
            "`max N per <duration>`.",
     "max": "`max N per <duration>`: caps what a rule adds in any rolling window. In `settings`, "
-           "`max N emails per day|week` caps email across all journeys.",
+           "`max N emails per day|week` caps email across all journeys. In `accounts`, `max of <score>` is the "
+           "highest score among the contacts.",
     "decay": "`decay P% every <duration>` or `decay half-life <duration>`: event points fade over time.",
     "half-life": "`decay half-life <duration>`: event points halve every duration.",
     "floor": "`floor N`: the score never drops below N.",
@@ -130,6 +131,22 @@ KEYWORDS: dict[str, str] = {
                 "hours` counts, in the owner's timezone.",
     "reassign": "`reassign round robin [...]`: a missed follow-up hands the lead to the next owner on the list.",
     "sla": "`expect at 5h: sla sql open|met|breached`: the follow-up of the lead's latest entry into a stage.",
+    # accounts
+    "accounts": "`accounts { by <attribute> | by email domain; free mail [...]; score NAME = ... }`: groups leads "
+                "into companies by domain and rolls their scores up; `account.NAME` reads a value in stages and "
+                "account alerts.",
+    "account": "`account alert NAME when <condition> { notify ... }`: tells sales once when an account starts to "
+               "hold the condition. In a condition, `account.NAME >= N` reads a value of the lead's account.",
+    "alert": "`account alert NAME when <condition> { notify ... }`: fires once when the condition starts to hold "
+             "for an account, again only after it stopped.",
+    "by": "In `accounts`, `by <text attribute>` or `by email domain`: what names a lead's company. In a scenario, "
+          "`at 1d: <event> by \"addr\"`: which lead does the event.",
+    "free": "`free mail [\"...\"]`: more free mail domains, whose leads belong to no account.",
+    "sum": "`sum of <score>`: an account value, the contacts' scores added up.",
+    "min": "`min of <score>`: an account value, the lowest score among the contacts.",
+    "count": "`count [active within <duration>] [where <condition>]`: an account value, how many contacts "
+             "(active in that window, passing that test on their attributes, scores and stage).",
+    "active": "`count active within <duration>`: only contacts that did something (any event) in that window.",
 }
 
 _SUBJECT = re.compile(r"{%-?\s*block\s+subject\s*-?%}(.*?){%-?\s*endblock", re.DOTALL)

@@ -33,8 +33,10 @@ class Actions(Repository):
         The reason is kept with each (``last_error``), so the store says why it was never sent.
         """
         if lead_ids:
+            # an account alert is the account's doing, not a transition of the replayed lead: it stays
             self.conn.execute(ACTIONS.update().where(ACTIONS.c.lead_id.in_(lead_ids), ACTIONS.c.status == "pending",
-                                                     ACTIONS.c.key.not_in(keep))
+                                                     ACTIONS.c.key.not_in(keep),
+                                                     ACTIONS.c.key.not_like("%:account alert:%"))
                               .values(status="cancelled", last_error=reason[:2000] or None))
 
     def entries_of(self, lead_ids: Sequence[int]) -> dict[int, dict[str, list[PriorEntry]]]:

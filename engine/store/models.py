@@ -373,3 +373,29 @@ class ExperimentDecision(SQLModel, table=True):
     figures: dict[str, Any] = _json()
     #: the daemon that recorded it
     decided_by: str = Field(default="", max_length=100)
+# --- accounts (begin) ---------------------------------------------------------------------------
+
+
+class Account(SQLModel, table=True):
+    """A company's values rolled up from its contacts (see `engine.core.accounts`), as last computed."""
+
+    __tablename__ = "accounts"
+    #: the normalised domain that names the account
+    key: str = Field(primary_key=True, max_length=253)
+    #: account score name -> value
+    scores: dict[str, Any] = _json()
+    #: alert name -> when it started to hold: an alert fires again only after it stopped holding
+    alerts: dict[str, Any] = _json()
+    computed_at: dt.datetime = _when(index=True)
+
+
+class AccountMember(SQLModel, table=True):
+    """Which account a lead belongs to, as its email and attributes said when it last changed. No foreign key:
+    erasing a lead leaves its row to the next refresh of the account, which skips leads that are gone."""
+
+    __tablename__ = "account_members"
+    lead_id: int = Field(primary_key=True)
+    account_key: str = Field(max_length=253, index=True)
+
+
+# --- accounts (end) -----------------------------------------------------------------------------

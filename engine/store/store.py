@@ -8,6 +8,7 @@ from functools import cached_property
 
 from sqlalchemy.engine import Connection, Engine
 
+from engine.store.accounts import Accounts
 from engine.store.actions import Actions
 from engine.store.daemons import Daemons
 from engine.store.db import create_db_engine, open_store, throwaway_store
@@ -44,6 +45,10 @@ class Tx:
     @cached_property
     def leads(self) -> Leads:
         return Leads(self.conn)
+
+    @cached_property
+    def accounts(self) -> Accounts:
+        return Accounts(self.conn)
 
     @cached_property
     def events(self) -> Events:

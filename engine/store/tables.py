@@ -6,6 +6,8 @@ import sqlalchemy as sa
 from sqlmodel import SQLModel
 
 from engine.store.models import (
+    Account,
+    AccountMember,
     AnonymousEvent,
     AnonymousVisitor,
     CampaignVersion,
@@ -61,3 +63,7 @@ USERS = _table(ConsoleUser)
 EXPERIMENT_ASSIGNMENTS = _table(ExperimentAssignment)
 EXPERIMENT_DECISIONS = _table(ExperimentDecision)
 TOPIC_OPTOUTS = _table(TopicOptOut)
+
+# --- accounts ---
+ACCOUNTS = _table(Account)
+ACCOUNT_MEMBERS = _table(AccountMember)

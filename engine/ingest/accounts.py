@@ -1,0 +1,146 @@
+"""Keeps accounts current: after each batch, the accounts of the leads it touched; on the daemon's tick, the
+accounts whose values time alone changes. Alerts that start to hold are queued as sales notifications, once
+per account until they stop holding.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+
+from engine.core.accounts import AccountRules, AlertC, Contact, Totals, scoped
+from engine.core.clock import epoch
+from engine.core.evaluator import LeadRecord
+from engine.core.rules import Rules
+from engine.store import Store, Tx
+from engine.store.accounts import AccountRow, MemberRow
+
+#: how often the daemon's tick recomputes an account whose values move with time (decay, `active within`)
+REFRESH_EVERY = dt.timedelta(minutes=15)
+#: contacts read at once while an account is rolled up
+PAGE = 500
+
+
+class AccountValues:
+    """The account values of a batch's leads as stage conditions read them: read for all of them at the first
+    question, then for any other lead asked about, once."""
+
+    def __init__(self, tx: Tx, lead_ids: Iterable[int]) -> None:
+        self.tx = tx
+        self.batch = list(lead_ids)
+        self.known: dict[int, dict[str, float]] | None = None
+
+    def __call__(self, lead: LeadRecord) -> Mapping[str, float]:
+        if self.known is None:
+            found = self.tx.accounts.values_of(self.batch)
+            self.known = {i: scoped(found.get(i, {})) for i in self.batch}
+        if lead.id not in self.known:
+            self.known[lead.id] = scoped(self.tx.accounts.values_of([lead.id]).get(lead.id, {}))
+        return self.known[lead.id]
+
+
+def account_values(rules: Rules, tx: Tx, leads: Iterable[int]) -> AccountValues | None:
+    """What an evaluator reads account values through; None when no stage reads them."""
+    if rules.accounts is None or not rules.accounts.read_by_stages:
+        return None
+    return AccountValues(tx, leads)
+
+
+def after_batch(tx: Tx, rules: Rules, leads: Iterable[LeadRecord], now: dt.datetime) -> int:
+    """Place the batch's leads in their accounts and refresh those accounts; returns the alerts fired."""
+    accounts = rules.accounts
+    if accounts is None:
+        return 0
+    leads = list(leads)
+    if not leads:
+        return 0
+    defaults = rules.symbols.defaults
+    keys = {lead.id: accounts.keying.key(lead.email, {**defaults, **lead.attributes}) for lead in leads}
+    before = tx.accounts.keys_of(list(keys))
+    moved = {i: k for i, k in keys.items() if before.get(i) != k}
+    if moved:
+        tx.accounts.set_keys(moved)
+    touched = {k for k in (*keys.values(), *(before[i] for i in moved if i in before)) if k is not None}
+    return refresh(tx, rules, accounts, sorted(touched), now)
+
+
+def refresh(tx: Tx, rules: Rules, accounts: AccountRules, keys: list[str], now: dt.datetime) -> int:
+    """Recompute these accounts from their contacts now; fire the alerts that start to hold. Returns how many."""
+    if not keys:
+        return 0
+    at = epoch(now)
+    rows = tx.accounts.lock(keys, now)
+    saved: list[AccountRow] = []
+    #: accounts whose change may move their leads' stages
+    changed: list[str] = []
+    fired = 0
+    for key in keys:
+        totals = _roll_up(tx, rules, accounts, key, at)
+        values = totals.values()
+        row = rows[key]
+        firing, holding = accounts.alert_changes(values, row.alerts)
+        alerts = {name: row.alerts.get(name, now.isoformat()) for name in holding}
+        if firing and totals.engaged is not None:
+            _fire(tx, key, firing, values, totals.engaged, now)
+            fired += len(firing)
+        if accounts.crosses_edge(row.scores, values):
+            changed.append(key)
+        saved.append(AccountRow(key, values, alerts, now))
+    tx.accounts.save(saved)
+    if changed:
+        tx.accounts.review_members(changed, now)
+    return fired
+
+
+def refresh_stale(store: Store, rules: Rules, now: dt.datetime, batch: int) -> int:
+    """On the daemon's tick: recompute, in batches, the accounts whose values move with time alone and were last
+    computed more than `REFRESH_EVERY` ago. Returns the alerts fired."""
+    accounts = rules.accounts
+    if accounts is None or not accounts.time_dependent:
+        return 0
+    fired, after = 0, ""
+    while True:
+        with store.transaction() as tx:
+            keys = tx.accounts.stale(now - REFRESH_EVERY, after, batch)
+            if not keys:
+                return fired
+            fired += refresh(tx, rules, accounts, keys, now)
+            after = keys[-1]
+
+
+def _roll_up(tx: Tx, rules: Rules, accounts: AccountRules, key: str, at: float) -> Totals:
+    """The account's values over its contacts, read a page at a time, and its most engaged contact."""
+    totals = Totals(accounts.rollups)
+    after = 0
+    while True:
+        page = tx.accounts.members_page(key, after, PAGE)
+        totals.add([_contact(rules, m, at) for m in page], at)
+        if len(page) < PAGE:
+            return totals
+        after = page[-1].lead_id
+
+
+def _contact(rules: Rules, member: MemberRow, at: float) -> Contact:
+    scores = {name: float(member.state.score(model, at)) for name, model in rules.scores.items()}
+    attributes = {**rules.symbols.defaults, **member.attributes, "email": member.email, "owner": member.owner}
+    return Contact(member.lead_id, attributes, scores, member.stage, member.last_event_at)
+
+
+def _fire(tx: Tx, key: str, alerts: list[AlertC], values: Mapping[str, float], engaged: Contact,
+          now: dt.datetime) -> None:
+    """Queue each alert's notifications on the account's most recently engaged contact: the lead sales hears
+    about, whose owner `notify owner` tells."""
+    shown = ", ".join(f"{name} = {value:g}" for name, value in values.items())
+    millis = round(epoch(now) * 1000)
+    actions = []
+    for alert in alerts:
+        for index, notice in enumerate(alert.notices):
+            # "<lead>:account alert:<ms>:<account>:<alert>#<n>": never read as a stage entry by a replay
+            actions.append({"key": f"{engaged.lead_id}:account alert:{millis}:{key}:{alert.name}#{index}",
+                            "lead_id": engaged.lead_id, "kind": "notify",
+                            "payload": {"stage": engaged.stage, "step": f"account alert {alert.name}", "account": key,
+                                        "recipient": notice.recipient, "address": notice.address,
+                                        "template": notice.template,
+                                        "reason": f"account {key}: {alert.text} ({shown})"},
+                            "status": "pending", "created_at": now, "done_at": None, "attempts": 0})
+    tx.actions.insert_pending(actions)

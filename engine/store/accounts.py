@@ -1,0 +1,145 @@
+"""The accounts tables: which account each lead belongs to, and each account's values and alerts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+import sqlalchemy as sa
+
+from engine.core.scoring import LeadState
+from engine.store.base import Repository, chunks
+from engine.store.bulk import insert_ignoring, read_epoch, read_json
+from engine.store.tables import ACCOUNT_MEMBERS, ACCOUNTS, LEADS
+
+
+class AccountRow(NamedTuple):
+    key: str
+    scores: dict[str, float]
+    #: alert name -> when it started to hold (ISO text)
+    alerts: dict[str, str]
+    computed_at: dt.datetime | None
+
+
+class MemberRow(NamedTuple):
+    """A contact of an account as the rollups read it."""
+
+    lead_id: int
+    email: str
+    attributes: dict[str, Any]
+    stage: str
+    owner: str | None
+    state: LeadState
+    last_event_at: float | None
+
+
+class Accounts(Repository):
+    """Which account each lead belongs to, and each account's values and alerts."""
+
+    def keys_of(self, lead_ids: Sequence[int]) -> dict[int, str]:
+        """The account of each of these leads that has one."""
+        found: dict[int, str] = {}
+        for part in chunks(list(lead_ids)):
+            found.update(self.conn.execute(sa.select(ACCOUNT_MEMBERS.c.lead_id, ACCOUNT_MEMBERS.c.account_key)
+                                           .where(ACCOUNT_MEMBERS.c.lead_id.in_(part))).all())
+        return found
+
+    def set_keys(self, keys: Mapping[int, str | None]) -> None:
+        """Put each lead in its account (None: in none)."""
+        ids = sorted(keys)
+        for part in chunks(ids):
+            self.conn.execute(ACCOUNT_MEMBERS.delete().where(ACCOUNT_MEMBERS.c.lead_id.in_(part)))
+        rows = [{"lead_id": i, "account_key": keys[i]} for i in ids if keys[i] is not None]
+        if rows:
+            self.conn.execute(ACCOUNT_MEMBERS.insert(), rows)
+
+    def lock(self, keys: Sequence[str], now: dt.datetime) -> dict[str, AccountRow]:
+        """These accounts, created empty where missing; on PostgreSQL locked until commit (in key order, so two
+        writers refreshing the same accounts wait for each other), so an alert is judged by one writer at a time."""
+        keys = sorted(set(keys))
+        if not keys:
+            return {}
+        insert_ignoring(self.conn, ACCOUNTS, [{"key": k, "scores": {}, "alerts": {}, "computed_at": now}
+                                              for k in keys], "key")
+        found: dict[str, AccountRow] = {}
+        for part in chunks(keys):
+            query = sa.select(ACCOUNTS).where(ACCOUNTS.c.key.in_(part)).order_by(ACCOUNTS.c.key)
+            if self.postgres:
+                query = query.with_for_update()
+            for row in self.conn.execute(query):
+                found[row.key] = AccountRow(row.key, dict(row.scores or {}), dict(row.alerts or {}), row.computed_at)
+        return found
+
+    def save(self, rows: Sequence[AccountRow]) -> None:
+        for row in rows:
+            self.conn.execute(ACCOUNTS.update().where(ACCOUNTS.c.key == row.key)
+                              .values(scores=row.scores, alerts=row.alerts, computed_at=row.computed_at))
+
+    def members(self, keys: Sequence[str], limit: int | None = None) -> dict[str, list[MemberRow]]:
+        """The contacts of these accounts (the first ``limit`` of each, by id, when given), by account; leads
+        erased since they joined are left out."""
+        found: dict[str, list[MemberRow]] = {k: [] for k in keys}
+        for key in sorted(set(keys)):
+            found[key] = self._members(ACCOUNT_MEMBERS.c.account_key == key, limit).get(key, [])
+        return found
+
+    def members_page(self, key: str, after: int, limit: int) -> list[MemberRow]:
+        """Up to ``limit`` contacts of one account with ids above ``after``, in id order: an account a page at a
+        time, however large. Read through the driver, as the batch path reads leads (see `engine.store.leads`)."""
+        mark = "%s" if self.postgres else "?"
+        sql = (f"SELECT l.id, l.email, l.attributes, l.stage, l.owner, l.state, l.last_event_at "
+               f"FROM account_members m JOIN leads l ON l.id = m.lead_id "
+               f"WHERE m.account_key = {mark} AND l.id > {mark} ORDER BY l.id LIMIT {mark}")
+        return [MemberRow(lead_id, email, dict(read_json(attributes) or {}), stage, owner, LeadState(read_json(state)),
+                          read_epoch(last_event_at))
+                for lead_id, email, attributes, stage, owner, state, last_event_at
+                in self.conn.exec_driver_sql(sql, (key, after, limit))]
+
+    def _members(self, where: sa.ColumnElement[bool], limit: int | None = None) -> dict[str, list[MemberRow]]:
+        found: dict[str, list[MemberRow]] = {}
+        query = (sa.select(ACCOUNT_MEMBERS.c.account_key, LEADS.c.id, LEADS.c.email, LEADS.c.attributes,
+                           LEADS.c.stage, LEADS.c.owner, LEADS.c.state, LEADS.c.last_event_at)
+                 .join(LEADS, LEADS.c.id == ACCOUNT_MEMBERS.c.lead_id).where(where).order_by(LEADS.c.id))
+        for key, *lead in self.conn.execute(query if limit is None else query.limit(limit)):
+            lead_id, email, attributes, stage, owner, state, last_event_at = lead
+            found.setdefault(key, []).append(MemberRow(lead_id, email, dict(read_json(attributes) or {}), stage,
+                                                       owner, LeadState(read_json(state)), read_epoch(last_event_at)))
+        return found
+
+    def of_lead(self, lead_id: int) -> AccountRow | None:
+        """The account of a lead, as last computed; None for a lead with none."""
+        joined = ACCOUNTS.join(ACCOUNT_MEMBERS, ACCOUNT_MEMBERS.c.account_key == ACCOUNTS.c.key)
+        row = self.conn.execute(sa.select(ACCOUNTS).select_from(joined)
+                                .where(ACCOUNT_MEMBERS.c.lead_id == lead_id)).first()
+        return None if row is None else AccountRow(row.key, dict(row.scores or {}), dict(row.alerts or {}),
+                                                   row.computed_at)
+
+    def values_of(self, lead_ids: Sequence[int]) -> dict[int, dict[str, float]]:
+        """The account values of each of these leads that has an account."""
+        found: dict[int, dict[str, float]] = {}
+        for part in chunks(list(lead_ids)):
+            query = (sa.select(ACCOUNT_MEMBERS.c.lead_id, ACCOUNTS.c.scores)
+                     .join(ACCOUNTS, ACCOUNTS.c.key == ACCOUNT_MEMBERS.c.account_key)
+                     .where(ACCOUNT_MEMBERS.c.lead_id.in_(part)))
+            found.update({lead_id: dict(scores or {}) for lead_id, scores in self.conn.execute(query)})
+        return found
+
+    def stale(self, before: dt.datetime, after: str, limit: int) -> list[str]:
+        """Keys (in order, after ``after``) of accounts last computed before ``before``: values time changes."""
+        query = (sa.select(ACCOUNTS.c.key).where(ACCOUNTS.c.computed_at < before, ACCOUNTS.c.key > after)
+                 .order_by(ACCOUNTS.c.key).limit(limit))
+        return list(self.conn.execute(query).scalars())
+
+    def review_members(self, keys: Sequence[str], at: dt.datetime) -> None:
+        """Have the stages of these accounts' leads reviewed at ``at`` (by the next sweep): their account's
+        values changed. On PostgreSQL leads another writer holds are skipped: that writer refreshes the account
+        after its own batch."""
+        for part in chunks(sorted(set(keys))):
+            members = sa.select(ACCOUNT_MEMBERS.c.lead_id).where(ACCOUNT_MEMBERS.c.account_key.in_(part))
+            due = sa.or_(LEADS.c.review_at.is_(None), LEADS.c.review_at > at)
+            ids = sa.select(LEADS.c.id).where(LEADS.c.id.in_(members), due)
+            if self.postgres:
+                ids = ids.with_for_update(skip_locked=True)
+            self.conn.execute(LEADS.update().where(LEADS.c.id.in_(ids))
+                              .values(review_at=at, revision=LEADS.c.revision + 1))
