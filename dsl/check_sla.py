@@ -1,4 +1,4 @@
-"""Follow-up SLAs (stage-sla): the settings they read, each stage's `follow up` block, and `sla` expectations.
+"""Follow-up SLAs: the settings they read, each stage's `follow up` block, and `sla` expectations.
 
 Everything the daemon needs to run a missed follow-up's actions is checked here, so a campaign that passes
 `nurture check` never fails at a deadline: the event exists, the deadline is positive and countable, the

@@ -36,7 +36,7 @@ def check_files(files: Sequence[a.File], template_dir: Path) -> list[Diagnostic]
             _check_item(ctx, item)
         check_literals(ctx, file)
     # Campaign-wide checks, once every file's declarations and uses are known.
-    check_slas(ctx, files)  # stage-sla: follow-up deadlines and the settings they read
+    check_slas(ctx, files)  # follow-up deadlines and the settings they read
     check_score_cycles(ctx)
     check_reachability(ctx)
     check_accounts(ctx, files)

@@ -50,7 +50,7 @@ CODES: dict[str, str] = {
     "E408": "score `{name}` depends on itself",
     "E414": "a score's `if` rule can only test the lead's attributes",
     "E415": "an invariant can only test the lead as it is: its attributes, scores and stage",
-    # follow-up SLAs (stage-sla)
+    # follow-up SLAs
     "E416": "a follow-up in business hours needs `business hours` in `settings`",
     "E417": "stage `{name}` has no follow-up SLA",
     # scenarios
@@ -67,14 +67,13 @@ CODES: dict[str, str] = {
     "E434": "`goal click` in split `{name}` counts clicks on its emails, and no arm sends one",
     "E435": "unknown split `{name}`",
     "E436": "split `{split}` has no arm `{name}`",
-    # accounts (begin)
+    # accounts
     "E501": "`{name}` is not an account value",
     "E502": "`{name}` cannot be read here: account values are read by stages and account alerts",
     "E503": "`by {name}` must name a text attribute",
     "E504": "a count tests each contact as it is: its attributes, scores and stage",
     "E506": "`by \"{email}\"` names no lead of this scenario",
     "E507": "an account alert can only compare account values",
-    # accounts (end)
     # warnings
     "W001": "file is empty",
     "W101": "`wait for` has no timeout: leads who never do `{event}` wait for ever",

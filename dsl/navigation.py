@@ -71,7 +71,7 @@ _KINDS: dict[tuple[type, str], Kind] = {
     (a.SetAttribute, "name"): Kind.ATTRIBUTE,
     (a.ExpectValue, "name"): Kind.FIELD,
     (a.ExpectBetween, "name"): Kind.FIELD,
-    # stage-sla: follow-ups name an event and a stage; `sla <stage>` expectations a stage
+    # follow-ups name an event and a stage; `sla <stage>` expectations a stage
     (a.FollowUp, "event"): Kind.EVENT,
     (a.BackTo, "target"): Kind.STAGE,
     (a.ExpectSla, "stage"): Kind.STAGE,

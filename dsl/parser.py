@@ -47,7 +47,7 @@ _TERMINAL_WORDS = {
     "INT": "a whole number",
     "NUMBER": "a number",
     "REGEX": "a regex like `/pricing/i`",
-    "SLA_STATUS": "an SLA status (`open`, `met` or `breached`)",  # stage-sla
+    "SLA_STATUS": "an SLA status (`open`, `met` or `breached`)",
 }
 
 # Keywords after which a number starts a duration.

@@ -59,7 +59,7 @@ class Facts:
                 elif isinstance(step.action, a.NotifyAction):
                     facts.notified_by.setdefault(str(step.action.template), []).append(f"journey {name}")
         for name, stage in sym.stage_nodes.items():
-            for item in stage.walk():  # a stage's own `notify` lines and its follow-up's (stage-sla)
+            for item in stage.walk():  # a stage's own `notify` lines and its follow-up's
                 if isinstance(item, a.Notify):
                     facts.notified_by.setdefault(str(item.template), []).append(f"stage {name}")
         for name, alert in sym.account_alerts.items():  # needs no event of the lead's own

@@ -1,4 +1,4 @@
-"""Builds the follow-up SLA nodes (stage-sla): a transformer mixin that `ToAst` inherits."""
+"""Builds the follow-up SLA nodes: a transformer mixin that `ToAst` inherits."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def _text(token: Token) -> str:
 
 @v_args(meta=True)
 class SlaTransform(Transformer):
-    """The rules of grammar section `stage-sla`; the helpers (`_span`, `_name`, `_int`, `_time`) are ToAst's."""
+    """The follow-up SLA rules of the grammar; the helpers (`_span`, `_name`, `_int`, `_time`) are ToAst's."""
 
     path: str
     _span: Any

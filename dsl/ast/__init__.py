@@ -5,7 +5,7 @@ Spans never take part in equality, so a campaign and its formatted copy compare 
 Callers import everything from here (``from dsl import ast as a``); the modules split the tree by block kind.
 """
 
-# --- accounts (begin) ---
+# --- accounts ---
 from .accounts import (
     ACCOUNT_PREFIX,
     AccountAlert,
@@ -19,8 +19,6 @@ from .accounts import (
     Rollup,
     RollupKind,
 )
-
-# --- accounts (end) ---
 from .conditions import (
     AllOf,
     AnyOf,
@@ -128,7 +126,7 @@ from .scores import (
     ScoreItem,
 )
 
-# stage-sla
+# follow-up SLAs
 from .sla import BackTo, BusinessHours, ExpectSla, FollowUp, OwnerTimezone, Reassign, SlaAction, SlaStatus
 from .splits import Arm, ExpectArm, PickWinner, Split, SplitGoal, SplitItem, inner_steps
 from .stages import (
@@ -170,6 +168,6 @@ __all__ = [
     "Arm", "ExpectArm", "PickWinner", "Split", "SplitGoal", "SplitItem", "inner_steps",
     # subscription topics
     "JourneyTopic", "LeaveTopic", "TopicDecl", "Topics", "UnsubscribeLeaves", "UnsubscribeScope",
-    # stage-sla
+    # follow-up SLAs
     "BackTo", "BusinessHours", "ExpectSla", "FollowUp", "OwnerTimezone", "Reassign", "SlaAction", "SlaStatus",
 ]

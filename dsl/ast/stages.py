@@ -9,7 +9,7 @@ from typing import Literal as L
 from .conditions import Condition
 from .nodes import Item, Name, Node
 
-if TYPE_CHECKING:  # stage-sla: a stage's follow-up block
+if TYPE_CHECKING:  # a stage's follow-up block
     from .sla import FollowUp
 
 

@@ -13,7 +13,7 @@ from . import accounts as _accounts  # noqa: F401 - registers the account constr
 from .comments import comments_and_blanks, place, render
 from .expressions import number, quote, text_of
 from .layout import Writer, emit
-from .sla import follow_up_header  # noqa: F401  # stage-sla: registers how follow-up SLAs print
+from .sla import follow_up_header  # noqa: F401  # registers how follow-up SLAs print
 from .topics import __name__ as _topics_registered  # noqa: F401  (registers the topic statements)
 
 __all__ = ["format_file", "format_source", "number", "quote", "text_of"]

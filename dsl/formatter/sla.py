@@ -1,4 +1,4 @@
-"""How follow-up SLAs print (stage-sla): the settings they read, the `follow up` block and its actions."""
+"""How follow-up SLAs print: the settings they read, the `follow up` block and its actions."""
 
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ def install(app: FastAPI) -> None:
     """Mount the console on ``app`` (whose ``state.ctx`` is the AppContext)."""
     ctx = app.state.ctx
     app.state.console = ConsoleState(Sessions(lambda: ctx.key))
-    for module in (signin, pages, leads, mail, sla):  # sla: follow-up SLAs (stage-sla)
+    for module in (signin, pages, leads, mail, sla):  # sla: follow-up SLAs
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="console-static")
 

@@ -1,4 +1,4 @@
-"""Follow-up SLAs in the console (stage-sla): a lead's follow-ups with their state now, the list of missed
+"""Follow-up SLAs in the console: a lead's follow-ups with their state now, the list of missed
 ones, and a button that records the follow-up for a lead (its event, through the normal ingest path)."""
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ HERE = Path(__file__).resolve().parent
 RANKS = {"viewer": 0, "sales": 1, "admin": 2}
 NAV = [("/", "Overview"), ("/funnel", "Funnel"), ("/leads", "Leads"), ("/journeys", "Journeys"),
        ("/preview", "Email preview"), ("/outbox", "Outbox"), ("/campaign", "Campaign"), ("/health", "Health"),
-       ("/sla", "Follow-ups")]  # stage-sla
+       ("/sla", "Follow-ups")]
 
 
 class SignInRequired(Exception):

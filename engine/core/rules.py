@@ -50,7 +50,7 @@ class Rules:
     sum_edges: list[SumEdge] = field(default_factory=list)
     #: attribute values that mean "never given"; `placeholders.clean(attributes)` shows attributes as rules read them
     placeholders: Placeholders = field(default_factory=lambda: Placeholders({}, {}))
-    #: follow-up SLAs on stages (stage-sla)
+    #: follow-up SLAs on stages
     slas: SlaPlan = field(default_factory=SlaPlan)
     #: the `accounts` block and account alerts; None when the campaign declares no accounts
     accounts: AccountRules | None = None
@@ -242,7 +242,7 @@ def rules_hash(campaign: Campaign) -> str:
 
 
 def _without_follow_ups(item: a.Item) -> a.Item:
-    """A stage as scores and stage moves see it: a follow-up SLA (stage-sla) decides neither, so adding or
+    """A stage as scores and stage moves see it: a follow-up SLA decides neither, so adding or
     changing one does not rescore every lead."""
     if isinstance(item, a.Stage):
         return dataclasses.replace(item, items=tuple(i for i in item.items if not isinstance(i, a.FollowUp)))

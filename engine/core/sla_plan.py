@@ -1,4 +1,4 @@
-"""Compiles a checked campaign's follow-up SLAs (stage-sla) into the plain values `engine.core.sla` decides on."""
+"""Compiles a checked campaign's follow-up SLAs into the plain values `engine.core.sla` decides on."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The tick's follow-up SLA phase (stage-sla): deadlines that came without the follow-up are breached, and
+"""The tick's follow-up SLA phase: deadlines that came without the follow-up are breached, and
 their actions run once. Clocks start and are met as leads and events are stored (engine.ingest.follow_ups).
 
 Once only, even with several daemons: a clock is one row per entry (a unique key), and a breach is claimed

@@ -63,7 +63,7 @@ class TickStats:
     notifications: int = 0
     #: split steps' winners recorded
     winners: int = 0
-    #: follow-up deadlines missed this tick (stage-sla)
+    #: follow-up deadlines missed this tick
     sla_breaches: int = 0
     delivery: DeliveryStats = field(default_factory=DeliveryStats)
 
@@ -156,7 +156,7 @@ class Daemon:
         stats.winners = self.experiments.run(now)  # before steps run: leads reaching a split now get the winner
         stats.steps = self.journeys.run_steps(now)
         stats.notifications = self.journeys.queue_notifications(now)
-        stats.sla_breaches = run_slas(self.journeys, now).breached  # stage-sla: follow-up deadlines
+        stats.sla_breaches = run_slas(self.journeys, now).breached  # follow-up deadlines
 
     async def close(self) -> None:
         """Close the transports (in the loop their connections belong to) and end the store thread."""

@@ -61,7 +61,7 @@ def metrics(request: Request) -> Response:
         with ctx.store.transaction() as tx:
             figures = figures_of(tx.figures.totals(), now, tx.figures.backlog(now),
                                  tx.mailroom.failures_since(now - dt.timedelta(hours=1)))
-            breached, overdue = tx.sla.counts(now)  # stage-sla: follow-up SLAs
+            breached, overdue = tx.sla.counts(now)  # follow-up SLAs
             figures |= {"sla_breached": breached, "sla_open_overdue": overdue}
     except Exception as err:
         log.warning("metrics: store unreachable", extra={"fields": {"error": type(err).__name__}})

@@ -117,7 +117,7 @@ STORE = [
     ("nurture_smtp_failures_last_hour", "gauge", "smtp_failures",
      "Emails refused by the SMTP server (waiting for a retry, or failed for good) in the last hour, as the "
      "console's health page counts them"),
-    # stage-sla: follow-up SLAs
+    # follow-up SLAs
     ("nurture_sla_breached_total", "counter", "sla_breached",
      "Follow-ups whose deadline passed without the follow-up event (their actions ran)"),
     ("nurture_sla_open_overdue", "gauge", "sla_open_overdue",

@@ -1,4 +1,4 @@
-"""Follow-up SLA clocks kept in step with ingestion (stage-sla): a clock starts in the transaction that records
+"""Follow-up SLA clocks kept in step with ingestion: a clock starts in the transaction that records
 a lead's entry into a stage with a follow-up, and the follow-up event meets it in the transaction that
 stores the event. The daemon's tick only acts on deadlines (engine.daemon.sla).
 

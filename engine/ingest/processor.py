@@ -355,7 +355,7 @@ class Processor:
                 f"cancelled {now.isoformat(timespec='seconds')}: with its events in time order the lead no "
                 "longer makes this stage change, so nothing was sent"))
         tx.actions.insert_pending(actions)
-        keep_follow_ups(tx, self.rules.slas, leads, now, replayed)  # stage-sla: follow-up clocks start and are met
+        keep_follow_ups(tx, self.rules.slas, leads, now, replayed)  # follow-up clocks start and are met
         after_batch(tx, self.rules, leads, now)  # the accounts of these leads, and their alerts
         if self.rules.journeys:  # the daemon's journeys look once at every lead that changed
             tx.signals.insert_lead_changes([

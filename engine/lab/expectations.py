@@ -58,7 +58,7 @@ def judge(play: Play, check: a.Check, now: dt.datetime) -> list[str] | None:
             return _journey(play, state, check)
         case a.ExpectArm():  # a split step's arm, as the store recorded it
             return _arm(play, check)
-        case a.ExpectSla():  # stage-sla
+        case a.ExpectSla():
             return judge_sla(play, check, now)
         case a.ExpectAccountValue():
             return judge_account_value(play, check, now)

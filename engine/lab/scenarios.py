@@ -309,5 +309,5 @@ def _sender(play: Play, email: Email) -> a.Node:
 def _next_due(play: Play, now: dt.datetime) -> dt.datetime | None:
     """The next moment the store has something due: a step, an email or a stage review."""
     with play.run.nurture.store.transaction() as tx:
-        due = [t for t in (tx.history.next_due(now), tx.sla.next_deadline(now)) if t is not None]  # stage-sla
+        due = [t for t in (tx.history.next_due(now), tx.sla.next_deadline(now)) if t is not None]
         return min(due, default=None)

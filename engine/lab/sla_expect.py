@@ -1,4 +1,4 @@
-"""Judging `expect at ...: sla <stage> open|met|breached` (stage-sla) against the clocks the daemon kept."""
+"""Judging `expect at ...: sla <stage> open|met|breached` against the clocks the daemon kept."""
 
 from __future__ import annotations
 

@@ -124,7 +124,7 @@ KEYWORDS: dict[str, str] = {
     "unsubscribe": "`unsubscribe leaves topic | everything` in `settings`: what an email's unsubscribe link and "
                    "one-click header leave (default: everything).",
     "unsubscribed": "`at 2d: unsubscribed from <topic>` in a scenario: the lead leaves that topic.",
-    # stage-sla
+    # follow-up SLAs
     "follow": "`follow up within 4 business hours by sales.contacted { ... }`: in a stage, the deadline for sales "
               "to follow up a lead that enters it; when it passes without the event, the block's actions run once.",
     "business": "`business hours 09:00 to 17:00 on weekdays` (settings): the working time `within N business "

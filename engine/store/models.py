@@ -373,7 +373,7 @@ class ExperimentDecision(SQLModel, table=True):
     figures: dict[str, Any] = _json()
     #: the daemon that recorded it
     decided_by: str = Field(default="", max_length=100)
-# --- accounts (begin) ---------------------------------------------------------------------------
+# --- accounts ---
 
 
 class Account(SQLModel, table=True):
@@ -396,6 +396,3 @@ class AccountMember(SQLModel, table=True):
     __tablename__ = "account_members"
     lead_id: int = Field(primary_key=True)
     account_key: str = Field(max_length=253, index=True)
-
-
-# --- accounts (end) -----------------------------------------------------------------------------

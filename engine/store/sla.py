@@ -1,4 +1,4 @@
-"""Follow-up SLA clocks (stage-sla): one row per entry into a stage with a follow-up, from open to met,
+"""Follow-up SLA clocks: one row per entry into a stage with a follow-up, from open to met,
 breached or left, and the queries the daemon, the console and /metrics ask of them.
 
 A clock's ``key`` (lead, stage, entry instant) is unique, so two daemons opening the same entry make one
