@@ -52,9 +52,10 @@ async def _play(run: VirtualRun, leads: int, days: int, seed: int, progress: Cal
     run.daemon.register()
     last_look = START
 
-    def readers_react(now: dt.datetime) -> None:  # opens and clicks of what was just delivered
+    def readers_react(now: dt.datetime) -> None:  # opens and clicks of what was just delivered; sales calls
         nonlocal last_look
         run.schedule(_reactions(run.nurture, population, last_look, now))
+        run.schedule(_sales_follow_ups(run.nurture, population, last_look, now))
         last_look = now
 
     for day in range(days):
@@ -75,6 +76,15 @@ def _reactions(nurture: Nurture, population: Population, since: dt.datetime, unt
     with nurture.store.transaction() as tx:
         sent = tx.tallies.marketing_sent_between(since, until)
     return [r for to, at in sent for r in population.reactions(to, at)]
+
+
+def _sales_follow_ups(nurture: Nurture, population: Population, since: dt.datetime, until: dt.datetime) -> list:
+    """Sales calls three in four of the leads it was just told about within the hour (`sales.contacted`, which
+    meets the SQL stage's follow-up SLA); the others wait, and their owners are reminded."""
+    with nurture.store.transaction() as tx:
+        told = tx.tallies.sales_notified(since, until)
+    return [population.event(population.by_email[email], "sales.contacted", until + dt.timedelta(hours=1))
+            for email in dict.fromkeys(told) if email in population.by_email and population.rng.random() < 0.75]
 
 
 def _sales_feedback(nurture: Nurture, population: Population, day: dt.datetime) -> list:
