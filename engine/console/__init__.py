@@ -15,6 +15,7 @@ Modules:
   mail       the outbox with cancel and retry, the email preview with a test send
   preview    composing any template for any lead as the daemon would
   sla        follow-up SLAs: a lead's, the missed ones, recording a follow-up
+  topics     a lead's subscription topics and when it left each
 templates/ holds the pages, static/ the stylesheet.
 """
 

@@ -12,4 +12,8 @@ Modules:
   migration     moving an in-flight enrolment to a new campaign version by step label
   addresses     email addresses checked and normalised as leads are keyed by
   schedule      send windows, quiet hours and frequency caps in the lead's own timezone
+  experiments   split steps: which arm a lead goes down, how the arms compare, when a winner is picked
+  accounts      which account a lead belongs to, values rolled up from its contacts, alerts that start to hold;
+                account_rules compiles the `accounts` block and account alerts
+  sla           follow-up deadlines in business hours and a follow-up's state; sla_plan compiles them
 """

@@ -10,4 +10,6 @@ Modules:
   journeys  the journey phases: the core's decisions carried out in the store
   delivery  claim -> prepare -> send -> record, with a lease taken at claim time and checked at record time
   prepare   consent, pacing and composing for a claimed batch
+  experiments  the split steps' winners, picked once their rule holds
+  sla       follow-up deadlines that passed without the follow-up: their actions, once
 """

@@ -8,4 +8,6 @@ Modules:
   leads     searching leads (scores computed in bounded batches) and one lead's whole story
   health    daemons, tick lag, queue depth, the oldest due message and recent SMTP failures
   html      a funnel report as a standalone HTML file
+  experiments  split steps per arm: rates, uplift, a 95% interval and a p-value, and the winner
+  accounts  a lead's account: its values, alerts holding and contacts
 """

@@ -11,7 +11,9 @@ Modules:
   db, existing  engines, SQLite pragmas, migrations on open, schema checks for readers
   bulk          executemany inserts and updates for the hot paths
 Repositories (one concern each): leads, events, ledger, actions, signals, quarantine, enrollments,
-outbox, suppressions, versions, meta, daemons, users (console sign-in); for the console's outbox: mailroom
+outbox, suppressions, versions, meta, daemons, users (console sign-in), privacy (erasure), visitors
+(anonymous tracking), experiments (split arms and winners), topics (opt-outs), sla (follow-up clocks),
+accounts (members and rolled-up values); for the console's outbox: mailroom
 (states, cancel, retry); and for reading: insights (aggregates the database computes), reports (people), figures
 (health and metrics), history (one lead's story, for scenarios), tallies (whole runs, for the lab).
 """
