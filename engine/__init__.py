@@ -10,5 +10,6 @@ Packages, each owning one concern (see docs/architecture.md):
   reports/   reports for people over store reads: funnel, emails, journeys, leads, health
   console/   the web console at /: pages, sign-in, roles, CSRF (served by http/)
   http/, cli/  thin adapters over the above
-Modules at this level: config, errors, logs, service (the campaign and its store as one object).
+Modules at this level: config, errors, logs, service (the campaign and its store as one object), experiments
+(each split step's arms measured from the store, for the daemon's winner picking and the reports alike).
 """
