@@ -45,3 +45,9 @@ def _follow_up(node: a.FollowUp, out: Writer, depth: int) -> None:
     for action in node.actions:
         emit(action, out, depth + 1)
     out.add(depth, "}", end_of(node), closes=True)
+
+
+@text_of.register
+def _follow_up_line(node: a.FollowUp) -> str:
+    # one line, as hovers list a stage's rules: the deadline, not each action
+    return follow_up_header(node) + " { ... }"

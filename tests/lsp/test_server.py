@@ -129,6 +129,15 @@ def test_hover_explains_keywords_events_attributes_and_templates(server: LspClie
     assert result is not None and "(journey)" in result["contents"]["value"]
 
 
+def test_hover_on_a_stage_lists_its_rules_follow_up_included(server: LspClient, campaign: Path) -> None:
+    path = campaign / "journeys" / "welcome.nurture"
+    server.open(path)
+    shown = _hover(server, path, "sql", 0)
+    assert "**sql** (stage)" in shown and 'notify sales with "sql_alert"' in shown
+    # a follow-up SLA is a block: its deadline on one line, not each action
+    assert "follow up within 4 business hours by sales.contacted { ... }" in shown
+
+
 
 def test_hover_while_the_text_does_not_parse_goes_by_the_campaigns_names(server: LspClient, campaign: Path) -> None:
     path = campaign / "journeys" / "welcome.nurture"
