@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from . import ast as a
 from .check_context import Context
 from .check_names import known_event, known_stage
+from .check_stages import check_back_to
 from .check_types import check_address, check_owners, check_recipient
 from .diagnostics import Label
 from .source import Span
@@ -113,23 +114,13 @@ def _follow_up(ctx: Context, stage: a.Stage, follow_up: a.FollowUp, hours: a.Bus
             case a.Reassign(owners=owners):
                 check_owners(ctx, owners, action.span)
             case a.BackTo(target=target):
-                _back_to(ctx, stage, target)
+                check_back_to(ctx, stage, target,
+                              "a missed follow-up recycles leads down the ladder, to a stage below this one")
     backs = [act for act in follow_up.actions if isinstance(act, a.BackTo)]
     for extra in backs[1:]:
         ctx.report("E201", extra.span, what="`back to` of the follow-up of", name=stage.name,
                    label="a second `back to`", notes=[Label(backs[0].span, "the first is here")],
                    help="a missed follow-up recycles a lead to one stage")
-
-
-def _back_to(ctx: Context, stage: a.Stage, target: a.Name) -> None:
-    if not known_stage(ctx, target):
-        return
-    stages = ctx.sym.stages
-    if stage.name in stages and stages.index(target) >= stages.index(stage.name):
-        ctx.report("E407", target.span, target=target, name=stage.name,
-                   label="a stage cannot send leads back to itself" if target == stage.name
-                   else f"`{target}` comes after `{stage.name}` in the ladder",
-                   help="a missed follow-up recycles leads down the ladder, to a stage below this one")
 
 
 def _expectation(ctx: Context, check: a.ExpectSla) -> None:

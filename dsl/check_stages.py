@@ -18,7 +18,7 @@ def check_stage(ctx: Context, stage: a.Stage) -> None:
             case a.Promote(condition=cond):
                 check_condition(ctx, cond, Place())
             case a.Demote(target=target, condition=cond):
-                _demote_target(ctx, stage, target)
+                check_back_to(ctx, stage, target, "`back to` moves leads down the ladder; promote with `when` instead")
                 check_condition(ctx, cond, Place())
             case a.Notify(recipient=recipient, template=template):
                 check_recipient(ctx, recipient)
@@ -30,7 +30,8 @@ def check_stage(ctx: Context, stage: a.Stage) -> None:
                 check_condition(ctx, cond, Place())
 
 
-def _demote_target(ctx: Context, stage: a.Stage, target: a.Name) -> None:
+def check_back_to(ctx: Context, stage: a.Stage, target: a.Name, help: str) -> None:
+    """`back to` names a known stage below ``stage``."""
     if not known_stage(ctx, target):
         return
     stages = ctx.sym.stages
@@ -38,7 +39,7 @@ def _demote_target(ctx: Context, stage: a.Stage, target: a.Name) -> None:
         ctx.report("E407", target.span, target=target, name=stage.name,
                    label="a stage cannot send leads back to itself" if target == stage.name
                    else f"`{target}` comes after `{stage.name}` in the ladder",
-                   help="`back to` moves leads down the ladder; promote with `when` instead")
+                   help=help)
 
 
 def reachable_stages(sym: Symbols, logic: Logic) -> set[str]:

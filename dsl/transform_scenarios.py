@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any, get_args
 from lark import Token, v_args
 
 from . import ast as a
-from .keywords import keyword
 from .source import Span
+from .tokens import keyword
 
 _OFFSET_UNITS: dict[str, a.OffsetUnit] = {"w": "week", "d": "day", "h": "hour", "min": "minute"}
 _COMPARE_OPS: tuple[a.CompareOp, ...] = get_args(a.CompareOp)

@@ -4,22 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from lark import Token, Transformer, v_args
+from lark import Transformer, v_args
 
 from . import ast as a
-
-
-def _text(token: Token) -> str:
-    # the same escapes as every string of the language: \" and \\
-    body, out, i = str(token)[1:-1], [], 0
-    while i < len(body):
-        if body[i] == "\\" and i + 1 < len(body):
-            out.append(body[i + 1])
-            i += 2
-        else:
-            out.append(body[i])
-            i += 1
-    return "".join(out)
+from .tokens import unquote
 
 
 @v_args(meta=True)
@@ -36,7 +24,7 @@ class SlaTransform(Transformer):
         return a.BusinessHours(self._time(c[0]), self._time(c[1]), c[2], span=self._span(meta))
 
     def owner_timezone(self, meta, c):
-        return a.OwnerTimezone(_text(c[0]), _text(c[1]), span=self._span(meta))
+        return a.OwnerTimezone(unquote(c[0]), unquote(c[1]), span=self._span(meta))
 
     def follow_up(self, meta, c):
         (within, business), event, *actions = c

@@ -8,8 +8,8 @@ from typing import Any, get_args
 from lark import Token, v_args
 
 from . import ast as a
-from .keywords import keyword
 from .source import Span
+from .tokens import keyword, unquote
 from .transform_accounts import AccountsToAst
 from .transform_scenarios import ScenariosToAst
 from .transform_sla import SlaTransform
@@ -35,20 +35,6 @@ class NumberTooLong(Exception):
     def __init__(self, span: Span) -> None:
         super().__init__(f"{span}: number too long")
         self.span = span
-
-
-def _unquote(token: Token) -> str:
-    # Strings allow \" and \\ escapes only; keep everything else as written.
-    body = str(token)[1:-1]
-    out, i = [], 0
-    while i < len(body):
-        if body[i] == "\\" and i + 1 < len(body):
-            out.append(body[i + 1])
-            i += 2
-        else:
-            out.append(body[i])
-            i += 1
-    return "".join(out)
 
 
 @v_args(meta=True)
@@ -77,7 +63,7 @@ class ToAst(AccountsToAst, ScenariosToAst, SplitsToAst, TopicsToAst, SlaTransfor
         return int(text)
 
     def _string_name(self, token: Token) -> a.Name:
-        return a.Name(_unquote(token), Span.of(self.path, token))
+        return a.Name(unquote(token), Span.of(self.path, token))
 
     # --- file and blocks ----------------------------------------------------------------------
 
@@ -88,7 +74,7 @@ class ToAst(AccountsToAst, ScenariosToAst, SplitsToAst, TopicsToAst, SlaTransfor
         return a.Settings(items=tuple(items), span=self._span(meta))
 
     def _setting(self, key: a.SettingKey, meta, token: Token) -> a.Setting:
-        return a.Setting(key, _unquote(token), span=self._span(meta))
+        return a.Setting(key, unquote(token), span=self._span(meta))
 
     def sender_name(self, meta, c):
         return self._setting("sender name", meta, c[0])
@@ -139,7 +125,7 @@ class ToAst(AccountsToAst, ScenariosToAst, SplitsToAst, TopicsToAst, SlaTransfor
     # --- scores --------------------------------------------------------------------------------
 
     def score(self, meta, c):
-        title = _unquote(c[1]) if c[1] is not None else None
+        title = unquote(c[1]) if c[1] is not None else None
         return a.Score(name=self._name(c[0]), title=title, items=tuple(c[2:]), span=self._span(meta))
 
     def attribute_rule(self, meta, c):
@@ -171,7 +157,7 @@ class ToAst(AccountsToAst, ScenariosToAst, SplitsToAst, TopicsToAst, SlaTransfor
     # --- stages --------------------------------------------------------------------------------
 
     def stage(self, meta, c):
-        title = _unquote(c[1]) if c[1] is not None else None
+        title = unquote(c[1]) if c[1] is not None else None
         return a.Stage(name=self._name(c[0]), title=title, items=tuple(c[2:]), span=self._span(meta))
 
     def promote(self, meta, c):
@@ -185,7 +171,7 @@ class ToAst(AccountsToAst, ScenariosToAst, SplitsToAst, TopicsToAst, SlaTransfor
         return a.Notify(c[0], self._string_name(c[1]), span=self._span(meta))
 
     def sales_recipient(self, meta, c):
-        address = _unquote(c[0]) if c[0] is not None else None
+        address = unquote(c[0]) if c[0] is not None else None
         return a.Recipient("sales", address, span=self._span(meta))
 
     def owner_recipient(self, meta, c):
@@ -195,12 +181,12 @@ class ToAst(AccountsToAst, ScenariosToAst, SplitsToAst, TopicsToAst, SlaTransfor
         return a.AssignRoundRobin(c[0], span=self._span(meta))
 
     def assign_when(self, meta, c):
-        return a.AssignWhen(_unquote(c[0]), c[1], span=self._span(meta))
+        return a.AssignWhen(unquote(c[0]), c[1], span=self._span(meta))
 
     # --- journeys ------------------------------------------------------------------------------
 
     def journey(self, meta, c):
-        title = _unquote(c[1]) if c[1] is not None else None
+        title = unquote(c[1]) if c[1] is not None else None
         return a.Journey(name=self._name(c[0]), title=title, items=tuple(c[2:]), span=self._span(meta))
 
     def entry(self, meta, c):
@@ -321,7 +307,7 @@ class ToAst(AccountsToAst, ScenariosToAst, SplitsToAst, TopicsToAst, SlaTransfor
         return a.Member(self._name(c[0]), c[1], negated=True, span=self._span(meta))
 
     def _text_test(self, op: a.TextOp, meta, c) -> a.TextTest:
-        return a.TextTest(self._name(c[0]), op, _unquote(c[1]), span=self._span(meta))
+        return a.TextTest(self._name(c[0]), op, unquote(c[1]), span=self._span(meta))
 
     def contains(self, meta, c):
         return self._text_test("contains", meta, c)
@@ -368,7 +354,7 @@ class ToAst(AccountsToAst, ScenariosToAst, SplitsToAst, TopicsToAst, SlaTransfor
     # --- values --------------------------------------------------------------------------------
 
     def string(self, meta, c):
-        return a.Value("text", _unquote(c[0]), span=self._span(meta))
+        return a.Value("text", unquote(c[0]), span=self._span(meta))
 
     def number(self, meta, c):
         text = str(c[0])
@@ -398,7 +384,7 @@ class ToAst(AccountsToAst, ScenariosToAst, SplitsToAst, TopicsToAst, SlaTransfor
         return a.Value("list", tuple(v for v in c if v is not None), span=self._span(meta))
 
     def string_list(self, meta, c):
-        return tuple(_unquote(t) for t in c if t is not None)
+        return tuple(unquote(t) for t in c if t is not None)
 
     def duration(self, meta, c):
         return a.Duration(self._int(c[0]), keyword(str(c[1]).rstrip("s"), _TIME_UNITS), span=self._span(meta))

@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 from html import escape
+from typing import Any
+
+#: what every page a reader opens from an email is sent with: never cached, never framed, forms post only here
+PAGE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY",
+                "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"}
+#: the OpenAPI description of an HTML answer
+HTML: dict[str, Any] = {"content": {"text/html": {}}}
 
 _STYLE = """
 *{box-sizing:border-box}

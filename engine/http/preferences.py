@@ -23,6 +23,7 @@ from engine.delivery.tokens import Signer
 from engine.http import pages, preference_pages
 from engine.http.context import AppContext
 from engine.http.links import Link
+from engine.http.pages import HTML, PAGE_HEADERS
 from engine.http.preference_pages import TopicState
 from engine.http.recording import event_row, link_event_id
 from engine.store.suppressions import LeadConsent
@@ -31,10 +32,6 @@ log = logging.getLogger("nurture.http")
 router = APIRouter(tags=["unsubscribe"])
 ORIGIN = "http preferences"
 TOKEN = Path(description="The signed token from the email's preference link")
-# as the unsubscribe pages: never cached, never framed, forms post only here
-HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY",
-           "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"}
-HTML: dict[str, Any] = {"content": {"text/html": {}}}
 PAGE_RESPONSES: dict[int | str, dict[str, Any]] = {200: {**HTML, "description": "The page"},
                                                    404: {**HTML, "description": "Not a genuine link"},
                                                    410: {**HTML, "description": "The link has expired"},
@@ -46,7 +43,7 @@ FORM = {"requestBody": {"required": False, "content": {
 
 
 def _page(html: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(html, status_code=status, headers=HEADERS)
+    return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
 
 
 def _sender(rules: Rules) -> str:

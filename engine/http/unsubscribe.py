@@ -13,6 +13,7 @@ from starlette.responses import HTMLResponse
 from engine.http import pages, preferences
 from engine.http.context import AppContext
 from engine.http.links import read_link
+from engine.http.pages import HTML, PAGE_HEADERS
 from engine.http.recording import event_row, link_event_id
 from engine.store.suppressions import LeadConsent
 
@@ -20,9 +21,6 @@ log = logging.getLogger("nurture.http")
 router = APIRouter(tags=["unsubscribe"])
 ORIGIN = "http unsubscribe"
 TOKEN = Path(description="The signed token from the email's unsubscribe link")
-HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY",
-           "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"}
-HTML: dict[str, Any] = {"content": {"text/html": {}}}
 RESPONSES: dict[int | str, dict[str, Any]] = {200: {**HTML, "description": "The page"},
                                               404: {**HTML, "description": "Not a genuine link"},
                                               503: {**HTML, "description": "The store is unavailable; try again"}}
@@ -34,7 +32,7 @@ BODY = {"requestBody": {"required": False, "content": {
 
 
 def _page(html: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(html, status_code=status, headers=HEADERS)
+    return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
 
 
 def _sender(ctx: AppContext) -> str:
