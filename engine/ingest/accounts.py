@@ -1,6 +1,8 @@
-"""Keeps accounts current: after each batch, the accounts of the leads it touched; on the daemon's tick, the
-accounts whose values time alone changes. Alerts that start to hold are queued as sales notifications, once
-per account until they stop holding.
+"""Keeps accounts current. Each batch places its leads in their accounts and marks those accounts stale, in its
+own transaction; the accounts marked are rolled up once the whole input is in (an import of many batches rolls
+each account up once, not once a batch), and on the daemon's tick, which also takes any a crash left marked and
+those whose values time alone changes. Alerts that start to hold are queued as sales notifications, once per
+account until they stop holding.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ from engine.core.clock import epoch
 from engine.core.evaluator import LeadRecord
 from engine.core.rules import Rules
 from engine.store import Store, Tx
-from engine.store.accounts import AccountRow, MemberRow
+from engine.store.accounts import STALE, AccountRow, MemberRow
 
 #: how often the daemon's tick recomputes an account whose values move with time (decay, `active within`)
 REFRESH_EVERY = dt.timedelta(minutes=15)
 #: contacts read at once while an account is rolled up
 PAGE = 500
+#: accounts rolled up in one transaction
+ACCOUNTS_AT_ONCE = 200
 
 
 class AccountValues:
@@ -46,22 +50,21 @@ def account_values(rules: Rules, tx: Tx, leads: Iterable[int]) -> AccountValues 
     return AccountValues(tx, leads)
 
 
-def after_batch(tx: Tx, rules: Rules, leads: Iterable[LeadRecord], now: dt.datetime) -> int:
-    """Place the batch's leads in their accounts and refresh those accounts; returns the alerts fired."""
+def after_batch(tx: Tx, rules: Rules, leads: Iterable[LeadRecord]) -> None:
+    """Place the batch's leads in their accounts, and mark those accounts (and any a lead left) to roll up."""
     accounts = rules.accounts
     if accounts is None:
-        return 0
+        return
     leads = list(leads)
     if not leads:
-        return 0
+        return
     defaults = rules.symbols.defaults
     keys = {lead.id: accounts.keying.key(lead.email, {**defaults, **lead.attributes}) for lead in leads}
     before = tx.accounts.keys_of(list(keys))
     moved = {i: k for i, k in keys.items() if before.get(i) != k}
     if moved:
         tx.accounts.set_keys(moved)
-    touched = {k for k in (*keys.values(), *(before[i] for i in moved if i in before)) if k is not None}
-    return refresh(tx, rules, accounts, sorted(touched), now)
+    tx.accounts.mark_stale([k for k in (*keys.values(), *(before[i] for i in moved if i in before)) if k is not None])
 
 
 def refresh(tx: Tx, rules: Rules, accounts: AccountRules, keys: list[str], now: dt.datetime) -> int:
@@ -92,16 +95,19 @@ def refresh(tx: Tx, rules: Rules, accounts: AccountRules, keys: list[str], now: 
     return fired
 
 
-def refresh_stale(store: Store, rules: Rules, now: dt.datetime, batch: int) -> int:
-    """On the daemon's tick: recompute, in batches, the accounts whose values move with time alone and were last
-    computed more than `REFRESH_EVERY` ago. Returns the alerts fired."""
+def refresh_stale(store: Store, rules: Rules, now: dt.datetime, batch: int = ACCOUNTS_AT_ONCE, *,
+                  marked_only: bool = False) -> int:
+    """Recompute, ``batch`` accounts a transaction, those marked stale and (unless ``marked_only``), where values
+    move with time alone, those last computed more than `REFRESH_EVERY` ago. Returns the alerts fired."""
     accounts = rules.accounts
-    if accounts is None or not accounts.time_dependent:
+    if accounts is None:
         return 0
+    timed = accounts.time_dependent and not marked_only
+    before = now - REFRESH_EVERY if timed else STALE + dt.timedelta(seconds=1)
     fired, after = 0, ""
     while True:
         with store.transaction() as tx:
-            keys = tx.accounts.stale(now - REFRESH_EVERY, after, batch)
+            keys = tx.accounts.stale(before, after, batch)
             if not keys:
                 return fired
             fired += refresh(tx, rules, accounts, keys, now)

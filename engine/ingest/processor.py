@@ -19,7 +19,7 @@ from engine.core.clock import Clock, epoch
 from engine.core.evaluator import Evaluator, LeadRecord
 from engine.core.rules import Rules
 from engine.core.scoring import LeadState
-from engine.ingest.accounts import account_values, after_batch
+from engine.ingest.accounts import account_values, after_batch, refresh_stale
 from engine.ingest.cache import DEFAULT_SIZE, LeadCache
 from engine.ingest.collection import fewer_collections
 from engine.ingest.follow_ups import keep_follow_ups
@@ -105,17 +105,28 @@ class Processor:
         """
         report = self._in_batches(rows, origin, lambda row: validate_event(row, self.rules.event_types, from_text),
                                   self._store_events, progress)
+        self.roll_up_accounts()
         # Time-driven changes (decay, closing windows) are applied once the whole input is in, so a
         # file of history loads in order instead of replaying leads batch after batch.
         if sweep:
             report.stage_changes += self.sweep()
+            self.roll_up_accounts()  # stage moves the sweep made may change what accounts count
         return report
 
     def import_leads(self, rows: Iterable[Row], origin: str, from_text: bool = False,
                      progress: Progress | None = None) -> Report:
         """Upsert leads by normalised email; fit scores and stages follow the new attributes."""
-        return self._in_batches(rows, origin, lambda row: validate_lead(row, self.rules.attribute_types, from_text),
-                                self.update_leads, progress)
+        report = self._in_batches(rows, origin, lambda row: validate_lead(row, self.rules.attribute_types, from_text),
+                                  self.update_leads, progress)
+        self.roll_up_accounts()
+        return report
+
+    def roll_up_accounts(self) -> int:
+        """Roll up the accounts the last input touched (marked stale as each batch was stored); returns the alerts
+        fired. The daemon's tick does the same, so accounts a crash left marked are rolled up there."""
+        if self.rules.accounts is None:
+            return 0
+        return refresh_stale(self.store, self.rules, self.clock.now(), marked_only=True)
 
     def _in_batches(self, rows: Iterable[Row], origin: str, validate: Callable[[Row], A],
                     store: Callable[[Tx, list[A]], Report], progress: Progress | None) -> Report:
@@ -356,7 +367,7 @@ class Processor:
                 "longer makes this stage change, so nothing was sent"))
         tx.actions.insert_pending(actions)
         keep_follow_ups(tx, self.rules.slas, leads, now, replayed)  # follow-up clocks start and are met
-        after_batch(tx, self.rules, leads, now)  # the accounts of these leads, and their alerts
+        after_batch(tx, self.rules, leads)  # their accounts, marked to roll up once the input is in
         if self.rules.journeys:  # the daemon's journeys look once at every lead that changed
             tx.signals.insert_lead_changes([
                 (lead.id, {"events": lead.arrived, "stages": [(c["to_stage"], epoch(c["at"])) for c in lead.changes]})

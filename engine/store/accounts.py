@@ -13,6 +13,8 @@ from engine.store.base import Repository, chunks
 from engine.store.bulk import insert_ignoring, read_epoch, read_json
 from engine.store.tables import ACCOUNT_MEMBERS, ACCOUNTS, LEADS
 
+#: when an account marked stale was "computed": before any real time, so every refresh takes it
+STALE = dt.datetime(1970, 1, 2, tzinfo=dt.UTC)
 
 class AccountRow(NamedTuple):
     key: str
@@ -71,6 +73,17 @@ class Accounts(Repository):
                 found[row.key] = AccountRow(row.key, dict(row.scores or {}), dict(row.alerts or {}), row.computed_at)
         return found
 
+    def mark_stale(self, keys: Sequence[str]) -> None:
+        """These accounts' contacts changed: roll them up again (`stale` finds them first). Created where missing."""
+        keys = sorted(set(keys))
+        if not keys:
+            return
+        insert_ignoring(self.conn, ACCOUNTS, [{"key": k, "scores": {}, "alerts": {}, "computed_at": STALE}
+                                              for k in keys], "key")
+        for part in chunks(keys):
+            self.conn.execute(ACCOUNTS.update().where(ACCOUNTS.c.key.in_(part), ACCOUNTS.c.computed_at > STALE)
+                              .values(computed_at=STALE))
+
     def save(self, rows: Sequence[AccountRow]) -> None:
         for row in rows:
             self.conn.execute(ACCOUNTS.update().where(ACCOUNTS.c.key == row.key)
@@ -126,7 +139,8 @@ class Accounts(Repository):
         return found
 
     def stale(self, before: dt.datetime, after: str, limit: int) -> list[str]:
-        """Keys (in order, after ``after``) of accounts last computed before ``before``: values time changes."""
+        """Keys (in order, after ``after``) of accounts last computed before ``before`` (those marked stale
+        first of all: `STALE` is before any real time)."""
         query = (sa.select(ACCOUNTS.c.key).where(ACCOUNTS.c.computed_at < before, ACCOUNTS.c.key > after)
                  .order_by(ACCOUNTS.c.key).limit(limit))
         return list(self.conn.execute(query).scalars())

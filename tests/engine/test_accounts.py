@@ -1,5 +1,5 @@
-"""Accounts against a real store (SQLite and PostgreSQL) and a real SMTP server: values rolled up after each
-ingest batch and on the daemon's tick, stage rules on account values, and an alert sent once while it holds."""
+"""Accounts against a real store (SQLite and PostgreSQL) and a real SMTP server: values rolled up once an input
+is in and on the daemon's tick, stage rules on account values, and an alert sent once while it holds."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from engine.ingest.rows import LeadIn
 from engine.store.tables import ACCOUNT_MEMBERS, ACCOUNTS, LEADS
 
 from .daemon_helpers import DAY, HOUR, T0, Harness, parse, run
@@ -171,3 +172,30 @@ def test_an_account_alert_is_posted_to_the_sales_webhook_as_one(sqlite_url, capt
     assert payload["lead"]["email"] == "cy@acme.example"
     assert payload["reason"] == ("account acme.example: account.engaged >= 3 "
                                  "(engagement = 60, best = 20, least = 20, engaged = 3)")
+
+
+def test_an_input_of_many_batches_rolls_its_accounts_up_once_in_and_the_tick_takes_any_left_marked(db_url, capture):
+    async def scenario():
+        h = Harness(db_url, capture.port, campaign=CAMPAIGN, batch_size=2)
+        h.leads(*[{"email": f"{name}@acme.example", "company_domain": ACME} for name in ("ana", "bo", "cy")])
+        h.clock.set(T0)
+        # six events in three batches of two: acme is rolled up when the input is in, from all six
+        h.events(*[(f"{name}@acme.example", "page.viewed", T0, {"url": f"/page/{i}"})
+                   for name in ("ana", "bo", "cy") for i in range(2)])
+        [row] = h.query(sa.select(ACCOUNTS))
+        assert row.scores["engagement"] == 60.0 and row.computed_at.year > 1970
+
+        # a journey's `set` step changes a lead inside the daemon's own transaction: its account is only
+        # marked, and rolled up on the tick, as after a crash between a batch and the roll-up
+        processor = h.nurture.processor()
+        with h.nurture.store.transaction() as tx:
+            processor.update_leads(tx, [LeadIn(0, "dan@acme.example", {"company_domain": ACME})])
+        [row] = h.query(sa.select(ACCOUNTS))
+        assert row.computed_at.year == 1970 and row.scores["engagement"] == 60.0
+        await h.tick(T0 + HOUR)
+        [row] = h.query(sa.select(ACCOUNTS))
+        assert row.computed_at.year > 1970 and row.scores["engaged"] == 3.0
+        assert len(h.query(sa.select(ACCOUNT_MEMBERS))) == 4
+        await h.mailer.close()
+
+    run(scenario())
