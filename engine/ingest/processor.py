@@ -100,15 +100,17 @@ class Processor:
                       progress: Progress | None = None, sweep: bool = True) -> Report:
         """Validate, store and score events; bad rows are quarantined with their reason.
 
-        ``sweep``: then apply what time alone has made due for every lead (see `sweep`). The HTTP writer
-        passes False: the daemon's tick sweeps, and a pass of a few events should not review the whole store.
+        ``sweep``: then do what the daemon's tick would: roll up the accounts the events touched, and apply
+        what time alone has made due for every lead (see `sweep`). The HTTP writer passes False: the daemon's
+        tick does both, once a tick, where a pass of a few events should neither review the whole store nor roll
+        up a whole company's contacts.
         """
         report = self._in_batches(rows, origin, lambda row: validate_event(row, self.rules.event_types, from_text),
                                   self._store_events, progress)
-        self.roll_up_accounts()
         # Time-driven changes (decay, closing windows) are applied once the whole input is in, so a
         # file of history loads in order instead of replaying leads batch after batch.
         if sweep:
+            self.roll_up_accounts()
             report.stage_changes += self.sweep()
             self.roll_up_accounts()  # stage moves the sweep made may change what accounts count
         return report
