@@ -3,7 +3,6 @@ that say what the account's values were."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ from typer.testing import CliRunner
 
 from engine.cli import app
 
-from .test_scenarios import failure_blocks, without_summary
+from .test_scenarios import failure_blocks, small_campaign, without_summary
 
 CAMPAIGN = Path(__file__).parent / "accounts_campaign"
 
@@ -50,13 +49,7 @@ scenario "Free mail" {
 
 
 def test_scenarios_with_several_leads_judge_the_account(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    shutil.copytree(CAMPAIGN / "journeys", tmp_path / "journeys")
-    shutil.copytree(CAMPAIGN / "templates", tmp_path / "templates")
-    (tmp_path / "journeys" / "tests").mkdir()
-    (tmp_path / "journeys" / "tests" / "accounts.nurture").write_text(SCENARIOS, encoding="utf-8")
-    monkeypatch.chdir(tmp_path)
-    for key in ("NURTURE_CAMPAIGN_DIR", "NURTURE_TEMPLATE_DIR"):
-        monkeypatch.delenv(key, raising=False)
+    small_campaign(tmp_path, monkeypatch, CAMPAIGN, accounts=SCENARIOS)
     result = CliRunner().invoke(app, ["test", "journeys", "-j", "1"])
     assert result.exit_code == 1, result.output
     assert 'PASS journeys/tests/accounts.nurture::"Three colleagues add up and sales hears once"' in result.output

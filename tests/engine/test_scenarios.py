@@ -100,10 +100,11 @@ def nurture(*args: str):
     return result
 
 
-def small_campaign(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **scenarios: str) -> Path:
-    """The daemon tests' campaign as a project of its own (journeys/ beside templates/), with scenario files."""
-    shutil.copytree(SMALL / "journeys", tmp_path / "journeys")
-    shutil.copytree(SMALL / "templates", tmp_path / "templates")
+def small_campaign(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: Path = SMALL, **scenarios: str) -> Path:
+    """A campaign (by default the daemon tests') as a project of its own (journeys/ beside templates/), with
+    scenario files, as the working directory."""
+    shutil.copytree(source / "journeys", tmp_path / "journeys")
+    shutil.copytree(source / "templates", tmp_path / "templates")
     (tmp_path / "journeys" / "tests").mkdir()
     for name, text in scenarios.items():
         (tmp_path / "journeys" / "tests" / f"{name}.nurture").write_text(text, encoding="utf-8")

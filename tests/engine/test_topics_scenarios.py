@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from .test_scenarios import failure_blocks, nurture
+from .test_scenarios import failure_blocks, nurture, small_campaign
 from .test_topics_delivery import TOPICS_CAMPAIGN
 
 SCENARIOS = """\
@@ -31,14 +30,7 @@ scenario "Expecting the invitation after leaving events fails" {
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    shutil.copytree(TOPICS_CAMPAIGN / "journeys", tmp_path / "journeys")
-    shutil.copytree(TOPICS_CAMPAIGN / "templates", tmp_path / "templates")
-    (tmp_path / "journeys" / "tests").mkdir()
-    (tmp_path / "journeys" / "tests" / "topics.nurture").write_text(SCENARIOS, encoding="utf-8")
-    monkeypatch.chdir(tmp_path)
-    for key in ("NURTURE_CAMPAIGN_DIR", "NURTURE_TEMPLATE_DIR"):
-        monkeypatch.delenv(key, raising=False)
-    return tmp_path
+    return small_campaign(tmp_path, monkeypatch, TOPICS_CAMPAIGN, topics=SCENARIOS)
 
 
 def test_a_topic_left_in_a_scenario_holds_back_its_emails_and_shows_in_the_timeline(project: Path) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from engine.core.clock import VirtualClock
+from engine.lab.capture import CaptureServer
 
 from .live import Live
 
@@ -30,3 +31,10 @@ def serve(clock: VirtualClock) -> Iterator[Callable[..., Live]]:
 @pytest.fixture
 def live(serve: Callable[..., Live], sqlite_url: str) -> Live:
     return serve(sqlite_url)
+
+
+@pytest.fixture
+def capture() -> Iterator[CaptureServer]:
+    """A real SMTP server on loopback that keeps every message it accepts."""
+    with CaptureServer() as server:
+        yield server

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import socket
@@ -16,8 +17,11 @@ import uvicorn
 
 from engine.config import Config
 from engine.core.clock import VirtualClock
+from engine.daemon.build import daemon_for, router_for
+from engine.delivery.smtp import SmtpMailer
 from engine.http import Limits, create_app
 from engine.ingest.sns import Fetch
+from engine.lab.capture import CaptureServer
 from engine.service import Nurture
 
 from ..engine.helpers import CAMPAIGN
@@ -102,3 +106,13 @@ def event(lead: str, etype: str, at: dt.datetime, event_id: str | None = None, *
     if props:
         data["props"] = props
     return data
+
+
+def tick(live: Live, capture: CaptureServer) -> None:
+    """One daemon tick over the live server's store, delivering to ``capture`` over SMTP."""
+
+    async def run() -> None:
+        async with SmtpMailer("127.0.0.1", capture.port, timeout=5) as mailer:
+            await daemon_for(live.nurture, router_for(live.config, mailer), worker="test", seed=1).tick()
+
+    asyncio.run(run())

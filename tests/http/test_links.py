@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import datetime as dt
 import email
 import html
 import re
-from collections.abc import Iterator
 from email import policy
 from email.message import EmailMessage
 
@@ -17,29 +15,13 @@ import orjson
 import pytest
 import sqlalchemy as sa
 
-from engine.daemon.build import daemon_for, router_for
-from engine.delivery.smtp import SmtpMailer
 from engine.delivery.tokens import sign
 from engine.lab.capture import CaptureServer
 from engine.store.tables import EVENTS, LEADS, OUTBOX, SUPPRESSIONS
 
-from .live import Live, event
+from .live import Live, event, tick
 
 ANN = "ann@acme.example"
-
-
-@pytest.fixture
-def capture() -> Iterator[CaptureServer]:
-    with CaptureServer() as server:
-        yield server
-
-
-def tick(live: Live, capture: CaptureServer) -> None:
-    async def run() -> None:
-        async with SmtpMailer("127.0.0.1", capture.port, timeout=5) as mailer:
-            await daemon_for(live.nurture, router_for(live.config, mailer), worker="test", seed=1).tick()
-
-    asyncio.run(run())
 
 
 class Mail:

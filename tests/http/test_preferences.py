@@ -3,13 +3,12 @@ over SMTP and the test follows the links they carry, as a reader's mail client w
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import email
 import html
 import re
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -18,30 +17,14 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from engine.daemon.build import daemon_for, router_for
-from engine.delivery.smtp import SmtpMailer
 from engine.lab.capture import CaptureServer
 from engine.store.tables import EVENTS, LEADS, OUTBOX, SUPPRESSIONS, TOPIC_OPTOUTS
 
 from ..engine.test_topics_delivery import TOPICS_CAMPAIGN
-from .live import Live, event
+from .live import Live, event, tick
 
 ANN = "ann@acme.example"
 SUBJECTS = {"product": "What is new", "events": "Join our webinar", None: "Your account"}
-
-
-@pytest.fixture
-def capture() -> Iterator[CaptureServer]:
-    with CaptureServer() as server:
-        yield server
-
-
-def tick(live: Live, capture: CaptureServer) -> None:
-    async def run() -> None:
-        async with SmtpMailer("127.0.0.1", capture.port, timeout=5) as mailer:
-            await daemon_for(live.nurture, router_for(live.config, mailer), worker="test", seed=1).tick()
-
-    asyncio.run(run())
 
 
 class Inbox:

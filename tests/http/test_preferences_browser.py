@@ -15,14 +15,8 @@ from engine.store.tables import TOPIC_OPTOUTS
 
 from ..browser import headless_chromium, until
 from ..engine.test_topics_delivery import TOPICS_CAMPAIGN
-from .live import Live, event
-from .test_preferences import ANN, SUBJECTS, Inbox, tick
-
-
-@pytest.fixture
-def capture() -> Iterator[CaptureServer]:
-    with CaptureServer() as server:
-        yield server
+from .live import Live, event, tick
+from .test_preferences import ANN, SUBJECTS, Inbox
 
 
 @pytest.fixture
