@@ -8,12 +8,14 @@ account until they stop holding.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 from engine.core.accounts import AccountRules, AlertC, Contact, Totals, scoped
 from engine.core.clock import epoch
 from engine.core.evaluator import LeadRecord
 from engine.core.rules import Rules
+from engine.core.scoring import LeadState, ScoreModel
 from engine.store import Store, Tx
 from engine.store.accounts import STALE, AccountRow, MemberRow
 
@@ -127,9 +129,63 @@ def _roll_up(tx: Tx, rules: Rules, accounts: AccountRules, key: str, at: float) 
 
 
 def _contact(rules: Rules, member: MemberRow, at: float) -> Contact:
-    scores = {name: float(member.state.score(model, at)) for name, model in rules.scores.items()}
-    attributes = {**rules.symbols.defaults, **member.attributes, "email": member.email, "owner": member.owner}
-    return Contact(member.lead_id, attributes, scores, member.stage, member.last_event_at)
+    return Contact(member.lead_id, _Attributes(rules, member), _Scores(member.state, rules.scores, at), member.stage,
+                   member.last_event_at)
+
+
+class _Scores(Mapping[str, float]):
+    """A contact's scores at ``at``, each worked out the first time a rollup or a `where` reads it: a rollup
+    reads one or two of them, and an account's every contact is read each time it is rolled up."""
+
+    __slots__ = ("_at", "_known", "_models", "_state")
+
+    def __init__(self, state: LeadState, models: Mapping[str, ScoreModel], at: float) -> None:
+        self._state, self._models, self._at = state, models, at
+        self._known: dict[str, float] = {}
+
+    def __getitem__(self, name: str) -> float:
+        if name not in self._known:
+            self._known[name] = float(self._state.score(self._models[name], self._at))
+        return self._known[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self[name] if name in self._models else default
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._models)
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+
+class _Attributes(Mapping[str, Any]):
+    """A contact's attributes over the campaign's defaults, with its email and owner, merged the first time a
+    `where` reads one: most rollups read none."""
+
+    __slots__ = ("_member", "_merged", "_rules")
+
+    def __init__(self, rules: Rules, member: MemberRow) -> None:
+        self._rules, self._member = rules, member
+        self._merged: dict[str, Any] | None = None
+
+    def _values(self) -> dict[str, Any]:
+        if self._merged is None:
+            member = self._member
+            self._merged = {**self._rules.symbols.defaults, **member.attributes, "email": member.email,
+                            "owner": member.owner}
+        return self._merged
+
+    def __getitem__(self, name: str) -> Any:
+        return self._values()[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self._values().get(name, default)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values())
+
+    def __len__(self) -> int:
+        return len(self._values())
 
 
 def _fire(tx: Tx, key: str, alerts: list[AlertC], values: Mapping[str, float], engaged: Contact,

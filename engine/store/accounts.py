@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from engine.core.scoring import LeadState
 from engine.store.base import Repository, chunks
-from engine.store.bulk import insert_ignoring, read_epoch, read_json
+from engine.store.bulk import insert_ignoring, read_epoch, read_json, update_many
 from engine.store.tables import ACCOUNT_MEMBERS, ACCOUNTS, LEADS
 
 #: when an account marked stale was "computed": before any real time, so every refresh takes it
@@ -85,9 +85,8 @@ class Accounts(Repository):
                               .values(computed_at=STALE))
 
     def save(self, rows: Sequence[AccountRow]) -> None:
-        for row in rows:
-            self.conn.execute(ACCOUNTS.update().where(ACCOUNTS.c.key == row.key)
-                              .values(scores=row.scores, alerts=row.alerts, computed_at=row.computed_at))
+        update_many(self.conn, ACCOUNTS, [{"key": row.key, "scores": row.scores, "alerts": row.alerts,
+                                           "computed_at": row.computed_at} for row in rows], key="key")
 
     def members(self, keys: Sequence[str], limit: int | None = None) -> dict[str, list[MemberRow]]:
         """The contacts of these accounts (the first ``limit`` of each, by id, when given), by account; leads
