@@ -10,6 +10,7 @@ falls inside the working hours that day has one hour more or less of it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -79,6 +80,11 @@ class SlaPlan:
     #: owner address (lower case) -> IANA timezone name
     owner_zones: dict[str, str] = field(default_factory=dict)
     default_zone: str = "UTC"
+
+    @functools.cached_property
+    def events(self) -> frozenset[str]:
+        """The event types that follow a lead up, in any stage."""
+        return frozenset(rule.event for rule in self.rules.values())
 
     def zone_of(self, owner: str | None) -> ZoneInfo:
         """Where an owner works: their own timezone, else the campaign's default, else UTC."""

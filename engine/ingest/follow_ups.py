@@ -9,7 +9,7 @@ entry) starts no clock: a follow-up can only be missed once the engine knew the 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from engine.core.clock import as_utc
@@ -30,10 +30,13 @@ def clock_row(plan: SlaPlan, lead_id: int, stage: str, entered_at: dt.datetime,
 
 
 def keep_follow_ups(tx: Tx, plan: SlaPlan, leads: Iterable[LeadRecord], now: dt.datetime,
-                    earlier: Mapping[int, set[tuple[Any, str, str]]]) -> None:
+                    earlier: Mapping[int, set[tuple[Any, str, str]]], followed_up: Collection[int] = ()) -> None:
     """Start clocks for the entries these leads just made, and meet open clocks their new events follow up.
 
     ``earlier``: replayed leads' stage history before the replay; entries it already held are not new.
+    ``followed_up``: the leads among them with a follow-up event (of any stage's rule) just stored. Only those
+    and the leads whose clocks start here can have a clock met now: any other clock's follow-up was stored
+    before, and met the clock then.
     """
     if not plan.rules:
         return
@@ -49,5 +52,6 @@ def keep_follow_ups(tx: Tx, plan: SlaPlan, leads: Iterable[LeadRecord], now: dt.
             if row is not None and row["deadline"] > now:
                 rows.append(row)
     tx.sla.open(rows)
-    if leads:  # one statement for the batch: its open clocks whose event is now stored
-        tx.sla.mark_met(now, sorted(lead.id for lead in leads))
+    meeting = {row["lead_id"] for row in rows} | set(followed_up)
+    if meeting:  # one statement for the batch: its open clocks whose event is now stored
+        tx.sla.mark_met(now, sorted(meeting))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Protocol, TypeVar
@@ -258,7 +258,10 @@ class Processor:
                     evaluator.advance(lead, at)
                     if evaluator.apply_event(lead, e.type, e.props, at, e.key):
                         evaluator.evaluate(lead, at)
-        report.stage_changes += self._save(tx, leads.values(), evaluator, replayed=earlier, loaded=self._loaded)
+        follow_up_events = self.rules.slas.events
+        followed_up = {ids[e.email] for e in unique.values() if e.key in inserted and e.type in follow_up_events}
+        report.stage_changes += self._save(tx, leads.values(), evaluator, replayed=earlier, loaded=self._loaded,
+                                           followed_up=followed_up)
         return report
 
     def update_leads(self, tx: Tx, leads_in: list[LeadIn]) -> Report:
@@ -350,10 +353,11 @@ class Processor:
 
     def _save(self, tx: Tx, leads: Iterable[LeadRecord], evaluator: Evaluator,
               replayed: dict[int, set[tuple[dt.datetime, str, str]]] | None = None,
-              loaded: dict[int, Settled] | None = None) -> int:
+              loaded: dict[int, Settled] | None = None, followed_up: Collection[int] = ()) -> int:
         """Write leads back with their ledger lines, stage changes and actions; returns the changes made
         (for a replayed lead: the entries its stage history gained or lost). ``loaded``: the leads' settled
-        columns as they were read, so those left unchanged are not written again."""
+        columns as they were read, so those left unchanged are not written again. ``followed_up``: leads with
+        a follow-up event just stored."""
         now = self.clock.now()
         replayed = replayed or {}
         leads = list(leads)
@@ -368,7 +372,7 @@ class Processor:
                 f"cancelled {now.isoformat(timespec='seconds')}: with its events in time order the lead no "
                 "longer makes this stage change, so nothing was sent"))
         tx.actions.insert_pending(actions)
-        keep_follow_ups(tx, self.rules.slas, leads, now, replayed)  # follow-up clocks start and are met
+        keep_follow_ups(tx, self.rules.slas, leads, now, replayed, followed_up)  # follow-up clocks start and are met
         after_batch(tx, self.rules, leads)  # their accounts, marked to roll up once the input is in
         if self.rules.journeys:  # the daemon's journeys look once at every lead that changed
             tx.signals.insert_lead_changes([

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from engine.core.scoring import LeadState
 from engine.store.base import Repository, chunks
-from engine.store.bulk import insert_ignoring, read_epoch, read_json, update_many
+from engine.store.bulk import insert_ignoring, insert_many, one_of, read_epoch, read_json, update_many, values_param
 from engine.store.tables import ACCOUNT_MEMBERS, ACCOUNTS, LEADS
 
 #: when an account marked stale was "computed": before any real time, so every refresh takes it
@@ -41,20 +41,16 @@ class Accounts(Repository):
 
     def keys_of(self, lead_ids: Sequence[int]) -> dict[int, str]:
         """The account of each of these leads that has one."""
-        found: dict[int, str] = {}
-        for part in chunks(list(lead_ids)):
-            found.update(self.conn.execute(sa.select(ACCOUNT_MEMBERS.c.lead_id, ACCOUNT_MEMBERS.c.account_key)
-                                           .where(ACCOUNT_MEMBERS.c.lead_id.in_(part))).all())
-        return found
+        sql = f"SELECT lead_id, account_key FROM account_members WHERE {one_of(self.conn, 'lead_id')}"
+        return dict(self.conn.exec_driver_sql(sql, (values_param(self.conn, lead_ids),)).all())
 
     def set_keys(self, keys: Mapping[int, str | None]) -> None:
         """Put each lead in its account (None: in none)."""
         ids = sorted(keys)
-        for part in chunks(ids):
-            self.conn.execute(ACCOUNT_MEMBERS.delete().where(ACCOUNT_MEMBERS.c.lead_id.in_(part)))
-        rows = [{"lead_id": i, "account_key": keys[i]} for i in ids if keys[i] is not None]
-        if rows:
-            self.conn.execute(ACCOUNT_MEMBERS.insert(), rows)
+        self.conn.exec_driver_sql(f"DELETE FROM account_members WHERE {one_of(self.conn, 'lead_id')}",
+                                  (values_param(self.conn, ids),))
+        insert_many(self.conn, ACCOUNT_MEMBERS,
+                    [{"lead_id": i, "account_key": keys[i]} for i in ids if keys[i] is not None])
 
     def lock(self, keys: Sequence[str], now: dt.datetime) -> dict[str, AccountRow]:
         """These accounts, created empty where missing; on PostgreSQL locked until commit (in key order, so two
@@ -78,11 +74,8 @@ class Accounts(Repository):
         keys = sorted(set(keys))
         if not keys:
             return
-        insert_ignoring(self.conn, ACCOUNTS, [{"key": k, "scores": {}, "alerts": {}, "computed_at": STALE}
-                                              for k in keys], "key")
-        for part in chunks(keys):
-            self.conn.execute(ACCOUNTS.update().where(ACCOUNTS.c.key.in_(part), ACCOUNTS.c.computed_at > STALE)
-                              .values(computed_at=STALE))
+        insert_many(self.conn, ACCOUNTS, [{"key": k, "scores": {}, "alerts": {}, "computed_at": STALE} for k in keys],
+                    "key", update_on_conflict=["computed_at"])
 
     def save(self, rows: Sequence[AccountRow]) -> None:
         update_many(self.conn, ACCOUNTS, [{"key": row.key, "scores": row.scores, "alerts": row.alerts,

@@ -110,14 +110,17 @@ def read_json(value: Any) -> Any:
 
 
 def insert_many(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]],
-                ignore_conflicts_on: str | None = None) -> None:
-    """INSERT every row (all with the same keys), optionally skipping existing unique keys."""
+                ignore_conflicts_on: str | None = None, *, update_on_conflict: Sequence[str] = ()) -> None:
+    """INSERT every row (all with the same keys), optionally skipping existing unique keys, or, with
+    ``update_on_conflict``, setting those columns of the existing row instead (an upsert)."""
     if not rows:
         return
     names = list(rows[0])
     mark = _placeholder(conn)
-    sql = (f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(mark for _ in names)})"
-           + (f" ON CONFLICT ({ignore_conflicts_on}) DO NOTHING" if ignore_conflicts_on else ""))
+    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(mark for _ in names)})"
+    if ignore_conflicts_on:
+        sets = ", ".join(f"{n} = excluded.{n}" for n in update_on_conflict)
+        sql += f" ON CONFLICT ({ignore_conflicts_on}) " + (f"DO UPDATE SET {sets}" if sets else "DO NOTHING")
     conn.exec_driver_sql(sql, _parameters(conn, table, rows, names))
 
 
