@@ -118,13 +118,15 @@ class SlaClocks(Repository):
         return row is not None and row.stage == stage and row.stage_since == since
 
     def set_owner(self, lead_id: int, owner: str) -> None:
-        self.conn.execute(LEADS.update().where(LEADS.c.id == lead_id).values(owner=owner))
+        # the revision goes up with every write of a lead's row: a processor's kept copy of it is then stale
+        self.conn.execute(LEADS.update().where(LEADS.c.id == lead_id).values(owner=owner,
+                                                                              revision=LEADS.c.revision + 1))
 
     def move_back(self, lead_id: int, from_stage: str, to_stage: str, at: dt.datetime, reason: str,
                   version_id: int | None) -> bool:
         """Recycle a lead to an earlier stage, recorded as a stage change journeys react to (`stage becomes`)."""
         moved = self.conn.execute(LEADS.update().where(LEADS.c.id == lead_id, LEADS.c.stage == from_stage)
-                                  .values(stage=to_stage, stage_since=at))
+                                  .values(stage=to_stage, stage_since=at, revision=LEADS.c.revision + 1))
         if moved.rowcount != 1:
             return False
         self.conn.execute(CHANGES.insert().values(lead_id=lead_id, at=at, from_stage=from_stage, to_stage=to_stage,

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import shutil
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from engine.daemon.build import daemon_for, router_for
+from engine.ingest.rows import Row
 from engine.store.sla import SLA_CLOCKS
 from engine.store.tables import CHANGES, LEADS
 
@@ -170,3 +172,34 @@ def test_clocks_start_and_are_met_as_events_are_stored(sqlite_url, capture, tmp_
     [lead] = h.query(sa.select(LEADS.c.stage).where(LEADS.c.email == "bob@acme.example"))
     assert lead.stage == "sql"
     assert len(h.query(sa.select(SLA_CLOCKS))) == 1
+
+
+def test_a_missed_follow_up_is_not_undone_by_a_processor_that_kept_the_lead(db_url, capture, tmp_path):
+    """A long import keeps the leads it saved in memory between its batches, and uses a kept lead only while
+    the store holds the revision it saved. A breach that reassigns and recycles the lead in between must make
+    the import's next batch read it again, not carry on from the stage it kept."""
+    async def scenario():
+        h = Harness(db_url, capture.port, campaign=sla_campaign(tmp_path))
+        h.leads(ANN)
+        importer = h.nurture.processor()
+
+        def event(etype: str, at: dt.datetime) -> None:
+            data = {"lead": "ann@acme.example", "type": etype, "at": at.isoformat(), "props": {}}
+            assert not importer.ingest_events([Row(1, json.dumps(data), data)], "import").rejected
+
+        event("demo.requested", T0)
+        await h.tick()
+        await h.tick(T0 + 2 * HOUR)
+        await h.tick(T0 + 3 * HOUR)  # the follow-up was missed: reassigned to Bo, back to lead
+        [clock] = h.query(sa.select(SLA_CLOCKS.c.status))
+        assert clock.status == "breached"
+        event("page.viewed", T0 + 3 * HOUR)
+        # read again, the lead is back in "lead", and its demo request takes it to SQL once more, on record
+        assert importer.cache.hits == 0
+        stages = [row.to_stage for row in h.query(sa.select(CHANGES.c.to_stage).order_by(CHANGES.c.id))]
+        assert stages[-2:] == ["lead", "sql"]
+        [lead] = h.query(sa.select(LEADS.c.stage, LEADS.c.revision))
+        assert lead.stage == "sql"
+        await h.mailer.close()
+
+    run(scenario())
