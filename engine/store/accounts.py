@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from engine.core.scoring import LeadState
 from engine.store.base import Repository, chunks
@@ -36,8 +37,40 @@ class MemberRow(NamedTuple):
     last_event_at: float | None
 
 
+class ContactCache:
+    """Account contacts as committed transactions read them, by lead id, each with the lead's revision then.
+
+    Every write of a lead's row raises its revision, so a kept contact is used only while the store still
+    holds the revision it was read at, for the same address (SQLite may give an erased lead's id to a new one,
+    and an erased address is refused ever after). Contacts are kept only once the transaction that read them committed,
+    so a contact read after its own transaction's uncommitted write never outlives a rollback. Shared by the
+    store's threads: each operation on the dict is atomic, and a full cache is emptied rather than trimmed.
+    """
+
+    def __init__(self, size: int = 50_000) -> None:
+        self.size = size
+        self._kept: dict[int, tuple[int, MemberRow]] = {}
+
+    def get(self, lead_id: int, revision: int, email: str) -> MemberRow | None:
+        entry = self._kept.get(lead_id)
+        return entry[1] if entry is not None and entry[0] == revision and entry[1].email == email else None
+
+    def keep(self, read: Sequence[tuple[int, MemberRow]]) -> None:
+        if len(self._kept) + len(read) > self.size:
+            self._kept = {}
+        for revision, row in read[-self.size:]:
+            self._kept[row.lead_id] = (revision, row)
+
+
 class Accounts(Repository):
     """Which account each lead belongs to, and each account's values and alerts."""
+
+    def __init__(self, conn: Connection, contacts: ContactCache | None = None,
+                 contacts_read: list[tuple[int, MemberRow]] | None = None) -> None:
+        super().__init__(conn)
+        self.contacts = contacts
+        #: contacts this transaction read from the leads table, for the cache once it commits
+        self.contacts_read = contacts_read if contacts_read is not None else []
 
     def keys_of(self, lead_ids: Sequence[int]) -> dict[int, str]:
         """The account of each of these leads that has one."""
@@ -91,15 +124,28 @@ class Accounts(Repository):
 
     def members_page(self, key: str, after: int, limit: int) -> list[MemberRow]:
         """Up to ``limit`` contacts of one account with ids above ``after``, in id order: an account a page at a
-        time, however large. Read through the driver, as the batch path reads leads (see `engine.store.leads`)."""
+        time, however large. Contacts the store's `ContactCache` holds at their current revision are not read
+        again: an account is rolled up whenever one of its contacts acts, and most of the others have not."""
         mark = "%s" if self.postgres else "?"
-        sql = (f"SELECT l.id, l.email, l.attributes, l.stage, l.owner, l.state, l.last_event_at "
-               f"FROM account_members m JOIN leads l ON l.id = m.lead_id "
-               f"WHERE m.account_key = {mark} AND l.id > {mark} ORDER BY l.id LIMIT {mark}")
-        return [MemberRow(lead_id, email, dict(read_json(attributes) or {}), stage, owner, LeadState(read_json(state)),
-                          read_epoch(last_event_at))
-                for lead_id, email, attributes, stage, owner, state, last_event_at
-                in self.conn.exec_driver_sql(sql, (key, after, limit))]
+        listed = self.conn.exec_driver_sql(
+            f"SELECT l.id, l.revision, l.email FROM account_members m JOIN leads l ON l.id = m.lead_id "
+            f"WHERE m.account_key = {mark} AND l.id > {mark} ORDER BY l.id LIMIT {mark}", (key, after, limit)).all()
+        found: dict[int, MemberRow] = {}
+        for lead_id, revision, email in listed:
+            kept = self.contacts.get(lead_id, revision, email) if self.contacts is not None else None
+            if kept is not None:
+                found[lead_id] = kept
+        missing = [lead_id for lead_id, _, _ in listed if lead_id not in found]
+        if missing:
+            sql = (f"SELECT id, email, attributes, stage, owner, state, last_event_at, revision FROM leads "
+                   f"WHERE {one_of(self.conn, 'id')}")
+            for lead_id, email, attributes, stage, owner, state, last_event_at, revision in self.conn.exec_driver_sql(
+                    sql, (values_param(self.conn, missing),)):
+                found[lead_id] = row = MemberRow(lead_id, email, dict(read_json(attributes) or {}), stage, owner,
+                                                 LeadState(read_json(state)), read_epoch(last_event_at))
+                self.contacts_read.append((revision, row))
+        # a lead erased between the two reads is left out
+        return [found[lead_id] for lead_id, _, _ in listed if lead_id in found]
 
     def _members(self, where: sa.ColumnElement[bool], limit: int | None = None) -> dict[str, list[MemberRow]]:
         found: dict[str, list[MemberRow]] = {}

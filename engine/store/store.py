@@ -8,7 +8,7 @@ from functools import cached_property
 
 from sqlalchemy.engine import Connection, Engine
 
-from engine.store.accounts import Accounts
+from engine.store.accounts import Accounts, ContactCache, MemberRow
 from engine.store.actions import Actions
 from engine.store.daemons import Daemons
 from engine.store.db import create_db_engine, open_store, throwaway_store
@@ -39,8 +39,11 @@ from engine.store.visitors import Visitors
 class Tx:
     """One transaction; each repository works inside it, so what they write commits together or not at all."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, contacts: ContactCache | None = None) -> None:
         self.conn = conn
+        self.contacts = contacts
+        #: account contacts read from the leads table, kept in ``contacts`` once the transaction commits
+        self.contacts_read: list[tuple[int, MemberRow]] = []
 
     @cached_property
     def leads(self) -> Leads:
@@ -48,7 +51,7 @@ class Tx:
 
     @cached_property
     def accounts(self) -> Accounts:
-        return Accounts(self.conn)
+        return Accounts(self.conn, self.contacts, self.contacts_read)
 
     @cached_property
     def events(self) -> Events:
@@ -151,6 +154,8 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        #: account contacts as last read, used while their revision holds (see `ContactCache`)
+        self.contacts = ContactCache()
 
     @classmethod
     def open(cls, url: str, *, upgrade: bool = False) -> Store:
@@ -178,8 +183,9 @@ class Store:
         """A unit of work that commits when the block ends, or with ``dry_run`` always rolls back."""
         with self.engine.connect() as conn:
             trans = conn.begin()
+            tx = Tx(conn, self.contacts)
             try:
-                yield Tx(conn)
+                yield tx
             except BaseException:
                 trans.rollback()
                 raise
@@ -187,6 +193,7 @@ class Store:
                 trans.rollback()
             else:
                 trans.commit()
+                self.contacts.keep(tx.contacts_read)
 
     def tune_for_throwaway(self) -> None:
         """Trade durability for speed in a store deleted after the run (simulations, backtests)."""

@@ -9,6 +9,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from engine.ingest.rows import LeadIn
+from engine.store import Store
 from engine.store.tables import ACCOUNT_MEMBERS, ACCOUNTS, LEADS
 
 from .daemon_helpers import DAY, HOUR, T0, Harness, parse, run
@@ -196,6 +197,44 @@ def test_an_input_of_many_batches_rolls_its_accounts_up_once_in_and_the_tick_tak
         [row] = h.query(sa.select(ACCOUNTS))
         assert row.computed_at.year > 1970 and row.scores["engaged"] == 3.0
         assert len(h.query(sa.select(ACCOUNT_MEMBERS))) == 4
+        await h.mailer.close()
+
+    run(scenario())
+
+
+def test_contacts_kept_between_roll_ups_are_read_again_once_their_lead_changes(db_url, capture):
+    """The store keeps an account's contacts between roll-ups. A write by another process (with a store of its
+    own) raises the lead's revision, so the next roll-up here reads that contact again; and a transaction that
+    rolls back keeps nothing it read."""
+    import engine.ingest.accounts as refreshing
+
+    async def scenario():
+        h = Harness(db_url, capture.port, campaign=CAMPAIGN)
+        h.leads({"email": "ana@acme.example"}, {"email": "bo@acme.example"})
+        _views(h, "ana@acme.example", T0)
+        _, rules = h.nurture.rules()
+        assert rules.accounts is not None
+
+        def roll_up(store: Store, **transaction: bool) -> None:
+            with store.transaction(**transaction) as tx:
+                refreshing.refresh(tx, rules, rules.accounts, ["acme.example"], h.clock.now())
+
+        roll_up(h.nurture.store)
+        assert _accounts(h)["acme.example"]["engagement"] == 20.0
+        other = Harness(db_url, capture.port, campaign=CAMPAIGN)
+        other.clock.set(T0 + HOUR)
+        _views(other, "bo@acme.example", T0 + HOUR)
+        h.clock.set(T0 + HOUR)
+        roll_up(h.nurture.store)
+        assert _accounts(h)["acme.example"]["engagement"] == 40.0  # 20 had Bo's kept copy been used
+
+        fresh = Harness(db_url, capture.port, campaign=CAMPAIGN).nurture.store  # it has kept nothing yet
+        [(lead_id, revision)] = h.query(sa.select(LEADS.c.id, LEADS.c.revision)
+                                        .where(LEADS.c.email == "ana@acme.example"))
+        roll_up(fresh, dry_run=True)
+        assert fresh.contacts.get(lead_id, revision, "ana@acme.example") is None
+        roll_up(fresh)
+        assert fresh.contacts.get(lead_id, revision, "ana@acme.example") is not None
         await h.mailer.close()
 
     run(scenario())
