@@ -199,11 +199,15 @@ class Outbox(Repository):
     def recent_sends(self, lead_ids: list[int], since: dt.datetime) -> dict[int, list[dt.datetime]]:
         """Marketing emails sent to these leads after ``since``, per lead (what frequency caps count)."""
         found: dict[int, list[dt.datetime]] = {}
+        # Only the leads and the window are in the query, so that it reads ix_outbox_lead_sent: given
+        # `status = 'sent'` too, SQLite chose ix_outbox_due and walked every message ever sent, once per batch.
+        # Kind and status are checked here, on the few rows the index finds.
         for part in chunks(sorted(set(lead_ids))):
-            for lead_id, sent_at in self.conn.execute(sa.select(OUTBOX.c.lead_id, OUTBOX.c.sent_at).where(
-                    OUTBOX.c.lead_id.in_(part), OUTBOX.c.kind == "marketing", OUTBOX.c.status == "sent",
-                    OUTBOX.c.sent_at > since)):
-                found.setdefault(lead_id, []).append(sent_at)
+            for lead_id, sent_at, kind, status in self.conn.execute(
+                    sa.select(OUTBOX.c.lead_id, OUTBOX.c.sent_at, OUTBOX.c.kind, OUTBOX.c.status)
+                    .where(OUTBOX.c.lead_id.in_(part), OUTBOX.c.sent_at > since)):
+                if kind == "marketing" and status == "sent":
+                    found.setdefault(lead_id, []).append(sent_at)
         return found
 
     def suppressed_among(self, emails: list[str]) -> set[str]:
