@@ -51,7 +51,7 @@ class Budget:
     iterations_left: int
     #: the monotonic time before which the deadline cannot have passed. A thread uses at most one second of CPU
     #: per second of wall time, so until then ``tick`` need not read the thread's CPU clock: that read is a
-    #: system call, and made at every attribute lookup it cost more than rendering the template did.
+    #: system call, many times the cost of the attribute lookup or call it would guard.
     unread_until: float = -math.inf
 
     def tick(self) -> None:
