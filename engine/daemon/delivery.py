@@ -25,6 +25,7 @@ import functools
 import hashlib
 import logging
 import random
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -42,11 +43,19 @@ from engine.store.outbox import QueuedMessage, SendOutcome
 
 log = logging.getLogger("nurture.daemon")
 
+#: an outcome waiting to be written, and the future its sender is told through
+_Pending = tuple[Ready, SendOutcome, "asyncio.Future[bool]"]
+
 
 class Recorder:
     """Writes outcomes as sends finish: those that finish while a write is under way go together in the
     next one (a group commit), so a busy stretch costs a few transactions, not one per message. Senders
-    hand an outcome over and go on to their next message; ``flush`` waits for every write."""
+    hand an outcome over and go on to their next message; ``flush`` waits for every write.
+
+    A group is taken when its write starts in the store thread, not when it is handed to that thread: the
+    thread is often busy preparing the next batch meanwhile, and every outcome that comes in while the write
+    waits its turn joins it, so it costs no transaction of its own.
+    """
 
     def __init__(self, store: Store, thread: StoreThread, worker: str) -> None:
         self.store = store
@@ -54,14 +63,17 @@ class Recorder:
         self.worker = worker
         #: ingests the bounce events, under the rules of the version being delivered
         self.processor: Processor | None = None
-        self._waiting: list[tuple[Ready, SendOutcome, asyncio.Future[bool]]] = []
+        #: outcomes not yet taken by a write; the store thread takes them, so they change hands under the lock
+        self._waiting: list[_Pending] = []
+        self._lock = threading.Lock()
         self._writer: asyncio.Task[None] | None = None
 
     def submit(self, item: Ready, outcome: SendOutcome) -> asyncio.Future[bool]:
         """Keep ``outcome`` in the next write; the future says False when the lease was lost, so the outcome
         was not ours to keep."""
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._waiting.append((item, outcome, done))
+        with self._lock:
+            self._waiting.append((item, outcome, done))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write())
         return done
@@ -77,17 +89,33 @@ class Recorder:
 
     async def _write(self) -> None:
         while self._waiting:
-            batch, self._waiting = self._waiting, []
+            kept: list[bool] | Exception
             try:
-                held = await self.thread.run(self._write_batch, [(m, o) for m, o, _ in batch])
-            except Exception as err:  # the senders waiting on this batch see the error
-                for *_, done in batch:
-                    if not done.done():
-                        done.set_exception(err)
-                continue
-            for (*_, done), kept in zip(batch, held, strict=True):
-                if not done.done():
-                    done.set_result(kept)
+                batch, kept = await self.thread.run(self._write_waiting)
+            except Exception as err:  # the store thread took no work (it is shut down): nothing was written
+                with self._lock:
+                    batch, self._waiting = self._waiting, []
+                kept = err
+            # the futures belong to the event loop: they are settled here, not in the store thread
+            for n, (*_, done) in enumerate(batch):
+                if done.done():
+                    continue
+                if isinstance(kept, Exception):  # the senders waiting on this group see the error
+                    done.set_exception(kept)
+                else:
+                    done.set_result(kept[n])
+
+    def _write_waiting(self) -> tuple[list[_Pending], list[bool] | Exception]:
+        """In the store thread: write every outcome waiting now; per outcome, whether it was ours to keep, or
+        the error that kept the group from being written."""
+        with self._lock:
+            batch, self._waiting = self._waiting, []
+        if not batch:
+            return batch, []
+        try:
+            return batch, self._write_batch([(item, outcome) for item, outcome, _ in batch])
+        except Exception as err:
+            return batch, err
 
     def _write_batch(self, batch: list[tuple[Ready, SendOutcome]]) -> list[bool]:
         # Bounces first, as events keyed by their message: a daemon that dies before the outcome is kept sends

@@ -1,4 +1,8 @@
-"""Outbound message bytes: RFC 5322 multipart/alternative with RFC 8058 one-click unsubscribe headers."""
+"""Outbound message bytes: RFC 5322 multipart/alternative with RFC 8058 one-click unsubscribe headers.
+
+Each part goes as 7bit when it can (ASCII with lines short enough, as rendered emails almost always are), else
+as quoted-printable; either way the message is 7-bit clean.
+"""
 
 from __future__ import annotations
 
@@ -77,25 +81,39 @@ def build_message(
         put("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
     for name, value in (headers or {}).items():
         put(name, value)  # a caller's header replaces ours rather than duplicating it
-    boundary = "=_" + hashlib.sha256(message_id.encode()).hexdigest()[:24]  # "=_" never occurs in QP bodies
+    # "=_" never occurs in quoted-printable bodies, and a part that holds the boundary is sent as quoted-printable
+    boundary = "=_" + hashlib.sha256(message_id.encode()).hexdigest()[:24]
     put("MIME-Version", "1.0")
     put("Content-Type", f'multipart/alternative; boundary="{boundary}"', raw=True)
     head = "".join(f"{name}: {value}\r\n" for name, value in fields.values())
-    parts = [_part("plain", text), _part("html", html)]
+    parts = [_part("plain", text, boundary), _part("html", html, boundary)]
     delimiter = b"--" + boundary.encode()
     body = b"".join(delimiter + b"\r\n" + part for part in parts) + delimiter + b"--\r\n"
     return head.encode("ascii") + b"\r\n" + body
 
 
-def _part(subtype: str, content: str) -> bytes:
-    # quoted-printable keeps long HTML lines under the line limit and non-ASCII text 7-bit safe
+def _part(subtype: str, content: str, boundary: str) -> bytes:
     normalized = content.replace("\r\n", "\n").replace("\r", "\n")
     if not normalized.endswith("\n"):
         normalized += "\n"
-    encoded = binascii.b2a_qp(normalized.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
+    if _is_7bit(normalized, boundary):  # what almost every rendered part is: it goes as it is, unencoded
+        encoding, encoded = "7bit", normalized.replace("\n", "\r\n").encode("ascii")
+    else:  # quoted-printable keeps long HTML lines under the line limit and non-ASCII text 7-bit safe
+        encoding = "quoted-printable"
+        encoded = binascii.b2a_qp(normalized.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
     # the line break before a boundary belongs to the boundary, so the content's own last one needs another
     return (f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
-            "Content-Transfer-Encoding: quoted-printable\r\n\r\n").encode("ascii") + encoded + b"\r\n"
+            f"Content-Transfer-Encoding: {encoding}\r\n\r\n").encode("ascii") + encoded + b"\r\n"
+
+
+def _is_7bit(text: str, boundary: str) -> bool:
+    """Whether ``text`` (lines ending in LF) may go as 7bit (RFC 2045): ASCII, no NUL, no line longer than
+    RFC 5322 allows, and nothing a reader could take for the boundary.
+
+    Quoted-printable encoding cost a fifth of composing a message, for parts that need none of it.
+    """
+    return (text.isascii() and "\x00" not in text and boundary not in text
+            and max(map(len, text.split("\n"))) <= MAX_LINE)
 
 
 def _encode(name: str, value: str) -> str:

@@ -27,6 +27,28 @@ _RELEASED = {"leased_by": None, "leased_until": None}
 # What a finished send sets, one statement per outcome run over a whole group of messages (executemany).
 # The composed bytes are kept with the outcome unless the message had them already (a retry, a webhook).
 _KEEP_DATA = sa.func.coalesce(OUTBOX.c.data, sa.bindparam("_data", type_=OUTBOX.c.data.type))
+_IDS: sa.BindParameter[Any] = sa.bindparam("_ids", expanding=True)
+#: the delivery loop's reads and writes, run for every batch and every group of outcomes, built once for the
+#: same reason: building them cost more than running them
+_DUE = (sa.select(OUTBOX.c.id).where(OUTBOX.c.status == "queued", OUTBOX.c.due_at <= sa.bindparam("_now"),
+                                     sa.or_(OUTBOX.c.leased_until.is_(None),
+                                            OUTBOX.c.leased_until < sa.bindparam("_now")))
+        .order_by(OUTBOX.c.due_at, OUTBOX.c.id).limit(sa.bindparam("_limit")))
+_DUE_SKIPPING_LOCKED = _DUE.with_for_update(skip_locked=True)  # PostgreSQL: rows another daemon is claiming are skipped
+_LEASE = OUTBOX.update().where(OUTBOX.c.id.in_(_IDS)).values(leased_by=sa.bindparam("_worker"),
+                                                              leased_until=sa.bindparam("_until"))
+_HELD = sa.select(OUTBOX.c.id).where(OUTBOX.c.id.in_(_IDS), OUTBOX.c.leased_by == sa.bindparam("_worker"))
+_HELD_LOCKED = _HELD.with_for_update()
+_RENEW = OUTBOX.update().where(OUTBOX.c.id.in_(_IDS)).values(leased_until=sa.bindparam("_until"))
+_RECENT = sa.select(OUTBOX.c.lead_id, OUTBOX.c.sent_at, OUTBOX.c.kind, OUTBOX.c.status).where(
+    OUTBOX.c.lead_id.in_(_IDS), OUTBOX.c.sent_at > sa.bindparam("_since"))
+_SUPPRESSED = sa.select(SUPPRESSIONS.c.email).where(SUPPRESSIONS.c.email.in_(sa.bindparam("_emails", expanding=True)))
+_ENDED = (sa.select(OUTBOX.c.id, ENROLLMENTS.c.journey, ENROLLMENTS.c.end_reason)
+          .join(ENROLLMENTS, ENROLLMENTS.c.id == OUTBOX.c.enrollment_id)
+          .where(OUTBOX.c.id.in_(_IDS), OUTBOX.c.kind == "marketing",
+                 sa.or_(ENROLLMENTS.c.status == str(EnrollmentStatus.EXITED),
+                        sa.and_(ENROLLMENTS.c.status == str(EnrollmentStatus.DONE),
+                                ENROLLMENTS.c.goal_at.is_not(None)))))
 _OUTCOME = {
     "sent": OUTBOX.update().where(OUTBOX.c.id == sa.bindparam("_id")).values(
         status="sent", sent_at=sa.bindparam("_at"), last_error=None, attempts=sa.bindparam("_attempts"),
@@ -60,6 +82,7 @@ class QueuedMessage(NamedTuple):
 
 
 _QUEUED_COLUMNS = [OUTBOX.c[name] for name in QueuedMessage._fields]
+_LOAD = sa.select(*_QUEUED_COLUMNS).where(OUTBOX.c.id.in_(_IDS)).order_by(OUTBOX.c.id)
 
 
 @dataclass(frozen=True)
@@ -108,23 +131,17 @@ class Outbox(Repository):
         dies holding a lease blocks nobody for longer than the lease.
         """
         now = clock.now()
-        query = (sa.select(OUTBOX.c.id).where(OUTBOX.c.status == "queued", OUTBOX.c.due_at <= now,
-                                               sa.or_(OUTBOX.c.leased_until.is_(None), OUTBOX.c.leased_until < now))
-                 .order_by(OUTBOX.c.due_at, OUTBOX.c.id).limit(limit))
-        if self.postgres:
-            query = query.with_for_update(skip_locked=True)
-        ids = list(self.conn.execute(query).scalars())
+        ids = list(self.conn.execute(_DUE_SKIPPING_LOCKED if self.postgres else _DUE,
+                                     {"_now": now, "_limit": limit}).scalars())
         if ids:
-            self.conn.execute(OUTBOX.update().where(OUTBOX.c.id.in_(ids))
-                              .values(leased_by=worker, leased_until=now + lease))
+            self.conn.execute(_LEASE, {"_ids": ids, "_worker": worker, "_until": now + lease})
         return ids
 
     def load(self, ids: list[int]) -> list[QueuedMessage]:
         """These messages, in id order."""
         found: list[QueuedMessage] = []
         for part in chunks(sorted(ids)):
-            found += [QueuedMessage._make(row) for row in self.conn.execute(
-                sa.select(*_QUEUED_COLUMNS).where(OUTBOX.c.id.in_(part)).order_by(OUTBOX.c.id))]
+            found += [QueuedMessage._make(row) for row in self.conn.execute(_LOAD, {"_ids": part})]
         return found
 
     def update_leased(self, message_id: int, worker: str, **values: Any) -> bool:
@@ -136,7 +153,7 @@ class Outbox(Repository):
         another daemon took after their lease ran out, so they are no longer ``worker``'s to send)."""
         held = self._leased_to(worker, message_ids)
         for part in chunks(sorted(held)):
-            self.conn.execute(OUTBOX.update().where(OUTBOX.c.id.in_(part)).values(leased_until=until))
+            self.conn.execute(_RENEW, {"_ids": part, "_until": until})
         return held
 
     def release(self, message_ids: list[int], worker: str) -> None:
@@ -189,29 +206,28 @@ class Outbox(Repository):
     def _leased_to(self, worker: str, message_ids: list[int]) -> set[int]:
         """Those of these messages ``worker`` still holds, locked for the rest of the transaction."""
         held: set[int] = set()
+        query = _HELD_LOCKED if self.postgres else _HELD
         for part in chunks(sorted(set(message_ids))):
-            query = sa.select(OUTBOX.c.id).where(OUTBOX.c.id.in_(part), OUTBOX.c.leased_by == worker)
-            if self.postgres:
-                query = query.with_for_update()
-            held.update(self.conn.execute(query).scalars())
+            held.update(self.conn.execute(query, {"_ids": part, "_worker": worker}).scalars())
         return held
 
     def recent_sends(self, lead_ids: list[int], since: dt.datetime) -> dict[int, list[dt.datetime]]:
         """Marketing emails sent to these leads after ``since``, per lead (what frequency caps count)."""
         found: dict[int, list[dt.datetime]] = {}
+        # Only the leads and the window are in the query, so that it reads ix_outbox_lead_sent: given
+        # `status = 'sent'` too, SQLite chose ix_outbox_due and walked every message ever sent, once per batch.
+        # Kind and status are checked here, on the few rows the index finds.
         for part in chunks(sorted(set(lead_ids))):
-            for lead_id, sent_at in self.conn.execute(sa.select(OUTBOX.c.lead_id, OUTBOX.c.sent_at).where(
-                    OUTBOX.c.lead_id.in_(part), OUTBOX.c.kind == "marketing", OUTBOX.c.status == "sent",
-                    OUTBOX.c.sent_at > since)):
-                found.setdefault(lead_id, []).append(sent_at)
+            for lead_id, sent_at, kind, status in self.conn.execute(_RECENT, {"_ids": part, "_since": since}):
+                if kind == "marketing" and status == "sent":
+                    found.setdefault(lead_id, []).append(sent_at)
         return found
 
     def suppressed_among(self, emails: list[str]) -> set[str]:
         """Those of ``emails`` that are suppressed, in one query per 500."""
         found: set[str] = set()
         for part in chunks(sorted(set(emails))):
-            found.update(self.conn.execute(sa.select(SUPPRESSIONS.c.email)
-                                           .where(SUPPRESSIONS.c.email.in_(part))).scalars())
+            found.update(self.conn.execute(_SUPPRESSED, {"_emails": part}).scalars())
         return found
 
     def suppress(self, email: str, reason: str, now: dt.datetime) -> None:
@@ -246,13 +262,8 @@ class Outbox(Repository):
         A journey that ran to its end ("finished") still sends what its last steps queued.
         """
         found: dict[int, str] = {}
-        ended = sa.or_(ENROLLMENTS.c.status == str(EnrollmentStatus.EXITED),
-                       sa.and_(ENROLLMENTS.c.status == str(EnrollmentStatus.DONE), ENROLLMENTS.c.goal_at.is_not(None)))
         for part in chunks(sorted(set(message_ids))):
-            for message_id, journey, reason in self.conn.execute(
-                    sa.select(OUTBOX.c.id, ENROLLMENTS.c.journey, ENROLLMENTS.c.end_reason)
-                    .join(ENROLLMENTS, ENROLLMENTS.c.id == OUTBOX.c.enrollment_id)
-                    .where(OUTBOX.c.id.in_(part), OUTBOX.c.kind == "marketing", ended)):
+            for message_id, journey, reason in self.conn.execute(_ENDED, {"_ids": part}):
                 found[message_id] = f"journey {journey} ended: {reason or 'ended'}"
         return found
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email
+import hashlib
 import re
 from email import policy
 
@@ -116,6 +117,28 @@ def test_crlf_only_and_lines_within_the_limit_for_a_5000_character_line() -> Non
     msg = _parse(data)
     assert _content(msg.get_body(("plain",))) == long_line + "\n"
     assert _content(msg.get_body(("html",))) == html + "\n"
+
+
+def test_short_ascii_parts_go_unencoded_as_7bit() -> None:
+    msg = _parse(_build(html='<p style="color:#1a56db">Hi =Dana=</p>', text="Hi =Dana=\n"))
+    parts = list(msg.iter_parts())
+    assert [p["Content-Transfer-Encoding"] for p in parts] == ["7bit", "7bit"]
+    assert _content(parts[0]) == "Hi =Dana=\n"
+    assert _content(parts[1]) == '<p style="color:#1a56db">Hi =Dana=</p>\n'
+
+
+def test_a_part_that_7bit_cannot_carry_is_quoted_printable() -> None:
+    boundary = "--=_" + hashlib.sha256(
+        message_id("enrollment-1/intro/v3", "maya@acme-analytics.example").encode()).hexdigest()[:24]
+    for text in ["Grüße\n", "x" * 999 + "\n", f"{boundary}\n", f"before\n{boundary}--\nafter\n", "nul \x00 here\n"]:
+        data = _build(text=text)
+        assert data.isascii()
+        msg = _parse(data)
+        plain, html = msg.iter_parts()
+        assert plain["Content-Transfer-Encoding"] == "quoted-printable", text[:20]
+        assert html["Content-Transfer-Encoding"] == "7bit"
+        assert _content(plain) == text
+        assert len(list(msg.iter_parts())) == 2
 
 
 def test_non_ascii_subject_and_display_names_round_trip() -> None:
