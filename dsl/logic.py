@@ -197,9 +197,31 @@ class Logic:
         self.bounds = bounds
         #: the range of each sum of scores met so far, by its canonical text (see `_sum_key`)
         self.sum_bounds: dict[str, Bounds] = {}
+        #: answers so far, by (id of the condition, negated, scope), each with its condition: keeping the condition
+        #: keeps its id from being reused. A condition is asked about several times (a branch's own check, then
+        #: whether its sides can run; an `and` and then each of its parts), and the answer never changes.
+        self._answers: dict[tuple[int, bool, str | None], tuple[a.Condition, Reason | None]] = {}
 
     def why_never(self, cond: a.Condition, scope: str | None) -> Reason | None:
-        terms = self._dnf(cond, False, scope)
+        return self._why_never(cond, False, scope)
+
+    def never(self, cond: a.Condition, scope: str | None) -> bool:
+        return self._why_never(cond, False, scope) is not None
+
+    def always(self, cond: a.Condition, scope: str | None) -> bool:
+        return self._why_never(cond, True, scope) is not None  # its negation never holds
+
+    def _why_never(self, cond: a.Condition, negated: bool, scope: str | None) -> Reason | None:
+        key = (id(cond), negated, scope)
+        known = self._answers.get(key)
+        if known is not None and known[0] is cond:
+            return known[1]
+        reason = self._work_out(cond, negated, scope)
+        self._answers[key] = (cond, reason)
+        return reason
+
+    def _work_out(self, cond: a.Condition, negated: bool, scope: str | None) -> Reason | None:
+        terms = self._dnf(cond, negated, scope)
         if not terms:
             return None
         reasons = []
@@ -210,19 +232,15 @@ class Logic:
             reasons.append(reason)
         return reasons[0] if len(set(reasons)) == 1 else Reason("no combination of these conditions can hold")
 
-    def never(self, cond: a.Condition, scope: str | None) -> bool:
-        return self.why_never(cond, scope) is not None
-
-    def always(self, cond: a.Condition, scope: str | None) -> bool:
-        return self.never(a.Not(cond, span=cond.span), scope)
-
     def _with_bounds(self, term: list[Fact]) -> list[Fact]:
-        known = {**self.bounds, **self.sum_bounds}
-        subjects = {f.bucket[0]: f.subject for f in term if f.bucket[1] == "number" and f.bucket[0] in known}
+        # looked up in both rather than merged: a campaign has many scores, and this runs for every conjunction
+        bounds, sums = self.bounds, self.sum_bounds
+        subjects = {f.bucket[0]: f.subject for f in term
+                    if f.bucket[1] == "number" and (f.bucket[0] in sums or f.bucket[0] in bounds)}
         implied: list[Fact] = []
         for name in sorted(subjects):
-            b, subject = known[name], subjects[name]
-            summed = name in self.sum_bounds
+            summed = name in sums
+            b, subject = sums[name] if summed else bounds[name], subjects[name]
             if b.high != math.inf:
                 why = "from the rules of its scores" if summed else "the sum of its positive rules"
                 implied.append(Fact(subject, (name, "number"), "<=", b.high, f"at most {_num(b.high)}", True,
