@@ -48,7 +48,13 @@ class Node:
         while pending:
             node = pending.pop()
             yield node
-            found = list(node.children())
+            found: list[Node] = []
+            for name in _child_fields(type(node)):  # as `children`, without a generator per node
+                value = getattr(node, name)
+                if isinstance(value, Node):
+                    found.append(value)
+                elif isinstance(value, tuple):
+                    found += [v for v in value if isinstance(v, Node)]
             found.reverse()
             pending += found
 
