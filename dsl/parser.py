@@ -21,7 +21,7 @@ from lark.tree import Meta
 from . import ast as a
 from .diagnostics import Diagnostic
 from .errors import DslSyntaxError
-from .source import SourceFile, Span, normalize
+from .source import SourceFile, Span, normalize, span_at
 from .transformer import MAX_DIGITS, NumberTooLong, ToAst
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -191,7 +191,12 @@ def _reduction(name: str, expansion: list[Any], empty_indices: list[bool], build
                 last = child[2]
                 break
         # only rules that can contain themselves nest without bound; the others need not count
-        depth = max([children[index][3] for index in rules_at], default=0) if nests else 0
+        if not nests or not rules_at:
+            depth = 0
+        elif len(rules_at) == 1:
+            depth = children[rules_at[0]][3]
+        else:
+            depth = max([children[index][3] for index in rules_at])
         values: list[Any] = []
         for index, how, nones in kept:
             if nones:
@@ -228,7 +233,7 @@ def _span(path: str, first: Token | None, last: Token | None) -> Span:
     """What ToAst's methods are given for the place of their text: its span (the first line for no text)."""
     if first is None or last is None:
         return Span(path, 1, 1, 1, 1)
-    return Span(path, first.line, first.column, last.end_line, last.end_column)  # type: ignore[arg-type]
+    return span_at(path, first.line, first.column, last.end_line, last.end_column)  # type: ignore[arg-type]
 
 
 def _meta(first: Any, last: Any) -> Meta:
