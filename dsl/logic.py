@@ -201,6 +201,10 @@ class Logic:
         #: keeps its id from being reused. A condition is asked about several times (a branch's own check, then
         #: whether its sides can run; an `and` and then each of its parts), and the answer never changes.
         self._answers: dict[tuple[int, bool, str | None], tuple[a.Condition, Reason | None]] = {}
+        #: each condition's normal form so far, kept as `_answers` are
+        self._normal_forms: dict[tuple[int, bool, str | None], tuple[a.Condition, list[list[Fact]] | None]] = {}
+        #: the facts each score's range implies (see `_implied`)
+        self._implied_facts: dict[tuple[str, str, Bounds, bool], tuple[Fact, ...]] = {}
 
     def why_never(self, cond: a.Condition, scope: str | None) -> Reason | None:
         return self._why_never(cond, False, scope)
@@ -240,19 +244,42 @@ class Logic:
         implied: list[Fact] = []
         for name in sorted(subjects):
             summed = name in sums
-            b, subject = sums[name] if summed else bounds[name], subjects[name]
-            if b.high != math.inf:
-                why = "from the rules of its scores" if summed else "the sum of its positive rules"
-                implied.append(Fact(subject, (name, "number"), "<=", b.high, f"at most {_num(b.high)}", True,
-                                    f"the most {subject} can reach is {_num(b.high)}, {why}; lower the threshold"))
-            if b.low != -math.inf:
-                why = "from the rules and floors of its scores" if summed else "from its negative rules and floor"
-                implied.append(Fact(subject, (name, "number"), ">=", b.low, f"at least {_num(b.low)}", True,
-                                    f"the least {subject} can be is {_num(b.low)}, {why}; raise the threshold"))
+            implied += self._implied(name, subjects[name], sums[name] if summed else bounds[name], summed)
         return implied + term
 
+    def _implied(self, name: str, subject: str, b: Bounds, summed: bool) -> tuple[Fact, ...]:
+        """The facts a score's (or a sum's) own range adds to a conjunction; the same few scores are tested in
+        thousands of conditions, so each score's facts are made once."""
+        key = (name, subject, b, summed)
+        found = self._implied_facts.get(key)
+        if found is not None:
+            return found
+        implied: list[Fact] = []
+        if b.high != math.inf:
+            why = "from the rules of its scores" if summed else "the sum of its positive rules"
+            implied.append(Fact(subject, (name, "number"), "<=", b.high, f"at most {_num(b.high)}", True,
+                                f"the most {subject} can reach is {_num(b.high)}, {why}; lower the threshold"))
+        if b.low != -math.inf:
+            why = "from the rules and floors of its scores" if summed else "from its negative rules and floor"
+            implied.append(Fact(subject, (name, "number"), ">=", b.low, f"at least {_num(b.low)}", True,
+                                f"the least {subject} can be is {_num(b.low)}, {why}; raise the threshold"))
+        found = self._implied_facts[key] = tuple(implied)
+        return found
+
     def _dnf(self, cond: a.Condition, negated: bool, scope: str | None) -> list[list[Fact]] | None:
-        """Disjunctive normal form with negations pushed inwards; None when it grows too large."""
+        """Disjunctive normal form with negations pushed inwards; None when it grows too large.
+
+        Kept as `_answers` are: an `and`'s parts are expanded on their own, then again within the whole. The
+        lists are shared, so no caller changes them."""
+        key = (id(cond), negated, scope)
+        known = self._normal_forms.get(key)
+        if known is not None and known[0] is cond:
+            return known[1]
+        terms = self._expand(cond, negated, scope)
+        self._normal_forms[key] = (cond, terms)
+        return terms
+
+    def _expand(self, cond: a.Condition, negated: bool, scope: str | None) -> list[list[Fact]] | None:
         if isinstance(cond, a.Not):
             return self._dnf(cond.item, not negated, scope)
         if isinstance(cond, a.AllOf | a.AnyOf):
