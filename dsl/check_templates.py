@@ -7,7 +7,7 @@ from .check_context import Context
 from .check_names import closest, name_list
 from .diagnostics import did_you_mean
 from .symbols import Symbols
-from .templates import CONTEXT_NAMES, SETTINGS_KEYS, TemplateLibrary, TemplateProblem, VariableUse
+from .templates import CONTEXT_NAMES, SETTINGS_KEYS, TemplateLibrary, TemplateProblem, TemplateReport, VariableUse
 
 
 def check_templates(ctx: Context, library: TemplateLibrary) -> None:
@@ -15,11 +15,19 @@ def check_templates(ctx: Context, library: TemplateLibrary) -> None:
     names = library.names()
     sendable = set(names)
     seen: set[tuple[str, str]] = set()
+    # A campaign sends the same few templates from thousands of steps: each template's report is worked out
+    # (and its problems reported) at its first use; later uses only count the scores it reads.
+    reports: dict[str, TemplateReport] = {}
     for template in ctx.sends:
         if template not in sendable:
             _unknown_template(ctx, library, names, template)
             continue
-        report = library.report(template)
+        if template in reports:
+            for use in reports[template].uses:
+                if use.root == "scores" and use.attr in ctx.sym.scores:
+                    ctx.read_score(use.attr, None)
+            continue
+        report = reports[template] = library.report(template)
         for problem in report.problems:
             if _first_time(seen, template, f"{problem.path}:{problem.line}:{problem.message}"):
                 _template_problem(ctx, library, template, problem)

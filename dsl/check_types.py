@@ -299,9 +299,15 @@ def check_points(ctx: Context, points: int, span: Span) -> None:
 # ===== literals anywhere =======================================================================
 
 
+#: the nodes `check_literals` looks at; the others (most of a file) are passed over with one test, not one per case
+_LITERALS = (a.TimeOfDay, a.Duration, a.Decay, a.Cap, a.EventRule, a.Value, a.Floor, a.PerUnit, a.Happened)
+
+
 def check_literals(ctx: Context, file: a.File) -> None:
     """Values that are wrong wherever they appear: times, durations, percentages, dates, counts."""
     for node in file.walk():
+        if not isinstance(node, _LITERALS):
+            continue
         match node:
             case a.TimeOfDay():
                 _time(ctx, node)

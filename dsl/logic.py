@@ -197,9 +197,35 @@ class Logic:
         self.bounds = bounds
         #: the range of each sum of scores met so far, by its canonical text (see `_sum_key`)
         self.sum_bounds: dict[str, Bounds] = {}
+        #: answers so far, by (id of the condition, negated, scope), each with its condition: keeping the condition
+        #: keeps its id from being reused. A condition is asked about several times (a branch's own check, then
+        #: whether its sides can run; an `and` and then each of its parts), and the answer never changes.
+        self._answers: dict[tuple[int, bool, str | None], tuple[a.Condition, Reason | None]] = {}
+        #: each condition's normal form so far, kept as `_answers` are
+        self._normal_forms: dict[tuple[int, bool, str | None], tuple[a.Condition, list[list[Fact]] | None]] = {}
+        #: the facts each score's range implies (see `_implied`)
+        self._implied_facts: dict[tuple[str, str, Bounds, bool], tuple[Fact, ...]] = {}
 
     def why_never(self, cond: a.Condition, scope: str | None) -> Reason | None:
-        terms = self._dnf(cond, False, scope)
+        return self._why_never(cond, False, scope)
+
+    def never(self, cond: a.Condition, scope: str | None) -> bool:
+        return self._why_never(cond, False, scope) is not None
+
+    def always(self, cond: a.Condition, scope: str | None) -> bool:
+        return self._why_never(cond, True, scope) is not None  # its negation never holds
+
+    def _why_never(self, cond: a.Condition, negated: bool, scope: str | None) -> Reason | None:
+        key = (id(cond), negated, scope)
+        known = self._answers.get(key)
+        if known is not None and known[0] is cond:
+            return known[1]
+        reason = self._work_out(cond, negated, scope)
+        self._answers[key] = (cond, reason)
+        return reason
+
+    def _work_out(self, cond: a.Condition, negated: bool, scope: str | None) -> Reason | None:
+        terms = self._dnf(cond, negated, scope)
         if not terms:
             return None
         reasons = []
@@ -210,31 +236,50 @@ class Logic:
             reasons.append(reason)
         return reasons[0] if len(set(reasons)) == 1 else Reason("no combination of these conditions can hold")
 
-    def never(self, cond: a.Condition, scope: str | None) -> bool:
-        return self.why_never(cond, scope) is not None
-
-    def always(self, cond: a.Condition, scope: str | None) -> bool:
-        return self.never(a.Not(cond, span=cond.span), scope)
-
     def _with_bounds(self, term: list[Fact]) -> list[Fact]:
-        known = {**self.bounds, **self.sum_bounds}
-        subjects = {f.bucket[0]: f.subject for f in term if f.bucket[1] == "number" and f.bucket[0] in known}
+        # looked up in both rather than merged: a campaign has many scores, and this runs for every conjunction
+        bounds, sums = self.bounds, self.sum_bounds
+        subjects = {f.bucket[0]: f.subject for f in term
+                    if f.bucket[1] == "number" and (f.bucket[0] in sums or f.bucket[0] in bounds)}
         implied: list[Fact] = []
         for name in sorted(subjects):
-            b, subject = known[name], subjects[name]
-            summed = name in self.sum_bounds
-            if b.high != math.inf:
-                why = "from the rules of its scores" if summed else "the sum of its positive rules"
-                implied.append(Fact(subject, (name, "number"), "<=", b.high, f"at most {_num(b.high)}", True,
-                                    f"the most {subject} can reach is {_num(b.high)}, {why}; lower the threshold"))
-            if b.low != -math.inf:
-                why = "from the rules and floors of its scores" if summed else "from its negative rules and floor"
-                implied.append(Fact(subject, (name, "number"), ">=", b.low, f"at least {_num(b.low)}", True,
-                                    f"the least {subject} can be is {_num(b.low)}, {why}; raise the threshold"))
+            summed = name in sums
+            implied += self._implied(name, subjects[name], sums[name] if summed else bounds[name], summed)
         return implied + term
 
+    def _implied(self, name: str, subject: str, b: Bounds, summed: bool) -> tuple[Fact, ...]:
+        """The facts a score's (or a sum's) own range adds to a conjunction; the same few scores are tested in
+        thousands of conditions, so each score's facts are made once."""
+        key = (name, subject, b, summed)
+        found = self._implied_facts.get(key)
+        if found is not None:
+            return found
+        implied: list[Fact] = []
+        if b.high != math.inf:
+            why = "from the rules of its scores" if summed else "the sum of its positive rules"
+            implied.append(Fact(subject, (name, "number"), "<=", b.high, f"at most {_num(b.high)}", True,
+                                f"the most {subject} can reach is {_num(b.high)}, {why}; lower the threshold"))
+        if b.low != -math.inf:
+            why = "from the rules and floors of its scores" if summed else "from its negative rules and floor"
+            implied.append(Fact(subject, (name, "number"), ">=", b.low, f"at least {_num(b.low)}", True,
+                                f"the least {subject} can be is {_num(b.low)}, {why}; raise the threshold"))
+        found = self._implied_facts[key] = tuple(implied)
+        return found
+
     def _dnf(self, cond: a.Condition, negated: bool, scope: str | None) -> list[list[Fact]] | None:
-        """Disjunctive normal form with negations pushed inwards; None when it grows too large."""
+        """Disjunctive normal form with negations pushed inwards; None when it grows too large.
+
+        Kept as `_answers` are: an `and`'s parts are expanded on their own, then again within the whole. The
+        lists are shared, so no caller changes them."""
+        key = (id(cond), negated, scope)
+        known = self._normal_forms.get(key)
+        if known is not None and known[0] is cond:
+            return known[1]
+        terms = self._expand(cond, negated, scope)
+        self._normal_forms[key] = (cond, terms)
+        return terms
+
+    def _expand(self, cond: a.Condition, negated: bool, scope: str | None) -> list[list[Fact]] | None:
         if isinstance(cond, a.Not):
             return self._dnf(cond.item, not negated, scope)
         if isinstance(cond, a.AllOf | a.AnyOf):

@@ -16,13 +16,12 @@ from typing import Any
 import lark
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
-from lark.parse_tree_builder import maybe_create_child_filter
 from lark.tree import Meta
 
 from . import ast as a
 from .diagnostics import Diagnostic
 from .errors import DslSyntaxError
-from .source import SourceFile, Span, normalize
+from .source import SourceFile, Span, normalize, span_at
 from .transformer import MAX_DIGITS, NumberTooLong, ToAst
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -116,23 +115,17 @@ def _builder(name: str) -> _Builder | None:
 # (`v_args(meta=True)` is refused there). So the parser here is given callbacks of its own: each
 # reduction works out the rule's position from all its children, dropped keywords and brackets
 # included, exactly as Lark's `propagate_positions` does, and then calls the same ToAst method.
+#
+# A rule's value sits on the parser's stack as a plain tuple, (value, first token, last token, depth):
+# the tokens bounding the text the rule matched (None for a rule that matched none), and how many nodes
+# are nested in it, itself included. Tokens are shifted as they are. A tuple rather than an object with
+# named fields, because the parser makes one per reduction and a class's __init__ cost more than the
+# rest of the reduction; only the code below reads them.
 
 #: the transformer of the parse under way (a context variable: parses may run in several threads)
 _transformer: contextvars.ContextVar[ToAst] = contextvars.ContextVar("transformer")
 
-
-class _Built:
-    """A rule's value while the parse goes on, with the extent of its text (line, column, offset at each
-    end; None for a rule that matched no text). Parents take their own extent from their children's."""
-
-    __slots__ = ("value", "start", "end", "depth")
-
-    def __init__(self, value: Any, start: tuple[int, int, int] | None, end: tuple[int, int, int] | None,
-                 depth: int) -> None:
-        self.value = value
-        self.start = start
-        self.end = end
-        self.depth = depth  # nodes nested in it, itself included
+_Reduced = tuple[Any, Token | None, Token | None, int]
 
 
 class _TooDeep(Exception):
@@ -142,76 +135,118 @@ class _TooDeep(Exception):
 #: how deeply nodes may nest (thousands of brackets or `not`s): as deep as the checks and the formatter can recurse
 MAX_NESTING = 900
 
-
-class _Position:
-    """The part of Lark's meta that ToAst reads (``empty``, and the line and column at each end), lighter to make."""
-
-    __slots__ = ("empty", "line", "column", "start_pos", "end_line", "end_column", "end_pos")
-
-    def __init__(self, start: tuple[int, int, int] | None, end: tuple[int, int, int] | None) -> None:
-        self.empty = start is None and end is None
-        if start is not None:
-            self.line, self.column, self.start_pos = start
-        if end is not None:
-            self.end_line, self.end_column, self.end_pos = end
+# How a rule's child goes into the children its ToAst method is given.
+_TOKEN, _VALUE, _SPLICE = 0, 1, 2  # the token itself; the value of a rule; the children of an inlined `_rule`
 
 
-def _meta(start: tuple[int, int, int] | None, end: tuple[int, int, int] | None) -> Meta:
-    """Lark's meta for an extent, as ``propagate_positions`` fills it in (for the trees ToAst keeps)."""
-    meta = Meta()
-    if start is not None:
-        meta.line, meta.column, meta.start_pos = start
-        meta.empty = False
-    if end is not None:
-        meta.end_line, meta.end_column, meta.end_pos = end
-        meta.empty = False
-    return meta
+def _kept_children(expansion: list[Any], empty_indices: list[bool]) -> tuple[list[tuple[int, int, int]], int]:
+    """Which children of a rule its method is given, as Lark's tree builder chooses them (keywords dropped,
+    `_rules` inlined, a None for each `[optional]` left out, the parser being built with maybe_placeholders):
+    (index, how, Nones before it) for each kept child, and the Nones after the last."""
+    if empty_indices:  # a True for each left-out optional, a False for each symbol written
+        runs = "".join("1" if empty else "0" for empty in empty_indices).split("0")
+        nones = [len(run) for run in runs]
+    else:
+        nones = [0] * (len(expansion) + 1)
+    kept = []
+    pending = 0
+    for index, symbol in enumerate(expansion):
+        pending += nones[index]
+        if symbol.is_term and symbol.filter_out:
+            continue
+        how = _TOKEN if symbol.is_term else _SPLICE if symbol.name.startswith("_") else _VALUE
+        kept.append((index, how, pending))
+        pending = 0
+    return kept, pending + nones[len(expansion)]
 
 
-def _reduction(name: str, build: _Builder | None, keep: Callable[[list[Any]], list[Any]] | None,
-               expand_single: bool, nests: bool) -> Callable[[list[Any]], _Built]:
+def _reduction(name: str, expansion: list[Any], empty_indices: list[bool], build: _Builder | None,
+               expand_single: bool, nests: bool) -> Callable[[list[Any]], Any]:
     """The callback for one grammar rule: its extent, its kept children, then its AST node (or a Tree for a
     rule ToAst has no method for, as `Transformer.__default__` keeps it)."""
+    if expand_single and nests and len(expansion) == 1 and not expansion[0].is_term \
+            and not expansion[0].name.startswith("_"):
+        # `?condition: or_condition` and the like: the child stands for the rule, with the same extent and
+        # depth, so its value goes up as it is (a quarter of all reductions)
+        return _pass_up
 
+    kept, nones_after = _kept_children(expansion, empty_indices)
+    rules_at = [index for index, symbol in enumerate(expansion) if not symbol.is_term]
     inlined = name.startswith("_")
 
-    def reduce(children: list[Any]) -> _Built:
-        start = end = None
+    def reduce(children: list[Any]) -> _Reduced:
+        first = last = None
         for child in children:
-            if type(child) is _Built:
-                if child.start is not None:
-                    start = child.start
-                    break
-            else:  # a token
-                start = (child.line, child.column, child.start_pos)
+            if type(child) is not tuple:  # a token
+                first = child
+                break
+            if child[1] is not None:
+                first = child[1]
                 break
         for child in reversed(children):
-            if type(child) is _Built:
-                if child.end is not None:
-                    end = child.end
-                    break
-            else:
-                end = (child.end_line, child.end_column, child.end_pos)
+            if type(child) is not tuple:
+                last = child
+                break
+            if child[2] is not None:
+                last = child[2]
                 break
         # only rules that can contain themselves nest without bound; the others need not count
-        depth = max([child.depth for child in children if type(child) is _Built], default=0) if nests else 0
-        values = [child.value if type(child) is _Built else child for child in children]
-        kept = keep(values) if keep is not None else values
-        if expand_single and len(kept) == 1:  # `?rule`: the child stands for it, with the rule's extent
-            return _Built(kept[0], start, end, depth)
+        if not nests or not rules_at:
+            depth = 0
+        elif len(rules_at) == 1:
+            depth = children[rules_at[0]][3]
+        else:
+            depth = max([children[index][3] for index in rules_at])
+        values: list[Any] = []
+        for index, how, nones in kept:
+            if nones:
+                values += [None] * nones
+            if how == _TOKEN:
+                values.append(children[index])
+            elif how == _VALUE:
+                values.append(children[index][0])
+            elif values:
+                values += children[index][0]
+            else:  # a list's rule recurses on the left: go on with its children's list instead of copying it
+                values = children[index][0]
+        if nones_after:
+            values += [None] * nones_after
+        if expand_single and len(values) == 1:  # `?rule`: the child stands for it, with the rule's extent
+            return values[0], first, last, depth
         if inlined:  # a `_rule` (lists among them): its children go into its parent's; not a level of its own
-            return _Built(Tree(name, kept), start, end, depth)
+            return values, first, last, depth
         if build is None:
-            return _Built(Tree(name, kept, _meta(start, end)), start, end, depth + 1)
+            return Tree(name, values, _meta(first, last)), first, last, depth + 1
         if depth >= MAX_NESTING:
             raise _TooDeep
-        return _Built(build(_transformer.get(), _Position(start, end), kept), start, end, depth + 1)
+        transformer = _transformer.get()
+        return build(transformer, _span(transformer.path, first, last), values), first, last, depth + 1
 
     return reduce
 
 
-def _identity(children: list[Any]) -> list[Any]:
-    return children
+def _pass_up(children: list[Any]) -> Any:
+    return children[0]
+
+
+def _span(path: str, first: Token | None, last: Token | None) -> Span:
+    """What ToAst's methods are given for the place of their text: its span (the first line for no text)."""
+    if first is None or last is None:
+        return Span(path, 1, 1, 1, 1)
+    return span_at(path, first.line, first.column, last.end_line, last.end_column)  # type: ignore[arg-type]
+
+
+def _meta(first: Any, last: Any) -> Meta:
+    """Lark's meta for the text from token ``first`` to token ``last`` (None: no text), as
+    ``propagate_positions`` fills it in (for the trees ToAst keeps)."""
+    meta = Meta()
+    if first is not None:
+        meta.line, meta.column, meta.start_pos = first.line, first.column, first.start_pos
+        meta.empty = False
+    if last is not None:
+        meta.end_line, meta.end_column, meta.end_pos = last.end_line, last.end_column, last.end_pos
+        meta.empty = False
+    return meta
 
 
 def _self_containing(rules: list[Any]) -> set[str]:
@@ -236,16 +271,13 @@ def _self_containing(rules: list[Any]) -> set[str]:
 def _lark() -> Lark:
     """The parser, whose reductions build the AST directly (see `_reduction`)."""
     parser = build_parser(cache_file())
-    callbacks: dict[Any, Callable[[list[Any]], _Built]] = {}
+    callbacks: dict[Any, Callable[[list[Any]], Any]] = {}
     nesting = _self_containing(parser.rules)
     for rule in parser.rules:
         name = str(rule.alias or rule.origin.name)
         options = rule.options
-        # as Lark's tree builder does it: keywords dropped, `_rules` inlined, None for a missing `[optional]`
-        # (the parser is built with maybe_placeholders)
-        make_filter = maybe_create_child_filter(rule.expansion, options.keep_all_tokens, False,
-                                                list(options.empty_indices))
-        callbacks[rule] = _reduction(name, _builder(name), make_filter(_identity) if make_filter else None,
+        assert not options.keep_all_tokens  # `!rule`s would keep their keywords; the grammar has none
+        callbacks[rule] = _reduction(name, list(rule.expansion), list(options.empty_indices), _builder(name),
                                      bool(options.expand1 and not rule.alias), rule.origin.name in nesting)
     # The LALR parser calls these on each reduction; tokens are shifted as they are (no terminal callbacks).
     parser.parser.parser.parser.callbacks = callbacks
@@ -253,9 +285,10 @@ def _lark() -> Lark:
 
 
 @contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """Parsing allocates several objects per token and leaves no cyclic garbage, yet each allocation
-    burst triggers the cyclic collector over the whole heap; pausing it saves about 15% of the time."""
+    burst triggers the cyclic collector over the whole heap; pausing it saves about 15% of the time.
+    Pauses nest: only the outermost one starts the collector again."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -346,10 +379,10 @@ def parse_source(source: SourceFile) -> a.File:
     comments: list[tuple[int, int, str]] = []
     token = _comments.set(comments)
     building = _transformer.set(ToAst(source.path))
-    with _collector_paused():
+    with collector_paused():
         try:
-            built: Any = _lark().parse(source.text)  # the start rule's _Built
-            items = built.value
+            reduced: Any = _lark().parse(source.text)  # the start rule's value, with its extent
+            items = reduced[0]
         except UnexpectedInput as err:
             raise DslSyntaxError([_syntax_diagnostic(err, source)]) from None
         except NumberTooLong as err:

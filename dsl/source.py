@@ -22,7 +22,26 @@ class Span:
     @classmethod
     def of(cls, path: str, meta: Any) -> Span:
         """Build a span from a Lark ``meta`` or ``Token`` (both carry the same attributes)."""
-        return cls(path, meta.line, meta.column, meta.end_line, meta.end_column)
+        return span_at(path, meta.line, meta.column, meta.end_line, meta.end_column)
+
+
+# A frozen dataclass's __init__ sets each field through object.__setattr__, looked up again for each one;
+# setting the slots through their descriptors directly does the same in less than half the time.
+_SET_PATH, _SET_LINE, _SET_COLUMN, _SET_END_LINE, _SET_END_COLUMN = (
+    Span.__dict__[name].__set__ for name in ("path", "line", "column", "end_line", "end_column"))
+_new = object.__new__
+
+
+def span_at(path: str, line: int, column: int, end_line: int, end_column: int) -> Span:
+    """The same span as ``Span(path, line, column, end_line, end_column)``, made in half the time: the parser
+    makes one for every node and name."""
+    span = _new(Span)
+    _SET_PATH(span, path)
+    _SET_LINE(span, line)
+    _SET_COLUMN(span, column)
+    _SET_END_LINE(span, end_line)
+    _SET_END_COLUMN(span, end_column)
+    return span
 
 
 UNKNOWN = Span("<unknown>", 1, 1, 1, 1)

@@ -48,7 +48,9 @@ class ToAst(AccountsToAst, ScenariosToAst, SplitsToAst, TopicsToAst, SlaTransfor
     # --- helpers -------------------------------------------------------------------------------
 
     def _span(self, meta: Any) -> Span:
-        if getattr(meta, "empty", False):
+        if type(meta) is Span:  # the parser hands each method the span of its text (see `parser._reduction`)
+            return meta
+        if getattr(meta, "empty", False):  # Lark's own meta
             return Span(self.path, 1, 1, 1, 1)
         return Span.of(self.path, meta)
 

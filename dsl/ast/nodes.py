@@ -33,8 +33,8 @@ class Node:
 
     def children(self) -> Iterator[Node]:
         """Direct child nodes, in source order."""
-        for f in fields(self):
-            value = getattr(self, f.name)
+        for name in _child_fields(type(self)):
+            value = getattr(self, name)
             if isinstance(value, Node):
                 yield value
             elif isinstance(value, tuple):
@@ -42,9 +42,34 @@ class Node:
 
     def walk(self) -> Iterator[Node]:
         """This node and all its descendants, depth first."""
-        yield self
-        for child in self.children():
-            yield from child.walk()
+        # A stack rather than nested generators: each node then costs the same at any depth, and the checks
+        # walk every node of a campaign.
+        pending: list[Node] = [self]
+        while pending:
+            node = pending.pop()
+            yield node
+            found: list[Node] = []
+            for name in _child_fields(type(node)):  # as `children`, without a generator per node
+                value = getattr(node, name)
+                if isinstance(value, Node):
+                    found.append(value)
+                elif isinstance(value, tuple):
+                    found += [v for v in value if isinstance(v, Node)]
+            found.reverse()
+            pending += found
+
+
+#: the fields of each node class that may hold nodes, in declaration order; `dataclasses.fields` built a tuple of
+#: every field for each call, which was most of the cost of walking a tree
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _child_fields(cls: type) -> tuple[str, ...]:
+    names = _CHILD_FIELDS.get(cls)
+    if names is None:
+        # a span is never a node and holds none
+        names = _CHILD_FIELDS[cls] = tuple(f.name for f in fields(cls) if f.name != "span")
+    return names
 
 
 @dataclass(frozen=True, slots=True)
