@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
-from engine.http.auth import require_token
+from engine.http.auth import SECURITY, authorize
 from engine.http.body import event_field, read_items, rows_of
 from engine.http.errors import JsonResponse
 from engine.http.schemas import ErrorBody, EventItem, IntakeResult, one_or_many
@@ -22,7 +22,6 @@ router = APIRouter(tags=["intake"])
                 "Valid events are stored, scored and move leads through stages; invalid ones are refused "
                 "with their index and reason and kept in quarantine. Re-sending an event (same `id`, or the "
                 "same content when it has none) counts as a duplicate, so retries are safe.",
-    dependencies=[Depends(require_token)],
     response_model=None,
     responses={
         200: {"model": IntakeResult, "description": "Every event was taken (stored now or before)"},
@@ -32,9 +31,10 @@ router = APIRouter(tags=["intake"])
         422: {"model": IntakeResult, "description": "Some events were rejected; the others were taken"},
         503: {"model": ErrorBody, "description": "No API token is configured"},
     },
-    openapi_extra=one_or_many(EventItem),
+    openapi_extra={**one_or_many(EventItem), **SECURITY},  # the token is checked first thing, below
 )
 async def post_events(request: Request) -> JsonResponse:
+    authorize(request)  # before the body is read; a dependency would cost more than the check
     ctx = request.app.state.ctx
     items = await read_items(request, ctx.limits.max_batch, "event")
     rows = rows_of(items)

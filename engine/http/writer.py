@@ -1,10 +1,15 @@
 """Group commit: events from concurrent requests are stored in one pass, and each request is answered for its own.
 
-One writer thread per process stores them (SQLite allows one writer anyway, and lock waits in its busy
-handler cost milliseconds each). Requests hand their rows over and wait, without a thread of their own
-when they come from the event loop; whatever arrives while a pass is under way is taken by the next
-one, so a burst of single events costs a few transactions, not one each. Every request still gets
-exactly its own answer: accepted, duplicates and rejected items.
+The writer lives on the event loop: a request queues its rows and waits for a future. While anything is
+queued, one task runs passes one after another, each over everything queued when it starts; the pass
+itself runs in the writer's one thread, so the loop keeps reading requests meanwhile, and what arrives
+then goes into the next pass. A burst of single events costs a few transactions, not one each, and the
+loop is woken once per pass rather than once per request. One thread writes because SQLite allows one
+writer anyway, and lock waits in its busy handler cost milliseconds each.
+
+Routes that run in the thread pool hand their rows to the same loop and wait in their own thread; a
+caller with no loop to hand over to stores its rows itself. Every request still gets exactly its own
+answer: accepted, duplicates and rejected items.
 """
 
 from __future__ import annotations
@@ -12,9 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from engine.core.rules import Rules
@@ -25,8 +32,6 @@ from engine.store.privacy import REFUSED
 log = logging.getLogger("nurture.http")
 #: at most this many rows are taken into one pass (more requests wait for the next one)
 PASS_ROWS = 5000
-#: the writer thread ends after this long with nothing to store, and starts again with the next request
-IDLE_SECONDS = 5.0
 
 
 @dataclass
@@ -41,8 +46,8 @@ class Outcome:
 class _Job:
     rows: list[Row]
     origin: str
-    #: called in the writer thread once the job's pass has ended (well or not)
-    finished: Callable[[], object]
+    #: resolved on its loop once the job's pass has ended (well or not); None for a pass run by its caller
+    done: asyncio.Future[None] | None = None
     keys: list[str] = field(default_factory=list)
     #: the lead address of each row that validated (None for the others)
     emails: list[str | None] = field(default_factory=list)
@@ -69,14 +74,33 @@ def _wake(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
+def _finish(jobs: list[_Job], _: object = None) -> None:
+    """Wake the requests of a pass that has ended: on the loop itself when they wait there (the usual case)."""
+    try:
+        here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        here = None
+    for job in jobs:
+        if job.done is None:
+            continue
+        loop = job.done.get_loop()
+        if loop is here:
+            _wake(job.done)
+        else:
+            loop.call_soon_threadsafe(_wake, job.done)
+
+
 class EventWriter:
     def __init__(self, processor: Callable[[], Processor],
                  gate: Callable[[], contextlib.AbstractContextManager]) -> None:
         self._processor = processor
         self._gate = gate
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self._queue: list[_Job] = []
-        self._thread: threading.Thread | None = None
+        #: the task running passes while anything is queued, and the loop it runs on
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nurture-intake")
         #: the instant of the last pass
         self._last_at = dt.datetime.min.replace(tzinfo=dt.UTC)
 
@@ -84,18 +108,24 @@ class EventWriter:
         """Store ``rows`` (bad ones are quarantined by the processor) and say what became of them; the event
         loop stays free while they are stored."""
         loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-        job = _Job(rows, origin, lambda: loop.call_soon_threadsafe(_wake, done))
-        self._put(job)
-        await asyncio.shield(done)  # a request cancelled meanwhile leaves its pass to finish
+        job = _Job(rows, origin, loop.create_future())
+        with self._lock:
+            self._queue.append(job)
+            if self._task is None:
+                self._loop = loop
+                self._task = loop.create_task(self._serve(loop), name="nurture-intake")
+        assert job.done is not None
+        await asyncio.shield(job.done)  # a request cancelled meanwhile leaves its pass to finish
         return self._answer(job)
 
     def write(self, rows: list[Row], origin: str) -> Outcome:
-        """``submit`` for a caller in a thread of its own (the routes that run in the thread pool)."""
-        done = threading.Event()
-        job = _Job(rows, origin, done.set)
-        self._put(job)
-        done.wait()
+        """``submit`` for a caller in a thread of its own (the routes that run in the thread pool): its rows
+        join the loop's passes when a loop serves intake, and are stored in this thread otherwise."""
+        loop = self._loop
+        if loop is not None and loop.is_running() and not _runs_on(loop):
+            return asyncio.run_coroutine_threadsafe(self.submit(rows, origin), loop).result()
+        job = _Job(rows, origin)
+        self._pass([job])
         return self._answer(job)
 
     @staticmethod
@@ -104,35 +134,31 @@ class EventWriter:
             raise PassFailed(f"storing events failed: {type(job.error).__name__}") from job.error
         return job.outcome
 
-    def _put(self, job: _Job) -> None:
-        with self._cond:
-            self._queue.append(job)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._serve, name="nurture-intake", daemon=True)
-                self._thread.start()
-            self._cond.notify()
-
-    def _serve(self) -> None:
-        """The writer thread: one pass at a time over everything queued, until idle for a while."""
+    async def _serve(self, loop: asyncio.AbstractEventLoop) -> None:
+        """One pass at a time over everything queued, until nothing is."""
         while True:
-            with self._cond:
-                if not self._queue:
-                    self._cond.wait(IDLE_SECONDS)
-                if not self._queue:
-                    self._thread = None
-                    return
+            # let the loop run once first: requests it has already read reach the queue and share this pass
+            await asyncio.sleep(0)
+            with self._lock:
                 jobs = self._take()
-            try:
-                with self._gate():
-                    self._run(jobs)
-            except BaseException as err:  # every request of the pass hears of it
-                for job in jobs:
-                    job.error = err
-                if not isinstance(err, Exception):
-                    raise
-            finally:
-                for job in jobs:
-                    job.finished()
+                if not jobs:
+                    self._task = None
+                    return
+            stored = loop.run_in_executor(self._thread, self._pass, jobs)
+            # the requests are woken when the pass has ended, even if this task is cancelled meanwhile
+            stored.add_done_callback(functools.partial(_finish, jobs))
+            await asyncio.shield(stored)
+
+    def _pass(self, jobs: list[_Job]) -> None:
+        """Store the jobs' rows under the gate; a failure is every job's answer."""
+        try:
+            with self._gate():
+                self._run(jobs)
+        except BaseException as err:  # every request of the pass hears of it
+            for job in jobs:
+                job.error = err
+            if not isinstance(err, Exception):
+                raise
 
     def _take(self) -> list[_Job]:
         jobs: list[_Job] = []
@@ -156,8 +182,9 @@ class EventWriter:
         processor = self._processor()
         # One instant for the pass, never the last pass's (a clock that has not moved, a virtual one): stored
         # rows carry it, so the pass can tell which it added even when another process stores the same keys.
-        at = max(processor.clock.now(), self._last_at + dt.timedelta(microseconds=1))
-        self._last_at = at
+        with self._lock:
+            at = max(processor.clock.now(), self._last_at + dt.timedelta(microseconds=1))
+            self._last_at = at
         processor.clock = _FrozenClock(at)
         by_origin: dict[str, list[Row]] = {}
         for job in jobs:
@@ -220,3 +247,11 @@ class EventWriter:
                     job.keys[index] = ""
                     job.outcome.rejected.append((index, REFUSED))
         return new
+
+
+def _runs_on(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether the calling thread is ``loop``'s own (waiting there for the loop would never end)."""
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False

@@ -47,3 +47,23 @@ def test_concurrent_single_events_new_repeated_refused_and_bad_each_get_their_ow
     [wrong] = bodies[48]["rejected"]
     assert wrong["index"] == 0 and wrong["field"] == "type" and "no.such.event" in wrong["error"]
     assert live.count(EVENTS) == 45
+
+
+def test_events_from_the_loop_and_from_thread_pool_routes_share_passes_and_each_get_their_answer(live: Live) -> None:
+    """Sales feedback runs in the thread pool and hands its event to the loop's writer, beside single events."""
+    assert live.client.post("/v1/events", json=pricing("ann@acme.example")).json()["accepted"] == 1
+
+    async def go() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=live.base, headers={"Authorization": f"Bearer {TOKENS[0]}"},
+                                     timeout=60, limits=httpx.Limits(max_connections=16)) as client:
+            singles = [client.post("/v1/events", json=pricing(f"new{i}@acme.example", minute=i)) for i in range(20)]
+            feedback = [client.post("/v1/leads/ann@acme.example/feedback",
+                                    json={"verdict": "reject", "reason": "no budget", "id": f"crm-{i}"})
+                        for i in range(5)]
+            return list(await asyncio.gather(*singles, *feedback))
+
+    answers = asyncio.run(go())
+    assert [r.status_code for r in answers] == [200] * 25
+    assert all(r.json()["accepted"] == 1 for r in answers[:20])
+    assert all(r.json()["duplicate"] is False for r in answers[20:])
+    assert live.count(EVENTS) == 1 + 20 + 5
