@@ -11,12 +11,14 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from . import ast as a
 from .values import NUMBER, ORDERED_TYPES, ORDERING, TEXT_TYPES, compile_regex, show_sum, show_value
 
+T = TypeVar("T")
 MAX_TERMS = 64
 FLIP = {">=": "<", ">": "<=", "<=": ">", "<": ">=", "=": "!=", "!=": "="}
 
@@ -216,13 +218,7 @@ class Logic:
         return self._why_never(cond, True, scope) is not None  # its negation never holds
 
     def _why_never(self, cond: a.Condition, negated: bool, scope: str | None) -> Reason | None:
-        key = (id(cond), negated, scope)
-        known = self._answers.get(key)
-        if known is not None and known[0] is cond:
-            return known[1]
-        reason = self._work_out(cond, negated, scope)
-        self._answers[key] = (cond, reason)
-        return reason
+        return _remembered(self._answers, cond, negated, scope, self._work_out)
 
     def _work_out(self, cond: a.Condition, negated: bool, scope: str | None) -> Reason | None:
         terms = self._dnf(cond, negated, scope)
@@ -271,13 +267,7 @@ class Logic:
 
         Kept as `_answers` are: an `and`'s parts are expanded on their own, then again within the whole. The
         lists are shared, so no caller changes them."""
-        key = (id(cond), negated, scope)
-        known = self._normal_forms.get(key)
-        if known is not None and known[0] is cond:
-            return known[1]
-        terms = self._expand(cond, negated, scope)
-        self._normal_forms[key] = (cond, terms)
-        return terms
+        return _remembered(self._normal_forms, cond, negated, scope, self._expand)
 
     def _expand(self, cond: a.Condition, negated: bool, scope: str | None) -> list[list[Fact]] | None:
         if isinstance(cond, a.Not):
@@ -393,6 +383,19 @@ class Logic:
                 if isinstance(compiled, re.Pattern):
                     return Fact(f"`{name}`", (name, kind), "matches", compiled, f"`matches {literal}`")
         return None
+
+
+def _remembered(table: dict[tuple[int, bool, str | None], tuple[a.Condition, T]], cond: a.Condition, negated: bool,
+                scope: str | None, work: Callable[[a.Condition, bool, str | None], T]) -> T:
+    """``work``'s answer about ``cond``, worked out once: kept by the condition's id, with the condition itself
+    so that a reused id is never taken for it."""
+    key = (id(cond), negated, scope)
+    known = table.get(key)
+    if known is not None and known[0] is cond:
+        return known[1]
+    answer = work(cond, negated, scope)
+    table[key] = (cond, answer)
+    return answer
 
 
 def _product(parts: list[list[list[Fact]]]) -> list[list[Fact]] | None:
