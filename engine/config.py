@@ -32,6 +32,9 @@ class Config:
     smtp_concurrency: int = 8
     #: messages per second at most (0: no limit)
     smtp_rate: float = 0.0
+    #: processes that render email beside the daemon's own (0: it renders them itself); 1 lets a daemon that
+    #: sends as fast as it can use a second core
+    render_workers: int = 0
     secret_key: str | None = field(default=None, repr=False)
     api_token: str | None = field(default=None, repr=False)
     tick_seconds: float = 1.0
@@ -81,11 +84,17 @@ POSITIVE = {"batch_size", "daemon_batch_size", "tick_seconds", "tick_budget_seco
             "soft_bounce_limit"}
 
 
+#: settings that count or limit something, where 0 means none (or no limit) and below 0 means nothing
+NOT_NEGATIVE = {"smtp_rate", "render_workers"}
+
+
 def _coerce(name: str, raw: object, default: object) -> Any:
     kind: type = type(default) if default is not None else _OPTIONAL.get(name, str)
     value = _convert(name, raw, default, kind)
     if name in POSITIVE and value is not None and value <= 0:
         raise ConfigError(f"setting `{name}` must be more than 0, got {raw!r}")
+    if name in NOT_NEGATIVE and value < 0:
+        raise ConfigError(f"setting `{name}` must be 0 or more, got {raw!r}")
     return value
 
 

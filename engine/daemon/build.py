@@ -14,6 +14,7 @@ from engine.config import Config
 from engine.daemon.journeys import JourneyPhases
 from engine.daemon.tick import Daemon, DaemonSettings
 from engine.delivery.compose import Compose, Composer
+from engine.delivery.pool import PooledComposer
 from engine.delivery.smtp import SmtpMailer
 from engine.delivery.tokens import secret_key
 from engine.delivery.transport import Transport, TransportRouter
@@ -51,6 +52,12 @@ def router_for(config: Config, email: Transport | None = None) -> TransportRoute
 def composer_for(nurture: Nurture) -> Composer:
     """Links to the configured base URL, signed with the configured key or the store's own."""
     return Composer(nurture.config.base_url, lambda: secret_key(nurture.store, nurture.config.secret_key))
+
+
+def delivery_composer(nurture: Nurture) -> Compose:
+    """What the daemon composes with: in `render_workers` processes when set, else in its own."""
+    workers = nurture.config.render_workers
+    return PooledComposer(composer_for(nurture), workers) if workers > 0 else composer_for(nurture)
 
 
 def _is_loopback(host: str) -> bool:
@@ -110,5 +117,5 @@ def daemon_for(nurture: Nurture, router: TransportRouter | None = None, *, compo
     settings = settings_for(nurture.config, worker=worker, batch=batch)
     budget = settings.tick_budget.total_seconds() if budgeted else None
     return Daemon(nurture.store, nurture, nurture.clock, router or router_for(nurture.config),
-                  composer or composer_for(nurture), JourneyPhases(nurture, settings.batch, stop.is_set, budget),
+                  composer or delivery_composer(nurture), JourneyPhases(nurture, settings.batch, stop.is_set, budget),
                   settings, stop, seed=seed)

@@ -18,7 +18,7 @@ from engine.core.journeys import LeadView
 from engine.core.rules import Rules
 from engine.core.schedule import deferral
 from engine.daemon.journeys import lead_views
-from engine.delivery.compose import Compose, Templates
+from engine.delivery.compose import Compose, ContextFor, Templates
 from engine.delivery.context import email_context
 from engine.delivery.message import ComposeError
 from engine.delivery.render import RenderError
@@ -81,6 +81,8 @@ class _Verdict:
     #: why it waits until ``due_at`` (quiet hours, a frequency cap), for the outbox to show
     why: str = ""
     drop: tuple[Literal["suppressed", "failed", "cancelled"], str] | None = None
+    #: to be composed with the rest of the batch, from this context
+    context_for: ContextFor | None = None
 
 
 class _StoreFailed(Exception):
@@ -115,7 +117,7 @@ class Preparer:
         with self.store.transaction() as tx:
             messages = tx.outbox.load(ids)
             batch = self._batch(tx, rules, messages, now)
-        verdicts = [self._clear(message, rules, templates, now, stats, batch) for message in messages]
+        verdicts = self._clear_all(messages, rules, templates, now, stats, batch)
         cleared = [(m, v.data) for m, v in zip(messages, verdicts, strict=True)
                    if v.drop is None and v.due_at is None and v.data is not None]
         with self.store.transaction() as tx:
@@ -155,8 +157,8 @@ class Preparer:
                       tx.outbox.ended_journeys([m.id for m in marketing]) if marketing else {},
                       left_topics=tx.topics.among(topical) if topical else {})
 
-    def _clear(self, message: QueuedMessage, rules: Rules, templates: Templates, now: dt.datetime,
-               stats: DeliveryStats, batch: _Batch) -> _Verdict:
+    def _clear(self, message: QueuedMessage, rules: Rules, now: dt.datetime, stats: DeliveryStats,
+               batch: _Batch) -> _Verdict:
         if message.kind == "webhook":  # its body was taken when it was queued
             return _Verdict(data=message.data)
         lead = batch.leads[message.lead_id]
@@ -178,27 +180,65 @@ class Preparer:
             if allowed > now:
                 stats.deferred += 1
                 return _Verdict(due_at=allowed, why=why)
-        data = message.data
-        if data is None:
-            def context_for(unsubscribe: str) -> dict[str, Any]:
-                if marketing:  # built from the batch's reads: what fails here is this lead's data
-                    return self._context(rules, lead, now, unsubscribe, message)
-                try:  # a sales alert's context reads the store
-                    return self._context(rules, lead, now, unsubscribe, message)
-                except Exception as err:
-                    raise _StoreFailed() from err
+        if message.data is not None:
+            if marketing:  # counts against the caps of the lead's next messages in this batch
+                batch.going.setdefault(message.lead_id, []).append(now)
+            return _Verdict(data=message.data)
 
-            try:
-                data = self.composer.compose(message, rules.symbols.settings, templates, now, context_for)
-            except _StoreFailed as failed:  # not this message's fault: the batch is tried again after its lease
-                raise failed.__cause__ or failed from None
-            except Exception as err:  # this message's template or data: it fails alone, with the reason
+        def context_for(unsubscribe: str) -> dict[str, Any]:
+            if marketing:  # built from the batch's reads: what fails here is this lead's data
+                return self._context(rules, lead, now, unsubscribe, message)
+            try:  # a sales alert's context reads the store
+                return self._context(rules, lead, now, unsubscribe, message)
+            except Exception as err:
+                raise _StoreFailed() from err
+
+        return _Verdict(context_for=context_for)
+
+    def _clear_all(self, messages: list[QueuedMessage], rules: Rules, templates: Templates, now: dt.datetime,
+                   stats: DeliveryStats, batch: _Batch) -> list[_Verdict]:
+        """Each message's verdict, in order. Composing is left to be done for many messages at once (a pool
+        renders them together), except that a lead's waiting message is composed before the lead's next one
+        meets the caps: only one that composed counts against them."""
+        verdicts: list[_Verdict] = []
+        waiting: list[int] = []
+        waiting_leads: set[int] = set()
+        for message in messages:
+            if message.kind == "marketing" and message.lead_id in waiting_leads:
+                self._compose(messages, verdicts, waiting, rules, templates, now, stats, batch)
+                waiting, waiting_leads = [], set()
+            verdict = self._clear(message, rules, now, stats, batch)
+            if verdict.context_for is not None:
+                waiting.append(len(verdicts))
+                waiting_leads.add(message.lead_id)
+            verdicts.append(verdict)
+        self._compose(messages, verdicts, waiting, rules, templates, now, stats, batch)
+        return verdicts
+
+    def _compose(self, messages: list[QueuedMessage], verdicts: list[_Verdict], waiting: list[int], rules: Rules,
+                 templates: Templates, now: dt.datetime, stats: DeliveryStats, batch: _Batch) -> None:
+        """Compose the ``waiting`` messages together, and turn each verdict into the bytes or a failure (one that
+        cannot be composed fails alone, with the reason)."""
+        if not waiting:
+            return
+        drafts = []
+        for n in waiting:
+            context_for = verdicts[n].context_for
+            assert context_for is not None, "only messages cleared to compose wait"
+            drafts.append((messages[n], context_for))
+        composed = self.composer.compose_all(drafts, rules.symbols.settings, templates, now)
+        for n, result in zip(waiting, composed, strict=True):
+            message = messages[n]
+            if isinstance(result, _StoreFailed):  # not this message's fault: the batch is tried again after its lease
+                raise result.__cause__ or result from None
+            if isinstance(result, Exception):  # this message's template or data
                 stats.failed += 1
-                stats.errors.append(f"{message.to_address} {message.template}: {err}")
-                return _Verdict(drop=("failed", _compose_failure(err)))
-        if marketing:  # counts against the caps of the lead's next messages in this batch
-            batch.going.setdefault(message.lead_id, []).append(now)
-        return _Verdict(data=data)
+                stats.errors.append(f"{message.to_address} {message.template}: {result}")
+                verdicts[n] = _Verdict(drop=("failed", _compose_failure(result)))
+                continue
+            verdicts[n] = _Verdict(data=result)
+            if message.kind == "marketing":  # counts against the caps of the lead's next messages in this batch
+                batch.going.setdefault(message.lead_id, []).append(now)
 
     def _context(self, rules: Rules, lead: LeadView, now: dt.datetime, unsubscribe: str,
                  message: QueuedMessage) -> dict[str, Any]:

@@ -159,6 +159,7 @@ class Daemon:
         stats.sla_breaches = run_slas(self.journeys, now).breached  # follow-up deadlines
 
     async def close(self) -> None:
-        """Close the transports (in the loop their connections belong to) and end the store thread."""
+        """Close the transports (in the loop their connections belong to), the render workers and the store thread."""
         await self.router.close()
+        self.composer.close()
         self.thread.close()

@@ -7,6 +7,7 @@ Modules:
   tokens     signed tokens for unsubscribe and tracking links
   message    RFC 5322 bytes with RFC 8058 one-click unsubscribe headers
   compose    a message composed for a lead: rendered, links signed, pixel added, MIME built
+  pool       composing with the rendering done in worker processes (the `render_workers` setting)
   transport  the Transport protocol, the message and result types, and the router by message kind
   smtp, webhook, memory  the transports: pooled aiosmtplib, signed JSON POST, and in-memory for virtual runs
   retry      the one retry policy: what an answer means, how many attempts, backoff with jitter

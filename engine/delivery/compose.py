@@ -1,14 +1,17 @@
 """Composing an email: its template rendered for the lead, signed links, the open pixel, and the MIME bytes.
 
-Renderers are kept per campaign version, so templates are compiled once per version, not once per message.
+Composing has two halves. `Composer.begin` signs the unsubscribe link and builds the template context, which
+may read the store; `Composer.finish` renders and assembles the bytes from that alone, so it can run in
+another process (`engine.delivery.pool`). Renderers are kept per campaign version, so templates are compiled
+once per version, not once per message.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple, Protocol
 
 from engine.delivery.message import build_message
 from engine.delivery.preferences import preference_expiry
@@ -44,13 +47,34 @@ class Draft(Protocol):
 
 
 class Compose(Protocol):
-    """Turns a queued message into the bytes that go out (RenderError when its template fails for the lead)."""
+    """Turns queued messages into the bytes that go out."""
 
     def ready(self) -> None:
         """Read or create what composing needs from the store, before any write transaction holds it."""
 
-    def compose(self, draft: Draft, settings: Mapping[str, Any], templates: Templates, now: dt.datetime,
-                context_for: ContextFor) -> bytes: ...
+    def compose_all(self, drafts: Sequence[tuple[Draft, ContextFor]], settings: Mapping[str, Any],
+                    templates: Templates, now: dt.datetime) -> list[bytes | Exception]:
+        """Each draft's bytes, or the exception that kept it from being composed (RenderError when its template
+        fails for the lead): one message's failure is its own."""
+        ...
+
+    def close(self) -> None:
+        """Let go of what composing holds (worker processes)."""
+
+
+class Job(NamedTuple):
+    """A message with its context built, all that `Composer.finish` reads: plain values, so it can be sent to
+    another process."""
+
+    key: str
+    kind: str
+    lead_id: int
+    to_address: str
+    template: str
+    message_id: str
+    now: dt.datetime
+    unsubscribe: str
+    context: dict[str, Any]
 
 
 class Composer:
@@ -91,36 +115,61 @@ class Composer:
                                                     if path.startswith("templates/")}))
         return self._renderer[1]
 
-    def compose(self, draft: Draft, settings: Mapping[str, Any], templates: Templates, now: dt.datetime,
-                context_for: ContextFor) -> bytes:
-        marketing = draft.kind == "marketing"
+    def begin(self, draft: Draft, now: dt.datetime, context_for: ContextFor) -> Job:
+        """The first half of composing: the unsubscribe link and the template context (which may read the store)."""
         unsubscribe = self.link("u", draft.lead_id, draft.key)
-        preferences = self.link("p", draft.lead_id, draft.key, expires=preference_expiry(now)) if marketing else None
+        return Job(draft.key, draft.kind, draft.lead_id, draft.to_address, draft.template, draft.message_id, now,
+                   unsubscribe, context_for(unsubscribe))
+
+    def finish(self, job: Job, settings: Mapping[str, Any], templates: Templates) -> bytes:
+        """The second half: the template rendered with tracked links, and the MIME bytes."""
+        marketing = job.kind == "marketing"
+        preferences = self.link("p", job.lead_id, job.key, expires=preference_expiry(job.now)) if marketing else None
         tracked: dict[str, str] = {}  # a URL in both the HTML and the text is signed once
 
         def track_link(url: str) -> str:
             if url == preferences:  # the lead's own settings, like the unsubscribe link: not a click to count
                 return url
             if url not in tracked:
-                tracked[url] = self.link("c", draft.lead_id, draft.key, url)
+                tracked[url] = self.link("c", job.lead_id, job.key, url)
             return tracked[url]
 
         track = track_link if marketing else None
-        context = context_for(unsubscribe)
+        context = job.context
         if preferences is not None:
             context["preferences_url"] = preferences
-        rendered = self.renderer(templates).render(draft.template, context, rewrite_link=track)
+        rendered = self.renderer(templates).render(job.template, context, rewrite_link=track)
         sender = str(settings.get("sender address"))
         reply_to = settings.get("reply to")
         html = rendered.html
         if marketing:  # a 1x1 image that records the open when the reader's client loads it
-            html = with_pixel(html, self.link("o", draft.lead_id, draft.key))
+            html = with_pixel(html, self.link("o", job.lead_id, job.key))
+        unsubscribe = job.unsubscribe
         return build_message(
-            sender_name=str(settings.get("sender name", "")), sender_address=sender, to=draft.to_address,
-            subject=rendered.subject, html=html, text=rendered.text, message_id=draft.message_id,
-            date=now, reply_to=str(reply_to) if reply_to else None,
+            sender_name=str(settings.get("sender name", "")), sender_address=sender, to=job.to_address,
+            subject=rendered.subject, html=html, text=rendered.text, message_id=job.message_id,
+            date=job.now, reply_to=str(reply_to) if reply_to else None,
             list_unsubscribe_url=unsubscribe if marketing else None,
             list_unsubscribe_mailto=f"mailto:{reply_to or sender}?subject=unsubscribe" if marketing else None)
+
+    def compose(self, draft: Draft, settings: Mapping[str, Any], templates: Templates, now: dt.datetime,
+                context_for: ContextFor) -> bytes:
+        """One message's bytes (RenderError when its template fails for the lead)."""
+        return self.finish(self.begin(draft, now, context_for), settings, templates)
+
+    def compose_all(self, drafts: Sequence[tuple[Draft, ContextFor]], settings: Mapping[str, Any],
+                    templates: Templates, now: dt.datetime) -> list[bytes | Exception]:
+        return [_or_error(self.compose, draft, settings, templates, now, context_for) for draft, context_for in drafts]
+
+    def close(self) -> None:
+        pass
+
+
+def _or_error(compose: Callable[..., bytes], *args: Any) -> bytes | Exception:
+    try:
+        return compose(*args)
+    except Exception as err:  # this message's template or data: it fails alone
+        return err
 
 
 #: what a message not rendered in full carries: enough for a reader to tell a marketing email
@@ -152,6 +201,13 @@ class SampledComposer:
             return self.full.compose(draft, settings, templates, now, context_for)
         self.unrendered += 1
         return UNRENDERED[draft.kind == "marketing"]
+
+    def compose_all(self, drafts: Sequence[tuple[Draft, ContextFor]], settings: Mapping[str, Any],
+                    templates: Templates, now: dt.datetime) -> list[bytes | Exception]:
+        return [_or_error(self.compose, draft, settings, templates, now, context_for) for draft, context_for in drafts]
+
+    def close(self) -> None:
+        self.full.close()
 
 
 def with_pixel(html: str, url: str) -> str:
