@@ -120,3 +120,32 @@ def test_outcomes_of_a_group_are_kept_only_where_the_lease_is_still_held(db_url)
 
     with serving(FailsFirst()) as port:
         run(scenario(port))
+
+
+def test_frequency_caps_count_the_batch_still_sending_when_the_next_is_prepared(sqlite_url, capture):
+    """The campaign allows 2 emails a day. Ann's first email goes in one batch and her next two in the batch
+    prepared while that one sends, before its outcome is kept: the cap still holds her to 2."""
+
+    async def scenario():
+        h = Harness(sqlite_url, capture.port, smtp_concurrency=1)  # claims of 8 messages
+        h.leads(ANN, *({**ANN, "email": f"lead{i}@acme.example"} for i in range(7)))
+        version_id, rules = h.nurture.rules()
+        now = h.clock.now()
+        with h.nurture.store.transaction() as tx:
+            runner = JourneyRunner(tx, rules, version_id, now, lambda *args: None)
+            leads = runner.leads(range(1, 9))
+            order = [1, *range(2, 9), 1, 1]  # Ann's first email, the others', then Ann's next two
+            for n, lead_id in enumerate(order):
+                lead = leads[lead_id]
+                runner.enqueue(Enqueue(f"capped:{n}", lead.id, MessageKind.MARKETING, lead.email, "hello", now,
+                                       "onboarding", f"step_{n}", None))
+        daemon = daemon_for(h.nurture, router_for(h.nurture.config, h.mailer), worker="capped")
+        stats = await daemon.deliver()
+        await daemon.close()
+        return h, stats
+
+    h, stats = run(scenario())
+    to_ann = [to for _, to, _ in capture.messages if to == ["ann@acme.example"]]
+    assert len(to_ann) == 2 and stats.sent == 9 and stats.deferred == 1
+    [waiting] = [row for row in h.outbox() if row.status == "queued"]
+    assert waiting.to_address == "ann@acme.example" and "frequency cap" in waiting.last_error
