@@ -196,6 +196,9 @@ async def _play(run: VirtualRun, population: Population, result: SimulationResul
     def after_tick(now: dt.datetime) -> None:  # opens and clicks of what was just delivered; invariants
         nonlocal seen, last_tick
         fresh, seen = delivered.messages[seen:], len(delivered.messages)
+        # in the order of their keys, not of their sends: concurrent sends finish in an order the store thread's
+        # timing decides, and each reaction draws from the one random sequence, so the same seed gives the same run
+        fresh = sorted(fresh, key=lambda message: message.key)
         run.schedule([r for message in fresh if message.kind == "marketing"
                       for to in message.recipients for r in population.reactions(to, now)])
         if fresh and watch.watches_sends:
