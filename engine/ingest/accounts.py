@@ -16,6 +16,7 @@ from engine.core.clock import epoch
 from engine.core.evaluator import LeadRecord
 from engine.core.rules import Rules
 from engine.core.scoring import LeadState, ScoreModel
+from engine.ingest.collection import fewer_collections
 from engine.store import Store, Tx
 from engine.store.accounts import STALE, AccountRow, MemberRow
 
@@ -107,13 +108,14 @@ def refresh_stale(store: Store, rules: Rules, now: dt.datetime, batch: int = ACC
     timed = accounts.time_dependent and not marked_only
     before = now - REFRESH_EVERY if timed else STALE + dt.timedelta(seconds=1)
     fired, after = 0, ""
-    while True:
-        with store.transaction() as tx:
-            keys = tx.accounts.stale(before, after, batch)
-            if not keys:
-                return fired
-            fired += refresh(tx, rules, accounts, keys, now)
-            after = keys[-1]
+    with fewer_collections():  # every contact of every account is read: many small objects, freed by counting
+        while True:
+            with store.transaction() as tx:
+                keys = tx.accounts.stale(before, after, batch)
+                if not keys:
+                    return fired
+                fired += refresh(tx, rules, accounts, keys, now)
+                after = keys[-1]
 
 
 def _roll_up(tx: Tx, rules: Rules, accounts: AccountRules, key: str, at: float) -> Totals:
