@@ -26,6 +26,7 @@ from engine.delivery.compose import Compose, Templates
 from engine.delivery.transport import TransportRouter
 from engine.errors import EngineError
 from engine.ingest.accounts import refresh_stale
+from engine.ingest.collection import fewer_collections
 from engine.ingest.processor import Processor
 from engine.store import Store
 
@@ -147,6 +148,10 @@ class Daemon:
         return now, rules, (version_id, self.campaign.version_files)
 
     def _journey_phases(self, now: dt.datetime, stats: TickStats) -> None:
+        with fewer_collections():  # batches of leads, steps and signals: many short-lived objects
+            self._run_phases(now, stats)
+
+    def _run_phases(self, now: dt.datetime, stats: TickStats) -> None:
         self.journeys.start_tick()
         # accounts whose values time moves (decay, `active within`), before the sweep reviews their leads
         refresh_stale(self.store, self.campaign.rules()[1], now, self.settings.batch)

@@ -5,7 +5,8 @@ with the interpreter's default thresholds many outlive a young collection, reach
 generation, and every full collection walks them all again: measured at more than a third of the CPU
 time of ingesting. Nearly all of it is freed by reference counting anyway. While any processor is
 working, collections start only after 100,000 new containers (not 700); the thresholds are restored
-when the last one finishes.
+when the last one finishes. Account roll-ups and the daemon's journey phases work the same way, and
+use the same raise (10 % of a simulation's CPU time, measured).
 """
 
 from __future__ import annotations
