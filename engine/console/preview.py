@@ -17,23 +17,13 @@ from typing import Any
 from dsl import ast as a
 from engine.core.journeys import LeadView
 from engine.core.rules import Rules
-from engine.delivery.compose import Composer
+from engine.delivery.compose import Composer, PlainDraft
 from engine.delivery.context import email_context
 from engine.http.context import AppContext
 
 #: the lead a template is shown for when none is chosen
 SAMPLE: dict[str, Any] = {"email": "sample.lead@example.com", "first_name": "Sam", "last_name": "Sample",
                           "company": "Example Corp", "job_title": "Head of Analytics", "company_size": 250}
-
-
-@dataclass(frozen=True)
-class PreviewDraft:
-    key: str
-    kind: str
-    lead_id: int
-    to_address: str
-    template: str
-    message_id: str
 
 
 @dataclass
@@ -95,7 +85,7 @@ def compose_preview(ctx: AppContext, template: str, email_address: str | None, t
     # test email opened or clicked, records nothing about the lead and unsubscribes no one
     inert = "preview-" + secrets.token_hex(16)
     composer = Composer(ctx.nurture.config.base_url, lambda: inert)
-    draft = PreviewDraft(f"preview:{secrets.token_hex(8)}", kind, lead.id, to or lead.email, template,
+    draft = PlainDraft(f"preview:{secrets.token_hex(8)}", kind, lead.id, to or lead.email, template,
                          f"<preview.{secrets.token_hex(8)}@nurture>")
 
     def context_for(unsubscribe: str) -> dict[str, Any]:

@@ -62,9 +62,8 @@ class Compose(Protocol):
         """Let go of what composing holds (worker processes)."""
 
 
-class Job(NamedTuple):
-    """A message with its context built, all that `Composer.finish` reads: plain values, so it can be sent to
-    another process."""
+class PlainDraft(NamedTuple):
+    """A draft as plain values: what a preview composes, and what a render worker is sent."""
 
     key: str
     kind: str
@@ -72,6 +71,13 @@ class Job(NamedTuple):
     to_address: str
     template: str
     message_id: str
+
+
+class Job(NamedTuple):
+    """A message with its context built, all that `Composer.finish` reads: plain values, so it can be sent to
+    another process."""
+
+    draft: PlainDraft
     now: dt.datetime
     unsubscribe: str
     context: dict[str, Any]
@@ -118,36 +124,38 @@ class Composer:
     def begin(self, draft: Draft, now: dt.datetime, context_for: ContextFor) -> Job:
         """The first half of composing: the unsubscribe link and the template context (which may read the store)."""
         unsubscribe = self.link("u", draft.lead_id, draft.key)
-        return Job(draft.key, draft.kind, draft.lead_id, draft.to_address, draft.template, draft.message_id, now,
-                   unsubscribe, context_for(unsubscribe))
+        plain = PlainDraft(draft.key, draft.kind, draft.lead_id, draft.to_address, draft.template, draft.message_id)
+        return Job(plain, now, unsubscribe, context_for(unsubscribe))
 
     def finish(self, job: Job, settings: Mapping[str, Any], templates: Templates) -> bytes:
         """The second half: the template rendered with tracked links, and the MIME bytes."""
-        marketing = job.kind == "marketing"
-        preferences = self.link("p", job.lead_id, job.key, expires=preference_expiry(job.now)) if marketing else None
+        draft = job.draft
+        marketing = draft.kind == "marketing"
+        preferences = (self.link("p", draft.lead_id, draft.key, expires=preference_expiry(job.now)) if marketing
+                       else None)
         tracked: dict[str, str] = {}  # a URL in both the HTML and the text is signed once
 
         def track_link(url: str) -> str:
             if url == preferences:  # the lead's own settings, like the unsubscribe link: not a click to count
                 return url
             if url not in tracked:
-                tracked[url] = self.link("c", job.lead_id, job.key, url)
+                tracked[url] = self.link("c", draft.lead_id, draft.key, url)
             return tracked[url]
 
         track = track_link if marketing else None
         context = job.context
         if preferences is not None:
             context["preferences_url"] = preferences
-        rendered = self.renderer(templates).render(job.template, context, rewrite_link=track)
+        rendered = self.renderer(templates).render(draft.template, context, rewrite_link=track)
         sender = str(settings.get("sender address"))
         reply_to = settings.get("reply to")
         html = rendered.html
         if marketing:  # a 1x1 image that records the open when the reader's client loads it
-            html = with_pixel(html, self.link("o", job.lead_id, job.key))
+            html = with_pixel(html, self.link("o", draft.lead_id, draft.key))
         unsubscribe = job.unsubscribe
         return build_message(
-            sender_name=str(settings.get("sender name", "")), sender_address=sender, to=job.to_address,
-            subject=rendered.subject, html=html, text=rendered.text, message_id=job.message_id,
+            sender_name=str(settings.get("sender name", "")), sender_address=sender, to=draft.to_address,
+            subject=rendered.subject, html=html, text=rendered.text, message_id=draft.message_id,
             date=job.now, reply_to=str(reply_to) if reply_to else None,
             list_unsubscribe_url=unsubscribe if marketing else None,
             list_unsubscribe_mailto=f"mailto:{reply_to or sender}?subject=unsubscribe" if marketing else None)
