@@ -5,8 +5,10 @@ throwaway SQLite store) and, in the same run, a baseline: the same synthetic lea
 activity ingested through the event processor alone, with no daemon (no journeys, no email, no opens or
 clicks). The ratio of the two says what the daemon's work costs on top of ingesting.
 
-Timings are CPU seconds of this process (the store thread included): the machine may be shared, and
-CPU time moves less with other load than wall time. By default 10,000 leads run for 30 days and the figure
+Timings are CPU seconds of this process (the store thread included) and of the shard processes a
+simulation of more than 5,000 leads runs in: the machine may be shared, and CPU time moves less with
+other load than wall time. The target is judged on wall time, as it is stated, with the shards running
+side by side (one process per core). By default 10,000 leads run for 30 days and the figure
 for 90 days is scaled by lead-days (the work is per lead-day: each day's activity, journeys and the daily
 sweep of every lead; journeys fill up in the first weeks, so the scaled figure is somewhat low); --days 90
 runs the target's size itself. Smaller runs scale worse: per-tick costs weigh more on fewer leads.
@@ -39,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from engine.daemon import thread  # noqa: E402
 from engine.delivery.memory import MemoryTransport  # noqa: E402
+from engine.lab import shards  # noqa: E402
 from engine.lab.simulate import DAEMON_BATCH, START, Mix, run_simulation  # noqa: E402
 from engine.lab.synthetic import Population  # noqa: E402
 from engine.lab.virtual import VirtualRun  # noqa: E402
@@ -57,7 +60,9 @@ PHASES = {"ingest (events in: scores, stages)": ("engine/ingest/processor.py", "
 
 
 def cpu() -> float:
-    return time.process_time()
+    """CPU seconds of this process and of its children that have ended (the shards of a large simulation)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
 
 
 def ingest_alone(leads: int, days: int, seed: int) -> tuple[float, int]:
@@ -132,8 +137,9 @@ def main() -> None:
     started_cpu, started_wall = cpu(), time.perf_counter()
     if profile:
         with store_work_inline():
+            # in one shard, so the profiler sees the whole simulation in this process
             result = profile.runcall(run_simulation, campaign_dir=ROOT / "journeys", template_dir=ROOT / "templates",
-                                     leads=args.leads, days=args.days, seed=args.seed)
+                                     leads=args.leads, days=args.days, seed=args.seed, shard_leads=args.leads)
     else:
         result = run_simulation(campaign_dir=ROOT / "journeys", template_dir=ROOT / "templates", leads=args.leads,
                                 days=args.days, seed=args.seed)
@@ -141,24 +147,28 @@ def main() -> None:
     data = result.as_dict()
     scale = TARGET_LEAD_DAYS / result.lead_days
     at_target_size = seconds * scale
+    wall_at_target_size = wall * scale
     baseline_at_target_size = baseline_seconds * TARGET_LEAD_DAYS / (args.leads * args.days)
     figures = {
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "leads": args.leads, "days": args.days, "seed": args.seed, "tick_hours": result.tick_hours,
         "lead_days": result.lead_days, "events": result.events, "ticks": result.ticks,
         "emails_sent": data["sent"]["marketing"] + data["sent"]["sales"], "entered": data["entered"],
-        "timing": "CPU seconds of this process (store thread included)" + ("; profiled" if profile else ""),
+        "timing": "CPU seconds of this process (store thread included) and of its shard processes"
+                  + ("; profiled" if profile else ""),
+        "shards": 1 if profile else len(shards.plan(args.leads)),
         "cpu_seconds": round(seconds, 2), "wall_seconds": round(wall, 1),
         "lead_days_per_cpu_second": round(result.lead_days / seconds),
         "baseline": "the same leads and site activity through the event processor alone (no daemon)",
         "baseline_cpu_seconds": round(baseline_seconds, 2), "baseline_events": baseline_events,
         "ratio_to_baseline": round(seconds / baseline_seconds, 2),
         "cpu_seconds_10000_x_90": round(at_target_size, 1),
+        "wall_seconds_10000_x_90": round(wall_at_target_size, 1),
         "scaled": scale != 1,
         "baseline_cpu_seconds_10000_x_90": round(baseline_at_target_size, 1),
         "target_seconds": TARGET_SECONDS,
-        "ratio_to_target": round(at_target_size / TARGET_SECONDS, 2),
-        "meets_target": at_target_size < TARGET_SECONDS,
+        "ratio_to_target": round(wall_at_target_size / TARGET_SECONDS, 2),
+        "meets_target": wall_at_target_size < TARGET_SECONDS,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "cpus": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()],
         "python": platform.python_version(), "notes": result.notes,
@@ -169,9 +179,10 @@ def main() -> None:
           f"({wall:.0f} s wall); {result.events:,} events, {figures['emails_sent']:,} emails")
     print(f"baseline, same run (the same activity through the processor alone): {baseline_seconds:.1f} CPU s; "
           f"simulation / baseline = {figures['ratio_to_baseline']:.2f}")
-    print(f"10,000 leads x 90 days: {at_target_size:.0f} CPU s{' (scaled by lead-days)' if scale != 1 else ''}, "
-          f"baseline {baseline_at_target_size:.0f} s; target {TARGET_SECONDS:.0f} s -> ratio "
-          f"{figures['ratio_to_target']:.2f}, {'met' if figures['meets_target'] else 'NOT met'}")
+    print(f"10,000 leads x 90 days{' (scaled by lead-days)' if scale != 1 else ''}: {wall_at_target_size:.0f} s "
+          f"wall in {figures['shards']} shard(s), {at_target_size:.0f} CPU s, baseline {baseline_at_target_size:.0f} "
+          f"CPU s; target {TARGET_SECONDS:.0f} s -> ratio {figures['ratio_to_target']:.2f}, "
+          f"{'met' if figures['meets_target'] else 'NOT met'}")
     print(f"{figures['cpus']} cores, load average {figures['load_average']}")
     if profile:
         for name, share in figures["phase_shares"].items():

@@ -18,7 +18,9 @@ from engine.core.journey_plan import WaitEventStep
 from engine.core.schedule import zone
 from engine.delivery.memory import MemoryTransport
 from engine.errors import ConfigError
-from engine.lab.synthetic import TEMPERAMENTS, Population
+from engine.lab import shards
+from engine.lab.shards import SHARD_LEADS
+from engine.lab.synthetic import COMPANIES, TEMPERAMENTS, Population
 from engine.lab.virtual import VirtualRun
 from engine.lab.watch import SimulationWatch
 from engine.reports.funnel import entered_per_stage
@@ -308,45 +310,90 @@ def _stuck(run: VirtualRun, result: SimulationResult, now: dt.datetime, limit: i
     result.stuck = sorted(groups.values(), key=lambda g: (-g["enrollments"], g["journey"], g["step"]))
 
 
+@dataclass(frozen=True)
+class Simulation:
+    """What to simulate: what `run_simulation` was given, less its progress callback, so it can go to another
+    process; ``shard`` says which part of the leads this is (0 of 1: all of them)."""
+
+    campaign_dir: Path
+    template_dir: Path
+    leads: int
+    days: int
+    seed: int
+    mix: Mix
+    tick_hours: float
+    stuck_days: int
+    start: dt.datetime
+    examples: int
+    workdir: Path | None
+    render_sample: int | None
+    shard: tuple[int, int] = (0, 1)
+
+    def population(self) -> Population:
+        """The synthetic leads: a shard's have its own companies, addresses and random sequence."""
+        index, count = self.shard
+        if count == 1:
+            return Population(self.seed, temperaments=dict(self.mix.temperaments))
+        return Population(f"{self.seed}/{index}", temperaments=dict(self.mix.temperaments),
+                          companies=COMPANIES[index::count], numbering=(index, count))
+
+
 def run_simulation(*, campaign_dir: Path, template_dir: Path, leads: int, days: int, seed: int = 7,
                    mix: Mix | None = None, tick_hours: float = 4.0, stuck_days: int = 14, start: dt.datetime = START,
                    progress: Callable[[int], None] = lambda n: None, examples: int = 5,
-                   workdir: Path | None = None, render_sample: int | None = 20) -> SimulationResult:
-    """Simulate ``days`` of ``leads`` synthetic leads in a temporary store that is deleted afterwards."""
+                   workdir: Path | None = None, render_sample: int | None = 20, jobs: int | None = None,
+                   shard_leads: int = SHARD_LEADS) -> SimulationResult:
+    """Simulate ``days`` of ``leads`` synthetic leads in a temporary store that is deleted afterwards.
+
+    More than ``shard_leads`` leads are simulated in shards (`engine.lab.shards`), ``jobs`` processes at once
+    (None: one per core). How many shards there are depends on ``leads`` alone, so the same seed gives the
+    same result on any machine and with any ``jobs``."""
     if leads < 1 or days < 1:
         raise ConfigError("simulate needs at least 1 lead and 1 day")
     if tick_hours <= 0 or tick_hours > 24:
         raise ConfigError("--tick-hours must be more than 0 and at most 24")
-    mix = mix or Mix()
-    temp = Path(tempfile.mkdtemp(prefix="nurture-sim-", dir=workdir))
+    if jobs is not None and jobs < 1:
+        raise ConfigError("--jobs must be at least 1")
+    simulation = Simulation(campaign_dir, template_dir, leads, days, seed, mix or Mix(), tick_hours, stuck_days,
+                            start, examples, workdir, render_sample)
+    sizes = shards.plan(leads, shard_leads)
+    if len(sizes) == 1:
+        return simulate_part(simulation, progress)
+    return shards.run(simulation, sizes, jobs, progress)
+
+
+def simulate_part(simulation: Simulation, progress: Callable[[int], None]) -> SimulationResult:
+    """One simulation (or one shard of one) from start to end, reporting each simulated day to ``progress``."""
+    sim = simulation
+    temp = Path(tempfile.mkdtemp(prefix="nurture-sim-", dir=sim.workdir))
     try:
         # who got what is kept, not the bytes (they would not fit in memory at scale)
-        run = VirtualRun(campaign_dir, template_dir, start, database_url=f"sqlite:///{temp / 'simulation.db'}",
-                         transport=MemoryTransport(keep_data=False), tick=dt.timedelta(hours=tick_hours), seed=seed,
-                         worker="simulation", batch=DAEMON_BATCH, render_sample=render_sample,
-                         base_url="https://nurture.simulation.example", secret_key=f"simulation-{seed}",
+        run = VirtualRun(sim.campaign_dir, sim.template_dir, sim.start,
+                         database_url=f"sqlite:///{temp / 'simulation.db'}", transport=MemoryTransport(keep_data=False),
+                         tick=dt.timedelta(hours=sim.tick_hours), seed=sim.seed, worker="simulation",
+                         batch=DAEMON_BATCH, render_sample=sim.render_sample,
+                         base_url="https://nurture.simulation.example", secret_key=f"simulation-{sim.seed}",
                          journey_sweep_seconds=SWEEP.total_seconds(), batch_size=5000, throwaway=True)
         _, rules = run.nurture.rules()
-        result = SimulationResult(leads, days, seed, tick_hours, start, mix, stuck_days=stuck_days,
-                                  stages=list(rules.symbols.stages))
-        result.notes = [f"the daemon ticks every {tick_hours:g} h of simulated time, so an email due at 09:30 "
+        result = SimulationResult(sim.leads, sim.days, sim.seed, sim.tick_hours, sim.start, sim.mix,
+                                  stuck_days=sim.stuck_days, stages=list(rules.symbols.stages))
+        result.notes = [f"the daemon ticks every {sim.tick_hours:g} h of simulated time, so an email due at 09:30 "
                         f"goes out at the next tick", "journey conditions that time alone makes true are swept "
                         "once a simulated day",
-                        "every email is rendered in full" if render_sample is None else
-                        f"the first {render_sample} emails of each template are rendered in full, the rest are "
+                        "every email is rendered in full" if sim.render_sample is None else
+                        f"the first {sim.render_sample} emails of each template are rendered in full, the rest are "
                         "sent unrendered (--render-all renders every one)"]
-        population = Population(seed, temperaments=dict(mix.temperaments))
         watch = SimulationWatch(rules)
-        asyncio.run(_play(run, population, result, watch, progress))
-        end = start + dt.timedelta(days=days)
+        asyncio.run(_play(run, sim.population(), result, watch, progress))
+        end = sim.start + dt.timedelta(days=sim.days)
         with run.nurture.store.transaction() as tx:
             result.events = tx.tallies.event_count()
             result.entered = entered_per_stage(tx, rules)
             watch.finish(tx.tallies.marketing_sent())
-        result.invariants = watch.as_dicts(start, examples)
+        result.invariants = watch.as_dicts(sim.start, sim.examples)
         _sends(run, result)
-        _mailing(run, result, examples)
-        _stuck(run, result, end, examples)
+        _mailing(run, result, sim.examples)
+        _stuck(run, result, end, sim.examples)
         run.nurture.store.dispose()
         return result
     finally:

@@ -50,11 +50,15 @@ class SyntheticLead:
 class Population:
     """Leads plus the events they will produce, drawn day by day."""
 
-    seed: int = 7
+    seed: int | str = 7
     leads: list[SyntheticLead] = field(default_factory=list)
     #: the temperament mix (same shape as TEMPERAMENTS); simulations may pass their own
     temperaments: dict[str, tuple[float, float, float, float, float]] = field(
         default_factory=lambda: dict(TEMPERAMENTS))
+    #: the companies its leads work at (a simulation's shards each take their own, so no account is split)
+    companies: list[tuple[str, str, str, int]] = field(default_factory=lambda: list(COMPANIES))
+    #: lead n is numbered offset + n * stride in its address, so parallel shards never share one
+    numbering: tuple[int, int] = (0, 1)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -64,14 +68,15 @@ class Population:
     def make_leads(self, count: int) -> list[SyntheticLead]:
         rng = self.rng
         kinds, weights = zip(*((k, v[0]) for k, v in self.temperaments.items()), strict=True)
+        offset, stride = self.numbering
         for i in range(len(self.leads), len(self.leads) + count):
             first, last = rng.choice(FIRST), rng.choice(LAST)
-            company, industry, country, size = rng.choice(COMPANIES)
+            company, industry, country, size = rng.choice(self.companies)
             free_mail = rng.random() < 0.12
             domain = "gmail.com" if free_mail else company.lower().replace(" ", "") + ".example"
             temperament = rng.choices(kinds, weights)[0]
             title = rng.choice(TITLES[:4] if temperament == "hot" and rng.random() < 0.6 else TITLES)
-            lead = SyntheticLead(f"{first}.{last}.{i}@{domain}".lower(), temperament, {
+            lead = SyntheticLead(f"{first}.{last}.{offset + i * stride}@{domain}".lower(), temperament, {
                 "first_name": first, "last_name": last, "company": company, "job_title": title,
                 "company_size": size, "industry": industry, "country": country, "timezone": ZONES[country],
                 "lead_source": rng.choice(SOURCES)})

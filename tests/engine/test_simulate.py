@@ -11,7 +11,9 @@ from typer.testing import CliRunner
 
 from engine.cli import app
 from engine.errors import ConfigError
+from engine.lab.shards import plan
 from engine.lab.simulate import Mix, load_mix, mix_from, run_simulation
+from engine.lab.synthetic import COMPANIES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -148,3 +150,32 @@ def test_cohorts_arrive_each_week():
                             seed=1, mix=mix_from({"new_leads_per_week": 0.5}))
     sizes = [sum(day.values()) for day in result.funnel_by_day]
     assert sizes[0] == 20 and sizes[-1] == 30
+
+
+def test_shards_are_planned_from_the_number_of_leads_alone():
+    assert plan(5000) == [5000]
+    assert plan(10_000) == [5000, 5000]
+    assert plan(5001) == [2501, 2500]
+    many = plan(1_000_000)
+    assert len(many) == len(COMPANIES) and sum(many) == 1_000_000 and max(many) - min(many) <= 1
+
+
+def test_a_simulation_in_shards_reports_the_same_from_one_process_or_two(blasting_campaign: Path):
+    """Two shards of 20 leads: the report does not depend on how many processes ran them, adds the shards up,
+    and each shard keeps to its own companies (lead N of shard k has N % 2 == k)."""
+    common: dict = {"campaign_dir": blasting_campaign / "journeys", "template_dir": blasting_campaign / "templates",
+                    "leads": 40, "days": 4, "seed": 3, "mix": mix_from(HOT), "stuck_days": 1, "shard_leads": 20}
+    one = run_simulation(**common, jobs=1).as_dict()
+    two = run_simulation(**common, jobs=2).as_dict()
+    assert one == two
+    assert "2 shards" in one["notes"][-1]
+    assert one["entered"]["lead"] == 40
+    assert all(sum(n for key, n in day.items() if key not in ("day", "date")) == 40 for day in one["funnel_by_day"])
+    assert one["mailing"]["lead_days_over"] > 0 and one["stuck"]
+    domains = {company.lower().replace(" ", "") + ".example": index for index, (company, *_) in enumerate(COMPANIES)}
+    seen = [w["lead"] for w in one["mailing"]["worst"]] + [e for g in one["stuck"] for e in g["examples"]]
+    for address in seen:
+        local, _, domain = address.partition("@")
+        number = int(local.rsplit(".", 1)[1])
+        assert domain == "gmail.com" or domains[domain] % 2 == number % 2, address
+    assert {int(a.partition("@")[0].rsplit(".", 1)[1]) % 2 for a in seen} == {0, 1}  # both shards are reported
