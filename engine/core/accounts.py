@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from dsl.ast import ACCOUNT_PREFIX
 
@@ -76,6 +76,16 @@ class Contact:
     last_event_at: float | None = None
 
 
+class Part(NamedTuple):
+    """One contact's share of its account's values at one time: for each rollup, the contact's score (sum, max,
+    min) or whether it counts (1 or 0); with what picks the most engaged contact."""
+
+    lead_id: int
+    stage: str
+    last_event_at: float | None
+    shares: tuple[float, ...]
+
+
 @dataclass(frozen=True)
 class RollupC:
     """One compiled account value: ``kind`` of ``score``, or a count of contacts passing ``test`` (and, with
@@ -88,20 +98,45 @@ class RollupC:
     active: float | None = None
 
     def value(self, contacts: Sequence[Contact], at: float) -> float:
+        return self.combine([self.share(c, at) for c in contacts])
+
+    def share(self, contact: Contact, at: float) -> float:
+        """What one contact adds: its score, or 1 when it counts (else 0)."""
         if self.kind == "count":
-            return float(sum(1 for c in contacts if self._counts(c, at)))
-        values = [float(c.scores.get(self.score or "", 0)) for c in contacts]
-        if not values:
+            return 1.0 if self._counts(contact, at) else 0.0
+        return float(contact.scores.get(self.score or "", 0))
+
+    def combine(self, shares: Sequence[float]) -> float:
+        """The value over contacts with these shares (0 with none)."""
+        if not shares:
             return 0.0
-        if self.kind == "sum":
-            return math.fsum(values)
-        return max(values) if self.kind == "max" else min(values)
+        if self.kind in ("sum", "count"):
+            return math.fsum(shares)
+        return max(shares) if self.kind == "max" else min(shares)
+
+    def steady_until(self, contact: Contact, at: float) -> float:
+        """Until when the passing of time alone leaves this contact's `active within` as it is at ``at``
+        (its scores, which the caller tracks, may change sooner); infinity when nothing here moves."""
+        last = contact.last_event_at
+        if self.active is None or last is None:
+            return math.inf
+        if last > at:  # an event after the time asked about: seen from then on
+            return last
+        return last + self.active if at <= last + self.active else math.inf
 
     def _counts(self, contact: Contact, at: float) -> bool:
         if self.active is not None and (contact.last_event_at is None or at - contact.last_event_at > self.active
                                         or contact.last_event_at > at):
             return False
         return self.test is None or bool(self.test(contact.attributes, contact.scores, _never, contact.stage))
+
+
+def part_of(rollups: Sequence[RollupC], contact: Contact, at: float) -> tuple[Part, float]:
+    """The contact's share of every rollup at ``at``, and until when time alone leaves the `active within`
+    windows as they are (scores read meanwhile may change sooner)."""
+    part = Part(contact.lead_id, contact.stage, contact.last_event_at,
+                tuple(rollup.share(contact, at) for rollup in rollups))
+    return part, min((rollup.steady_until(contact, at) for rollup in rollups), default=math.inf)
 
 
 @dataclass(frozen=True)
@@ -172,13 +207,18 @@ class Totals:
         self.rollups = rollups
         self.parts: dict[str, float] = {}
         self.seen = False
-        self.engaged: Contact | None = None
+        #: the contact that did something last, as its part (lead and stage)
+        self.engaged: Part | None = None
 
     def add(self, contacts: Sequence[Contact], at: float) -> None:
-        if not contacts:
+        self.add_parts([part_of(self.rollups, contact, at)[0] for contact in contacts])
+
+    def add_parts(self, parts: Sequence[Part]) -> None:
+        """Add contacts given by their shares (`part_of`)."""
+        if not parts:
             return
-        for rollup in self.rollups:
-            part = rollup.value(contacts, at)
+        for index, rollup in enumerate(self.rollups):
+            part = rollup.combine([p.shares[index] for p in parts])
             if rollup.name not in self.parts:
                 self.parts[rollup.name] = part
             elif rollup.kind == "max":
@@ -187,8 +227,7 @@ class Totals:
                 self.parts[rollup.name] = min(self.parts[rollup.name], part)
             else:  # sums and counts add up
                 self.parts[rollup.name] += part
-        best = most_engaged(contacts if self.engaged is None else [self.engaged, *contacts])
-        self.engaged = best
+        self.engaged = most_engaged(parts if self.engaged is None else [self.engaged, *parts])
         self.seen = True
 
     def values(self) -> dict[str, float]:
@@ -200,7 +239,18 @@ def scoped(values: Mapping[str, float]) -> dict[str, float]:
     return {ACCOUNT_PREFIX + name: value for name, value in values.items()}
 
 
-def most_engaged(contacts: Iterable[Contact]) -> Contact | None:
+class _Engaging(Protocol):
+    @property
+    def lead_id(self) -> int: ...
+
+    @property
+    def last_event_at(self) -> float | None: ...
+
+
+E = TypeVar("E", bound=_Engaging)
+
+
+def most_engaged(contacts: Iterable[E]) -> E | None:
     """The contact that did something last (the lowest id among equals); one that never did comes last."""
     return min(contacts, key=lambda c: (-(c.last_event_at if c.last_event_at is not None else -math.inf), c.lead_id),
                default=None)

@@ -239,6 +239,17 @@ def _tipping(state: LeadState, model: ScoreModel, factor: float, rest: float, wh
     return None
 
 
+def steady_until(state: LeadState, model: ScoreModel, whole: int, now: float) -> float:
+    """Until when decay leaves ``model``'s whole-number score at ``whole`` (its value at ``now``): the instant it
+    changes, or infinity when it never does."""
+    step = _next_step(state, model, whole, now)
+    if step is not None:
+        return step[0]
+    if _moves(state, model) and abs(state.raw_score(model, now) - whole) == 0.5:
+        return now  # exactly half-way, where rounding holds it: decay takes it off the whole number at once
+    return math.inf
+
+
 def _next_step(state: LeadState, model: ScoreModel, whole: int, now: float) -> tuple[float, int] | None:
     """When decay next changes ``model``'s whole-number score (``whole`` at ``now``), and to what."""
     if not model.decay_rate or model.name not in state.sums:

@@ -8,14 +8,15 @@ account until they stop holding.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from engine.core.accounts import AccountRules, AlertC, Contact, Totals, scoped
+from engine.core.accounts import AccountRules, AlertC, Contact, Part, Totals, part_of, scoped
 from engine.core.clock import epoch
 from engine.core.evaluator import LeadRecord
 from engine.core.rules import Rules
-from engine.core.scoring import LeadState, ScoreModel
+from engine.core.scoring import LeadState, ScoreModel, steady_until
 from engine.ingest.collection import fewer_collections
 from engine.store import Store, Tx
 from engine.store.accounts import STALE, AccountRow, MemberRow
@@ -118,21 +119,35 @@ def refresh_stale(store: Store, rules: Rules, now: dt.datetime, batch: int = ACC
                 after = keys[-1]
 
 
+#: how long before decay changes a score its kept share is given up: decay's instants are computed in floating
+#: point, and a share worked out again a moment early costs nothing
+MARGIN = 0.001
+
+
 def _roll_up(tx: Tx, rules: Rules, accounts: AccountRules, key: str, at: float) -> Totals:
     """The account's values over its contacts, read a page at a time, and its most engaged contact."""
     totals = Totals(accounts.rollups)
     after = 0
     while True:
         page = tx.accounts.members_page(key, after, PAGE)
-        totals.add([_contact(rules, m, at) for m in page], at)
+        totals.add_parts([_part(rules, accounts, m, at) for m in page])
         if len(page) < PAGE:
             return totals
         after = page[-1].lead_id
 
 
-def _contact(rules: Rules, member: MemberRow, at: float) -> Contact:
-    return Contact(member.lead_id, _Attributes(rules, member), _Scores(member.state, rules.scores, at), member.stage,
-                   member.last_event_at)
+def _part(rules: Rules, accounts: AccountRules, member: MemberRow, at: float) -> Part:
+    """The contact's share of the account's values at ``at``. It is kept with the contact's row, so for as long as
+    the lead's revision holds, and used again until decay changes a score it read or an `active within` window
+    opens or closes: a big account is rolled up whenever one contact acts, and most of the others have not."""
+    kept = member.memo.get("share")
+    if kept is not None and kept[0] is accounts and kept[1] <= at < kept[2]:
+        return kept[3]
+    scores = _Scores(member.state, rules.scores, at)
+    contact = Contact(member.lead_id, _Attributes(rules, member), scores, member.stage, member.last_event_at)
+    part, until = part_of(accounts.rollups, contact, at)
+    member.memo["share"] = (accounts, at, min(until, scores.steady_until() - MARGIN), part)
+    return part
 
 
 class _Scores(Mapping[str, float]):
@@ -149,6 +164,11 @@ class _Scores(Mapping[str, float]):
         if name not in self._known:
             self._known[name] = float(self._state.score(self._models[name], self._at))
         return self._known[name]
+
+    def steady_until(self) -> float:
+        """Until when decay leaves every score read so far as it was read (infinity: for ever)."""
+        return min((steady_until(self._state, self._models[name], int(value), self._at)
+                    for name, value in self._known.items()), default=math.inf)
 
     def get(self, name: str, default: Any = None) -> Any:
         return self[name] if name in self._models else default
@@ -190,7 +210,7 @@ class _Attributes(Mapping[str, Any]):
         return len(self._values())
 
 
-def _fire(tx: Tx, key: str, alerts: list[AlertC], values: Mapping[str, float], engaged: Contact,
+def _fire(tx: Tx, key: str, alerts: list[AlertC], values: Mapping[str, float], engaged: Part,
           now: dt.datetime) -> None:
     """Queue each alert's notifications on the account's most recently engaged contact: the lead sales hears
     about, whose owner `notify owner` tells."""

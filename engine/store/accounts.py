@@ -35,6 +35,8 @@ class MemberRow(NamedTuple):
     owner: str | None
     state: LeadState
     last_event_at: float | None
+    #: what callers work out from this row, kept as long as the row is (while the lead's revision holds)
+    memo: dict[str, Any]
 
 
 class ContactCache:
@@ -142,7 +144,7 @@ class Accounts(Repository):
             for lead_id, email, attributes, stage, owner, state, last_event_at, revision in self.conn.exec_driver_sql(
                     sql, (values_param(self.conn, missing),)):
                 found[lead_id] = row = MemberRow(lead_id, email, dict(read_json(attributes) or {}), stage, owner,
-                                                 LeadState(read_json(state)), read_epoch(last_event_at))
+                                                 LeadState(read_json(state)), read_epoch(last_event_at), {})
                 self.contacts_read.append((revision, row))
         # a lead erased between the two reads is left out
         return [found[lead_id] for lead_id, _, _ in listed if lead_id in found]
@@ -155,7 +157,8 @@ class Accounts(Repository):
         for key, *lead in self.conn.execute(query if limit is None else query.limit(limit)):
             lead_id, email, attributes, stage, owner, state, last_event_at = lead
             found.setdefault(key, []).append(MemberRow(lead_id, email, dict(read_json(attributes) or {}), stage,
-                                                       owner, LeadState(read_json(state)), read_epoch(last_event_at)))
+                                                       owner, LeadState(read_json(state)), read_epoch(last_event_at),
+                                                       {}))
         return found
 
     def of_lead(self, lead_id: int) -> AccountRow | None:

@@ -182,4 +182,6 @@ def test_totals_are_the_same_however_the_contacts_are_split(accounts):
         for start in range(0, len(contacts), size):
             totals.add(contacts[start:start + size], at)
         assert totals.values() == whole
-        assert totals.engaged == most_engaged(contacts)
+        engaged = most_engaged(contacts)
+        assert totals.engaged is not None and engaged is not None
+        assert (totals.engaged.lead_id, totals.engaged.stage) == (engaged.lead_id, engaged.stage)
