@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 
 from engine.core.evaluator import PriorEntry
 from engine.store.base import Repository
-from engine.store.bulk import insert_ignoring, insert_many
+from engine.store.bulk import insert_ignoring, insert_many, one_of, values_param
 from engine.store.tables import ACTIONS, TURNS
 
 
@@ -33,11 +33,15 @@ class Actions(Repository):
         The reason is kept with each (``last_error``), so the store says why it was never sent.
         """
         if lead_ids:
+            # one statement whatever the numbers of leads and keys (an expanding IN is compiled for each pair);
             # an account alert is the account's doing, not a transition of the replayed lead: it stays
-            self.conn.execute(ACTIONS.update().where(ACTIONS.c.lead_id.in_(lead_ids), ACTIONS.c.status == "pending",
-                                                     ACTIONS.c.key.not_in(keep),
-                                                     ACTIONS.c.key.not_like("%:account alert:%"))
-                              .values(status="cancelled", last_error=reason[:2000] or None))
+            mark = "%s" if self.postgres else "?"
+            self.conn.exec_driver_sql(
+                f"UPDATE {ACTIONS.name} SET status = 'cancelled', last_error = {mark} "
+                f"WHERE {one_of(self.conn, 'lead_id')} AND status = 'pending' AND NOT ({one_of(self.conn, 'key')}) "
+                f"AND key NOT LIKE {mark}",
+                (reason[:2000] or None, values_param(self.conn, lead_ids), values_param(self.conn, keep),
+                 "%:account alert:%"))
 
     def entries_of(self, lead_ids: Sequence[int]) -> dict[int, dict[str, list[PriorEntry]]]:
         """What these leads' earlier stage entries did (owner, notifications sent or queued), by stage in
