@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 from engine.core.rules import Rules
@@ -70,14 +71,33 @@ def address_hash(salt: str, email: str) -> str:
     return hashlib.sha256(f"{salt}\n{email}".encode()).hexdigest()
 
 
+class SaltCache:
+    """The erasure salt once a committed transaction has read it: stored once, it never changes, and every batch
+    of input asks for it. Kept only after the reading transaction commits, so a salt this transaction created
+    and then rolled back is never taken for the store's."""
+
+    def __init__(self) -> None:
+        self.salt: str | None = None
+
+
 class Privacy(Repository):
     """Data subject requests: export, erase, and recognising erased addresses."""
 
+    def __init__(self, conn: Connection, salts: SaltCache | None = None, salt_read: list[str] | None = None) -> None:
+        super().__init__(conn)
+        self.salts = salts
+        #: the salt as this transaction read it, for the cache once it commits
+        self.salt_read = salt_read if salt_read is not None else []
+
     def _salt(self, create: bool = False) -> str | None:
+        if self.salts is not None and self.salts.salt is not None:
+            return self.salts.salt
         found: str | None = self.conn.execute(sa.select(META.c.value).where(META.c.key == SALT)).scalar()
         if found is None and create:  # two processes may race here: the first salt stored wins for both
             insert_ignoring(self.conn, META, [{"key": SALT, "value": secrets.token_hex(32)}], "key")
             found = self.conn.execute(sa.select(META.c.value).where(META.c.key == SALT)).scalar_one()
+        if found is not None:
+            self.salt_read.append(found)
         return found
 
     def erased_among(self, emails: Iterable[str]) -> set[str]:

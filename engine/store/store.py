@@ -23,7 +23,7 @@ from engine.store.ledger import Ledger
 from engine.store.mailroom import Mailroom
 from engine.store.meta import MetaValues
 from engine.store.outbox import Outbox
-from engine.store.privacy import Privacy
+from engine.store.privacy import Privacy, SaltCache
 from engine.store.quarantine import Quarantine
 from engine.store.reports import Reports
 from engine.store.signals import Signals
@@ -39,9 +39,12 @@ from engine.store.visitors import Visitors
 class Tx:
     """One transaction; each repository works inside it, so what they write commits together or not at all."""
 
-    def __init__(self, conn: Connection, contacts: ContactCache | None = None) -> None:
+    def __init__(self, conn: Connection, contacts: ContactCache | None = None, salts: SaltCache | None = None) -> None:
         self.conn = conn
         self.contacts = contacts
+        self.salts = salts
+        #: the erasure salt as this transaction read it, kept in ``salts`` once the transaction commits
+        self.salt_read: list[str] = []
         #: account contacts read from the leads table, kept in ``contacts`` once the transaction commits
         self.contacts_read: list[tuple[int, MemberRow]] = []
 
@@ -115,7 +118,7 @@ class Tx:
 
     @cached_property
     def privacy(self) -> Privacy:
-        return Privacy(self.conn)
+        return Privacy(self.conn, self.salts, self.salt_read)
 
     @cached_property
     def visitors(self) -> Visitors:
@@ -156,6 +159,8 @@ class Store:
         self.engine = engine
         #: account contacts as last read, used while their revision holds (see `ContactCache`)
         self.contacts = ContactCache()
+        #: the erasure salt, once read (see `SaltCache`)
+        self.salts = SaltCache()
 
     @classmethod
     def open(cls, url: str, *, upgrade: bool = False) -> Store:
@@ -183,7 +188,7 @@ class Store:
         """A unit of work that commits when the block ends, or with ``dry_run`` always rolls back."""
         with self.engine.connect() as conn:
             trans = conn.begin()
-            tx = Tx(conn, self.contacts)
+            tx = Tx(conn, self.contacts, self.salts)
             try:
                 yield tx
             except BaseException:
@@ -194,6 +199,8 @@ class Store:
             else:
                 trans.commit()
                 self.contacts.keep(tx.contacts_read)
+                if tx.salt_read:
+                    self.salts.salt = tx.salt_read[-1]
 
     def tune_for_throwaway(self) -> None:
         """Trade durability for speed in a store deleted after the run (simulations, backtests)."""
