@@ -25,8 +25,8 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 from engine.core.rules import Rules
-from engine.store.base import Repository, chunks
-from engine.store.bulk import insert_ignoring
+from engine.store.base import Repository
+from engine.store.bulk import insert_ignoring, one_of, values_param
 from engine.store.models import Erasure
 from engine.store.reports import scores_of
 from engine.store.tables import ANONYMOUS_EVENTS, LEADS, META, QUARANTINE, SUPPRESSIONS, VISITORS, _table
@@ -92,7 +92,10 @@ class Privacy(Repository):
     def _salt(self, create: bool = False) -> str | None:
         if self.salts is not None and self.salts.salt is not None:
             return self.salts.salt
-        found: str | None = self.conn.execute(sa.select(META.c.value).where(META.c.key == SALT)).scalar()
+        # asked by every batch until a first erasure makes a salt: the driver's statement, without a compiled one's cost
+        mark = "%s" if self.postgres else "?"
+        found: str | None = self.conn.exec_driver_sql(f"SELECT value FROM {META.name} WHERE key = {mark}",
+                                                      (SALT,)).scalar()
         if found is None and create:  # two processes may race here: the first salt stored wins for both
             insert_ignoring(self.conn, META, [{"key": SALT, "value": secrets.token_hex(32)}], "key")
             found = self.conn.execute(sa.select(META.c.value).where(META.c.key == SALT)).scalar_one()
@@ -106,11 +109,9 @@ class Privacy(Repository):
         if salt is None:
             return set()
         by_hash = {address_hash(salt, email): email for email in set(emails)}
-        found: set[str] = set()
-        for chunk in chunks(sorted(by_hash)):
-            found.update(by_hash[h] for h in self.conn.execute(
-                sa.select(ERASURES.c.address_hash).where(ERASURES.c.address_hash.in_(chunk))).scalars())
-        return found
+        sql = f"SELECT address_hash FROM {ERASURES.name} WHERE {one_of(self.conn, 'address_hash')}"
+        hashes = self.conn.exec_driver_sql(sql, (values_param(self.conn, sorted(by_hash)),)).scalars()
+        return {by_hash[h] for h in hashes}
 
     def erasure_of(self, email: str) -> dict[str, Any] | None:
         """The audit record of ``email``'s erasure, or None when it was never erased."""
