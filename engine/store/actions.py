@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 
 from engine.core.evaluator import PriorEntry
 from engine.store.base import Repository
-from engine.store.bulk import insert_ignoring, insert_many, one_of, values_param
+from engine.store.bulk import insert_ignoring, insert_many, one_of, read_json, values_param
 from engine.store.tables import ACTIONS, TURNS
 
 
@@ -49,10 +49,11 @@ class Actions(Repository):
         found: dict[int, dict[str, dict[str, PriorEntry]]] = {}
         if not lead_ids:
             return {}
-        rows = self.conn.execute(sa.select(ACTIONS.c.key, ACTIONS.c.lead_id, ACTIONS.c.kind, ACTIONS.c.status,
-                                           ACTIONS.c.payload)
-                                 .where(ACTIONS.c.lead_id.in_(list(lead_ids)), ACTIONS.c.status != "cancelled"))
-        for key, lead_id, kind, status, payload in rows:
+        rows = self.conn.exec_driver_sql(
+            f"SELECT key, lead_id, kind, status, payload FROM {ACTIONS.name} "
+            f"WHERE {one_of(self.conn, 'lead_id')} AND status != 'cancelled'", (values_param(self.conn, lead_ids),))
+        for key, lead_id, kind, status, stored in rows:
+            payload = read_json(stored)
             # key: "<lead>:<stage>:<milliseconds>:owner" or "...:notify:<index>"
             lead, stage, millis, *rest = key.split(":")
             entry = found.setdefault(lead_id, {}).setdefault(stage, {}).setdefault(millis, PriorEntry())
