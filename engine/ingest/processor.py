@@ -323,19 +323,18 @@ class Processor:
         lead.stage, lead.stage_since, lead.review_at, lead.last_event_at = "lead", lead.stage_since, None, None
         lead.entered = {}
         evaluator.refresh_fit(lead)
-        start = min([lead.created_at, *(epoch(e.at) for e in events[:1])])
+        start = min([lead.created_at, *(e.at for e in events[:1])])
         evaluator.evaluate(lead, start)
         for key, etype, at, props in events:
-            t = epoch(at)
-            evaluator.advance(lead, t)
-            if evaluator.apply_event(lead, etype, props, t, key):
-                evaluator.evaluate(lead, t)
+            evaluator.advance(lead, at)
+            if evaluator.apply_event(lead, etype, props, at, key):
+                evaluator.evaluate(lead, at)
 
     def _rebuild_points(self, evaluator: Evaluator, lead: LeadRecord, events: list[StoredEvent]) -> None:
         lead.state = LeadState()
         evaluator.refresh_fit(lead)
         for key, etype, at, props in events:
-            evaluator.apply_event(lead, etype, props, epoch(at), key)
+            evaluator.apply_event(lead, etype, props, at, key)
 
     def _load(self, tx: Tx, ids: list[int]) -> dict[int, LeadRecord]:
         """These leads, locked: from the cache where the store still holds what this processor saved,

@@ -94,8 +94,11 @@ _NAIVE_EPOCH = dt.datetime(1970, 1, 1)
 
 def read_epoch(value: str | dt.datetime | None) -> float | None:
     """A stored UTC time as epoch seconds: SQLite keeps text, PostgreSQL gives a naive datetime."""
-    if value is None:
-        return None
+    return None if value is None else read_time(value)
+
+
+def read_time(value: str | dt.datetime) -> float:
+    """A stored UTC time of a column that is never NULL, as epoch seconds (see `read_epoch`)."""
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value)
     elif value.tzinfo is not None:  # stored times are UTC: an aware value's wall time is read as UTC
