@@ -362,9 +362,8 @@ def run_simulation(*, campaign_dir: Path, template_dir: Path, leads: int, days: 
     return shards.run(simulation, sizes, jobs, progress)
 
 
-def simulate_part(simulation: Simulation, progress: Callable[[int], None]) -> SimulationResult:
+def simulate_part(sim: Simulation, progress: Callable[[int], None]) -> SimulationResult:
     """One simulation (or one shard of one) from start to end, reporting each simulated day to ``progress``."""
-    sim = simulation
     temp = Path(tempfile.mkdtemp(prefix="nurture-sim-", dir=sim.workdir))
     try:
         # who got what is kept, not the bytes (they would not fit in memory at scale)
