@@ -57,12 +57,10 @@ class Recorder:
     waits its turn joins it, so it costs no transaction of its own.
     """
 
-    def __init__(self, store: Store, thread: StoreThread, worker: str, settled: Callable[[list[int]], None]) -> None:
+    def __init__(self, store: Store, thread: StoreThread, worker: str) -> None:
         self.store = store
         self.thread = thread
         self.worker = worker
-        #: told, in the store thread, which messages' outcomes a write has taken (kept or not)
-        self.settled = settled
         #: ingests the bounce events, under the rules of the version being delivered
         self.processor: Processor | None = None
         #: outcomes not yet taken by a write; the store thread takes them, so they change hands under the lock
@@ -118,8 +116,6 @@ class Recorder:
             return batch, self._write_batch([(item, outcome) for item, outcome, _ in batch])
         except Exception as err:
             return batch, err
-        finally:
-            self.settled([item.message.id for item, _, _ in batch])
 
     def _write_batch(self, batch: list[tuple[Ready, SendOutcome]]) -> list[bool]:
         # Bounces first, as events keyed by their message: a daemon that dies before the outcome is kept sends
@@ -160,7 +156,7 @@ class DeliveryLoop:
         self.stopping = stopping
         self.rng = rng
         self.preparer = Preparer(store, composer, clock, worker, lease)
-        self.recorder = Recorder(store, thread, worker, self.preparer.settled)
+        self.recorder = Recorder(store, thread, worker)
 
     async def deliver(self, rules: Rules, templates: Templates) -> DeliveryStats:
         """Send what is due until nothing is left or the daemon is stopping; every send started is recorded.
@@ -274,7 +270,6 @@ class DeliveryLoop:
     def _release(self, ids: list[int]) -> None:
         with self.store.transaction() as tx:
             tx.outbox.release(ids, self.worker)
-        self.preparer.settled(ids)
 
     def _claim_and_prepare(self, rules: Rules, templates: Templates, stats: DeliveryStats) -> list[Ready] | None:
         """Claim a batch and clear it for sending; None when nothing is due."""

@@ -111,15 +111,6 @@ class Preparer:
         self.clock = clock
         self.worker = worker
         self.lease = lease
-        #: marketing messages cleared for sending whose outcome is not kept yet: message id -> (lead id, when
-        #: cleared). The caps count them as sent: the next batch is prepared while this one is still sending, and
-        #: a lead's email in both would otherwise each find the other missing from the outbox's sent mail.
-        self.sending: dict[int, tuple[int, dt.datetime]] = {}
-
-    def settled(self, message_ids: list[int]) -> None:
-        """These messages' outcomes are kept (or they were given back): the outbox says what they came to."""
-        for message_id in message_ids:
-            self.sending.pop(message_id, None)
 
     def prepare(self, ids: list[int], rules: Rules, templates: Templates, now: dt.datetime,
                 stats: DeliveryStats) -> list[Ready]:
@@ -144,14 +135,15 @@ class Preparer:
             # The leases of the cleared messages are renewed from the clock of this moment, and a message whose
             # lease another daemon has taken (this one was too slow) is left to it: never sent by two. The bytes
             # stay in memory for the send; they are kept in the store with its outcome.
-            held = tx.outbox.renew([m.id for m, _ in cleared], self.worker, self.clock.now() + self.lease)
+            # Cleared, they count against the caps of every daemon (this one's next batch, prepared while this one
+            # sends, included) until their outcomes are kept.
+            held = tx.outbox.clear_to_send([m.id for m, _ in cleared], self.worker, self.clock.now() + self.lease,
+                                           now)
         ready = []
         for message, data in cleared:
             if message.id in held:
                 lead = batch.leads.get(message.lead_id)
                 ready.append(Ready(message, data, lead.email if lead is not None else None))
-                if message.kind == "marketing":
-                    self.sending[message.id] = (message.lead_id, now)
             else:
                 stats.lost += 1
                 log.warning("lease lost before sending", extra={"fields": {"message_id": message.id}})
@@ -162,13 +154,9 @@ class Preparer:
         caps = rules.symbols.frequency_caps
         since = now - dt.timedelta(days=7 if "week" in caps else 1)
         topical = [m.lead_id for m in marketing if m.topic is not None]
-        sent: dict[int, list[dt.datetime]] = {}
-        if caps and marketing:
-            sent = tx.outbox.recent_sends([m.lead_id for m in marketing], since)
-            for lead_id, cleared_at in self.sending.values():
-                sent.setdefault(lead_id, []).append(cleared_at)
         return _Batch(lead_views(tx, rules, [m.lead_id for m in messages if m.kind != "webhook"], now),
-                      tx.outbox.suppressed_among([m.to_address for m in marketing]), sent,
+                      tx.outbox.suppressed_among([m.to_address for m in marketing]),
+                      tx.outbox.recent_sends([m.lead_id for m in marketing], since, now) if caps and marketing else {},
                       tx.outbox.ended_journeys([m.id for m in marketing]) if marketing else {},
                       left_topics=tx.topics.among(topical) if topical else {})
 

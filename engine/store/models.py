@@ -224,6 +224,9 @@ class OutboxMessage(SQLModel, table=True):
     data: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
     leased_by: str | None = Field(default=None, max_length=100)
     leased_until: dt.datetime | None = _when(default=None)
+    #: when the daemon holding the lease cleared it to go (consent, quiet hours, caps): from then until its outcome
+    #: is kept, every daemon's frequency caps count it as sent
+    cleared_at: dt.datetime | None = _when(default=None)
     #: the subscription topic of a marketing email (None: only the global unsubscribe stops it)
     topic: str | None = Field(default=None, max_length=100)
 

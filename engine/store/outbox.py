@@ -23,7 +23,8 @@ from engine.store.tables import ENROLLMENTS, LEADS, OUTBOX, SUPPRESSIONS
 # A message leased to a worker, updated only while that worker holds it; built once (SQLAlchemy
 # builds a statement in ~150 us, six times executing it) and given the columns to set.
 _LEASED = OUTBOX.update().where(OUTBOX.c.id == sa.bindparam("_id"), OUTBOX.c.leased_by == sa.bindparam("_worker"))
-_RELEASED = {"leased_by": None, "leased_until": None}
+#: a message given back or done with: no daemon holds it, and it is not on its way
+_RELEASED = {"leased_by": None, "leased_until": None, "cleared_at": None}
 # What a finished send sets, one statement per outcome run over a whole group of messages (executemany).
 # The composed bytes are kept with the outcome unless the message had them already (a retry, a webhook).
 _KEEP_DATA = sa.func.coalesce(OUTBOX.c.data, sa.bindparam("_data", type_=OUTBOX.c.data.type))
@@ -36,12 +37,18 @@ _DUE = (sa.select(OUTBOX.c.id).where(OUTBOX.c.status == "queued", OUTBOX.c.due_a
         .order_by(OUTBOX.c.due_at, OUTBOX.c.id).limit(sa.bindparam("_limit")))
 _DUE_SKIPPING_LOCKED = _DUE.with_for_update(skip_locked=True)  # PostgreSQL: rows another daemon is claiming are skipped
 _LEASE = OUTBOX.update().where(OUTBOX.c.id.in_(_IDS)).values(leased_by=sa.bindparam("_worker"),
-                                                              leased_until=sa.bindparam("_until"))
+                                                              leased_until=sa.bindparam("_until"), cleared_at=None)
 _HELD = sa.select(OUTBOX.c.id).where(OUTBOX.c.id.in_(_IDS), OUTBOX.c.leased_by == sa.bindparam("_worker"))
 _HELD_LOCKED = _HELD.with_for_update()
 _RENEW = OUTBOX.update().where(OUTBOX.c.id.in_(_IDS)).values(leased_until=sa.bindparam("_until"))
+_CLEAR = OUTBOX.update().where(OUTBOX.c.id.in_(_IDS)).values(leased_until=sa.bindparam("_until"),
+                                                             cleared_at=sa.bindparam("_cleared"))
 _RECENT = sa.select(OUTBOX.c.lead_id, OUTBOX.c.sent_at, OUTBOX.c.kind, OUTBOX.c.status).where(
     OUTBOX.c.lead_id.in_(_IDS), OUTBOX.c.sent_at > sa.bindparam("_since"))
+#: marketing mail a daemon has cleared to go and holds, its outcome not yet kept: on its way
+_ON_ITS_WAY = sa.select(OUTBOX.c.lead_id, OUTBOX.c.cleared_at).where(
+    OUTBOX.c.lead_id.in_(_IDS), OUTBOX.c.cleared_at > sa.bindparam("_since"), OUTBOX.c.status == "queued",
+    OUTBOX.c.kind == "marketing", OUTBOX.c.leased_until >= sa.bindparam("_now"))
 _SUPPRESSED = sa.select(SUPPRESSIONS.c.email).where(SUPPRESSIONS.c.email.in_(sa.bindparam("_emails", expanding=True)))
 _ENDED = (sa.select(OUTBOX.c.id, ENROLLMENTS.c.journey, ENROLLMENTS.c.end_reason)
           .join(ENROLLMENTS, ENROLLMENTS.c.id == OUTBOX.c.enrollment_id)
@@ -156,6 +163,14 @@ class Outbox(Repository):
             self.conn.execute(_RENEW, {"_ids": part, "_until": until})
         return held
 
+    def clear_to_send(self, message_ids: list[int], worker: str, until: dt.datetime, now: dt.datetime) -> set[int]:
+        """Mark these messages cleared to go at ``now``, their leases extended to ``until``; returns those
+        ``worker`` still held. Until their outcome is kept, every daemon's caps count them as sent."""
+        held = self._leased_to(worker, message_ids)
+        for part in chunks(sorted(held)):
+            self.conn.execute(_CLEAR, {"_ids": part, "_until": until, "_cleared": now})
+        return held
+
     def release(self, message_ids: list[int], worker: str) -> None:
         """Give back ``worker``'s leases on these messages, unsent (a daemon stopping): due again at once."""
         for part in chunks(sorted(message_ids)):
@@ -211,8 +226,10 @@ class Outbox(Repository):
             held.update(self.conn.execute(query, {"_ids": part, "_worker": worker}).scalars())
         return held
 
-    def recent_sends(self, lead_ids: list[int], since: dt.datetime) -> dict[int, list[dt.datetime]]:
-        """Marketing emails sent to these leads after ``since``, per lead (what frequency caps count)."""
+    def recent_sends(self, lead_ids: list[int], since: dt.datetime, now: dt.datetime) -> dict[int, list[dt.datetime]]:
+        """Marketing emails sent to these leads after ``since``, per lead (what frequency caps count), and those
+        on their way now: cleared to go by a daemon that still holds them, counted from when they were cleared.
+        Another daemon may be sending them this very moment."""
         found: dict[int, list[dt.datetime]] = {}
         # Only the leads and the window are in the query, so that it reads ix_outbox_lead_sent: given
         # `status = 'sent'` too, SQLite chose ix_outbox_due and walked every message ever sent, once per batch.
@@ -221,6 +238,8 @@ class Outbox(Repository):
             for lead_id, sent_at, kind, status in self.conn.execute(_RECENT, {"_ids": part, "_since": since}):
                 if kind == "marketing" and status == "sent":
                     found.setdefault(lead_id, []).append(sent_at)
+            for lead_id, cleared_at in self.conn.execute(_ON_ITS_WAY, {"_ids": part, "_since": since, "_now": now}):
+                found.setdefault(lead_id, []).append(cleared_at)
         return found
 
     def suppressed_among(self, emails: list[str]) -> set[str]:

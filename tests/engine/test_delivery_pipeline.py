@@ -8,8 +8,9 @@ import sqlalchemy as sa
 
 from engine.core.clock import VirtualClock
 from engine.core.journeys import Enqueue, MessageKind
-from engine.daemon.build import daemon_for, router_for
+from engine.daemon.build import composer_for, daemon_for, router_for
 from engine.daemon.journeys import JourneyRunner
+from engine.daemon.prepare import DeliveryStats, Preparer
 from engine.store.outbox import SendOutcome
 from engine.store.tables import OUTBOX
 
@@ -149,3 +150,33 @@ def test_frequency_caps_count_the_batch_still_sending_when_the_next_is_prepared(
     assert len(to_ann) == 2 and stats.sent == 9 and stats.deferred == 1
     [waiting] = [row for row in h.outbox() if row.status == "queued"]
     assert waiting.to_address == "ann@acme.example" and "frequency cap" in waiting.last_error
+
+
+def test_caps_count_mail_another_daemon_has_cleared_and_not_yet_recorded(db_url, capture):
+    """Daemon A has cleared Ann's first two emails and is sending them when daemon B claims her third: B counts
+    them (the campaign allows 2 a day) and holds the third back. Once A's lease has run out, they no longer count:
+    A is gone, and whoever claims them next clears them again."""
+    h = Harness(db_url, capture.port)
+    h.leads(ANN)
+    version_id, rules = h.nurture.rules()
+    now = h.clock.now()
+    with h.nurture.store.transaction() as tx:
+        runner = JourneyRunner(tx, rules, version_id, now, lambda *args: None)
+        [ann] = runner.leads([1]).values()
+        for n in range(3):
+            runner.enqueue(Enqueue(f"two-daemons:{n}", ann.id, MessageKind.MARKETING, ann.email, "hello", now,
+                                   "onboarding", f"step_{n}", None))
+    store, lease, templates = h.nurture.store, dt.timedelta(minutes=2), (version_id, h.nurture.version_files)
+    daemons = {name: Preparer(store, composer_for(h.nurture), h.clock, name, lease) for name in ("a", "b")}
+    with store.transaction() as tx:
+        first = tx.outbox.claim("a", 2, lease, h.clock)
+    assert len(daemons["a"].prepare(first, rules, templates, now, DeliveryStats())) == 2
+    with store.transaction() as tx:
+        third = tx.outbox.claim("b", 10, lease, h.clock)
+    held_back = DeliveryStats()
+    assert daemons["b"].prepare(third, rules, templates, now, held_back) == [] and held_back.deferred == 1
+    [row] = [r for r in h.outbox() if r.id in third]
+    assert row.status == "queued" and "frequency cap" in row.last_error and row.leased_by is None
+    with store.transaction() as tx:
+        assert len(tx.outbox.recent_sends([ann.id], now - dt.timedelta(days=1), now)[ann.id]) == 2
+        assert tx.outbox.recent_sends([ann.id], now - dt.timedelta(days=1), now + 2 * lease) == {}
