@@ -114,7 +114,11 @@ def _convert(name: str, raw: object, default: object, kind: type) -> Any:
             return float(raw) if isinstance(raw, int | float) else float(str(raw))
         return str(raw)
     except (TypeError, ValueError):
-        raise ConfigError(f"setting `{name}` must be a {kind.__name__}, got {raw!r}") from None
+        raise ConfigError(f"setting `{name}` must be {_KINDS.get(kind, 'text')}, got {raw!r}") from None
+
+
+#: how an error names the kind of value a setting takes
+_KINDS: dict[type, str] = {int: "a whole number", float: "a number", bool: "true or false"}
 
 
 def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) -> Config:

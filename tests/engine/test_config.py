@@ -35,7 +35,7 @@ def test_defaults_file_and_environment_layers(tmp_path: Path):
 @pytest.mark.parametrize(("text", "message"), [
     ('api_token = "abc"', "`api_token` is a secret; set NURTURE_API_TOKEN in the environment"),
     ('databse_url = "x"', "unknown setting(s) in"),
-    ("batch_size = 'many'", "setting `batch_size` must be a int"),
+    ("batch_size = 'many'", "setting `batch_size` must be a whole number"),
     ("database_url = ", "nurture.toml"),
 ])
 def test_bad_configuration_is_explained(tmp_path: Path, text: str, message: str):
@@ -76,7 +76,7 @@ def test_the_daemons_batch_size_and_tick_budget_come_from_the_configuration(tmp_
 
 @pytest.mark.parametrize(("env", "message"), [
     ({"NURTURE_DAEMON_BATCH_SIZE": "0"}, "setting `daemon_batch_size` must be more than 0, got '0'"),
-    ({"NURTURE_TICK_BUDGET_SECONDS": "soon"}, "setting `tick_budget_seconds` must be a float, got 'soon'"),
+    ({"NURTURE_TICK_BUDGET_SECONDS": "soon"}, "setting `tick_budget_seconds` must be a number, got 'soon'"),
     ({"NURTURE_TICK_SECONDS": "-1"}, "setting `tick_seconds` must be more than 0"),
 ])
 def test_bad_daemon_settings_are_explained(env: dict[str, str], message: str) -> None:
