@@ -147,7 +147,7 @@ def test_ses_is_off_without_topics(serve: Callable[..., Live], sqlite_url: str, 
     assert amazon.fetched == []
     assert load_config(env={"NURTURE_SNS_CONFIRM_SUBSCRIPTIONS": "true"}).sns_confirm_subscriptions is True
     assert load_config(env={"NURTURE_SNS_CONFIRM_SUBSCRIPTIONS": "off"}).sns_confirm_subscriptions is False
-    with pytest.raises(ConfigError, match="must be a bool"):
+    with pytest.raises(ConfigError, match="must be true or false"):
         load_config(env={"NURTURE_SNS_CONFIRM_SUBSCRIPTIONS": "maybe"})
 
 
