@@ -24,10 +24,12 @@ from engine.errors import ConfigError
 from engine.ingest.rows import Row
 from engine.lab.history import EventSource, Grouped, import_leads
 from engine.lab.outcomes import Outcomes, read_outcomes
+from engine.lab.parallel import run_parts
 from engine.lab.simulate import DAEMON_BATCH
 from engine.lab.stats import auc, confusion, lift, rate, roc_points
 from engine.lab.virtual import VirtualRun
 from engine.reports.funnel import entered_per_stage
+from engine.store import Store
 from engine.store.tallies import LedgerLine, StageReached
 
 Progress = Callable[[int], None]
@@ -309,9 +311,36 @@ class BacktestResult:
                 "outcome_problems": self.outcome_problems, "notes": self.notes}
 
 
-def _compare(first: VirtualRun, second: VirtualRun, result: BacktestResult, limit: int) -> None:
+@dataclass(frozen=True)
+class _Job:
+    """One version's replay, as a process of its own is given it."""
+
+    version: Version
+    source: EventSource
+    leads_file: str | None
+    store: Path
+    tick: dt.timedelta
+    seed: int
+    render_sample: int | None
+    outcomes: Outcomes | None
+    as_of: bool
+
+
+def _replay_job(job: _Job, progress: Progress) -> tuple[Replay, list[str]]:
+    """Replay the history through one version, with its evidence when there are outcomes; the replay and its
+    first quarantined rows. The store stays in its file for the comparison."""
+    replayed, run = replay(job.version, job.source, leads_file=job.leads_file, store=job.store, tick=job.tick,
+                           seed=job.seed, render_sample=job.render_sample, progress=progress)
+    if job.outcomes is not None:
+        replayed.evidence = evidence(run, job.outcomes, job.source.end, as_of=job.as_of)
+    reasons = quarantine_reasons(run)
+    run.nurture.store.dispose()
+    return replayed, reasons
+
+
+def _compare(first: Store, second: Store, result: BacktestResult, limit: int) -> None:
     """Leads whose final stage differs, by walking both stores in email order side by side."""
-    with first.nurture.store.transaction() as a, second.nurture.store.transaction() as b:
+    with first.transaction() as a, second.transaction() as b:
         left, right = a.tallies.stages_by_email(), b.tallies.stages_by_email()
         x, y = next(left, None), next(right, None)
         while x is not None or y is not None:
@@ -358,21 +387,19 @@ def run_backtest(*, campaign_dir: Path, template_dir: Path, events: str, leads: 
             result.notes.append("the events file is not in time order, so it was sorted in memory")
         if at is not None:
             result.notes.append(f"as of {at.isoformat()}: {source.later:,} later events left out, scores read then")
-        runs = []
-        end = source.end
-        for index, version in enumerate(versions):
-            replayed, run = replay(version, source, leads_file=leads, store=temp / f"replay{index}.db",
-                                   tick=dt.timedelta(hours=tick_hours), seed=seed, render_sample=render_sample,
-                                   progress=progress)
-            if known is not None:
-                replayed.evidence = evidence(run, known, end, as_of=at is not None)
-            result.replays.append(replayed)
-            runs.append(run)
-        result.quarantine = quarantine_reasons(runs[0])
-        if len(runs) == 2:
-            _compare(runs[0], runs[1], result, examples)
-        for run in runs:
-            run.nurture.store.dispose()
+        jobs = [_Job(version, source, leads, temp / f"replay{index}.db", dt.timedelta(hours=tick_hours), seed,
+                     render_sample, known, at is not None) for index, version in enumerate(versions)]
+        # two versions replay side by side, each in a process of its own: they share nothing but the history
+        done = [_replay_job(jobs[0], progress)] if len(jobs) == 1 else run_parts(_replay_job, jobs, None, progress)
+        result.replays = [replayed for replayed, _ in done]
+        result.quarantine = done[0][1]
+        if len(jobs) == 2:
+            stores = [Store.connect(f"sqlite:///{job.store}") for job in jobs]
+            try:
+                _compare(stores[0], stores[1], result, examples)
+            finally:
+                for store in stores:
+                    store.dispose()
         return result
     finally:
         shutil.rmtree(temp, ignore_errors=True)

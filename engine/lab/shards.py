@@ -11,14 +11,11 @@ machine, so the same seed gives the same report everywhere.
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
-import os
-import queue
 from collections import Counter
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from engine.lab.parallel import run_parts
 from engine.lab.synthetic import COMPANIES
 
 if TYPE_CHECKING:
@@ -26,10 +23,6 @@ if TYPE_CHECKING:
 
 #: the most leads one shard simulates, unless that would take more shards than there are companies
 SHARD_LEADS = 5000
-
-#: in a shard's process: where it reports each simulated day
-_days_done: Any = None
-
 
 def plan(leads: int, shard_leads: int = SHARD_LEADS) -> list[int]:
     """The leads of each shard: as few shards as keep each within ``shard_leads``, sizes differing by one at most."""
@@ -43,35 +36,24 @@ def run(simulation: Simulation, sizes: list[int], jobs: int | None,
     ``progress`` hears of simulated days as the shards, on average, get through them."""
     parts = [dataclasses.replace(simulation, leads=size, shard=(index, len(sizes)))
              for index, size in enumerate(sizes)]
-    context = multiprocessing.get_context("spawn")  # the caller may have threads; a fork would copy their locks
-    days_done = context.Queue()
-    workers = max(1, min(jobs or os.cpu_count() or 1, len(parts)))
-    with ProcessPoolExecutor(workers, context, initializer=_report_to, initargs=(days_done,)) as pool:
-        futures = [pool.submit(_simulate_shard, part) for part in parts]
-        done, reported = 0, 0
-        while not all(future.done() for future in futures):
-            try:
-                days_done.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            done += 1
-            if done // len(parts) > reported:
-                progress(done // len(parts) - reported)
-                reported = done // len(parts)
-        results = [future.result() for future in futures]
+    done = reported = 0
+
+    def on_days(count: int) -> None:
+        nonlocal done, reported
+        done += count
+        if done // len(parts) > reported:
+            progress(done // len(parts) - reported)
+            reported = done // len(parts)
+
+    results = run_parts(_simulate_shard, parts, jobs, on_days)
     progress(simulation.days - reported)
     return merge(results, simulation.examples)
 
 
-def _report_to(days_done: Any) -> None:
-    global _days_done
-    _days_done = days_done
-
-
-def _simulate_shard(part: Simulation) -> SimulationResult:
+def _simulate_shard(part: Simulation, report: Callable[[int], None]) -> SimulationResult:
     from engine.lab.simulate import simulate_part
 
-    return simulate_part(part, lambda days: _days_done.put(days))
+    return simulate_part(part, report)
 
 
 def merge(results: list[SimulationResult], examples: int) -> SimulationResult:

@@ -131,6 +131,11 @@ def test_planted_signal_is_found(history, campaign, tmp_path):
     assert sends[("welcome", "intro")] > 0
     assert sum(s["sent"] for s in looser["sends_by_step"]) > sum(s["sent"] for s in current["sends_by_step"])
 
+    # the two versions replayed in processes of their own: the current one alone, in this process, is the same
+    alone = run_backtest(campaign_dir=campaign / "journeys", template_dir=campaign / "templates",
+                         events=str(events), leads=str(leads), outcomes=outcomes).as_dict()
+    assert alone["versions"] == [current] and alone["quarantine"] == data["quarantine"]
+
 
 def test_cli_prints_side_by_side_and_writes_html(history, campaign, tmp_path):
     leads, events, outcomes = history
