@@ -167,17 +167,23 @@ class Composer:
 
     def compose_all(self, drafts: Sequence[tuple[Draft, ContextFor]], settings: Mapping[str, Any],
                     templates: Templates, now: dt.datetime) -> list[bytes | Exception]:
-        return [_or_error(self.compose, draft, settings, templates, now, context_for) for draft, context_for in drafts]
+        return composed_each(self.compose, drafts, settings, templates, now)
 
     def close(self) -> None:
         pass
 
 
-def _or_error(compose: Callable[..., bytes], *args: Any) -> bytes | Exception:
-    try:
-        return compose(*args)
-    except Exception as err:  # this message's template or data: it fails alone
-        return err
+def composed_each(compose: Callable[[Draft, Mapping[str, Any], Templates, dt.datetime, ContextFor], bytes],
+                  drafts: Sequence[tuple[Draft, ContextFor]], settings: Mapping[str, Any], templates: Templates,
+                  now: dt.datetime) -> list[bytes | Exception]:
+    """``compose`` for each draft in turn: its bytes, or the exception that kept it from being composed."""
+    done: list[bytes | Exception] = []
+    for draft, context_for in drafts:
+        try:
+            done.append(compose(draft, settings, templates, now, context_for))
+        except Exception as err:  # this message's template or data: it fails alone
+            done.append(err)
+    return done
 
 
 #: what a message not rendered in full carries: enough for a reader to tell a marketing email
@@ -212,7 +218,7 @@ class SampledComposer:
 
     def compose_all(self, drafts: Sequence[tuple[Draft, ContextFor]], settings: Mapping[str, Any],
                     templates: Templates, now: dt.datetime) -> list[bytes | Exception]:
-        return [_or_error(self.compose, draft, settings, templates, now, context_for) for draft, context_for in drafts]
+        return composed_each(self.compose, drafts, settings, templates, now)
 
     def close(self) -> None:
         self.full.close()
