@@ -275,8 +275,6 @@ class JourneyDecisions:
                 effects.append(park)
                 return effects
             label = self._after(step, plan, lead, marks, enrollment.id)
-            if isinstance(step, SendStep) and step.window is not None:
-                cursor = max(cursor, self._send_time(step, lead, cursor))
         effects.append(End(enrollment.id, EnrollmentStatus.EXITED, "too many steps in one go"))
         return effects
 
@@ -297,12 +295,18 @@ class JourneyDecisions:
         match step:
             case SendStep() | NotifyStep():
                 marketing = isinstance(step, SendStep)
+                due = self._send_time(step, lead, cursor)
                 effects.append(Enqueue(
                     f"{enrollment.id}:{step.label}:{enrollment.version_id}", lead.id,
                     MessageKind.MARKETING if marketing else MessageKind.SALES,
                     lead.email if isinstance(step, SendStep) else self.recipient(step.recipient, step.address, lead),
-                    step.template, self._send_time(step, lead, cursor), enrollment.journey, step.label,
+                    step.template, due, enrollment.journey, step.label,
                     enrollment.id, step.topic if isinstance(step, SendStep) else None))
+                if due > cursor:
+                    # `send ... at 09:30` waits for that time, and the enrolment with it: an exit or the goal
+                    # meanwhile cancels the email (had it gone on, or finished, the email would go regardless),
+                    # and the steps after it run when it goes, not before
+                    return park(due)
             case SetStep():
                 effects.append(SetAttribute(lead, step.name, step.value))
                 lead.attributes[step.name] = step.value

@@ -17,10 +17,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.core.journey_plan import JourneyPlan, WaitEventStep, WaitStep, WaitTimeStep
+from engine.core.journey_plan import JourneyPlan, SendStep, WaitEventStep, WaitStep, WaitTimeStep
 from engine.core.journeys import Enrollment, EnrollmentStatus, position
 
-WAITS = (WaitStep, WaitTimeStep, WaitEventStep)
+#: the steps an enrolment waits in: the waits, and a send with a time (`send ... at 09:30`), which waits for it
+WAITS = (WaitStep, WaitTimeStep, WaitEventStep, SendStep)
 
 
 @dataclass(frozen=True)

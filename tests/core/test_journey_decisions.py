@@ -117,10 +117,15 @@ def test_a_branch_reads_history_since_a_step_and_a_window_waits_for_weekday_ten_
     send = effects[0]
     assert isinstance(send, Enqueue) and send.template == "case_study"
     assert send.due == dt.datetime(2026, 3, 4, 9, 0, tzinfo=dt.UTC)  # 10:00 in Berlin (UTC+1)
+    # the enrolment waits with its email, so an exit or the goal before 10:00 stops it; what follows runs then
     park = effects[-1]
-    assert isinstance(park, Park) and park.step == "waiting"
+    assert isinstance(park, Park) and (park.step, park.due_at) == (send.step, send.due)
+    [wait] = decide(send.due, viewed).advance(waiting(park.step, park.due_at, park.marks), lead())
+    assert isinstance(wait, Park) and wait.step == "waiting"
     # the timeout counts from when the email goes, not from when the step was decided
-    assert park.due_at == send.due + dt.timedelta(days=3)
+    assert wait.due_at == send.due + dt.timedelta(days=3)
+    assert decide(send.due).check_running(PLAN, waiting(park.step, park.due_at, park.marks), lead(segment="churned"),
+                                          []) == [End(3, EnrollmentStatus.EXITED, 'exit when segment = "churned"')]
 
     nothing = decide(later).advance(enrollment("check", later, {"intro": intro_at}), lead())
     assert isinstance(nothing[0], Enqueue) and nothing[0].template == "reminder"

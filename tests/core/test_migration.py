@@ -108,6 +108,25 @@ def test_a_removed_wait_lets_its_leads_go_on_now_not_at_the_old_timeout() -> Non
     assert result.lines() == ["j: 1 lead at `s1` (removed) moves to `s2`"]
 
 
+def test_a_lead_waiting_for_its_email_time_stays_in_that_send_and_is_not_sent_it_again() -> None:
+    old, new = timed(["s0", "s1"]), timed(["n0", "s0", "s1"])
+    due = T0 + dt.timedelta(days=1)
+    waiting = Enrollment(1, 7, "j", 1, 1, "s0", EnrollmentStatus.WAITING, due, None, {}, T0)
+    values = move(waiting, old.journeys["j"], new.journeys["j"], 2, T0, Migration())
+    assert values["step"] == "s0" and "status" not in values  # still in `s0`, its email queued under version 1
+    moved = Enrollment(1, 7, "j", 1, 2, "s0", EnrollmentStatus.WAITING, due, None, {}, T0)
+    effects = JourneyDecisions(new, 2, due, lambda *a: []).advance(moved, lead())
+    assert [e.step for e in effects if isinstance(e, Enqueue)] == ["s1"]  # `s0` is not queued again
+
+
+def timed(labels: list[str]) -> Rules:
+    """A journey of sends that each wait for the next weekday 09:00."""
+    steps = "\n".join(f'  {label}: send "welcome" at 09:00 on weekdays' for label in labels)
+    text = ('stage mql {\n  when fit >= 0\n}\n'
+            f"journey j {{\n  enter when stage becomes mql\n{steps}\n}}\n")
+    return compile_rules(parse_sources({"campaign.nurture": text}))
+
+
 def test_moves_are_counted_per_step_for_plan() -> None:
     old = plan_of([("s0", "send"), ("s1", "wait"), ("s2", "send")])
     new = plan_of([("s1", "wait"), ("s2", "send")])

@@ -104,21 +104,48 @@ def test_an_email_of_a_removed_journey_is_cancelled_at_send_time(sqlite_url, cap
     run(scenario())
 
 
-def test_the_last_email_of_a_finished_journey_still_goes_out(sqlite_url, capture, tmp_path):
+def later_journey(tmp_path: Path) -> Path:
+    """A journey whose one email waits for the next weekday 09:00 (Berlin), and which a demo request leaves."""
     campaign = campaign_copy(tmp_path)
     (campaign / "journeys" / "later.nurture").write_text(
-        'journey later {\n  enter when page.viewed\n  send "tips" at 09:00 on weekdays\n}\n')
+        'journey later {\n  enter when page.viewed\n  exit when demo.requested\n'
+        '  send "tips" at 09:00 on weekdays\n}\n')
+    return campaign
 
+
+def test_an_email_at_a_set_time_goes_out_then_and_its_journey_finishes_with_it(sqlite_url, capture, tmp_path):
     async def scenario():
-        h = Harness(sqlite_url, capture.port, campaign=campaign)
+        h = Harness(sqlite_url, capture.port, campaign=later_journey(tmp_path))
         h.leads(ANN)
         h.events(("ann@acme.example", "page.viewed", T0 + HOUR, {"url": "/blog"}))
-        await h.tick(T0 + HOUR)  # Monday 10:00: tips waits for Tuesday 09:00, and the journey has no more steps
+        await h.tick(T0 + HOUR)  # Monday 10:00: tips waits for Tuesday 09:00, and the journey waits with it
         [enrollment] = h.query(sa.select(ENROLLMENTS))
-        assert (enrollment.status, enrollment.end_reason) == ("done", "finished")
+        assert (enrollment.status, enrollment.step) == ("waiting", "send_tips")
         await h.tick(T0 + DAY)
         assert subjects(capture) == ["Tips for Ann"]
         assert [row.status for row in h.outbox()] == ["sent"]
+        [enrollment] = h.query(sa.select(ENROLLMENTS))
+        assert (enrollment.status, enrollment.end_reason) == ("done", "finished")
+        await h.mailer.close()
+
+    run(scenario())
+
+
+def test_an_exit_before_an_emails_set_time_cancels_it_even_when_it_is_the_last_step(sqlite_url, capture,
+                                                                                    tmp_path):
+    async def scenario():
+        h = Harness(sqlite_url, capture.port, campaign=later_journey(tmp_path))
+        h.leads(ANN)
+        h.events(("ann@acme.example", "page.viewed", T0 + HOUR, {"url": "/blog"}))
+        await h.tick(T0 + HOUR)
+        h.events(("ann@acme.example", "demo.requested", T0 + 2 * HOUR, {}))
+        await h.tick(T0 + 2 * HOUR)
+        await h.tick(T0 + DAY)
+        [enrollment] = h.query(sa.select(ENROLLMENTS))
+        assert (enrollment.status, enrollment.end_reason) == ("exited", "exit when demo.requested")
+        [tips] = [row for row in h.outbox() if row.template == "tips"]
+        assert (tips.status, tips.last_error) == ("cancelled", "journey later ended: exit when demo.requested")
+        assert "Tips for Ann" not in subjects(capture)  # a demo request also sends sales an alert
         await h.mailer.close()
 
     run(scenario())
