@@ -93,8 +93,8 @@ class Leads(Repository):
         changed: list[dict[str, Any]] = []
         for lead in leads:
             row = {"id": lead.id, "state": lead.state.to_json(),
-                   "last_event_at": lead.last_event_at and from_epoch(lead.last_event_at),
-                   "review_at": lead.review_at and from_epoch(lead.review_at), "updated_at": now}
+                   "last_event_at": None if lead.last_event_at is None else from_epoch(lead.last_event_at),
+                   "review_at": None if lead.review_at is None else from_epoch(lead.review_at), "updated_at": now}
             if lead.attributes_changed:
                 changed.append({**row, **_settled_row(lead), "attributes": lead.attributes,
                                 "source": str(lead.attributes.get(SOURCE_ATTRIBUTE) or "unknown")[:200]})

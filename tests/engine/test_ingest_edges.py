@@ -172,3 +172,13 @@ def test_an_international_domain_is_kept_in_the_form_every_server_delivers_to(sq
         assert conn.execute(sa.select(LEADS.c.email)).scalars().all() == ["ann@xn--bcher-kva.example"]
         shown = queries.show_lead(conn, nurture.processor().rules, "ann@bücher.example", clock.now())
     assert shown["email"] == "ann@xn--bcher-kva.example" and len(shown["recent_events"]) == 2
+
+
+def test_an_event_at_the_first_instant_of_1970_is_kept_as_the_leads_last_event(db_url, clock, tmp_path):
+    # epoch 0 is a real time here, not a missing one
+    nurture = make_nurture(db_url, clock)
+    report = _load(nurture, _jsonl(tmp_path / "events.jsonl", [{**GOOD, "at": "1970-01-01T00:00:00Z"}]))
+    assert report.accepted == 1
+    with nurture.store.engine.connect() as conn:
+        [last] = conn.execute(sa.select(LEADS.c.last_event_at)).scalars().all()
+    assert last is not None and (last.year, last.month, last.day, last.hour, last.second) == (1970, 1, 1, 0, 0)
