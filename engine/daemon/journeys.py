@@ -100,6 +100,20 @@ class JourneyRunner:
             if enrollment is not None:
                 self.apply(decide.check_running(plan, enrollment, lead, stages))
 
+    def after_the_end(self, lead: LeadView, stages: list[str], finished: list[Enrollment],
+                      plans: dict[str, JourneyPlan] | None = None) -> None:
+        """A journey that ran to its end still holds back the emails it queued and has not sent: an exit or
+        its goal that comes first cancels them, as it would have had the journey still been running."""
+        journeys = self.rules.journeys if plans is None else plans
+        for enrollment in finished:
+            plan = journeys.get(enrollment.journey)
+            if plan is None:
+                continue
+            for effect in self.decisions.check_running(plan, enrollment, lead, stages):
+                if isinstance(effect, End):
+                    self.tx.outbox.cancel_queued(enrollment.id, f"journey {enrollment.journey} ended: "
+                                                 f"{effect.reason}", self.now)
+
     def advance(self, enrollment: Enrollment, lead: LeadView) -> None:
         """Run a due enrolment's steps until its next wait or its end."""
         self.apply(self.decisions.advance(enrollment, lead))
@@ -186,10 +200,12 @@ class JourneyPhases:
             # changes neither, so reading them up front sees what reading them one by one did)
             leads = runner.leads(list(by_lead))
             active = tx.enrollments.open_of(list(by_lead))
+            finished = tx.enrollments.finished_with_mail(list(by_lead))
             for lead_id, items in by_lead.items():
                 lead = leads[lead_id]
                 lead.arrived = [(e[0], e[1], e[2]) for s in items for e in s.props.get("events", [])]
                 stages = [stage for s in items for stage, _ in s.props.get("stages", [])]
+                runner.after_the_end(lead, stages, finished[lead_id])
                 runner.on_change(lead, stages, active[lead_id])
             tx.signals.delete([s.id for s in signals])
             return len(signals)
@@ -217,7 +233,9 @@ class JourneyPhases:
             plans = rules.journeys if state.whole_round == version_id else swept
             runner = self._runner(tx, now)
             leads, active = runner.leads(ids), tx.enrollments.open_of(ids)  # once per batch
+            finished = tx.enrollments.finished_with_mail(ids)
             for lead_id in ids:
+                runner.after_the_end(leads[lead_id], [], finished[lead_id], plans)
                 runner.on_change(leads[lead_id], [], active[lead_id], plans)
             if len(ids) < self.batch:  # the round is done
                 covers = state.whole_round if state.whole_round is not None else state.covers

@@ -151,6 +151,33 @@ def test_an_exit_before_an_emails_set_time_cancels_it_even_when_it_is_the_last_s
     run(scenario())
 
 
+def test_an_exit_cancels_an_email_that_outlived_its_finished_journey(db_url, capture, tmp_path):
+    campaign = campaign_copy(tmp_path)
+    (campaign / "journeys" / "late.nurture").write_text(
+        'journey late {\n  enter when page.viewed\n  exit when demo.requested\n  send "tips"\n}\n')
+
+    async def scenario():
+        h = Harness(db_url, capture.port, campaign=campaign)
+        h.leads(ANN)
+        h.events(("ann@acme.example", "page.viewed", T0 + 13 * HOUR, {"url": "/blog"}))
+        await h.tick(T0 + 13 * HOUR)  # 22:00 in New York: the journey has run to its end, quiet hours hold tips back
+        [enrollment] = h.query(sa.select(ENROLLMENTS))
+        assert (enrollment.status, enrollment.end_reason) == ("done", "finished")
+        [tips] = h.outbox()
+        assert (tips.status, tips.deferrals) == ("queued", 1)
+        h.events(("ann@acme.example", "demo.requested", T0 + 14 * HOUR, {}))
+        await h.tick(T0 + 14 * HOUR)
+        await h.tick(T0 + DAY)
+        [tips] = [row for row in h.outbox() if row.template == "tips"]
+        assert (tips.status, tips.last_error) == ("cancelled", "journey late ended: exit when demo.requested")
+        assert "Tips for Ann" not in subjects(capture)
+        [enrollment] = h.query(sa.select(ENROLLMENTS))
+        assert (enrollment.status, enrollment.end_reason) == ("done", "finished")  # its history stays as it was
+        await h.mailer.close()
+
+    run(scenario())
+
+
 # ----- one bad message never stops the rest ---------------------------------------------------------------
 
 
