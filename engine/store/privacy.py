@@ -88,6 +88,8 @@ class Privacy(Repository):
         self.salts = salts
         #: the salt as this transaction read it, for the cache once it commits
         self.salt_read = salt_read if salt_read is not None else []
+        #: whether this transaction erased a lead (the store then empties SQLite's WAL once it commits)
+        self.erased = False
 
     def _salt(self, create: bool = False) -> str | None:
         if self.salts is not None and self.salts.salt is not None:
@@ -166,6 +168,7 @@ class Privacy(Repository):
         if lead is None:
             return None
         secure = self._secure_delete(True)
+        self.erased = True
         counts: dict[str, int] = {}
         for table in _lead_tables():
             counts[table.name] = self.conn.execute(table.delete().where(table.c.lead_id == lead)).rowcount

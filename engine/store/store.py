@@ -201,6 +201,19 @@ class Store:
                 self.contacts.keep(tx.contacts_read)
                 if tx.salt_read:
                     self.salts.salt = tx.salt_read[-1]
+                if "privacy" in vars(tx) and tx.privacy.erased:
+                    self.empty_journal()
+
+    def empty_journal(self) -> None:
+        """SQLite: move the WAL into the database file and truncate it. Erased content is overwritten in the
+        file (secure_delete), but the WAL still holds the pages as they were before, until a checkpoint
+        reaches them and the log starts over; truncating leaves none of them behind. It waits for readers
+        as long as the busy timeout allows. Nothing to do on PostgreSQL."""
+        if self.dialect != "sqlite":
+            return
+        with self.engine.connect() as conn:
+            # on the driver's connection, outside any transaction: a checkpoint cannot run inside one
+            conn.connection.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
 
     def tune_for_throwaway(self) -> None:
         """Trade durability for speed in a store deleted after the run (simulations, backtests)."""

@@ -136,6 +136,10 @@ def test_export_holds_everything_about_the_person_and_erase_leaves_only_the_hash
         assert counts[name] == len(rows), name
 
     assert _everywhere(live, ANN) == []
+    database = live.nurture.store.sqlite_path
+    if database is not None:  # nor in SQLite's files: neither its free pages nor the older pages its WAL kept
+        for path in (Path(database), Path(f"{database}-wal")):
+            assert not path.exists() or ANN.encode() not in path.read_bytes(), path.name
     [audit] = live.rows(sa.select(engine.store.models.Erasure.__table__))  # type: ignore[attr-defined]
     assert audit.erased_by == "api" and audit.counts == counts and len(audit.address_hash) == 64
     assert _everywhere(live, BOB), "the other lead is untouched"
