@@ -278,7 +278,8 @@ class Outbox(Repository):
         """Those of these marketing messages whose journey enrolment has ended early (an exit, its goal, the
         journey removed), with why: message id -> "journey welcome ended: goal reached: demo.requested".
 
-        A journey that ran to its end ("finished") still sends what its last steps queued.
+        A journey that ran to its end ("finished") still sends what its last steps queued, unless an exit or
+        its goal comes first (`JourneyRunner.after_the_end` cancels those).
         """
         found: dict[int, str] = {}
         for part in chunks(sorted(set(message_ids))):
