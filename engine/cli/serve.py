@@ -39,6 +39,7 @@ def serve(
 
     from engine.http import Limits, create_app
     from engine.http.server import listen, serve_until_stopped, server_for
+    from engine.ingest.collection import freeze_startup_heap
 
     setup_logging(log_format.value)
     nurture = service(ctx)
@@ -46,5 +47,6 @@ def serve(
     sock = listen(host, port)
     server = server_for(create_app(nurture, Limits(max_body, max_batch), access_log=access_log), sock)
     log.info("serving", extra={"fields": {"url": f"http://{host}:{port}", "docs": f"http://{host}:{port}/docs"}})
+    freeze_startup_heap()
     asyncio.run(serve_until_stopped(server, sock))
     log.info("stopped serving")

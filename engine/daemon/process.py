@@ -19,6 +19,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from engine.daemon.build import daemon_for
 from engine.daemon.signals import STOP_SIGNALS, hold_stop_signals, release_stop_signals
 from engine.daemon.tick import Daemon
+from engine.ingest.collection import freeze_startup_heap
 from engine.service import Nurture
 
 if TYPE_CHECKING:  # the HTTP side is imported only when it is served
@@ -43,6 +44,7 @@ def run_process(nurture: Nurture, *, tick_seconds: float, once: bool = False, ht
             web = server_for(create_app(nurture, Limits.from_env()), sock)
             log.info("serving", extra={"fields": {"url": f"http://{host}:{port}"}})
         daemon.register()
+        freeze_startup_heap()
         try:
             asyncio.run(run_ticks(daemon, tick_seconds, once=once, stop_requested=stop_requested, web=web,
                                   sock=sock))
