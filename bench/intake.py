@@ -179,7 +179,7 @@ def _serve_bare(port: int) -> None:
         return Response(status_code=200)
 
     uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, access_log=False, server_header=False,
-                lifespan="off")
+                lifespan="off", http="httptools")
 
 
 def _start_bare(work: Path, port: int) -> subprocess.Popen:
@@ -287,7 +287,7 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores, load average {load_before} before, {load_after} after")
     results = {
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "server": "nurture serve: one uvicorn process (h11 protocol, asyncio loop), SQLite (WAL) in a temp dir, "
+        "server": "nurture serve: one uvicorn process (httptools protocol, asyncio loop), SQLite (WAL) in a temp dir, "
                   "access log off, the example campaign",
         "baseline": "a bare FastAPI endpoint answering 202 to the same requests, under uvicorn with the same "
                     "settings, measured in the same run with the same client",

