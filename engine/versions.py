@@ -48,7 +48,6 @@ def migrate_enrollments(tx: Tx, old: Rules | None, new: Rules, version_id: int, 
             values = move(enrollment, old_plan, new.journeys.get(enrollment.journey), version_id, now, result)
             tx.enrollments.move(enrollment.id, **values)
             if values.get("status") == EnrollmentStatus.EXITED:
-                tx.outbox.cancel_queued(enrollment.id, f"journey {enrollment.journey} ended: {values['end_reason']}",
-                                        now)
+                tx.outbox.cancel_queued(enrollment.id, enrollment.journey, values["end_reason"], now)
         last = enrollments[-1].id
     return result

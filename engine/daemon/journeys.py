@@ -111,8 +111,7 @@ class JourneyRunner:
                 continue
             for effect in self.decisions.check_running(plan, enrollment, lead, stages):
                 if isinstance(effect, End):
-                    self.tx.outbox.cancel_queued(enrollment.id, f"journey {enrollment.journey} ended: "
-                                                 f"{effect.reason}", self.now)
+                    self.tx.outbox.cancel_queued(enrollment.id, enrollment.journey, effect.reason, self.now)
 
     def advance(self, enrollment: Enrollment, lead: LeadView) -> None:
         """Run a due enrolment's steps until its next wait or its end."""
@@ -129,8 +128,7 @@ class JourneyRunner:
                     enrollments.end(effect, self.now)
                     if effect.goal or effect.status == EnrollmentStatus.EXITED:  # a finished journey sends its last
                         journey = enrollments.journey_of(effect.enrollment_id)
-                        self.tx.outbox.cancel_queued(effect.enrollment_id, f"journey {journey} ended: {effect.reason}",
-                                                     self.now)
+                        self.tx.outbox.cancel_queued(effect.enrollment_id, journey, effect.reason, self.now)
                 case Wake():
                     enrollments.wake(effect, self.now)
                 case Park():

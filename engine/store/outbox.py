@@ -263,8 +263,9 @@ class Outbox(Repository):
             query = query.where(OUTBOX.c.status == "failed")
         return [dict(row._mapping) for row in self.conn.execute(query)]
 
-    def cancel_queued(self, enrollment_id: int, reason: str, now: dt.datetime) -> int:
-        """Cancel what an enrolment queued and has not sent, as it leaves its journey; returns how many.
+    def cancel_queued(self, enrollment_id: int, journey: str, why: str, now: dt.datetime) -> int:
+        """Cancel what an enrolment of ``journey`` queued and has not sent, as it leaves the journey (``why``:
+        its exit, its goal, the journey removed); returns how many.
 
         A message a daemon holds under a live lease is left to the send-time check, which sees the
         enrolment ended: taking the lease away here could not stop a send already under way.
@@ -272,7 +273,7 @@ class Outbox(Repository):
         return self.conn.execute(OUTBOX.update().where(
             OUTBOX.c.enrollment_id == enrollment_id, OUTBOX.c.status == "queued",
             sa.or_(OUTBOX.c.leased_until.is_(None), OUTBOX.c.leased_until < now),
-        ).values(status="cancelled", last_error=reason[:2000])).rowcount
+        ).values(status="cancelled", last_error=f"journey {journey} ended: {why}"[:2000])).rowcount
 
     def ended_journeys(self, message_ids: list[int]) -> dict[int, str]:
         """Those of these marketing messages whose journey enrolment has ended early (an exit, its goal, the

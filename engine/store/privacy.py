@@ -83,13 +83,14 @@ class SaltCache:
 class Privacy(Repository):
     """Data subject requests: export, erase, and recognising erased addresses."""
 
-    def __init__(self, conn: Connection, salts: SaltCache | None = None, salt_read: list[str] | None = None) -> None:
+    def __init__(self, conn: Connection, salts: SaltCache | None = None, salt_read: list[str] | None = None,
+                 erased: list[int] | None = None) -> None:
         super().__init__(conn)
         self.salts = salts
         #: the salt as this transaction read it, for the cache once it commits
         self.salt_read = salt_read if salt_read is not None else []
-        #: whether this transaction erased a lead (the store then empties SQLite's WAL once it commits)
-        self.erased = False
+        #: the leads this transaction erased (the store empties SQLite's WAL once it commits)
+        self.erased = erased if erased is not None else []
 
     def _salt(self, create: bool = False) -> str | None:
         if self.salts is not None and self.salts.salt is not None:
@@ -168,7 +169,7 @@ class Privacy(Repository):
         if lead is None:
             return None
         secure = self._secure_delete(True)
-        self.erased = True
+        self.erased.append(lead)
         counts: dict[str, int] = {}
         for table in _lead_tables():
             counts[table.name] = self.conn.execute(table.delete().where(table.c.lead_id == lead)).rowcount

@@ -47,6 +47,8 @@ class Tx:
         self.salt_read: list[str] = []
         #: account contacts read from the leads table, kept in ``contacts`` once the transaction commits
         self.contacts_read: list[tuple[int, MemberRow]] = []
+        #: the leads this transaction erased: once it commits, the store empties SQLite's WAL
+        self.erased: list[int] = []
 
     @cached_property
     def leads(self) -> Leads:
@@ -118,7 +120,7 @@ class Tx:
 
     @cached_property
     def privacy(self) -> Privacy:
-        return Privacy(self.conn, self.salts, self.salt_read)
+        return Privacy(self.conn, self.salts, self.salt_read, self.erased)
 
     @cached_property
     def visitors(self) -> Visitors:
@@ -201,7 +203,7 @@ class Store:
                 self.contacts.keep(tx.contacts_read)
                 if tx.salt_read:
                     self.salts.salt = tx.salt_read[-1]
-                if "privacy" in vars(tx) and tx.privacy.erased:
+                if tx.erased:
                     self.empty_journal()
 
     def empty_journal(self) -> None:
