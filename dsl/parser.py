@@ -7,7 +7,6 @@ import contextvars
 import functools
 import gc
 import hashlib
-import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -68,26 +67,25 @@ def _keep_comment(token: Token) -> Token:
 GRAMMAR = Path(__file__).with_name("grammar.lark")
 
 
-def cache_file(grammar: Path = GRAMMAR) -> str | None:
-    """Where the parser built from ``grammar`` is kept between runs: $XDG_CACHE_HOME/nurture (or ~/.cache/nurture),
-    in a file named by the grammar's hash and Lark's version. Never a shared temporary directory: the cache is a
-    pickle, so it is read only from a directory of this user's own. None when there is no such directory to write."""
-    base = os.environ.get("XDG_CACHE_HOME", "")
-    directory = (Path(base) if os.path.isabs(base) else Path.home() / ".cache") / "nurture"
-    try:
-        digest = hashlib.sha256(grammar.read_bytes()).hexdigest()[:16]
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        owned = directory.stat().st_uid == os.getuid() if hasattr(os, "getuid") else True
-    except (OSError, RuntimeError):  # RuntimeError: no home directory to be found
-        return None
-    if not owned or not os.access(directory, os.W_OK | os.X_OK):
-        return None
-    return str(directory / f"grammar-{digest}-lark-{lark.__version__}.pickle")
+def cache_file(grammar: Path = GRAMMAR) -> str:
+    """Where the parser built from ``grammar`` is kept between runs: next to the grammar, in the project's own
+    directory, named by the grammar's hash and Lark's version. The file is a pickle, so it lives only where the
+    code that reads it does: whoever could change it could change the parser itself. Where that directory cannot
+    be written (an installation owned by another user), Lark builds the parser each time and says nothing. A
+    file left by an earlier grammar or Lark is removed when this one is first looked for."""
+    digest = hashlib.sha256(grammar.read_bytes()).hexdigest()[:16]
+    path = grammar.with_name(f"{grammar.stem}-{digest}-lark-{lark.__version__}.pickle")
+    if not path.exists():
+        for earlier in grammar.parent.glob(f"{grammar.stem}-*-lark-*.pickle"):
+            with contextlib.suppress(OSError):
+                earlier.unlink()
+    return str(path)
 
 
 def build_parser(cache: str | None) -> Lark:
     """The parser, loaded from ``cache`` when it holds one for this grammar and this Lark, else built (and saved
-    there). Lark checks the grammar's hash inside the file too, and rebuilds quietly on any mismatch or damage."""
+    there, when it can be). Lark checks the grammar's hash inside the file too, and rebuilds quietly on any mismatch
+    or damage."""
     return Lark.open(
         str(GRAMMAR),
         parser="lalr",
