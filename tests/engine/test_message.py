@@ -130,14 +130,16 @@ def test_short_ascii_parts_go_unencoded_as_7bit() -> None:
 def test_a_part_that_7bit_cannot_carry_is_quoted_printable() -> None:
     boundary = "--=_" + hashlib.sha256(
         message_id("enrollment-1/intro/v3", "maya@acme-analytics.example").encode()).hexdigest()[:24]
-    for text in ["Grüße\n", "x" * 999 + "\n", f"{boundary}\n", f"before\n{boundary}--\nafter\n", "nul \x00 here\n"]:
+    for text in ["Grüße\n", "x" * 999 + "\n", f"{boundary}\n", f"before\n{boundary}--\nafter\n", "nul \x00 here\n",
+                 "a trailing space \nsurvives\n", "and a tab\t\n", "the last line too \t "]:
         data = _build(text=text)
         assert data.isascii()
         msg = _parse(data)
         plain, html = msg.iter_parts()
         assert plain["Content-Transfer-Encoding"] == "quoted-printable", text[:20]
         assert html["Content-Transfer-Encoding"] == "7bit"
-        assert _content(plain) == text
+        assert _content(plain) == (text if text.endswith("\n") else text + "\n")
+        assert not re.search(rb"[ \t]\r\n", data)  # no line of the message ends in white space
         assert len(list(msg.iter_parts())) == 2
 
 
