@@ -180,7 +180,7 @@ class Processor:
                 evaluator = self._evaluator(tx, leads)
                 for lead in leads.values():
                     evaluator.advance(lead, epoch(until))
-                total += self._save(tx, leads.values(), evaluator)
+                total += self._save(tx, leads.values(), evaluator, time_alone=True)
 
     def rescore(self, progress: Progress | None = None, tx: Tx | None = None) -> Report:
         """Recompute every lead's points from its events under the current rules.
@@ -352,11 +352,14 @@ class Processor:
 
     def _save(self, tx: Tx, leads: Iterable[LeadRecord], evaluator: Evaluator,
               replayed: dict[int, set[tuple[dt.datetime, str, str]]] | None = None,
-              loaded: dict[int, Settled] | None = None, followed_up: Collection[int] = ()) -> int:
+              loaded: dict[int, Settled] | None = None, followed_up: Collection[int] = (),
+              time_alone: bool = False) -> int:
         """Write leads back with their ledger lines, stage changes and actions; returns the changes made
         (for a replayed lead: the entries its stage history gained or lost). ``loaded``: the leads' settled
         columns as they were read, so those left unchanged are not written again. ``followed_up``: leads with
-        a follow-up event just stored."""
+        a follow-up event just stored. ``time_alone``: the leads only moved on in time (a review), so only those
+        whose stage changed change what their accounts add up: a score read at an instant is the same whether
+        the decay before it was settled or not."""
         now = self.clock.now()
         replayed = replayed or {}
         leads = list(leads)
@@ -372,7 +375,8 @@ class Processor:
                 "longer makes this stage change, so nothing was sent"))
         tx.actions.insert_pending(actions)
         keep_follow_ups(tx, self.rules.slas, leads, now, replayed, followed_up)  # follow-up clocks start and are met
-        after_batch(tx, self.rules, leads)  # their accounts, marked to roll up once the input is in
+        # their accounts, marked to roll up once the input is in
+        after_batch(tx, self.rules, [lead for lead in leads if lead.changes] if time_alone else leads)
         if self.rules.journeys:  # the daemon's journeys look once at every lead that changed
             tx.signals.insert_lead_changes([
                 (lead.id, {"events": lead.arrived, "stages": [(c["to_stage"], epoch(c["at"])) for c in lead.changes]})
