@@ -9,7 +9,7 @@ counted in the store, and the same batches are fed to the engine directly (no HT
 Server and load generator share the machine's cores. Prints the figures, the ratios to the baseline,
 and writes bench/results/intake.json with the machine's core count and load average.
 
-    python bench/intake.py [--seconds 10] [--batch-connections 4] [--single-connections 32]
+    python bench/intake.py [--seconds 10] [--batch-connections 4] [--single-connections 32] [--no-write]
 """
 
 from __future__ import annotations
@@ -237,6 +237,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="how long each mode runs, on each server")
     parser.add_argument("--batch-connections", type=int, default=4)
     parser.add_argument("--single-connections", type=int, default=32)
+    parser.add_argument("--no-write", action="store_true", help="do not write bench/results/intake.json")
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_bare:
@@ -305,10 +306,11 @@ def main() -> None:
         "engine_alone_batch_of_100": engine,
         "targets": {"batch_events_per_second": 5000, "single_events_per_second": 1500, "p99_ms": 100},
     }
-    out = ROOT / "bench" / "results" / "intake.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"written to {out.relative_to(ROOT)}")
+    if not args.no_write:
+        out = ROOT / "bench" / "results" / "intake.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"written to {out.relative_to(ROOT)}")
     shutil.rmtree(work, ignore_errors=True)
     if stored != claimed:
         raise SystemExit(1)
