@@ -11,8 +11,8 @@ from engine.cli import app
 from tests.test_startup import imported_by
 
 
-def test_help_lists_lsp_and_imports_no_pygls(tmp_path: Path) -> None:
-    assert imported_by("--help", cache_home=tmp_path) & {"pygls", "lsprotocol", "cattrs"} == set()
+def test_help_lists_lsp_and_imports_no_pygls() -> None:
+    assert imported_by("--help") & {"pygls", "lsprotocol", "cattrs"} == set()
     result = CliRunner().invoke(app, ["--help"])
     assert "lsp" in result.output
 
