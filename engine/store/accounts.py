@@ -33,6 +33,7 @@ class MemberRow(NamedTuple):
     attributes: dict[str, Any]
     stage: str
     owner: str | None
+    #: what its scores are worked out from (see `_scoring`)
     state: LeadState
     last_event_at: float | None
     #: what callers work out from this row, kept as long as the row is (while the lead's revision holds)
@@ -56,10 +57,10 @@ class ContactCache:
     so a contact read after its own transaction's uncommitted write never outlives a rollback. Shared by the
     store's threads: each operation on the dict is atomic, and a full cache is emptied rather than trimmed.
 
-    A contact takes about 3 KB here, so the default keeps about 60 MB: accounts of up to 20,000 contacts in all
-    are read once, and larger ones are read again in part. A transaction remembers no more contacts than the
-    cache keeps. Bounded at 50,000, with every contact a roll-up read remembered until commit, 100,000 leads in 5
-    accounts took 534 MB at the peak of a 1M-event import; now 269 MB.
+    A contact takes a few kilobytes here, so the default keeps tens of megabytes: accounts of up to 20,000
+    contacts in all are read once, and larger ones are read again in part. A transaction remembers no more
+    contacts than the cache keeps. Bounded at 50,000, with every contact a roll-up read remembered until commit,
+    100,000 leads in 5 accounts took 534 MB at the peak of a 1M-event import; now 269 MB.
     """
 
     def __init__(self, size: int = 20_000) -> None:
