@@ -27,7 +27,7 @@ def imported_by(*args: str) -> set[str]:
     return {name.split(".")[0] for name in names}
 
 
-def test_help_imports_nothing_heavy(tmp_path: Path) -> None:
+def test_help_imports_nothing_heavy() -> None:
     loaded = imported_by("--help")
     assert loaded & (SERVER_SIDE | MODELLING | {"jinja2", "lark", "pydantic"}) == set()
 
