@@ -72,9 +72,11 @@ class ContactCache:
         return entry[1] if entry is not None and entry[0] == revision and entry[1].email == email else None
 
     def keep(self, read: Sequence[tuple[int, MemberRow]]) -> None:
+        """Keep what a committed transaction read: at most ``size`` contacts (`Accounts.members_page` stops
+        remembering there)."""
         if len(self._kept) + len(read) > self.size:
             self._kept = {}
-        for revision, row in read[-self.size:]:
+        for revision, row in read:
             self._kept[row.lead_id] = (revision, row)
 
 
