@@ -59,6 +59,19 @@ class EnrollmentStatus(StrEnum):
 
 #: the statuses of an enrolment still under way
 OPEN_STATUSES = (EnrollmentStatus.ACTIVE, EnrollmentStatus.WAITING)
+#: why an enrolment that ran every step ended
+FINISHED = "finished"
+
+
+def finished_then(reason: str) -> str:
+    """The end of an enrolment that ran every step and then, while an email it queued still waited, met an
+    exit or its goal (``reason``): it stays finished, and says what came after."""
+    return f"{FINISHED}, then {reason}"
+
+
+def ran_every_step(status: str, end_reason: str | None) -> bool:
+    """Whether an enrolment ended by running its last step, whatever came after it."""
+    return status == EnrollmentStatus.DONE and end_reason is not None and end_reason.split(",")[0] == FINISHED
 
 
 class MessageKind(StrEnum):
@@ -266,7 +279,7 @@ class JourneyDecisions:
         cursor = max(self.now, enrollment.due_at or self.now)
         for _ in range(MAX_STEPS):
             if label is None:
-                effects.append(End(enrollment.id, EnrollmentStatus.DONE, "finished", marks=marks))
+                effects.append(End(enrollment.id, EnrollmentStatus.DONE, FINISHED, marks=marks))
                 return effects
             step = plan.program[label]
             marks[label] = epoch(cursor)

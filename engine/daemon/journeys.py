@@ -103,7 +103,8 @@ class JourneyRunner:
     def after_the_end(self, lead: LeadView, stages: list[str], finished: list[Enrollment],
                       plans: dict[str, JourneyPlan] | None = None) -> None:
         """A journey that ran to its end still holds back the emails it queued and has not sent: an exit or
-        its goal that comes first cancels them, as it would have had the journey still been running."""
+        its goal that comes first cancels them, as it would have had the journey still been running, and the
+        enrolment records it (a goal counts as a conversion)."""
         journeys = self.rules.journeys if plans is None else plans
         for enrollment in finished:
             plan = journeys.get(enrollment.journey)
@@ -111,6 +112,7 @@ class JourneyRunner:
                 continue
             for effect in self.decisions.check_running(plan, enrollment, lead, stages):
                 if isinstance(effect, End):
+                    self.tx.enrollments.end_after_finishing(effect, self.now)
                     self.tx.outbox.cancel_queued(enrollment.id, enrollment.journey, effect.reason, self.now)
 
     def advance(self, enrollment: Enrollment, lead: LeadView) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from dsl import ast as a
 from dsl.formatter import text_of
 from engine.core.conditions import names_in
-from engine.core.journeys import LeadView
+from engine.core.journeys import LeadView, ran_every_step
 from engine.core.rules import lead_test
 from engine.daemon.journeys import lead_views
 from engine.errors import EngineError
@@ -176,7 +176,7 @@ def _journey(play: Play, state: Snapshot, check: a.ExpectJourney) -> list[str] |
         "in": bool(active),
         "not in": not active,
         "exited": any(r.status == "exited" for r in runs),
-        "finished": any(r.status == "done" and r.end_reason == "finished" for r in runs),
+        "finished": any(ran_every_step(r.status, r.end_reason) for r in runs),
         "goal": any(r.goal_at is not None for r in runs),
     }[check.state]
     if holds:

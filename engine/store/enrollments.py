@@ -8,7 +8,17 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from engine.core.journeys import OPEN_STATUSES, End, Enrollment, EnrollmentStatus, MessageKind, Park, Wake
+from engine.core.journeys import (
+    FINISHED,
+    OPEN_STATUSES,
+    End,
+    Enrollment,
+    EnrollmentStatus,
+    MessageKind,
+    Park,
+    Wake,
+    finished_then,
+)
 from engine.store.base import Repository, chunks
 from engine.store.bulk import insert_many
 from engine.store.tables import ENROLLMENTS, OUTBOX
@@ -46,8 +56,9 @@ class Enrollments(Repository):
         return found
 
     def finished_with_mail(self, lead_ids: Sequence[int]) -> dict[int, list[Enrollment]]:
-        """Enrolments of these leads that ran to their end while a marketing email they queued has yet to go
-        (its time has not come, or a cap or quiet hours put it off): lead -> enrolments, in one query."""
+        """Enrolments of these leads that ran to their end, and met no exit or goal since, while a marketing
+        email they queued has yet to go (its time has not come, or a cap or quiet hours put it off):
+        lead -> enrolments, in one query."""
         found: dict[int, list[Enrollment]] = {lead_id: [] for lead_id in lead_ids}
         for part in chunks(sorted(set(lead_ids))):
             unsent = sa.select(OUTBOX.c.enrollment_id).where(
@@ -55,7 +66,7 @@ class Enrollments(Repository):
                 OUTBOX.c.kind == str(MessageKind.MARKETING))
             for row in self.conn.execute(sa.select(ENROLLMENTS).where(
                     ENROLLMENTS.c.id.in_(unsent), ENROLLMENTS.c.status == str(EnrollmentStatus.DONE),
-                    ENROLLMENTS.c.goal_at.is_(None)).order_by(ENROLLMENTS.c.id)):
+                    ENROLLMENTS.c.end_reason == FINISHED).order_by(ENROLLMENTS.c.id)):
                 found[row.lead_id].append(_enrollment(row))
         return found
 
@@ -102,6 +113,16 @@ class Enrollments(Repository):
             values["goal_at"] = now
         if end.marks is not None:
             values["marks"] = end.marks
+        self.conn.execute(_UPDATE, {"_id": end.enrollment_id, **values})
+
+    def end_after_finishing(self, end: End, now: dt.datetime) -> None:
+        """An enrolment that ran to its end meets an exit or its goal (``end``) while an email it queued waits.
+        It stays finished, at the time it finished; its reason says what came after, and a goal counts as
+        reached now. The send-time check reads that, so the email stops even in a daemon that already holds it.
+        """
+        values: dict[str, Any] = {"end_reason": finished_then(end.reason)[:500]}
+        if end.goal:
+            values["goal_at"] = now
         self.conn.execute(_UPDATE, {"_id": end.enrollment_id, **values})
 
     def wake(self, wake: Wake, now: dt.datetime) -> None:

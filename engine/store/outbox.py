@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from engine.core.clock import Clock
-from engine.core.journeys import Enqueue, EnrollmentStatus
+from engine.core.journeys import FINISHED, Enqueue, EnrollmentStatus
 from engine.store.base import Repository, chunks
 from engine.store.bulk import insert_ignoring, insert_many
 from engine.store.tables import ENROLLMENTS, LEADS, OUTBOX, SUPPRESSIONS
@@ -55,7 +55,7 @@ _ENDED = (sa.select(OUTBOX.c.id, ENROLLMENTS.c.journey, ENROLLMENTS.c.end_reason
           .where(OUTBOX.c.id.in_(_IDS), OUTBOX.c.kind == "marketing",
                  sa.or_(ENROLLMENTS.c.status == str(EnrollmentStatus.EXITED),
                         sa.and_(ENROLLMENTS.c.status == str(EnrollmentStatus.DONE),
-                                ENROLLMENTS.c.goal_at.is_not(None)))))
+                                ENROLLMENTS.c.end_reason != FINISHED))))
 _OUTCOME = {
     "sent": OUTBOX.update().where(OUTBOX.c.id == sa.bindparam("_id")).values(
         status="sent", sent_at=sa.bindparam("_at"), last_error=None, attempts=sa.bindparam("_attempts"),
@@ -280,7 +280,7 @@ class Outbox(Repository):
         journey removed), with why: message id -> "journey welcome ended: goal reached: demo.requested".
 
         A journey that ran to its end ("finished") still sends what its last steps queued, unless an exit or
-        its goal comes first (`JourneyRunner.after_the_end` cancels those).
+        its goal comes first (`JourneyRunner.after_the_end` records it on the enrolment and cancels them).
         """
         found: dict[int, str] = {}
         for part in chunks(sorted(set(message_ids))):

@@ -10,6 +10,7 @@ import pytest
 
 from dsl.campaign import parse_sources
 from engine.core.journeys import (
+    FINISHED,
     End,
     Enqueue,
     Enrollment,
@@ -20,6 +21,8 @@ from engine.core.journeys import (
     Park,
     SetAttribute,
     Wake,
+    finished_then,
+    ran_every_step,
 )
 from engine.core.rules import Rules, compile_rules
 
@@ -201,3 +204,13 @@ def test_reentry_policies(policy: str, last: dt.datetime | None, expected: bool)
     decisions = JourneyDecisions(rules, 1, T0, History())
     assert decisions.enters(rules.journeys["welcome"], lead(), ["mql"])
     assert decisions.may_enter(rules.journeys["welcome"], last) is expected
+
+
+def test_an_enrolment_that_ran_every_step_stays_finished_whatever_came_after() -> None:
+    assert ran_every_step("done", FINISHED)
+    assert ran_every_step("done", finished_then("exit when demo.requested"))
+    assert ran_every_step("done", finished_then("goal reached: demo.requested"))
+    assert not ran_every_step("done", "goal reached: demo.requested")
+    assert not ran_every_step("exited", "exit when demo.requested")
+    assert not ran_every_step("done", "no steps")
+    assert not ran_every_step("done", None)

@@ -151,20 +151,31 @@ def test_an_exit_before_an_emails_set_time_cancels_it_even_when_it_is_the_last_s
     run(scenario())
 
 
-def test_an_exit_cancels_an_email_that_outlived_its_finished_journey(db_url, capture, tmp_path):
+def late_journey(tmp_path: Path) -> Path:
+    """A one-email journey that a demo request leaves and a pricing page converts."""
     campaign = campaign_copy(tmp_path)
     (campaign / "journeys" / "late.nurture").write_text(
-        'journey late {\n  enter when page.viewed\n  exit when demo.requested\n  send "tips"\n}\n')
+        'journey late {\n  enter when page.viewed\n  exit when demo.requested\n'
+        '  goal page.viewed where url contains "/pricing"\n  send "tips"\n}\n')
+    return campaign
 
+
+async def finish_with_tips_held_back(h: Harness) -> None:
+    """At 22:00 in New York the journey runs to its end, and quiet hours hold its one email back."""
+    h.leads(ANN)
+    h.events(("ann@acme.example", "page.viewed", T0 + 13 * HOUR, {"url": "/blog"}))
+    await h.tick(T0 + 13 * HOUR)
+    [enrollment] = h.query(sa.select(ENROLLMENTS))
+    assert (enrollment.status, enrollment.end_reason) == ("done", "finished")
+    [tips] = h.outbox()
+    assert (tips.status, tips.deferrals) == ("queued", 1)
+
+
+def test_an_exit_cancels_an_email_that_outlived_its_finished_journey(db_url, capture, tmp_path):
     async def scenario():
-        h = Harness(db_url, capture.port, campaign=campaign)
-        h.leads(ANN)
-        h.events(("ann@acme.example", "page.viewed", T0 + 13 * HOUR, {"url": "/blog"}))
-        await h.tick(T0 + 13 * HOUR)  # 22:00 in New York: the journey has run to its end, quiet hours hold tips back
-        [enrollment] = h.query(sa.select(ENROLLMENTS))
-        assert (enrollment.status, enrollment.end_reason) == ("done", "finished")
-        [tips] = h.outbox()
-        assert (tips.status, tips.deferrals) == ("queued", 1)
+        h = Harness(db_url, capture.port, campaign=late_journey(tmp_path))
+        await finish_with_tips_held_back(h)
+        [finished] = h.query(sa.select(ENROLLMENTS))
         h.events(("ann@acme.example", "demo.requested", T0 + 14 * HOUR, {}))
         await h.tick(T0 + 14 * HOUR)
         await h.tick(T0 + DAY)
@@ -172,7 +183,56 @@ def test_an_exit_cancels_an_email_that_outlived_its_finished_journey(db_url, cap
         assert (tips.status, tips.last_error) == ("cancelled", "journey late ended: exit when demo.requested")
         assert "Tips for Ann" not in subjects(capture)
         [enrollment] = h.query(sa.select(ENROLLMENTS))
-        assert (enrollment.status, enrollment.end_reason) == ("done", "finished")  # its history stays as it was
+        # it still ran every step, when it did; what came after is said, and it is no conversion
+        assert (enrollment.status, enrollment.ended_at, enrollment.goal_at) == ("done", finished.ended_at, None)
+        assert enrollment.end_reason == "finished, then exit when demo.requested"
+        await h.mailer.close()
+
+    run(scenario())
+
+
+def test_an_exit_stops_an_email_of_a_finished_journey_that_another_daemon_held(db_url, capture, tmp_path):
+    """The exit leaves a message under another daemon's live lease alone; the send-time check must see that
+    the finished journey's lead has left it since."""
+
+    async def scenario():
+        h = Harness(db_url, capture.port, campaign=late_journey(tmp_path))
+        await finish_with_tips_held_back(h)
+        with h.nurture.store.engine.begin() as conn:  # another daemon holds tips until New York's morning
+            conn.execute(OUTBOX.update().where(OUTBOX.c.template == "tips")
+                         .values(leased_by="other", leased_until=T0 + DAY - HOUR))
+        h.events(("ann@acme.example", "demo.requested", T0 + 14 * HOUR, {}))
+        await h.tick(T0 + 14 * HOUR)
+        [tips] = [row for row in h.outbox() if row.template == "tips"]
+        assert (tips.status, tips.leased_by) == ("queued", "other")
+        stats = await h.tick(T0 + DAY)  # the lease has run out: this daemon claims tips, after quiet hours
+        [tips] = [row for row in h.outbox() if row.template == "tips"]
+        assert (tips.status, tips.sent_at, tips.leased_by) == ("cancelled", None, None)
+        assert tips.last_error == "journey late ended: finished, then exit when demo.requested"
+        assert "Tips for Ann" not in subjects(capture)
+        assert stats.delivery.cancelled == 1
+        await h.mailer.close()
+
+    run(scenario())
+
+
+def test_a_goal_after_a_journey_finished_counts_and_cancels_its_waiting_email(db_url, capture, tmp_path):
+    async def scenario():
+        h = Harness(db_url, capture.port, campaign=late_journey(tmp_path))
+        await finish_with_tips_held_back(h)
+        h.events(("ann@acme.example", "page.viewed", T0 + 14 * HOUR, {"url": "/pricing"}))
+        await h.tick(T0 + 14 * HOUR)
+        await h.tick(T0 + DAY)
+        [tips] = [row for row in h.outbox() if row.template == "tips"]
+        assert (tips.status, tips.last_error) == (
+            "cancelled", 'journey late ended: goal reached: page.viewed where url contains "/pricing"')
+        assert "Tips for Ann" not in subjects(capture)
+        [enrollment] = h.query(sa.select(ENROLLMENTS))
+        assert (enrollment.status, enrollment.goal_at) == ("done", T0 + 14 * HOUR)
+        assert enrollment.end_reason == 'finished, then goal reached: page.viewed where url contains "/pricing"'
+        with h.nurture.store.transaction() as tx:  # the journey's report counts the conversion
+            counts = tx.insights.journey_steps("late", ["send_tips"])
+        assert (counts["enrolled"], counts["goal"], counts["steps"][0].goal) == (1, 1, 1)
         await h.mailer.close()
 
     run(scenario())
