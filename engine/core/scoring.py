@@ -155,15 +155,19 @@ class LeadState:
 
 
 def crossing(state: LeadState, model: ScoreModel, threshold: float, now: float) -> float | None:
-    """The future instant when decay carries ``model``'s raw score across ``threshold``, if ever."""
+    """The instant, ``now`` or later, when decay carries ``model``'s raw score across ``threshold``, if ever.
+
+    A score exactly at the threshold now leaves it at once. That matters where the threshold is a rounding
+    edge: a raw 2.5 reads as 3, and decay makes it read 2 the instant after.
+    """
     if not model.decay_rate or model.name not in state.sums:
         return None
     value, taken = state.sums[model.name]
     target = threshold - (state.fit or {}).get(model.name, 0.0)
-    if value == 0 or target == 0 or (target / value) <= 0 or (target / value) >= 1:
+    if value == 0 or target == 0 or (target / value) <= 0 or (target / value) > 1:
         return None  # decay moves toward zero and never reaches or passes this target
     at = taken + math.log(target / value) / -model.decay_rate
-    return at if at > now else None
+    return at if at >= now else None
 
 
 @dataclass(frozen=True)
@@ -243,11 +247,7 @@ def steady_until(state: LeadState, model: ScoreModel, whole: int, now: float) ->
     """Until when decay leaves ``model``'s whole-number score at ``whole`` (its value at ``now``): the instant it
     changes, or infinity when it never does."""
     step = _next_step(state, model, whole, now)
-    if step is not None:
-        return step[0]
-    if _moves(state, model) and abs(state.raw_score(model, now) - whole) == 0.5:
-        return now  # exactly half-way, where rounding holds it: decay takes it off the whole number at once
-    return math.inf
+    return math.inf if step is None else step[0]
 
 
 def _next_step(state: LeadState, model: ScoreModel, whole: int, now: float) -> tuple[float, int] | None:

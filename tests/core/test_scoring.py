@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.core.conditions import HappenedAtom
-from engine.core.scoring import LeadState, ScoreModel
+from engine.core.scoring import LeadState, ScoreModel, SumEdge, steady_until, sum_crossing
 
 from .helpers import DAY, HOUR, T0, evaluator, new_lead, rules_of
 
@@ -276,3 +276,22 @@ def test_an_event_condition_counts_only_the_times_up_to_now(times, needed, withi
     upto = [t for t in state.hits.get(0, []) if t <= now]
     expected = len(upto) >= needed and (within is None or upto[-needed] > now - within)
     assert state.happened(0, atom, float(now)) == expected
+
+
+HALF_WAY = ScoreModel("s", None, decay_rate=math.log(2) / DAY)
+STEADY = ScoreModel("t", None, decay_rate=math.log(2) / (10 * DAY))
+
+
+def test_decay_takes_a_score_read_half_way_up_off_its_whole_number_at_once():
+    """A raw 2.5 reads 3 (half up), and 2 the instant decay moves it: its next step is now, not never."""
+    state = LeadState({"sums": {"s": [2.5, T0], "t": [10.0, T0]}})
+    assert state.score(HALF_WAY, T0) == 3 and state.score(HALF_WAY, T0 + 1) == 2
+    assert steady_until(state, HALF_WAY, 3, T0) == T0
+    models = {"s": HALF_WAY, "t": STEADY}
+    # alone in a sum, and beside another decaying score: the sum 3 + 10 falls below 12.5 at once, when s reads 2
+    assert sum_crossing(state, models, SumEdge((("s", 1.0),), 2.5), T0) == T0
+    assert sum_crossing(state, models, SumEdge((("s", 1.0), ("t", 1.0)), 12.5), T0) == T0
+    # half-way below zero, rounding already took the score up, and decay moves it further up: no step now
+    rising = LeadState({"sums": {"s": [-2.5, T0]}})
+    assert rising.score(HALF_WAY, T0) == rising.score(HALF_WAY, T0 + 1) == -2
+    assert steady_until(rising, HALF_WAY, -2, T0) > T0 + HOUR
