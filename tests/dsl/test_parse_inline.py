@@ -8,6 +8,7 @@ Node equality ignores spans, so spans are compared one by one.
 from __future__ import annotations
 
 import dataclasses
+import gc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from lark import Tree
 
 from dsl.ast.nodes import Name
 from dsl.errors import DslSyntaxError
-from dsl.parser import build_parser, parse_source, read_source
+from dsl.parser import build_parser, collector_paused, parse_source, read_source
 from dsl.source import SourceFile
 from dsl.transformer import ToAst
 
@@ -107,3 +108,26 @@ def test_thousands_of_nested_nots_are_reported_not_crashed(nested: str):
         parse_source.__wrapped__(SourceFile("deep.nurture", text))
     (diagnostic,) = err.value.diagnostics
     assert diagnostic.code == "E001" and "nested too deeply" in diagnostic.title
+
+
+def test_what_a_paused_load_built_goes_to_the_oldest_generation_and_a_frozen_heap_stays_frozen():
+    """The trees a load builds live on after it: the collector's next young collection must not scan them all
+    at once. A process that froze its own heap keeps it frozen."""
+    assert gc.isenabled()
+    gc.collect()
+    with collector_paused():
+        assert not gc.isenabled()
+        built = [[i] for i in range(50_000)]  # containers the collector tracks
+    assert gc.isenabled()
+    oldest = gc.get_objects(generation=2)  # no young collection scanned them on the way there
+    assert any(o is built for o in oldest) and any(o is built[-1] for o in oldest)
+    del oldest
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with collector_paused():
+            more = [[i] for i in range(1_000)]
+        assert gc.get_freeze_count() == frozen and gc.isenabled()
+        del more
+    finally:
+        gc.unfreeze()
