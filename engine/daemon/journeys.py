@@ -93,9 +93,11 @@ class JourneyRunner:
         decide = self.decisions
         for name, plan in (self.rules.journeys if plans is None else plans).items():
             enrollment = active.get(name)
-            if enrollment is None and decide.enters(plan, lead, stages) \
-                    and decide.may_enter(plan, self.tx.enrollments.last_entered_at(lead.id, name)):
-                enrollment = self.tx.enrollments.enroll(lead.id, name, plan.start, decide.version_id, self.now)
+            if enrollment is None and decide.enters(plan, lead, stages):
+                last = self.tx.enrollments.last_entry(lead.id, name)
+                if decide.may_enter(plan, None if last is None else last.at):
+                    enrollment = self.tx.enrollments.enroll(lead.id, name, plan.start, decide.version_id, self.now,
+                                                            last)
             # a change may also end a journey it just started (entered, then SQL)
             if enrollment is not None:
                 self.apply(decide.check_running(plan, enrollment, lead, stages))

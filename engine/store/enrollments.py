@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
@@ -34,6 +34,13 @@ _ENROLLED = sa.select(ENROLLMENTS).where(
     ENROLLMENTS.c.lead_id == sa.bindparam("_lead"), ENROLLMENTS.c.journey == sa.bindparam("_journey"),
     ENROLLMENTS.c.entry == sa.bindparam("_entry"))
 _OPEN = [str(status) for status in OPEN_STATUSES]
+
+
+class Entry(NamedTuple):
+    """One of a lead's entries into a journey: 1 for the first, 2 for a re-entry, ...; and when."""
+
+    number: int
+    at: dt.datetime
 
 
 def _enrollment(row: Any) -> Enrollment:
@@ -89,14 +96,16 @@ class Enrollments(Repository):
         return str(self.conn.execute(sa.select(ENROLLMENTS.c.journey).where(ENROLLMENTS.c.id == enrollment_id))
                    .scalar_one())
 
-    def last_entered_at(self, lead_id: int, journey: str) -> dt.datetime | None:
+    def last_entry(self, lead_id: int, journey: str) -> Entry | None:
+        """The lead's latest entry into ``journey`` (None: it never entered it)."""
         row = self.conn.execute(_LAST_ENTRY, {"_lead": lead_id, "_journey": journey}).first()
-        return None if row is None else row.entered_at
+        return None if row is None else Entry(row.entry, row.entered_at)
 
-    def enroll(self, lead_id: int, journey: str, start: str | None, version_id: int, now: dt.datetime) -> Enrollment:
-        """A new enrolment at step ``start`` (None: a journey without steps, finished at once)."""
-        entry = (self.conn.execute(sa.select(sa.func.max(ENROLLMENTS.c.entry)).where(
-            ENROLLMENTS.c.lead_id == lead_id, ENROLLMENTS.c.journey == journey)).scalar() or 0) + 1
+    def enroll(self, lead_id: int, journey: str, start: str | None, version_id: int, now: dt.datetime,
+               last: Entry | None) -> Enrollment:
+        """A new enrolment at step ``start`` (None: a journey without steps, finished at once), after the lead's
+        ``last`` entry into the journey (`last_entry`, read in the same transaction)."""
+        entry = (0 if last is None else last.number) + 1
         insert_many(self.conn, ENROLLMENTS, [{
             "lead_id": lead_id, "journey": journey, "entry": entry, "version_id": version_id, "step": start,
             "status": str(EnrollmentStatus.ACTIVE if start else EnrollmentStatus.DONE), "due_at": now,

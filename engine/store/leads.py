@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from engine.core.clock import from_epoch
 from engine.core.evaluator import LeadRecord
 from engine.core.scoring import LeadState
-from engine.store.base import Repository, chunks
+from engine.store.base import Repository
 from engine.store.bulk import insert_many, one_of, read_epoch, read_json, update_many, values_param
 from engine.store.tables import LEADS
 
@@ -126,12 +126,13 @@ class Leads(Repository):
     def journey_views(self, lead_ids: Sequence[int]) -> dict[int, LeadRow]:
         """Many leads in one query: the daemon's batches read hundreds at a time, and a query per lead
         cost more than everything journeys then do with them."""
-        found: dict[int, LeadRow] = {}
-        for part in chunks(sorted(set(lead_ids))):
-            for row in self.conn.execute(_JOURNEY_VIEWS, {"_ids": part}):
-                found[row.id] = LeadRow(row.id, row.email, dict(row.attributes or {}), dict(row.state or {}),
-                                        row.stage, row.owner, row.unsubscribed_at is not None)
-        return found
+        if not lead_ids:
+            return {}
+        sql = f"SELECT {_VIEW_COLUMNS} FROM leads WHERE {one_of(self.conn, 'id')}"
+        return {lead_id: LeadRow(lead_id, email, read_json(attributes) or {}, read_json(state) or {},
+                                 stage, owner, unsubscribed_at is not None)
+                for lead_id, email, attributes, state, stage, owner, unsubscribed_at
+                in self.conn.exec_driver_sql(sql, (values_param(self.conn, sorted(set(lead_ids))),))}
 
 
 #: a lead's stage, stage_since, owner and created_at: the columns most batches leave as they are
@@ -167,7 +168,5 @@ class LeadRow(NamedTuple):
     unsubscribed: bool
 
 
-_ROW_COLUMNS = (LEADS.c.id, LEADS.c.email, LEADS.c.attributes, LEADS.c.state, LEADS.c.stage, LEADS.c.owner,
-                LEADS.c.unsubscribed_at)
-#: built once: the delivery loop reads its leads with it for every batch, and building it cost more than running it
-_JOURNEY_VIEWS = sa.select(*_ROW_COLUMNS).where(LEADS.c.id.in_(sa.bindparam("_ids", expanding=True)))
+#: what journeys and delivery read of a lead, through the driver as the batch path reads (see `_LOAD_COLUMNS`)
+_VIEW_COLUMNS = "id, email, attributes, state, stage, owner, unsubscribed_at"
