@@ -71,7 +71,8 @@ def finished_then(reason: str) -> str:
 
 def ran_every_step(status: str, end_reason: str | None) -> bool:
     """Whether an enrolment ended by running its last step, whatever came after it."""
-    return status == EnrollmentStatus.DONE and end_reason is not None and end_reason.split(",")[0] == FINISHED
+    return status == EnrollmentStatus.DONE and end_reason is not None \
+        and (end_reason == FINISHED or end_reason.startswith(finished_then("")))
 
 
 class MessageKind(StrEnum):
