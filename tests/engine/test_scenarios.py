@@ -424,3 +424,28 @@ def test_apply_with_scenarios_applies_only_when_they_pass_and_keeps_their_result
     assert kept is not None and kept["names"] == applied["scenarios"]["names"]
     assert sorted(kept["names"]) == ['journeys/tests/drip.nurture::"A pricing visit reaches the goal"',
                                      'journeys/tests/drip.nurture::"The drip runs to its end"']
+
+
+LATE = """\
+scenario "A goal after the journey finished counts, and its held email never goes" {
+  lead "kim@acme.example" { timezone = "America/New_York" }
+  at 0d 22:00: page.viewed { url = "/blog" }
+  expect at 0d 22:00: finished journey late
+  expect at 0d 22:00: not sent "tips"
+  at 0d 23:00: page.viewed { url = "/pricing" }
+  expect at 0d 23:00: goal reached in journey late
+  expect at 0d 23:00: finished journey late
+  expect at 1d 12:00: not sent "tips"
+}
+"""
+
+
+def test_a_goal_after_the_last_step_is_reached_and_the_journey_still_finished(tmp_path, monkeypatch) -> None:
+    root = small_campaign(tmp_path, monkeypatch, late=LATE)
+    (root / "journeys" / "late.nurture").write_text(
+        'journey late {\n  enter when page.viewed\n  goal page.viewed where url contains "/pricing"\n'
+        '  send "tips"\n}\n', encoding="utf-8")
+    result = nurture("test", "journeys")
+    assert result.exit_code == 0, result.stdout
+    assert result.stdout.splitlines()[0] == ('PASS journeys/tests/late.nurture::"A goal after the journey finished '
+                                             'counts, and its held email never goes"')
