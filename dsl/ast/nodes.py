@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import types
+import typing
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ..source import UNKNOWN, Span
 
@@ -62,14 +64,32 @@ class Node:
 #: the fields of each node class that may hold nodes, in declaration order; `dataclasses.fields` built a tuple of
 #: every field for each call, which was most of the cost of walking a tree
 _CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+#: what a field declared as one of these holds is never a node: half of all fields (names, operators, numbers)
+_NEVER_NODES = (str, int, float, bool, type(None), Span)
 
 
 def _child_fields(cls: type) -> tuple[str, ...]:
     names = _CHILD_FIELDS.get(cls)
     if names is None:
-        # a span is never a node and holds none
-        names = _CHILD_FIELDS[cls] = tuple(f.name for f in fields(cls) if f.name != "span")
+        try:
+            declared = typing.get_type_hints(cls)
+        except (NameError, TypeError):  # an annotation not resolvable here: look in every field
+            declared = {}
+        names = _CHILD_FIELDS[cls] = tuple(f.name for f in fields(cls)
+                                           if _may_hold_nodes(declared.get(f.name, object)))
     return names
+
+
+def _may_hold_nodes(declared: Any) -> bool:
+    """Whether a field declared so may hold a node, or a tuple of them (anything not known to be plain may)."""
+    origin = typing.get_origin(declared)
+    if origin in (typing.Union, types.UnionType):
+        return any(_may_hold_nodes(arg) for arg in typing.get_args(declared))
+    if origin is tuple:
+        return any(_may_hold_nodes(arg) for arg in typing.get_args(declared) if arg is not Ellipsis)
+    if origin is typing.Literal:
+        return False
+    return not (isinstance(declared, type) and issubclass(declared, _NEVER_NODES))
 
 
 @dataclass(frozen=True, slots=True)
