@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import sys
 import types
 import typing
 from collections.abc import Iterator
@@ -71,13 +73,25 @@ _NEVER_NODES = (str, int, float, bool, type(None), Span)
 def _child_fields(cls: type) -> tuple[str, ...]:
     names = _CHILD_FIELDS.get(cls)
     if names is None:
-        try:
-            declared = typing.get_type_hints(cls)
-        except (NameError, TypeError):  # an annotation not resolvable here: look in every field
-            declared = {}
-        names = _CHILD_FIELDS[cls] = tuple(f.name for f in fields(cls)
-                                           if _may_hold_nodes(declared.get(f.name, object)))
+        names = _CHILD_FIELDS[cls] = tuple(f.name for f in fields(cls) if _declared_may_hold_nodes(cls, f.type))
     return names
+
+
+def _declared_may_hold_nodes(cls: type, declared: Any) -> bool:
+    if isinstance(declared, str):  # as written: the AST's modules postpone the evaluation of annotations
+        return _written_may_hold_nodes(cls.__module__, declared)
+    return _may_hold_nodes(declared)
+
+
+@functools.cache
+def _written_may_hold_nodes(module: str, annotation: str) -> bool:
+    """`_may_hold_nodes` for an annotation as written (postponed evaluation), read in the module that declares
+    the class. Kept per text: the same few annotations recur in most classes, and reading one costs a compile."""
+    try:
+        declared = eval(annotation, vars(sys.modules[module]))
+    except (NameError, TypeError, KeyError):  # not resolvable here: look in the field
+        return True
+    return _may_hold_nodes(declared)
 
 
 def _may_hold_nodes(declared: Any) -> bool:
