@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from _data import START, email, write_events, write_leads  # noqa: E402
+from _memory import peak_rss_mb  # noqa: E402
 
 from engine.config import Config  # noqa: E402
 from engine.console.passwords import hash_password  # noqa: E402
@@ -122,15 +123,6 @@ def _serve(work: Path, url: str, port: int) -> subprocess.Popen:
     raise SystemExit(f"nurture serve did not start:\n{(work / 'serve.log').read_text()}")
 
 
-def _peak_rss_mb(pid: int) -> float | None:
-    try:
-        text = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return None
-    found = re.search(r"VmHWM:\s+(\d+) kB", text)
-    return round(int(found.group(1)) / 1024, 1) if found else None
-
-
 def _time(client: httpx.Client, path: str, rounds: int) -> dict:
     answer = client.get(path)  # warm-up: templates compiled, rules read
     if answer.status_code != 200:
@@ -168,7 +160,7 @@ def main() -> None:
         build_seconds = time.perf_counter() - started
         port = _free_port()
         server = _serve(work, url, port)
-        rss_idle = _peak_rss_mb(server.pid)
+        rss_idle = peak_rss_mb(server.pid)
         lead = email(7)
         pages = ["/", "/funnel", "/funnel?by=lead_source", "/funnel?by=industry&cohort=week", "/leads",
                  "/leads?stage=mql", "/leads?score=engagement&min=60", f"/leads/{lead}", "/journeys",
@@ -187,7 +179,7 @@ def main() -> None:
                 figures[path]["ratio_p50"] = round(figures[path]["p50_ms"] / baseline["p50_ms"], 1)
                 print(f"{path:45} p50 {figures[path]['p50_ms']:8.1f} ms  p95 {figures[path]['p95_ms']:8.1f} ms  "
                       f"x{figures[path]['ratio_p50']:,} the baseline", flush=True)
-        rss_peak = _peak_rss_mb(server.pid)
+        rss_peak = peak_rss_mb(server.pid)
         print(f"server peak RSS: {rss_idle} MB after start, {rss_peak} MB after every page")
         results = {
             "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

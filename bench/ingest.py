@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from _data import write_events, write_leads  # noqa: E402
+from _memory import peak_rss_mb  # noqa: E402
 
 from engine.config import Config  # noqa: E402
 from engine.core.clock import VirtualClock  # noqa: E402
@@ -107,16 +108,9 @@ def _rescore(nurture: Nurture, campaign: Path) -> dict[str, Any]:
 
 
 def _peak_rss_mb() -> int:
-    """This process's own peak RSS. On Linux, ``ru_maxrss`` survives fork and exec, so a measuring child would
-    report the parent's peak (the parent holds a million events while it shuffles them); ``VmHWM`` is the peak
-    of this process's own memory, which starts anew at exec."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024)
-    except OSError:
-        pass
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    """This process's own peak RSS (`ru_maxrss` only where /proc does not say: it carries a parent's peak)."""
+    own = peak_rss_mb()
+    return round(own if own is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
 def _measure_baseline(job: dict[str, Any]) -> dict[str, Any]:
