@@ -1,4 +1,4 @@
-"""Parses campaign source into the AST. The only module that sees Lark and its exceptions."""
+"""Parses campaign source into the AST. With `lalr`, the only module that sees Lark and its exceptions."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from lark.tree import Meta
 from . import ast as a
 from .diagnostics import Diagnostic
 from .errors import DslSyntaxError
+from .lalr import NotRecognized, Tables
 from .source import SourceFile, Span, normalize, span_at
 from .transformer import MAX_DIGITS, NumberTooLong, ToAst
 
@@ -282,6 +283,13 @@ def _lark() -> Lark:
     return parser
 
 
+@functools.lru_cache(maxsize=1)
+def _tables() -> Tables:
+    """The same parser's tables, for the loop that parses correct text (see `lalr`)."""
+    parser = _lark()
+    return Tables(parser, parser.parser.parser.parser.callbacks)
+
+
 @contextlib.contextmanager
 def collector_paused() -> Iterator[None]:
     """Parsing allocates several objects per token and leaves no cyclic garbage, yet each allocation
@@ -388,7 +396,11 @@ def parse_source(source: SourceFile) -> a.File:
     building = _transformer.set(ToAst(source.path))
     with collector_paused():
         try:
-            reduced: Any = _lark().parse(source.text)  # the start rule's value, with its extent
+            try:
+                reduced: Any = _tables().parse(source.text, comments)  # the start rule's value, with its extent
+            except NotRecognized:  # Lark's own parse raises what the diagnostic reports
+                comments.clear()
+                reduced = _lark().parse(source.text)
             items = reduced[0]
         except UnexpectedInput as err:
             raise DslSyntaxError([_syntax_diagnostic(err, source)]) from None
