@@ -2,10 +2,11 @@
 
 Lark builds the tables (the states, their actions, and for each state the terminals its lexer may match), and
 Lark still reports every syntax error. This loop only takes the text that is correct, which is nearly all text
-a parse ever sees, at half Lark's cost per token: Lark pulls each token through a generator, three method calls
-and a line counter, and builds every token through keyword arguments, where this loop does it inline. When the
-loop meets a character or a token that no state accepts, it gives up (`NotRecognized`) and the caller parses
-the same text with Lark, whose exception says exactly what was expected, as it always did.
+a parse ever sees, at a fraction of Lark's cost per token. Lark pulls each token through a generator, three
+method calls and a line counter, matches each run of white space as a token of its own, and builds every token
+through keyword arguments; this loop skips white space in the same match as the token after it and does the
+rest inline. When the loop meets a character or a token that no state accepts, it gives up (`NotRecognized`)
+and the caller parses the same text with Lark, whose exception says exactly what was expected, as it always did.
 
 It reads what Lark's `ContextualLexer` built for each parser state (the terminals in the order it tries them,
 and which names are keywords in that state), so both lex the same text into the same tokens, and it applies
@@ -35,6 +36,18 @@ _Scanner = tuple[Callable[[str, int], "re.Match[str] | None"], dict[str, dict[st
 _Actions = dict[str, tuple[bool, Any]]
 
 
+class _Scanners(dict[Any, _Scanner]):
+    """Each parser state's scanner, made on first use."""
+
+    def __init__(self, make: Callable[[Any], _Scanner]) -> None:
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, state: Any) -> _Scanner:
+        made = self[state] = self.make(state)
+        return made
+
+
 class Tables:
     """What the loop reads, taken once from a built Lark parser whose reductions are ``callbacks``."""
 
@@ -46,15 +59,19 @@ class Tables:
         self.start, self.end = table.start_states[start], table.end_states[start]
         self.ignored: frozenset[str] = frozenset(parser.lexer_conf.ignore)
         self.comment_types = frozenset(name for name in parser.lexer_conf.callbacks if name in self.ignored)
-        scanners: dict[int, _Scanner] = {}
-        self.scanners: dict[Any, _Scanner] = {}
-        self.multiline: set[str] = set()
-        for state, state_lexer in lexer.lexers.items():
-            assert isinstance(state_lexer, BasicLexer)
-            if id(state_lexer) not in scanners:
-                scanners[id(state_lexer)] = self._scanner(state_lexer)
-                self.multiline |= state_lexer.newline_types
-            self.scanners[state] = scanners[id(state_lexer)]
+        # The other ignored terminals (white space) are skipped by the same match as the token after them, in an
+        # atomic group, so a failed match never tries shorter runs of blanks.
+        blanks = "|".join(parser.get_terminal(name).pattern.to_regexp() for name in self.ignored - self.comment_types)
+        self.blanks = f"(?>(?:{blanks})*)" if blanks else ""
+        self.only_blanks = re.compile(self.blanks).fullmatch
+        root = lexer.root_lexer
+        assert isinstance(root, BasicLexer)
+        self.multiline = root.newline_types  # the terminals whose text may hold a newline
+        # Each state's scanner is made when a parse first reaches the state, as Lark makes its lexers' scanners:
+        # a check of a small campaign visits a fraction of the states.
+        self.lexers = lexer.lexers
+        self.scanners = _Scanners(self._scanner)
+        self._by_lexer: dict[int, _Scanner] = {}
         reductions: dict[Any, tuple[int, str, Callable[[list[Any]], Any]]] = {}
         self.actions: dict[Any, _Actions] = {}
         for state, row in table.states.items():
@@ -68,9 +85,16 @@ class Tables:
                     actions[name] = (False, reductions[target])
             self.actions[state] = actions
 
-    def _scanner(self, lexer: BasicLexer) -> _Scanner:
+    def _scanner(self, state: Any) -> _Scanner:
+        lexer = self.lexers[state]
+        assert isinstance(lexer, BasicLexer)
+        made = self._by_lexer.get(id(lexer))
+        if made is not None:
+            return made
         scanner = lexer.scanner  # built on first use: sorts the terminals, and folds keywords into names
-        pattern = "|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in scanner.terminals)
+        alternatives = "|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in scanner.terminals
+                                if t.name not in self.ignored or t.name in self.comment_types)
+        pattern = f"{self.blanks}(?:{alternatives})"
         keywords: dict[str, dict[str, str]] = {}
         for name, callback in lexer.callback.items():
             if isinstance(callback, UnlessCallback):
@@ -80,41 +104,47 @@ class Tables:
                 keywords[name] = {t.pattern.value: t.name for t in words}
             else:
                 assert name in self.comment_types, f"{name}: only ignored terminals may have lexer callbacks"
-        return re.compile(pattern, lexer.g_regex_flags).match, keywords
+        made = self._by_lexer[id(lexer)] = re.compile(pattern, lexer.g_regex_flags).match, keywords
+        return made
 
     def parse(self, text: str, comments: list[tuple[int, int, str]]) -> Any:
         """The start rule's value for ``text``, appending each comment to ``comments`` as (line, column, text
         without trailing space); or NotRecognized where the text leaves the language. Exceptions raised by the
         reductions go up as they are."""
-        scanners, actions, ignored, multiline = self.scanners, self.actions, self.ignored, self.multiline
+        scanners, actions, comment_types, multiline = self.scanners, self.actions, self.comment_types, self.multiline
         make = str.__new__
         states: list[Any] = [self.start]
         values: list[Any] = []
-        pos, line, line_start, size = 0, 1, 0, len(text)
-        while pos < size:
+        pos, line, line_start = 0, 1, 0
+        while True:
             match, keywords = scanners[states[-1]]
             found = match(text, pos)
             if found is None:
-                raise NotRecognized
+                if self.only_blanks(text, pos) is None:
+                    raise NotRecognized
+                break
             kind: str = found.lastgroup  # type: ignore[assignment]  # every alternative is a named group
-            value = found.group()
-            end = found.end()
-            first_line, column = line, pos - line_start + 1
+            start = found.start(kind)
+            if start != pos:  # the blanks before it, skipped by the same match
+                newlines = text.count("\n", pos, start)
+                if newlines:
+                    line += newlines
+                    line_start = text.rindex("\n", pos, start) + 1
+            value = found.group(kind)
+            pos = end = found.end()
+            first_line, column = line, start - line_start + 1
             if kind in multiline and "\n" in value:
                 line += value.count("\n")
-                line_start = pos + value.rindex("\n") + 1
-            if kind in ignored:
-                if kind in self.comment_types:
-                    comments.append((first_line, column, value.rstrip()))
-                pos = end
+                line_start = start + value.rindex("\n") + 1
+            if kind in comment_types:
+                comments.append((first_line, column, value.rstrip()))
                 continue
             if kind in keywords:
                 kind = keywords[kind].get(value, kind)
             # A Token as Lark's lexer makes it, its slots set directly (Token() goes through keyword handling).
             token = make(Token, value)
-            token.type, token.value, token.start_pos, token.end_pos = kind, value, pos, end
+            token.type, token.value, token.start_pos, token.end_pos = kind, value, start, end
             token.line, token.column, token.end_line, token.end_column = first_line, column, line, end - line_start + 1
-            pos = end
             while True:  # reduce as often as the state says, then shift the token
                 try:
                     shift, target = actions[states[-1]][kind]
