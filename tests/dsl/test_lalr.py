@@ -39,6 +39,9 @@ CORNERS = {
     "empty": "",
     "blank": " \n\t\n",
     "comment at the end": 'journey j {\n  send "a" # trailing\n}  # closing',
+    # white space is skipped in the same match as the token after it: every kind, in runs, before the end
+    "blank runs": '\t\f journey\tj\f{\r\n  send "a"\n\n\n\t}\n \t\f\r\n',
+    "a stray character after blanks": 'journey j {\n  send "a"\n}\n   \n  @',
 }
 
 
