@@ -24,6 +24,11 @@ from lark.lexer import BasicLexer, ContextualLexer, UnlessCallback
 from lark.parsers.lalr_analysis import Shift
 
 
+def pass_up(children: list[Any]) -> Any:
+    """The reduction of a rule whose one child's value stands for it; the loop keeps the value where it is."""
+    return children[0]
+
+
 class NotRecognized(Exception):
     """The text is not in the language at some point; Lark's own parse says where and why."""
 
@@ -32,8 +37,9 @@ class NotRecognized(Exception):
 # keywords (`NAME` matching `journey`), the keywords it stands for in that state.
 _Scanner = tuple[Callable[[str, int], "re.Match[str] | None"], dict[str, dict[str, str]]]
 # A state's actions by terminal or rule name: (True, next state) to shift, (False, reduction) to reduce, where
-# a reduction is (how many values it takes, the rule's name, its callback).
+# a reduction is (how many values it takes, the rule's name, its callback, or None for `pass_up`).
 _Actions = dict[str, tuple[bool, Any]]
+_Reduction = tuple[int, str, Callable[[list[Any]], Any] | None]
 
 
 class _Scanners(dict[Any, _Scanner]):
@@ -72,7 +78,7 @@ class Tables:
         self.lexers = lexer.lexers
         self.scanners = _Scanners(self._scanner)
         self._by_lexer: dict[int, _Scanner] = {}
-        reductions: dict[Any, tuple[int, str, Callable[[list[Any]], Any]]] = {}
+        reductions: dict[Any, _Reduction] = {}
         self.actions: dict[Any, _Actions] = {}
         for state, row in table.states.items():
             actions: _Actions = {}
@@ -81,7 +87,9 @@ class Tables:
                     actions[name] = (True, target)
                 else:
                     if target not in reductions:
-                        reductions[target] = (len(target.expansion), target.origin.name, callbacks[target])
+                        callback = callbacks[target]
+                        reductions[target] = (len(target.expansion), target.origin.name,
+                                              None if callback is pass_up else callback)
                     actions[name] = (False, reductions[target])
             self.actions[state] = actions
 
@@ -114,37 +122,40 @@ class Tables:
         scanners, actions, comment_types, multiline = self.scanners, self.actions, self.comment_types, self.multiline
         make = str.__new__
         states: list[Any] = [self.start]
+        finished = self.end
         values: list[Any] = []
         pos, line, line_start = 0, 1, 0
         while True:
             match, keywords = scanners[states[-1]]
             found = match(text, pos)
-            if found is None:
+            if found is None:  # the end of the text, or a character no terminal of this state matches
                 if self.only_blanks(text, pos) is None:
                     raise NotRecognized
-                break
-            kind: str = found.lastgroup  # type: ignore[assignment]  # every alternative is a named group
-            start = found.start(kind)
-            if start != pos:  # the blanks before it, skipped by the same match
-                newlines = text.count("\n", pos, start)
-                if newlines:
-                    line += newlines
-                    line_start = text.rindex("\n", pos, start) + 1
-            value = found.group(kind)
-            pos = end = found.end()
-            first_line, column = line, start - line_start + 1
-            if kind in multiline and "\n" in value:
-                line += value.count("\n")
-                line_start = start + value.rindex("\n") + 1
-            if kind in comment_types:
-                comments.append((first_line, column, value.rstrip()))
-                continue
-            if kind in keywords:
-                kind = keywords[kind].get(value, kind)
-            # A Token as Lark's lexer makes it, its slots set directly (Token() goes through keyword handling).
-            token = make(Token, value)
-            token.type, token.value, token.start_pos, token.end_pos = kind, value, start, end
-            token.line, token.column, token.end_line, token.end_column = first_line, column, line, end - line_start + 1
+                kind, token = "$END", None
+            else:
+                kind = found.lastgroup  # type: ignore[assignment]  # every alternative is a named group
+                start = found.start(kind)
+                if start != pos:  # the blanks before it, skipped by the same match
+                    newlines = text.count("\n", pos, start)
+                    if newlines:
+                        line += newlines
+                        line_start = text.rindex("\n", pos, start) + 1
+                value = found.group(kind)
+                pos = end = found.end()
+                first_line, column = line, start - line_start + 1
+                if kind in multiline and "\n" in value:
+                    line += value.count("\n")
+                    line_start = start + value.rindex("\n") + 1
+                if kind in comment_types:
+                    comments.append((first_line, column, value.rstrip()))
+                    continue
+                if kind in keywords:
+                    kind = keywords[kind].get(value, kind)
+                # A Token as Lark's lexer makes it, its slots set directly (Token() goes through keyword handling).
+                token = make(Token, value)
+                token.type, token.value, token.start_pos, token.end_pos = kind, value, start, end
+                token.line, token.column = first_line, column
+                token.end_line, token.end_column = line, end - line_start + 1
             while True:  # reduce as often as the state says, then shift the token
                 try:
                     shift, target = actions[states[-1]][kind]
@@ -154,25 +165,18 @@ class Tables:
                     states.append(target)
                     values.append(token)
                     break
-                self._reduce(target, states, values)
-        while True:  # the end of the text: reduce until the start rule is complete
-            try:
-                shift, target = actions[states[-1]]["$END"]
-            except KeyError:
-                raise NotRecognized from None
-            assert not shift
-            self._reduce(target, states, values)
-            if states[-1] == self.end:
-                return values[-1]
-
-    def _reduce(self, reduction: tuple[int, str, Callable[[list[Any]], Any]], states: list[Any],
-                values: list[Any]) -> None:
-        taken, rule, callback = reduction
-        if taken:
-            children = values[-taken:]
-            del states[-taken:]
-            del values[-taken:]
-        else:
-            children = []
-        values.append(callback(children))
-        states.append(self.actions[states[-1]][rule][1])
+                taken, rule, callback = target
+                if callback is None:  # the one value stands for the rule as it is
+                    del states[-1]
+                else:
+                    if taken:
+                        children = values[-taken:]
+                        del states[-taken:]
+                        del values[-taken:]
+                    else:
+                        children = []
+                    values.append(callback(children))
+                state = actions[states[-1]][rule][1]
+                if state == finished:  # only reached at the end of the text, with the start rule reduced
+                    return values[-1]
+                states.append(state)

@@ -20,7 +20,7 @@ from lark.tree import Meta
 from . import ast as a
 from .diagnostics import Diagnostic
 from .errors import DslSyntaxError
-from .lalr import NotRecognized, Tables
+from .lalr import NotRecognized, Tables, pass_up
 from .source import SourceFile, Span, normalize, span_at
 from .transformer import MAX_DIGITS, NumberTooLong, ToAst
 
@@ -167,7 +167,7 @@ def _reduction(name: str, expansion: list[Any], empty_indices: list[bool], build
             and not expansion[0].name.startswith("_"):
         # `?condition: or_condition` and the like: the child stands for the rule, with the same extent and
         # depth, so its value goes up as it is (a quarter of all reductions)
-        return _pass_up
+        return pass_up
 
     kept, nones_after = _kept_children(expansion, empty_indices)
     rules_at = [index for index, symbol in enumerate(expansion) if not symbol.is_term]
@@ -222,10 +222,6 @@ def _reduction(name: str, expansion: list[Any], empty_indices: list[bool], build
         return build(transformer, _span(transformer.path, first, last), values), first, last, depth + 1
 
     return reduce
-
-
-def _pass_up(children: list[Any]) -> Any:
-    return children[0]
 
 
 def _span(path: str, first: Token | None, last: Token | None) -> Span:
