@@ -21,29 +21,29 @@ from .values import show_kind
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
-def check_accounts(ctx: Context, files: Sequence[a.File]) -> None:
-    """The account block's declarations, the alerts, and the places that read account values."""
-    blocks = [item for file in files for item in file.items if isinstance(item, a.Accounts)]
+def check_accounts(ctx: Context, reads: Sequence[tuple[a.Item, Sequence[a.AccountCompare]]]) -> None:
+    """The account block's declarations, the alerts, and the places that read account values: ``reads`` holds
+    every item of the campaign with the account comparisons in it."""
+    blocks = [item for item, _ in reads if isinstance(item, a.Accounts)]
     for block in blocks:
         keyword = Span(block.span.path, block.span.line, block.span.column, block.span.line, block.span.column + 8)
         declare(ctx, "block", "accounts", keyword, ("accounts block",))
         _block(ctx, block, str(block.span))
     values = {str(s.name) for block in blocks[:1] for s in block.scores}
-    for file in files:
-        for item in file.items:
-            match item:
-                case a.AccountAlert():
-                    _alert(ctx, item, values, bool(blocks))
-                case a.Stage():
-                    for use in _uses(item):
-                        _known_value(ctx, use.name, use.value, values, bool(blocks))
-                case a.Scenario():
-                    _scenario(ctx, item, values, bool(blocks))
-                case a.Accounts():
-                    pass  # a count reading account values is reported with the block (E504)
-                case _:
-                    for use in _uses(item):
-                        _elsewhere(ctx, use)
+    for item, uses in reads:
+        match item:
+            case a.AccountAlert():
+                _alert(ctx, item, values, bool(blocks))
+            case a.Stage():
+                for use in uses:
+                    _known_value(ctx, use.name, use.value, values, bool(blocks))
+            case a.Scenario():
+                _scenario(ctx, item, values, bool(blocks))
+            case a.Accounts():
+                pass  # a count reading account values is reported with the block (E504)
+            case _:
+                for use in uses:
+                    _elsewhere(ctx, use)
 
 
 def _leaves(cond: a.Condition) -> Iterator[a.Condition]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 
 from . import ast as a
 from .check_context import Context
@@ -299,15 +300,14 @@ def check_points(ctx: Context, points: int, span: Span) -> None:
 # ===== literals anywhere =======================================================================
 
 
-#: the nodes `check_literals` looks at; the others (most of a file) are passed over with one test, not one per case
+#: the nodes `check_literals` looks at
 _LITERALS = (a.TimeOfDay, a.Duration, a.Decay, a.Cap, a.EventRule, a.Value, a.Floor, a.PerUnit, a.Happened)
 
 
-def check_literals(ctx: Context, file: a.File) -> None:
-    """Values that are wrong wherever they appear: times, durations, percentages, dates, counts."""
-    for node in file.walk():
-        if not isinstance(node, _LITERALS):
-            continue
+def check_literals(ctx: Context, nodes: Mapping[type[a.Node], Sequence[a.Node]]) -> None:
+    """Values that are wrong wherever they appear: times, durations, percentages, dates, counts; ``nodes`` are
+    an item's nodes by class (`Node.by_class`)."""
+    for node in (node for kind in _LITERALS for node in nodes.get(kind, ())):
         match node:
             case a.TimeOfDay():
                 _time(ctx, node)

@@ -31,15 +31,19 @@ from .values import impossible_date
 def check_files(files: Sequence[a.File], template_dir: Path) -> list[Diagnostic]:
     """Every problem in a campaign's parsed files, in the order found (the caller sorts)."""
     ctx = _context(files)
+    account_reads: list[tuple[a.Item, list[a.AccountCompare]]] = []
     for file in files:
         for item in file.items:
             _check_item(ctx, item)
-        check_literals(ctx, file)
+            nodes = item.by_class()  # one walk for the checks that look anywhere in the item
+            check_literals(ctx, nodes)
+            reads = [node for node in nodes.get(a.AccountCompare, ()) if isinstance(node, a.AccountCompare)]
+            account_reads.append((item, reads))
     # Campaign-wide checks, once every file's declarations and uses are known.
     check_slas(ctx, files)  # follow-up deadlines and the settings they read
     check_score_cycles(ctx)
     check_reachability(ctx)
-    check_accounts(ctx, files)
+    check_accounts(ctx, account_reads)
     check_templates(ctx, TemplateLibrary(template_dir))
     check_unused_scores(ctx)
     return ctx.diagnostics

@@ -6,6 +6,7 @@ import functools
 import sys
 import types
 import typing
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
@@ -61,6 +62,14 @@ class Node:
                     found += [v for v in value if isinstance(v, Node)]
             found.reverse()
             pending += found
+
+    def by_class(self) -> dict[type[Node], list[Node]]:
+        """This node and all its descendants grouped by class, each group in walk order: one walk for the
+        checks that each look for a few classes anywhere in an item."""
+        grouped: dict[type[Node], list[Node]] = defaultdict(list)
+        for node in self.walk():
+            grouped[type(node)].append(node)
+        return grouped
 
 
 #: the fields of each node class that may hold nodes, in declaration order; `dataclasses.fields` built a tuple of
