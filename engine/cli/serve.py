@@ -48,5 +48,6 @@ def serve(
     server = server_for(create_app(nurture, Limits(max_body, max_batch), access_log=access_log), sock)
     log.info("serving", extra={"fields": {"url": f"http://{host}:{port}", "docs": f"http://{host}:{port}/docs"}})
     freeze_startup_heap()
-    asyncio.run(serve_until_stopped(server, sock))
+    with nurture.store.checkpoints_in_background():
+        asyncio.run(serve_until_stopped(server, sock))
     log.info("stopped serving")

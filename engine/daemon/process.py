@@ -46,8 +46,9 @@ def run_process(nurture: Nurture, *, tick_seconds: float, once: bool = False, ht
         daemon.register()
         freeze_startup_heap()
         try:
-            asyncio.run(run_ticks(daemon, tick_seconds, once=once, stop_requested=stop_requested, web=web,
-                                  sock=sock))
+            with nurture.store.checkpoints_in_background():
+                asyncio.run(run_ticks(daemon, tick_seconds, once=once, stop_requested=stop_requested, web=web,
+                                      sock=sock))
         finally:
             daemon.unregister()
             if sock is not None:

@@ -10,6 +10,7 @@ Modules:
   models, tables  the schema (SQLModel) and its Core tables; migrations/ holds the Alembic history
   db, existing  engines, SQLite pragmas, migrations on open, schema checks for readers
   bulk          executemany inserts and updates for the hot paths
+  checkpoints   SQLite checkpoints in a thread of their own, for long-running writers
 Repositories (one concern each): leads, events, ledger, actions, signals, quarantine, enrollments,
 outbox, suppressions, versions, meta, daemons, users (console sign-in), privacy (erasure), visitors
 (anonymous tracking), experiments (split arms and winners), topics (opt-outs), sla (follow-up clocks),

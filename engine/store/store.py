@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from engine.store.accounts import Accounts, ContactCache, MemberRow
 from engine.store.actions import Actions
+from engine.store.checkpoints import checkpoints_in_background
 from engine.store.daemons import Daemons
 from engine.store.db import create_db_engine, open_store, throwaway_store
 from engine.store.enrollments import Enrollments
@@ -216,6 +217,17 @@ class Store:
         with self.engine.connect() as conn:
             # on the driver's connection, outside any transaction: a checkpoint cannot run inside one
             conn.connection.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
+
+    @contextlib.contextmanager
+    def checkpoints_in_background(self) -> Iterator[None]:
+        """SQLite: while the block runs, a thread of its own copies the WAL into the database file, so no commit
+        has to (see `checkpoints`). For long-running writers; nothing to do on PostgreSQL."""
+        path = self.sqlite_path
+        if path is None:
+            yield
+            return
+        with checkpoints_in_background(path):
+            yield
 
     def tune_for_throwaway(self) -> None:
         """Trade durability for speed in a store deleted after the run (simulations, backtests)."""
