@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping, Sequence
 
@@ -307,7 +308,7 @@ _LITERALS = (a.TimeOfDay, a.Duration, a.Decay, a.Cap, a.EventRule, a.Value, a.Fl
 def check_literals(ctx: Context, nodes: Mapping[type[a.Node], Sequence[a.Node]]) -> None:
     """Values that are wrong wherever they appear: times, durations, percentages, dates, counts; ``nodes`` are
     an item's nodes by class (`Node.by_class`)."""
-    for node in (node for kind in _LITERALS for node in nodes.get(kind, ())):
+    for node in itertools.chain.from_iterable(nodes.get(kind, ()) for kind in _LITERALS):
         match node:
             case a.TimeOfDay():
                 _time(ctx, node)

@@ -68,8 +68,8 @@ class Tables:
         # The other ignored terminals (white space) are skipped by the same match as the token after them, in an
         # atomic group, so a failed match never tries shorter runs of blanks.
         blanks = "|".join(parser.get_terminal(name).pattern.to_regexp() for name in self.ignored - self.comment_types)
-        self.blanks = f"(?>(?:{blanks})*)" if blanks else ""
-        self.only_blanks = re.compile(self.blanks).fullmatch
+        self.skip_blanks = f"(?>(?:{blanks})*)" if blanks else ""
+        self.only_blanks = re.compile(self.skip_blanks).fullmatch
         root = lexer.root_lexer
         assert isinstance(root, BasicLexer)
         self.multiline = root.newline_types  # the terminals whose text may hold a newline
@@ -102,7 +102,7 @@ class Tables:
         scanner = lexer.scanner  # built on first use: sorts the terminals, and folds keywords into names
         alternatives = "|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in scanner.terminals
                                 if t.name not in self.ignored or t.name in self.comment_types)
-        pattern = f"{self.blanks}(?:{alternatives})"
+        pattern = f"{self.skip_blanks}(?:{alternatives})"
         keywords: dict[str, dict[str, str]] = {}
         for name, callback in lexer.callback.items():
             if isinstance(callback, UnlessCallback):
@@ -162,6 +162,8 @@ class Tables:
                 except KeyError:
                     raise NotRecognized from None
                 if shift:
+                    if token is None:  # nothing follows the end; Lark's tables never shift it, and neither does this
+                        raise NotRecognized
                     states.append(target)
                     values.append(token)
                     break
