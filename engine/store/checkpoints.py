@@ -16,6 +16,7 @@ import contextlib
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 
 log = logging.getLogger("nurture.store")
@@ -24,6 +25,8 @@ log = logging.getLogger("nurture.store")
 EVERY_SECONDS = 0.25
 #: the thread's name, by which an operator (or a test) can tell it among the process's threads
 THREAD_NAME = "nurture-checkpoints"
+#: how long emptying the log waits for another connection's checkpoint to end (this thread's take moments)
+TRUNCATE_WAIT_SECONDS = 10.0
 
 
 @contextlib.contextmanager
@@ -52,3 +55,21 @@ def _checkpoint_until(path: str, every_seconds: float, stopping: threading.Event
                 log.debug("background checkpoint skipped", extra={"fields": {"reason": str(err)}})
     finally:
         conn.close()
+
+
+def empty_log(conn: sqlite3.Connection) -> bool:
+    """Copy the WAL into the database file and truncate it to nothing, on a driver connection outside any
+    transaction; whether it is empty now.
+
+    SQLite's busy handler waits for readers, but a checkpoint under way on another connection (this module's
+    thread, or a commit crossing its threshold) makes the truncation give up at once, reporting busy. So it is
+    tried again until it succeeds or `TRUNCATE_WAIT_SECONDS` have passed.
+    """
+    deadline = time.monotonic() + TRUNCATE_WAIT_SECONDS
+    while True:
+        busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        if not busy:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.005)  # the other checkpoint holds SQLite's lock for a moment

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 from functools import cached_property
 
@@ -10,7 +11,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from engine.store.accounts import Accounts, ContactCache, MemberRow
 from engine.store.actions import Actions
-from engine.store.checkpoints import checkpoints_in_background
+from engine.store.checkpoints import checkpoints_in_background, empty_log
 from engine.store.daemons import Daemons
 from engine.store.db import create_db_engine, open_store, throwaway_store
 from engine.store.enrollments import Enrollments
@@ -35,6 +36,8 @@ from engine.store.topics import TopicOptOuts
 from engine.store.users import Users
 from engine.store.versions import Versions
 from engine.store.visitors import Visitors
+
+log = logging.getLogger("nurture.store")
 
 
 class Tx:
@@ -216,7 +219,10 @@ class Store:
             return
         with self.engine.connect() as conn:
             # on the driver's connection, outside any transaction: a checkpoint cannot run inside one
-            conn.connection.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
+            if not empty_log(conn.connection.driver_connection):  # type: ignore[arg-type]
+                log.warning("the WAL still holds pages from before an erasure: a reader or another checkpoint kept "
+                            "it busy; the next erasure tries again",
+                            extra={"fields": {"database": self.sqlite_path}})
 
     @contextlib.contextmanager
     def checkpoints_in_background(self) -> Iterator[None]:

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from engine.store import Store
-from engine.store.checkpoints import THREAD_NAME
+from engine.store.checkpoints import THREAD_NAME, checkpoints_in_background
 
 BLOB_BYTES = 2 * 1024 * 1024  # far below the commits' own threshold of 10,000 pages
 
@@ -61,5 +61,25 @@ def test_postgres_needs_no_thread(postgres_url: str):
     try:
         with store.checkpoints_in_background():
             assert not _checkpointers()
+    finally:
+        store.dispose()
+
+
+def test_emptying_the_log_after_an_erasure_waits_out_the_threads_checkpoints(tmp_path: Path):
+    """The thread's checkpoints hold SQLite's checkpoint lock, which makes a truncation give up at once; the
+    store's truncation after an erasure tries again, so the log is empty every time."""
+    path = tmp_path / "store.db"
+    store = Store.open(f"sqlite:///{path}")
+    wal = Path(f"{path}-wal")
+    try:
+        with store.transaction() as tx:
+            tx.conn.exec_driver_sql("CREATE TABLE pages (data BLOB)")
+        with checkpoints_in_background(str(path), every_seconds=0):  # checkpoint after checkpoint, no pause
+            for _ in range(40):
+                with store.transaction() as tx:
+                    tx.conn.exec_driver_sql("INSERT INTO pages VALUES (randomblob(65536))")
+                assert wal.stat().st_size > 0
+                store.empty_journal()
+                assert wal.stat().st_size == 0
     finally:
         store.dispose()
