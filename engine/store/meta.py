@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic.runtime.migration import MigrationContext
 
 from engine.store.base import Repository
-from engine.store.bulk import insert_ignoring
+from engine.store.bulk import insert_ignoring, insert_many
 from engine.store.tables import META
 
 #: the meta key of the signing key generated when none is configured
@@ -43,10 +43,9 @@ class MetaValues(Repository):
         return self.conn.execute(sa.select(META.c.value).where(META.c.key == key)).scalar()
 
     def set(self, values: dict[str, str]) -> None:
-        """Insert or replace each key."""
-        for key, value in values.items():
-            if self.conn.execute(META.update().where(META.c.key == key).values(value=value)).rowcount == 0:
-                self.conn.execute(META.insert().values(key=key, value=value))
+        """Insert or replace each key (one upsert: two processes setting a new key at once both succeed)."""
+        insert_many(self.conn, META, [{"key": key, "value": value} for key, value in values.items()], "key",
+                    update_on_conflict=["value"])
 
     def signing_key(self) -> str:
         """The key that signs links, generated on first use and shared by every process on the store."""
@@ -64,6 +63,10 @@ class MetaValues(Repository):
         """Where the periodic journey sweep stands; locked on PostgreSQL so one daemon advances it at a time."""
         query = sa.select(META.c.key, META.c.value).where(META.c.key.in_(_SWEEP_KEYS))
         if self.postgres:
+            # Rows that do not exist yet cannot be locked: before the first sweep, two daemons would both read no
+            # state and sweep the same leads. So the rows are made first (empty, as no state reads), and a
+            # daemon making them at the same moment as another waits for the other's transaction.
+            insert_ignoring(self.conn, META, [{"key": key, "value": ""} for key in _SWEEP_KEYS], "key")
             query = query.with_for_update()
         values: dict[str, str] = {row.key: row.value for row in self.conn.execute(query)}
 

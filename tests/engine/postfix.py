@@ -20,13 +20,11 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
 
-T = TypeVar("T")
+from .helpers import wait_for
+
 POSTFIX = shutil.which("postfix") or "/usr/sbin/postfix"
 HOSTNAME = "mx.example.com"
 SERVICES = """\
@@ -66,18 +64,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def wait_for(condition: Callable[[], T | None], what: str, timeout: float = 30.0) -> T:
-    """Poll ``condition`` until it returns something true, for at most ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what} after {timeout:g} s")
-        time.sleep(0.05)
 
 
 class Postfix:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 from engine.store import Store
 from engine.store.checkpoints import THREAD_NAME, checkpoints_in_background
+
+from .helpers import wait_for
 
 BLOB_BYTES = 2 * 1024 * 1024  # far below the commits' own threshold of 10,000 pages
 
@@ -24,15 +25,6 @@ def _write_blobs(store: Store, table: str) -> None:
         tx.conn.exec_driver_sql(f"INSERT INTO {table} SELECT data FROM {table}")
 
 
-def _wait_for(predicate, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)  # polling for the thread's work, not timing it
-    return predicate()
-
-
 def test_the_thread_copies_what_commits_left_in_the_log(tmp_path: Path):
     path = tmp_path / "store.db"
     store = Store.open(f"sqlite:///{path}")
@@ -43,11 +35,11 @@ def test_the_thread_copies_what_commits_left_in_the_log(tmp_path: Path):
         assert path.stat().st_size == before
         with store.checkpoints_in_background():
             assert len(_checkpointers()) == 1
-            assert _wait_for(lambda: path.stat().st_size >= before + BLOB_BYTES), path.stat().st_size
+            wait_for(lambda: path.stat().st_size >= before + BLOB_BYTES, "the thread to copy the log")
             # commits made while the thread runs are copied too
             copied = path.stat().st_size
             _write_blobs(store, "written_meanwhile")
-            assert _wait_for(lambda: path.stat().st_size >= copied + BLOB_BYTES), path.stat().st_size
+            wait_for(lambda: path.stat().st_size >= copied + BLOB_BYTES, "the thread to copy a later commit")
         assert not _checkpointers()  # stopped with the block
         with store.transaction() as tx:
             assert tx.conn.exec_driver_sql("SELECT sum(length(data)) FROM written_meanwhile").scalar_one() \

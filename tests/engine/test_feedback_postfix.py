@@ -30,7 +30,8 @@ from engine.lab.capture import CaptureServer, LocalController
 from engine.service import Nurture
 from engine.store.tables import EVENTS, LEADS, SOFT_BOUNCES, SUPPRESSIONS
 
-from .postfix import Postfix, problem, wait_for
+from .helpers import wait_for
+from .postfix import Postfix, problem
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SENDER = "news@nurture.example"

@@ -3,16 +3,21 @@ campaign version, when it looks at every journey so leads that already meet a ne
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
+import threading
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from dsl.campaign import load_campaign
 from engine.core.rules import compile_rules
+from engine.store import Store
+from engine.store.meta import SweepState
 from engine.store.tables import ENROLLMENTS
 
 from .daemon_helpers import ANN, CAMPAIGN, HOUR, T0, Harness, run
+from .helpers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,3 +58,34 @@ def test_a_new_version_looks_at_every_lead_at_once(tmp_path: Path, sqlite_url, c
         await h.mailer.close()
 
     run(scenario())
+
+
+def test_two_daemons_take_turns_at_the_very_first_sweep(postgres_url: str):
+    """Before any sweep there is no state to lock. The first daemon to read it makes the rows and holds them;
+    a second reading at the same time waits for it and then sees what it wrote, where it used to read no state
+    too, sweep the same leads, and fail on the key the first had inserted."""
+    store = Store.open(postgres_url)
+    started = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
+    second_saw: list[SweepState] = []
+    try:
+        with store.transaction() as first:
+            assert first.meta.journey_sweep() == SweepState(None, None, None, None)
+
+            def second() -> None:
+                with store.transaction() as tx:
+                    second_saw.append(tx.meta.journey_sweep())
+
+            thread = threading.Thread(target=second)
+            thread.start()
+            # wait until the second transaction waits for this one's lock: a readiness check, not a timing
+            with store.engine.connect() as watcher:
+                wait_for(lambda: watcher.exec_driver_sql(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock' AND query LIKE '%%meta%%'").scalar_one(),
+                    "the second transaction to wait for the sweep's lock")
+            first.meta.set_journey_sweep(SweepState(500, started, None, 3))
+        thread.join(timeout=60)
+        assert second_saw == [SweepState(500, started, None, 3)]
+    finally:
+        store.dispose()
+
