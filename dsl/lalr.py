@@ -63,11 +63,13 @@ class Tables:
         table = parser.parser.parser.parser.parse_table
         (start,) = parser.options.start
         self.start, self.end = table.start_states[start], table.end_states[start]
-        self.ignored: frozenset[str] = frozenset(parser.lexer_conf.ignore)
-        self.comment_types = frozenset(name for name in parser.lexer_conf.callbacks if name in self.ignored)
+        ignored = frozenset(parser.lexer_conf.ignore)
+        self.comment_types = frozenset(name for name in parser.lexer_conf.callbacks if name in ignored)
+        #: the ignored terminals matched as the start of the next token, not as tokens of their own
+        self.blank_types = ignored - self.comment_types
         # The other ignored terminals (white space) are skipped by the same match as the token after them, in an
         # atomic group, so a failed match never tries shorter runs of blanks.
-        blanks = "|".join(parser.get_terminal(name).pattern.to_regexp() for name in self.ignored - self.comment_types)
+        blanks = "|".join(parser.get_terminal(name).pattern.to_regexp() for name in self.blank_types)
         self.skip_blanks = f"(?>(?:{blanks})*)" if blanks else ""
         self.only_blanks = re.compile(self.skip_blanks).fullmatch
         root = lexer.root_lexer
@@ -101,7 +103,7 @@ class Tables:
             return made
         scanner = lexer.scanner  # built on first use: sorts the terminals, and folds keywords into names
         alternatives = "|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in scanner.terminals
-                                if t.name not in self.ignored or t.name in self.comment_types)
+                                if t.name not in self.blank_types)
         pattern = f"{self.skip_blanks}(?:{alternatives})"
         keywords: dict[str, dict[str, str]] = {}
         for name, callback in lexer.callback.items():
