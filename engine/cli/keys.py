@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 import typer
 
-from engine.cli.app import console, service
+from engine.cli.app import JSON, console, print_json, service
 from engine.errors import EngineError
 
 
@@ -44,11 +44,15 @@ def keys_add(ctx: typer.Context,
     print(key)
 
 
-def keys_list(ctx: typer.Context) -> None:
+def keys_list(ctx: typer.Context, json: bool = JSON) -> None:
     """Every publishable key with its origins, and whether it is revoked."""
     nurture = service(ctx)
     with nurture.store.transaction() as tx:
         found = tx.visitors.all_keys()
+    if json:
+        print_json([{"key": k.key, "origins": k.origins, "created_at": k.created_at.isoformat(),
+                     "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None} for k in found])
+        return
     if not found:
         console.print("no keys; create one with nurture keys add --publishable --origin ORIGIN")
     for k in found:

@@ -29,7 +29,7 @@ from engine.store.base import Repository
 from engine.store.bulk import insert_ignoring, one_of, values_param
 from engine.store.models import Erasure
 from engine.store.reports import scores_of
-from engine.store.tables import ANONYMOUS_EVENTS, LEADS, META, QUARANTINE, SUPPRESSIONS, VISITORS, _table
+from engine.store.tables import ANONYMOUS_EVENTS, LEADS, META, QUARANTINE, SOFT_BOUNCES, SUPPRESSIONS, VISITORS, _table
 
 ERASURES = _table(Erasure)
 #: the meta key of the store's erasure salt
@@ -157,6 +157,9 @@ class Privacy(Repository):
             sa.select(QUARANTINE).where(self._mentions(QUARANTINE, email)).order_by(QUARANTINE.c.id)))
         document["suppressions"] = _rows(self.conn.execute(
             sa.select(SUPPRESSIONS).where(SUPPRESSIONS.c.email == email)))
+        document["soft_bounces"] = _rows(self.conn.execute(
+            sa.select(SOFT_BOUNCES).where(SOFT_BOUNCES.c.email == email)
+            .order_by(SOFT_BOUNCES.c.at, SOFT_BOUNCES.c.key)))
         return document
 
     def erase(self, email: str, by: str, now: dt.datetime) -> dict[str, int] | None:
@@ -176,6 +179,8 @@ class Privacy(Repository):
         counts["quarantine"] = self.conn.execute(
             QUARANTINE.delete().where(self._mentions(QUARANTINE, email))).rowcount
         counts["suppressions"] = self.conn.execute(SUPPRESSIONS.delete().where(SUPPRESSIONS.c.email == email)).rowcount
+        # temporary failures relays reported for the address, and their reasons (which may quote it)
+        counts["soft_bounces"] = self.conn.execute(SOFT_BOUNCES.delete().where(SOFT_BOUNCES.c.email == email)).rowcount
         # the browsers that identified as this person, and what they did before they did
         visitors = list(self.conn.execute(sa.select(VISITORS.c.anonymous_id)
                                           .where(VISITORS.c.email == email)).scalars())

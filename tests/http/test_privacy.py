@@ -84,6 +84,8 @@ def erasable(serve: Callable[..., Live], db_url: str) -> tuple[Live, MemoryTrans
     with live.nurture.store.transaction() as tx:
         consent = tx.suppressions.consent_of(tx.reports.find_lead(ANN).id)
         tx.suppressions.unsubscribe(consent, live.clock.now())
+        for who in (ANN, BOB):  # a relay's report of a temporary failure, below the limit that suppresses
+            tx.suppressions.soft_bounce(f"postmark:{who}", who, f"452 4.2.2 {who}: mailbox full", AT)
     return live, transport
 
 
@@ -118,6 +120,7 @@ def test_export_holds_everything_about_the_person_and_erase_leaves_only_the_hash
     assert [row["reason"] for row in document["quarantine"]] == ["unknown event type 'not.declared' (declare it "
                                                                  "in an `events` block)"]
     assert [row["reason"] for row in document["suppressions"]] == ["unsubscribed via the link in an email"]
+    assert [row["reason"] for row in document["soft_bounces"]] == [f"452 4.2.2 {ANN}: mailbox full"]
     stdout = CliRunner().invoke(app, ["leads", "export", ANN], env=_cli_env(live))
     assert json.loads(stdout.stdout)["events"] == document["events"]
 
@@ -131,6 +134,7 @@ def test_export_holds_everything_about_the_person_and_erase_leaves_only_the_hash
     counts = erased.json()["erased"]
     assert erased.json()["lead"] == ANN
     assert counts["leads"] == 1 and counts["quarantine"] == 1 and counts["suppressions"] == 1
+    assert counts["soft_bounces"] == 1
     assert counts["anonymous_visitors"] == 1 and counts["anonymous_events"] == 1
     for name, rows in held.items():
         assert counts[name] == len(rows), name
