@@ -32,6 +32,9 @@ from engine.store.reports import scores_of
 from engine.store.tables import ANONYMOUS_EVENTS, LEADS, META, QUARANTINE, SOFT_BOUNCES, SUPPRESSIONS, VISITORS, _table
 
 ERASURES = _table(Erasure)
+#: tables keyed by the address rather than by the lead: suppressions (which outlive a lead) and the temporary
+#: failures relays reported, whose reasons may quote the address
+_ADDRESS_TABLES = (SUPPRESSIONS, SOFT_BOUNCES)
 #: the meta key of the store's erasure salt
 SALT = "erasure_salt"
 #: the export document's format, for whoever reads it later
@@ -155,11 +158,9 @@ class Privacy(Repository):
             document[table.name] = _rows(self.conn.execute(query))
         document["quarantine"] = _rows(self.conn.execute(
             sa.select(QUARANTINE).where(self._mentions(QUARANTINE, email)).order_by(QUARANTINE.c.id)))
-        document["suppressions"] = _rows(self.conn.execute(
-            sa.select(SUPPRESSIONS).where(SUPPRESSIONS.c.email == email)))
-        document["soft_bounces"] = _rows(self.conn.execute(
-            sa.select(SOFT_BOUNCES).where(SOFT_BOUNCES.c.email == email)
-            .order_by(SOFT_BOUNCES.c.at, SOFT_BOUNCES.c.key)))
+        for table in _ADDRESS_TABLES:
+            document[table.name] = _rows(self.conn.execute(
+                sa.select(table).where(table.c.email == email).order_by(*table.primary_key.columns)))
         return document
 
     def erase(self, email: str, by: str, now: dt.datetime) -> dict[str, int] | None:
@@ -178,9 +179,8 @@ class Privacy(Repository):
             counts[table.name] = self.conn.execute(table.delete().where(table.c.lead_id == lead)).rowcount
         counts["quarantine"] = self.conn.execute(
             QUARANTINE.delete().where(self._mentions(QUARANTINE, email))).rowcount
-        counts["suppressions"] = self.conn.execute(SUPPRESSIONS.delete().where(SUPPRESSIONS.c.email == email)).rowcount
-        # temporary failures relays reported for the address, and their reasons (which may quote it)
-        counts["soft_bounces"] = self.conn.execute(SOFT_BOUNCES.delete().where(SOFT_BOUNCES.c.email == email)).rowcount
+        for table in _ADDRESS_TABLES:
+            counts[table.name] = self.conn.execute(table.delete().where(table.c.email == email)).rowcount
         # the browsers that identified as this person, and what they did before they did
         visitors = list(self.conn.execute(sa.select(VISITORS.c.anonymous_id)
                                           .where(VISITORS.c.email == email)).scalars())

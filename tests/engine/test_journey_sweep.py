@@ -88,4 +88,3 @@ def test_two_daemons_take_turns_at_the_very_first_sweep(postgres_url: str):
         assert second_saw == [SweepState(500, started, None, 3)]
     finally:
         store.dispose()
-

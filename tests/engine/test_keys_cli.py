@@ -24,7 +24,8 @@ def test_add_list_and_revoke_a_publishable_key(tmp_path: Path) -> None:
     assert runner.invoke(app, ["keys", "revoke", key], env=env).exit_code == 0
     assert "revoked" in runner.invoke(app, ["keys", "list"], env=env).output
     [listed_json] = json.loads(runner.invoke(app, ["keys", "list", "--json"], env=env).stdout)
-    assert listed_json["key"] == key and sorted(listed_json["origins"]) == ["http://localhost:3000", "https://www.example.com"]
+    assert listed_json["key"] == key
+    assert sorted(listed_json["origins"]) == ["http://localhost:3000", "https://www.example.com"]
     assert listed_json["revoked_at"] is not None and listed_json["created_at"] <= listed_json["revoked_at"]
     assert runner.invoke(app, ["keys", "revoke", "pk_unknown"], env=env).exit_code == 1
 
